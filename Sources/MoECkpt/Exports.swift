@@ -1,0 +1,3 @@
+@_exported import MoECkptFormats
+@_exported import MoECkptModels
+@_exported import MoECkptTensors

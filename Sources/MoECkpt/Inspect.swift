@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `moeckpt inspect` reports about a checkpoint. Built from headers only.
+public struct InspectReport: Codable, Sendable {
+    public struct Tensor: Codable, Sendable {
+        public let name: String
+        public let dtype: String
+        public let shape: [Int]
+        public let parameters: Int
+        public let bytes: Int
+    }
+
+    public struct DTypeTotal: Codable, Sendable {
+        public let dtype: String
+        public let tensors: Int
+        public let parameters: Int
+        public let bytes: Int
+    }
+
+    public struct MoE: Codable, Sendable {
+        public let summary: MoESummary
+        /// Experts per token used for `activeParameters`, and where that number came from.
+        public let expertsPerToken: Int
+        public let expertsPerTokenSource: String
+        public let activeParameters: Int
+    }
+
+    public let path: String
+    public let format: String
+    public let files: [String]
+    public let tensorCount: Int
+    public let parameters: Int
+    public let bytes: Int
+    /// The tensors matching the filter, in natural name order.
+    public let tensors: [Tensor]
+    public let totalsByDtype: [DTypeTotal]
+    public let metadata: [String: String]
+    public let moe: MoE?
+}
+
+public enum Inspector {
+    /// Builds the report; `filter` is a shell glob (`*experts.0.*`) that narrows the tensor table.
+    public static func report(_ checkpoint: Checkpoint, filter: String? = nil) -> InspectReport {
+        let all = checkpoint.tensors.sorted { naturalOrder($0.name, $1.name) }
+        let shown = all.filter { tensor in filter.map { fnmatch($0, tensor.name, 0) == 0 } ?? true }
+        let rows = shown.map {
+            InspectReport.Tensor(name: $0.name, dtype: $0.dtype.name, shape: $0.shape,
+                                 parameters: $0.elementCount, bytes: $0.byteCount)
+        }
+        let totals = Dictionary(grouping: shown, by: \.dtype).sorted { $0.key > $1.key }.map { dtype, tensors in
+            InspectReport.DTypeTotal(dtype: dtype.name, tensors: tensors.count,
+                                     parameters: tensors.reduce(0) { $0 + $1.elementCount },
+                                     bytes: tensors.reduce(0) { $0 + $1.byteCount })
+        }
+        return InspectReport(
+            path: checkpoint.path, format: checkpoint.format.rawValue, files: checkpoint.files,
+            tensorCount: all.count, parameters: all.reduce(0) { $0 + $1.elementCount },
+            bytes: all.reduce(0) { $0 + $1.byteCount }, tensors: rows, totalsByDtype: totals,
+            metadata: checkpoint.metadata, moe: moe(of: checkpoint))
+    }
+
+    static func moe(of checkpoint: Checkpoint) -> InspectReport.MoE? {
+        guard let summary = MoESummary.detect(tensors: checkpoint.tensors.map { ($0.name, $0.shape) }) else {
+            return nil
+        }
+        let configPath = FileSystem.join(FileSystem.directoryName(checkpoint.files.first ?? checkpoint.path), "config.json")
+        if let k = expertsPerToken(inConfig: configPath) {
+            return .init(summary: summary, expertsPerToken: k, expertsPerTokenSource: "config.json",
+                         activeParameters: summary.activeParameters(expertsPerToken: k))
+        }
+        let assumed = min(2, summary.expertsPerLayer)
+        return .init(summary: summary, expertsPerToken: assumed, expertsPerTokenSource: "assumed (no config.json)",
+                     activeParameters: summary.activeParameters(expertsPerToken: assumed))
+    }
+
+    /// `num_experts_per_tok` from a config.json beside the checkpoint, if there is a readable one.
+    static func expertsPerToken(inConfig path: String) -> Int? {
+        guard FileSystem.exists(path), let mapping = try? FileMapping(path: path),
+              case .object(let config)? = try? JSONParser.parse(mapping.bytes) else { return nil }
+        return config["num_experts_per_tok"]?.nonNegativeInt
+    }
+
+    /// The report as aligned text.
+    public static func render(_ report: InspectReport) -> String {
+        var lines: [String] = []
+        lines.append("checkpoint  \(report.path)")
+        let fileNote = report.files.count == 1 ? "" : " (\(report.files.count) files)"
+        lines.append("format      \(report.format)\(fileNote)")
+        lines.append("tensors     \(report.tensorCount), \(grouped(report.parameters)) parameters, "
+            + "\(grouped(report.bytes)) bytes (\(ByteSize.describe(report.bytes)))")
+        lines.append("")
+
+        let header = ["NAME", "DTYPE", "SHAPE", "PARAMS", "BYTES"]
+        let body = report.tensors.map {
+            [$0.name, $0.dtype, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]",
+             grouped($0.parameters), grouped($0.bytes)]
+        }
+        lines += table([header] + body, rightAligned: [3, 4])
+        if report.tensors.count != report.tensorCount {
+            lines.append("(\(report.tensors.count) of \(report.tensorCount) tensors match the filter)")
+        }
+
+        lines.append("")
+        lines.append("By dtype:")
+        lines += table(report.totalsByDtype.map {
+            ["  " + $0.dtype, "\($0.tensors) tensors", "\(grouped($0.parameters)) params", "\(grouped($0.bytes)) bytes"]
+        }, rightAligned: [1, 2, 3])
+
+        lines.append("")
+        if report.metadata.isEmpty {
+            lines.append("Metadata: none")
+        } else {
+            lines.append("Metadata:")
+            for key in report.metadata.keys.sorted() {
+                lines.append("  \(key): \(report.metadata[key]!.debugDescriptionUnquoted)")
+            }
+        }
+
+        if let moe = report.moe {
+            let s = moe.summary
+            lines.append("")
+            lines.append("MoE structure (\(s.layout) names):")
+            lines.append("  layers \(s.layers), experts per layer \(s.expertsPerLayer), "
+                + "experts per token \(moe.expertsPerToken) (\(moe.expertsPerTokenSource))")
+            let projections = s.expertProjections.keys.sorted().map { "\($0) \(s.expertProjections[$0]!)" }
+            lines.append("  router \(s.routerShape); expert \(projections.joined(separator: ", "))")
+            lines.append("  parameters: total \(grouped(s.totalParameters)), in experts \(grouped(s.expertParameters)), "
+                + "active per token \(grouped(moe.activeParameters))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func table(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
+        guard let columns = rows.first?.count else { return [] }
+        let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                let pad = String(repeating: " ", count: widths[column] - cell.count)
+                return rightAligned.contains(column) ? pad + cell : cell + pad
+            }.joined(separator: "  ").replacingTrailingSpaces()
+        }
+    }
+}
+
+extension String {
+    /// Control characters shown escaped, so one metadata value stays on one line.
+    var debugDescriptionUnquoted: String {
+        String(String(reflecting: self).dropFirst().dropLast())
+    }
+
+    func replacingTrailingSpaces() -> String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+}

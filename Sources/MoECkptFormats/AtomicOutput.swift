@@ -1,0 +1,197 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why an output cannot be written where asked.
+public enum OutputError: Error, CustomStringConvertible, Equatable, Sendable {
+    case destinationIsInput
+    case directoryNotEmpty
+    case parentMissing(String)
+
+    public var description: String {
+        switch self {
+        case .destinationIsInput: "is the input checkpoint: refusing to write over it"
+        case .directoryNotEmpty: "output directory exists and is not empty"
+        case .parentMissing(let parent): "cannot write here: directory \(parent) does not exist"
+        }
+    }
+}
+
+/// Writes an output (a file or a directory) under a temporary name beside its destination and moves
+/// it into place only when complete, so an interrupted write never leaves a partial output.
+///
+/// Temporary names are `.<name>.moeckpt-partial-<pid>`; leftovers of a killed process (whose pid
+/// no longer runs) are removed the next time the same destination is written. SIGINT and SIGTERM
+/// remove the temporary output before the process exits.
+public final class AtomicOutput: @unchecked Sendable {
+    public let destination: String
+    public let temporaryPath: String
+    public let isDirectory: Bool
+    private var finished = false
+
+    public init(destination: String, isDirectory: Bool) throws(FileError) {
+        self.destination = destination
+        self.isDirectory = isDirectory
+        let parent = FileSystem.directoryName(destination)
+        guard FileSystem.isDirectory(parent) else {
+            throw FileError(path: destination, problem: OutputError.parentMissing(parent))
+        }
+        if isDirectory && FileSystem.isDirectory(destination) && !FileSystem.contents(ofDirectory: destination).isEmpty {
+            throw FileError(path: destination, problem: OutputError.directoryNotEmpty)
+        }
+        let prefix = "." + FileSystem.baseName(destination) + ".moeckpt-partial-"
+        Self.removeStale(in: parent, prefix: prefix)
+        temporaryPath = FileSystem.join(parent, prefix + String(getpid()))
+        Self.removeTree(temporaryPath)
+        if isDirectory {
+            guard mkdir(temporaryPath, 0o755) == 0 else {
+                throw FileError(path: destination, problem: IOError.cannotWrite(errnoText()))
+            }
+        }
+        InterruptCleanup.register(temporaryPath)
+    }
+
+    deinit { if !finished { abandon() } }
+
+    /// Where to write a file of a directory output.
+    public func path(of name: String) -> String { FileSystem.join(temporaryPath, name) }
+
+    /// Moves the finished output into place.
+    public func commit() throws(FileError) {
+        if isDirectory, FileSystem.isDirectory(destination) {
+            rmdir(destination)  // rename(2) needs the empty destination directory gone or empty
+        }
+        guard rename(temporaryPath, destination) == 0 else {
+            let why = errnoText()
+            abandon()
+            throw FileError(path: destination, problem: IOError.cannotRename(why))
+        }
+        finished = true
+        InterruptCleanup.unregister(temporaryPath)
+        // Make the rename itself durable.
+        let dirFD = open(FileSystem.directoryName(destination), O_RDONLY | O_DIRECTORY)
+        if dirFD >= 0 { fsync(dirFD); close(dirFD) }
+    }
+
+    /// Removes whatever was written.
+    public func abandon() {
+        Self.removeTree(temporaryPath)
+        finished = true
+        InterruptCleanup.unregister(temporaryPath)
+    }
+
+    private static func removeStale(in directory: String, prefix: String) {
+        for name in FileSystem.contents(ofDirectory: directory) where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)) else { continue }
+            if pid == getpid() || kill(pid, 0) != 0 && errno == ESRCH {
+                removeTree(FileSystem.join(directory, name))
+            }
+        }
+    }
+
+    static func removeTree(_ path: String) {
+        if FileSystem.isDirectory(path) {
+            for name in FileSystem.contents(ofDirectory: path) { removeTree(FileSystem.join(path, name)) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}
+
+/// Removes temporary outputs when the process is interrupted. The handler only calls
+/// async-signal-safe functions on paths prepared in advance.
+enum InterruptCleanup {
+    nonisolated(unsafe) private static var paths: [UnsafeMutablePointer<CChar>] = []
+    nonisolated(unsafe) private static var installed = false
+    private static let lock = NSLockLike()
+
+    static func register(_ path: String) {
+        lock.locked {
+            paths.append(strdup(path))
+            if !installed {
+                installed = true
+                for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, handler) }
+            }
+        }
+    }
+
+    static func unregister(_ path: String) {
+        lock.locked {
+            if let index = paths.firstIndex(where: { String(cString: $0) == path }) {
+                free(paths.remove(at: index))
+            }
+        }
+    }
+
+    private static let handler: @convention(c) (Int32) -> Void = { sig in
+        // Temporary outputs are single files, or directories of files (sharded output).
+        for path in InterruptCleanup.paths {
+            if unlink(path) != 0, let dir = opendir(path) {
+                while let entry = readdir(dir) {
+                    _ = withUnsafePointer(to: entry.pointee.d_name) {
+                        $0.withMemoryRebound(to: CChar.self, capacity: 256) { unlinkat(dirfd(dir), $0, 0) }
+                    }
+                }
+                closedir(dir)
+                rmdir(path)
+            }
+        }
+        signal(sig, SIG_DFL)
+        raise(sig)
+    }
+}
+
+/// A minimal mutex over pthread, so the formats module needs no Foundation.
+final class NSLockLike: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}
+
+/// A file being written with write(2), retried on short writes and EINTR.
+public final class OutputFile {
+    public let path: String
+    public private(set) var bytesWritten = 0
+    private var fd: Int32
+
+    public init(creating path: String) throws(FileError) {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FileError(path: path, problem: IOError.cannotOpen(errnoText())) }
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, problem: IOError.cannotWrite(errnoText()))
+            }
+            offset += n
+        }
+        bytesWritten += bytes.count
+    }
+
+    public func write(_ bytes: [UInt8]) throws(FileError) {
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(FileError) in try write(raw) } }
+        try result.get()
+    }
+
+    /// Flushes to disk and closes; the data is durable before the rename that publishes it.
+    public func close() throws(FileError) {
+        let synced = fsync(fd) == 0
+        let closed = Glibc.close(fd) == 0
+        fd = -1
+        guard synced, closed else {
+            throw FileError(path: path, problem: IOError.cannotWrite(errnoText()))
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The text of the current errno.
+func errnoText() -> String { String(cString: strerror(errno)) }
+
+/// A whole file mapped read-only into memory. Tensor views point into it, so it lives as long as
+/// any of them (they hold a reference).
+public final class FileMapping: @unchecked Sendable {
+    public let path: String
+    /// The file's bytes; empty for an empty file.
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(path: String) throws(FileError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(path: path, problem: IOError.cannotOpen(errnoText())) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw FileError(path: path, problem: IOError.cannotRead(errnoText())) }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError(path: path, problem: IOError.isADirectory) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, problem: IOError.notARegularFile) }
+        let size = Int(info.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw FileError(path: path, problem: IOError.cannotMap(errnoText()))
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+
+    /// Tells the kernel these pages will not be needed again, so a long streaming read does not
+    /// keep the whole file resident.
+    public func release(_ range: Range<Int>) {
+        guard let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        let end = min(range.upperBound / page * page, bytes.count)
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+}

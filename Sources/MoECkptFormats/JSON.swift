@@ -1,0 +1,298 @@
+/// A strict JSON reader for checkpoint headers and indexes.
+///
+/// Foundation's JSONSerialization silently keeps one of two duplicate keys; a header that names a
+/// tensor twice must be refused, so moeckpt parses JSON itself. Numbers keep their text so that
+/// 64-bit sizes and offsets are read exactly. Nesting is capped so hostile input cannot exhaust
+/// the stack.
+public indirect enum JSONValue: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+
+    /// The value as a non-negative integer, if it is written as one and fits in `Int`.
+    public var nonNegativeInt: Int? {
+        guard case .number(let text) = self, !text.isEmpty,
+              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int(text)
+    }
+
+    /// A short name of the value's type, for error messages.
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+/// A JSON object with its keys in file order; keys are unique (the parser refuses duplicates).
+public struct JSONObject: Equatable, Sendable {
+    public private(set) var keys: [String] = []
+    public private(set) var values: [JSONValue] = []
+
+    public init() {}
+
+    mutating func append(_ key: String, _ value: JSONValue) {
+        keys.append(key)
+        values.append(value)
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        keys.firstIndex(of: key).map { values[$0] }
+    }
+
+    public var entries: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
+}
+
+public enum JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+    case syntax(String, offset: Int)
+    case duplicateKey(String)
+    case tooDeep(offset: Int)
+
+    public var description: String {
+        switch self {
+        case .syntax(let what, let offset): "\(what) at byte \(offset)"
+        case .duplicateKey(let key): "duplicate key \"\(key)\""
+        case .tooDeep(let offset): "nesting deeper than \(JSONParser.maximumDepth) levels at byte \(offset)"
+        }
+    }
+}
+
+public struct JSONParser {
+    public static let maximumDepth = 64
+
+    private let bytes: UnsafeRawBufferPointer
+    private var position = 0
+    private var depth = 0
+
+    /// Parses exactly one JSON value; only whitespace may follow it.
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes)
+        let value = try parser.value()
+        parser.skipWhitespace()
+        guard parser.position == bytes.count else { throw parser.syntax("unexpected text after the JSON value") }
+        return value
+    }
+
+    public static func parse(_ text: String) throws(JSONError) -> JSONValue {
+        var copy = text
+        let result = copy.withUTF8 { buffer in
+            Result { () throws(JSONError) in try parse(UnsafeRawBufferPointer(buffer)) }
+        }
+        return try result.get()
+    }
+
+    private init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    private func syntax(_ what: String) -> JSONError { .syntax(what, offset: position) }
+
+    private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    private mutating func skipWhitespace() {
+        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { position += 1 }
+    }
+
+    private mutating func expect(_ literal: StaticString) throws(JSONError) {
+        let count = literal.utf8CodeUnitCount
+        guard position + count <= bytes.count else { throw syntax("unexpected end of input") }
+        for i in 0..<count where bytes[position + i] != literal.utf8Start[i] {
+            throw syntax("invalid literal")
+        }
+        position += count
+    }
+
+    private mutating func value() throws(JSONError) -> JSONValue {
+        skipWhitespace()
+        guard let byte = current else { throw syntax("unexpected end of input") }
+        switch byte {
+        case UInt8(ascii: "{"): return .object(try object())
+        case UInt8(ascii: "["): return .array(try array())
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expect("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw syntax("unexpected character")
+        }
+    }
+
+    private mutating func enter() throws(JSONError) {
+        depth += 1
+        guard depth <= Self.maximumDepth else { throw .tooDeep(offset: position) }
+    }
+
+    private mutating func object() throws(JSONError) -> JSONObject {
+        try enter()
+        defer { depth -= 1 }
+        position += 1
+        var result = JSONObject()
+        var seen = Set<String>()
+        skipWhitespace()
+        if current == UInt8(ascii: "}") { position += 1; return result }
+        while true {
+            skipWhitespace()
+            guard current == UInt8(ascii: "\"") else { throw syntax("expected a string key") }
+            let key = try string()
+            guard seen.insert(key).inserted else { throw .duplicateKey(key) }
+            skipWhitespace()
+            guard current == UInt8(ascii: ":") else { throw syntax("expected ':'") }
+            position += 1
+            result.append(key, try value())
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "}"): position += 1; return result
+            default: throw syntax("expected ',' or '}'")
+            }
+        }
+    }
+
+    private mutating func array() throws(JSONError) -> [JSONValue] {
+        try enter()
+        defer { depth -= 1 }
+        position += 1
+        var result: [JSONValue] = []
+        skipWhitespace()
+        if current == UInt8(ascii: "]") { position += 1; return result }
+        while true {
+            result.append(try value())
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "]"): position += 1; return result
+            default: throw syntax("expected ',' or ']'")
+            }
+        }
+    }
+
+    private mutating func digits() -> Int {
+        let start = position
+        while let byte = current, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") { position += 1 }
+        return position - start
+    }
+
+    private mutating func number() throws(JSONError) -> String {
+        let start = position
+        if current == UInt8(ascii: "-") { position += 1 }
+        if current == UInt8(ascii: "0") {
+            position += 1
+        } else if digits() == 0 {
+            throw syntax("invalid number")
+        }
+        if current == UInt8(ascii: ".") {
+            position += 1
+            guard digits() > 0 else { throw syntax("invalid number") }
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            position += 1
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
+            guard digits() > 0 else { throw syntax("invalid number") }
+        }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+    }
+
+    private mutating func hex4() throws(JSONError) -> UInt32 {
+        guard position + 4 <= bytes.count else { throw syntax("truncated \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[position]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw syntax("invalid \\u escape")
+            }
+            value = value << 4 | UInt32(digit)
+            position += 1
+        }
+        return value
+    }
+
+    private mutating func string() throws(JSONError) -> String {
+        position += 1
+        var utf8: [UInt8] = []
+        while true {
+            guard let byte = current else { throw syntax("unterminated string") }
+            position += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                guard let text = String(validating: utf8, as: UTF8.self) else { throw syntax("invalid UTF-8 in string") }
+                return text
+            case UInt8(ascii: "\\"):
+                guard let escape = current else { throw syntax("unterminated string") }
+                position += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escape)
+                case UInt8(ascii: "b"): utf8.append(0x08)
+                case UInt8(ascii: "f"): utf8.append(0x0C)
+                case UInt8(ascii: "n"): utf8.append(0x0A)
+                case UInt8(ascii: "r"): utf8.append(0x0D)
+                case UInt8(ascii: "t"): utf8.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"),
+                              bytes[position + 1] == UInt8(ascii: "u") else { throw syntax("unpaired surrogate") }
+                        position += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw syntax("unpaired surrogate") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { throw syntax("unpaired surrogate") }
+                    utf8.append(contentsOf: Array(String(Character(unicode)).utf8))
+                default: throw syntax("invalid escape")
+                }
+            case 0..<0x20:
+                throw syntax("control character in string")
+            default:
+                utf8.append(byte)
+            }
+        }
+    }
+}
+
+/// Writes JSON text the way serde_json does (compact, same string escapes), so headers moeckpt
+/// writes match the reference writer's byte for byte.
+public enum JSONText {
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case let c where c.value < 0x20:
+                let hex = String(c.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// As Python's `json.dumps` quotes by default: non-ASCII as `\uXXXX` escapes (UTF-16).
+    public static func quotedASCII(_ text: String) -> String {
+        var out = ""
+        for unit in quoted(text).utf16 {
+            if unit < 0x80 {
+                out.unicodeScalars.append(Unicode.Scalar(UInt8(unit)))
+            } else {
+                let hex = String(unit, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,124 @@
+import MoECkptTensors
+
+/// A tensor to be written: its description and a function that writes exactly `byteCount` bytes.
+/// Tensors are produced one at a time, so a writer holds one tensor (or one chunk) in memory.
+public struct TensorToWrite {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    public let byteCount: Int
+    public let produce: (OutputFile) throws(FileError) -> Void
+
+    public init(name: String, dtype: DType, shape: [Int], byteCount: Int,
+                produce: @escaping (OutputFile) throws(FileError) -> Void) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.byteCount = byteCount
+        self.produce = produce
+    }
+}
+
+/// A writer broke its own promise (a producer wrote the wrong number of bytes): a bug, reported
+/// rather than trapped.
+public struct WriterInconsistency: Error, CustomStringConvertible, Sendable {
+    public let tensor: String
+    public var description: String { "internal error: wrong byte count written for tensor \"\(tensor)\"" }
+}
+
+/// Writes safetensors files exactly as the reference writer lays them out: tensors sorted by
+/// descending dtype rank then by name (byte order), compact JSON header padded with spaces to a
+/// multiple of 8 bytes, `__metadata__` first with its keys sorted.
+public enum SafetensorsWriter {
+    /// The reference writer's order.
+    public static func referenceOrder(_ tensors: [TensorToWrite]) -> [TensorToWrite] {
+        tensors.sorted {
+            if $0.dtype != $1.dtype { return $0.dtype > $1.dtype }
+            return $0.name.utf8.lexicographicallyPrecedes($1.name.utf8)
+        }
+    }
+
+    /// The header bytes (without the 8-byte length) for tensors already in reference order.
+    public static func header(for ordered: [TensorToWrite], metadata: [String: String]) -> [UInt8] {
+        var json = "{"
+        var first = true
+        if !metadata.isEmpty {
+            let pairs = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                .map { JSONText.quoted($0) + ":" + JSONText.quoted(metadata[$0]!) }
+            json += JSONText.quoted(SafetensorsHeader.metadataKey) + ":{" + pairs.joined(separator: ",") + "}"
+            first = false
+        }
+        var offset = 0
+        for tensor in ordered {
+            if !first { json += "," }
+            first = false
+            let shape = tensor.shape.map(String.init).joined(separator: ",")
+            json += JSONText.quoted(tensor.name) + ":{\"dtype\":\"\(tensor.dtype.name)\",\"shape\":[\(shape)],"
+                + "\"data_offsets\":[\(offset),\(offset + tensor.byteCount)]}"
+            offset += tensor.byteCount
+        }
+        json += "}"
+        var bytes = Array(json.utf8)
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - bytes.count % 8) % 8))
+        return bytes
+    }
+
+    /// Writes one safetensors file, streaming tensor by tensor; returns the tensors' total bytes.
+    @discardableResult
+    public static func write(_ tensors: [TensorToWrite], metadata: [String: String],
+                             to file: OutputFile) throws(FileError) -> Int {
+        let ordered = referenceOrder(tensors)
+        let header = header(for: ordered, metadata: metadata)
+        var length = UInt64(header.count).littleEndian
+        try withUnsafeBytes(of: &length) { (raw) throws(FileError) in try file.write(raw) }
+        try file.write(header)
+        var total = 0
+        for tensor in ordered {
+            let before = file.bytesWritten
+            try tensor.produce(file)
+            guard file.bytesWritten - before == tensor.byteCount else {
+                throw FileError(path: file.path, problem: WriterInconsistency(tensor: tensor.name))
+            }
+            total += tensor.byteCount
+        }
+        return total
+    }
+}
+
+/// Splits tensors into shards of at most `maxBytes` each (a tensor larger than that gets a shard of
+/// its own), keeping their order, as transformers' `save_pretrained(max_shard_size=...)` does.
+public enum ShardPlanner {
+    public static func plan(_ tensors: [TensorToWrite], maxBytes: Int) -> [[TensorToWrite]] {
+        var shards: [[TensorToWrite]] = []
+        var current: [TensorToWrite] = []
+        var currentBytes = 0
+        for tensor in tensors {
+            if !current.isEmpty && currentBytes + tensor.byteCount > maxBytes {
+                shards.append(current)
+                current = []
+                currentBytes = 0
+            }
+            current.append(tensor)
+            currentBytes += tensor.byteCount
+        }
+        if !current.isEmpty || shards.isEmpty { shards.append(current) }
+        return shards
+    }
+
+    /// `model-00001-of-00003.safetensors`, transformers' shard names.
+    public static func shardName(_ index: Int, of count: Int) -> String {
+        func fiveDigits(_ n: Int) -> String {
+            let text = String(n)
+            return String(repeating: "0", count: max(0, 5 - text.count)) + text
+        }
+        return "model-\(fiveDigits(index + 1))-of-\(fiveDigits(count)).safetensors"
+    }
+
+    /// The index.json transformers writes: `json.dumps(index, indent=2, sort_keys=True) + "\n"`.
+    public static func indexJSON(weightMap: [String: String], totalSize: Int) -> String {
+        let names = weightMap.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+        let entries = names.map { "    \(JSONText.quotedASCII($0)): \(JSONText.quotedASCII(weightMap[$0]!))" }
+        return "{\n  \"metadata\": {\n    \"total_size\": \(totalSize)\n  },\n  \"weight_map\": {\n"
+            + entries.joined(separator: ",\n") + "\n  }\n}\n"
+    }
+}

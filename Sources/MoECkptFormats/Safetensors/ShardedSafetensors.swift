@@ -1,0 +1,97 @@
+/// Finds the safetensors checkpoint inside a directory, the way `from_pretrained` does.
+public enum SafetensorsLocator {
+    public static let indexName = "model.safetensors.index.json"
+    public static let singleName = "model.safetensors"
+
+    public struct NoCheckpoint: Error, CustomStringConvertible, Sendable {
+        public var description: String {
+            "directory holds no \(SafetensorsLocator.singleName), \(SafetensorsLocator.indexName) or other single checkpoint"
+        }
+    }
+
+    /// The index if there is one, else `model.safetensors`, else the only `.safetensors` file.
+    public static func locate(inDirectory directory: String) throws(FileError) -> String {
+        let names = FileSystem.contents(ofDirectory: directory)
+        if names.contains(indexName) { return FileSystem.join(directory, indexName) }
+        let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
+        if indexes.count == 1 { return FileSystem.join(directory, indexes[0]) }
+        if names.contains(singleName) { return FileSystem.join(directory, singleName) }
+        let files = names.filter { $0.hasSuffix(".safetensors") }
+        if files.count == 1 { return FileSystem.join(directory, files[0]) }
+        throw FileError(path: directory, problem: NoCheckpoint())
+    }
+}
+
+/// Opens a checkpoint split over several safetensors files by a transformers-style index:
+/// `{"metadata": {...}, "weight_map": {"tensor name": "shard file name", ...}}`.
+public enum ShardedSafetensors {
+    public static func open(indexPath: String) throws(FileError) -> Checkpoint {
+        let fail = { (problem: SafetensorsError) in FileError(path: indexPath, problem: problem) }
+        let weightMap = try readWeightMap(indexPath)
+        let directory = FileSystem.directoryName(indexPath)
+
+        // Shards in order of first mention, each opened (and validated) once.
+        var shardOrder: [String] = []
+        for (_, file) in weightMap where !shardOrder.contains(file) { shardOrder.append(file) }
+        var shards: [String: Checkpoint] = [:]
+        for file in shardOrder {
+            let components = file.split(separator: "/", omittingEmptySubsequences: false)
+            guard !file.hasPrefix("/"), !components.contains("..") else { throw fail(.shardPathEscapes(file: file)) }
+            let shardPath = FileSystem.join(directory, file)
+            guard FileSystem.exists(shardPath) else { throw fail(.shardMissing(file: file)) }
+            shards[file] = try SafetensorsFile.open(shardPath)
+        }
+
+        var foundIn: [String: String] = [:]
+        for file in shardOrder {
+            for tensor in shards[file]!.tensors {
+                if let first = foundIn[tensor.name] {
+                    throw fail(.tensorInTwoShards(tensor: tensor.name, first: first, second: file))
+                }
+                foundIn[tensor.name] = file
+            }
+        }
+        var placement: [String: String] = [:]
+        for (tensor, file) in weightMap {
+            guard let found = foundIn[tensor], found == file else { throw fail(.tensorMissingFromShard(tensor: tensor, file: file)) }
+            placement[tensor] = file
+        }
+        var tensors: [StoredTensor] = []
+        for file in shardOrder {
+            for tensor in shards[file]!.tensors {
+                guard placement[tensor.name] != nil else { throw fail(.tensorNotInIndex(tensor: tensor.name, file: file)) }
+                tensors.append(tensor)
+            }
+        }
+
+        var metadata: [String: String] = [:]
+        for file in shardOrder.reversed() { metadata.merge(shards[file]!.metadata) { _, earlier in earlier } }
+        return Checkpoint(path: indexPath, format: .shardedSafetensors, tensors: tensors, metadata: metadata,
+                          files: shardOrder.map { FileSystem.join(directory, $0) })
+    }
+
+    /// The index's weight map, in file order.
+    static func readWeightMap(_ indexPath: String) throws(FileError) -> [(String, String)] {
+        let fail = { (why: String) in FileError(path: indexPath, problem: SafetensorsError.indexMalformed(why)) }
+        let mapping = try FileMapping(path: indexPath)
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(mapping.bytes)
+        } catch {
+            if case .duplicateKey(let key) = error {
+                throw FileError(path: indexPath, problem: SafetensorsError.duplicateKey(key))
+            }
+            throw fail("not valid JSON: \(error)")
+        }
+        guard case .object(let index) = json else { throw fail("not a JSON object") }
+        guard case .object(let map)? = index["weight_map"] else { throw fail("\"weight_map\" is missing or not an object") }
+        var weightMap: [(String, String)] = []
+        for (tensor, value) in map.entries {
+            guard case .string(let file) = value, !file.isEmpty else {
+                throw fail("weight_map entry for \"\(tensor)\" is not a file name")
+            }
+            weightMap.append((tensor, file))
+        }
+        return weightMap
+    }
+}

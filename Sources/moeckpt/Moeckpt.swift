@@ -1,0 +1,44 @@
+import ArgumentParser
+import MoECkpt
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Moeckpt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moeckpt",
+        abstract: "Inspect, convert and verify Mixture-of-Experts checkpoints.",
+        discussion: "Exit status: 0 success, 1 a failed numerical check, 2 bad input or usage.",
+        version: "0.1.0",
+        subcommands: [Inspect.self, Convert.self]
+    )
+}
+
+/// Runs the command and maps every failure to one line on stderr and exit status 2 (bad input or
+/// usage); ArgumentParser's own usage status (64) is folded into 2 as well.
+@main
+enum Main {
+    static func main() {
+        do {
+            var command = try Moeckpt.parseAsRoot()
+            try command.run()
+        } catch let error as FileError {
+            fail(String(describing: error))
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch {
+            if Moeckpt.exitCode(for: error) == .success {
+                print(Moeckpt.fullMessage(for: error))
+                exit(0)
+            }
+            fail(Moeckpt.fullMessage(for: error))
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        let oneLine = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
+        writeToStandardError("moeckpt: error: \(oneLine)\n")
+        exit(2)
+    }
+}
