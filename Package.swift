@@ -30,6 +30,7 @@ let package = Package(
         ),
         .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt"]),
-        .testTarget(name: "MoECkptCLITests", dependencies: ["MoECkpt"]),
+        // Runs the built `moeckpt` binary (listed so that it is built first).
+        .testTarget(name: "MoECkptCLITests", dependencies: ["MoECkpt", "moeckpt"]),
     ]
 )

@@ -27,7 +27,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Split the output into shards of at most this size, e.g. 5GB, 500MB, 2GiB.")
     var maxShardSize: String?
 
-    @Flag(help: "No progress bar.")
+    @Flag(name: [.short, .long], help: "No progress bar and no summary line.")
     var quiet = false
 
     func validate() throws {

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+/// The command line's promises: exit 0 on success, 2 with one line on stderr naming the file for
+/// bad input or usage.
+struct ExitStatusTests {
+    @Test func inspectPrintsTheTableTotalsMetadataAndMoEStructure() throws {
+        let result = try CLI.run(["inspect", Fixtures.path("safetensors/tiny-mixtral-sharded")])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("format      sharded-safetensors (3 files)"))
+        #expect(result.stdout.contains("model.layers.1.block_sparse_moe.experts.3.w2.weight  F32    [16, 32]"))
+        #expect(result.stdout.contains("F32  41 tensors  16,080 params  64,320 bytes"))
+        #expect(result.stdout.contains("layers 2, experts per layer 4, experts per token 2 (config.json)"))
+        #expect(result.stderr.isEmpty)
+    }
+
+    @Test func inspectJSONAndFilter() throws {
+        let result = try CLI.run(["inspect", "--json", "--filter", "*.gate.weight",
+                                  Fixtures.path("safetensors/tiny-mixtral/model.safetensors")])
+        #expect(result.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let names = (json["tensors"] as! [[String: Any]]).map { $0["name"] as! String }
+        #expect(names == ["model.layers.0.block_sparse_moe.gate.weight", "model.layers.1.block_sparse_moe.gate.weight"])
+        #expect(json["tensorCount"] as? Int == 41)
+        #expect((json["moe"] as? [String: Any])?["activeParameters"] as? Int == 16_080 - 12_288 + 12_288 / 2)
+    }
+
+    @Test(arguments: ["malformed/gapOrOverlap-gap.safetensors", "malformed/htmlPage.safetensors",
+                      "malformed/shardMissing", "does-not-exist.safetensors", "dtypes/README.md"])
+    func badInputExitsTwoWithOneLineNamingTheFile(relative: String) throws {
+        let path = Fixtures.path(relative)
+        for command in [["inspect", path], ["convert", path, "/tmp/moeckpt-never-written.safetensors"]] {
+            let result = try CLI.run(command)
+            #expect(result.status == 2)
+            #expect(result.stderr.hasPrefix("moeckpt: error: \(path)"))
+            #expect(result.stderr.filter { $0 == "\n" }.count == 1)
+            #expect(result.stdout.isEmpty)
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/moeckpt-never-written.safetensors"))
+    }
+
+    @Test(arguments: [["convert", "a"], ["convert", "a", "b", "--dtype", "f12"], ["convert", "a", "b", "--max-shard-size", "lots"],
+                      ["frobnicate"], ["inspect"]])
+    func usageErrorsExitTwo(arguments: [String]) throws {
+        let result = try CLI.run(arguments)
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("moeckpt: error: "))
+    }
+
+    @Test func helpExitsZero() throws {
+        let result = try CLI.run(["convert", "--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("--max-shard-size"))
+    }
+
+    @Test func convertSaysWhatItWroteAndShowsNoProgressBarWithoutATerminal() throws {
+        let dir = try TemporaryDirectory()
+        let result = try CLI.run(["convert", Fixtures.path("safetensors/tiny-mixtral"), dir.file("out"),
+                                  "--max-shard-size", "30KB", "--dtype", "bf16"])
+        #expect(result.status == 0)
+        #expect(result.stdout == "wrote \(dir.file("out")): 41 tensors, 32.16 KB in 2 files\n")
+        #expect(result.stderr.isEmpty)
+    }
+}
