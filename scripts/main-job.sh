@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The main job on the shipped fixtures: set up, build in release mode, inspect a sharded
+# checkpoint written by transformers, and round-trip it through convert, checking each result
+# byte for byte against files written by the official safetensors library and torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+swift build -c release --product moeckpt 2>&1 | tail -n 1
+bin=$(swift build -c release --show-bin-path)/moeckpt
+work=$(mktemp -d /tmp/moeckpt-main-job.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+same() {  # same FILE REFERENCE WHAT
+  if cmp -s "$1" "$2"; then echo "ok    $3"; else echo "FAIL  $3 ($1 differs from $2)"; exit 1; fi
+}
+
+echo "== moeckpt inspect fixtures/safetensors/tiny-mixtral-sharded"
+"$bin" inspect fixtures/safetensors/tiny-mixtral-sharded
+
+echo
+echo "== convert round trips"
+"$bin" convert fixtures/safetensors/tiny-mixtral-sharded "$work/joined.safetensors"
+same "$work/joined.safetensors" fixtures/safetensors/tiny-mixtral/model.safetensors \
+  "3 shards -> 1 file equals transformers' single-file save"
+"$bin" convert "$work/joined.safetensors" "$work/resharded" --max-shard-size 25KB
+"$bin" convert "$work/resharded" "$work/rejoined.safetensors"
+same "$work/rejoined.safetensors" fixtures/safetensors/tiny-mixtral/model.safetensors \
+  "1 file -> shards of 25KB -> 1 file is exact"
+for dtype in bf16 f16; do
+  "$bin" convert fixtures/safetensors/tiny-mixtral "$work/$dtype.safetensors" --dtype "$dtype"
+  same "$work/$dtype.safetensors" "fixtures/casts/tiny-mixtral-$dtype.safetensors" \
+    "--dtype $dtype equals torch's Tensor.to($dtype)"
+done
+echo "main job: all checks passed"
