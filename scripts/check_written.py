@@ -13,7 +13,7 @@ identical bytes as SRC, and every OUT file's __metadata__ must contain SRC's
 metadata (the union over SRC's shards).
 
 With --cast DTYPE: every float tensor of SRC (dtypes listed by --cast-from,
-default all float dtypes) must appear in OUT with dtype DTYPE and bytes equal
+default every byte-wide float dtype: F4/F6 are kept as they are) must appear in OUT with dtype DTYPE and bytes equal
 to torch's `.to(DTYPE)` of SRC's values, bit for bit (F4/F6, which torch
 cannot convert, are decoded with ml_dtypes to f32 first - exact).  Other
 tensors (integers, bool, complex, floats not in --cast-from) must be
@@ -221,8 +221,9 @@ def main() -> int:
     ap.add_argument("src")
     ap.add_argument("out")
     ap.add_argument("--cast", choices=sorted(TARGET))
-    ap.add_argument("--cast-from", default=",".join(FLOAT_DTYPES),
-                    help="comma-separated SRC dtypes that --cast converts (default: all float dtypes)")
+    ap.add_argument("--cast-from", default=",".join(d for d in FLOAT_DTYPES if d not in SUBBYTE_ML),
+                    help="comma-separated SRC dtypes that --cast converts (default: every byte-wide float "
+                         "dtype; moeckpt keeps the packed F4/F6 tensors as they are)")
     ap.add_argument("--nan-any", action="store_true", help="with --cast: any NaN matches a NaN")
     args = ap.parse_args()
     cast_from = {d.strip().upper() for d in args.cast_from.split(",") if d.strip()}

@@ -14,7 +14,8 @@ public final class FileMapping: @unchecked Sendable {
 
     public init(path: String) throws(FileError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileError(path: path, problem: IOError.cannotOpen(errnoText())) }
         defer { close(fd) }
         var info = stat()
