@@ -28,9 +28,11 @@ let package = Package(
             name: "moeckpt",
             dependencies: ["MoECkpt", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors"]),
-        .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt"]),
+        // Fixture paths and temporary directories shared by the test targets.
+        .target(name: "MoECkptTestSupport", path: "Tests/Support"),
+        .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors", "MoECkptTestSupport"]),
+        .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),
         // Runs the built `moeckpt` binary (listed so that it is built first).
-        .testTarget(name: "MoECkptCLITests", dependencies: ["MoECkpt", "moeckpt"]),
+        .testTarget(name: "MoECkptCLITests", dependencies: ["MoECkpt", "moeckpt", "MoECkptTestSupport"]),
     ]
 )

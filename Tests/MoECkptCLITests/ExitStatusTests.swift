@@ -1,4 +1,5 @@
 import Foundation
+import MoECkptTestSupport
 import Testing
 
 /// The command line's promises: exit 0 on success, 2 with one line on stderr naming the file for

@@ -1,5 +1,6 @@
 import Foundation
 import MoECkpt
+import MoECkptTestSupport
 import Testing
 
 /// A convert that is killed or interrupted never leaves an output file and never touches its input.

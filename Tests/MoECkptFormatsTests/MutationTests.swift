@@ -1,4 +1,5 @@
 import Foundation
+import MoECkptTestSupport
 import Testing
 @testable import MoECkptFormats
 

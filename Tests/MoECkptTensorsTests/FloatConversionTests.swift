@@ -1,3 +1,4 @@
+import MoECkptTestSupport
 import Testing
 @testable import MoECkptTensors
 
