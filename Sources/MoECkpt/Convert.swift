@@ -8,11 +8,14 @@ public struct ConvertOptions {
     public var dtype: DType?
     /// Split the output into shards of at most this many bytes.
     public var maxShardBytes: Int?
+    /// Rewrite tensor names into this layout (`NamingLayout.key`), with its description file.
+    public var names: String?
     public var progress: ProgressReporter?
 
-    public init(dtype: DType? = nil, maxShardBytes: Int? = nil, progress: ProgressReporter? = nil) {
+    public init(dtype: DType? = nil, maxShardBytes: Int? = nil, names: String? = nil, progress: ProgressReporter? = nil) {
         self.dtype = dtype
         self.maxShardBytes = maxShardBytes
+        self.names = names
         self.progress = progress
     }
 }
@@ -28,8 +31,8 @@ public struct ConvertResult: Sendable {
 }
 
 public enum Converter {
-    /// Sidecar files of a Hugging Face model directory carried over to a directory output.
-    static let sidecarFiles = ["config.json", "generation_config.json"]
+    /// Sidecar files of a model directory carried over to a directory output.
+    static let sidecarFiles = ["config.json", "generation_config.json", "params.json"]
     static let copyChunkBytes = 16 << 20
     static let castChunkElements = 1 << 20
 
@@ -43,8 +46,28 @@ public enum Converter {
         let input = try Checkpoint.open(inputPath)
         try refuseOverwritingInput(input, inputPath: inputPath, outputPath: outputPath)
 
+        var source = input.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
+        var metadata = input.metadata
+        var description: (file: DescriptionFile, text: String)?
+        var fileStem = "model"
+        if let key = options.names {
+            let model = try ModelLoader.load(input)
+            guard let layout = model.architecture.layouts.first(where: { $0.key == key }) else {
+                throw FileError(path: inputPath, problem: ModelLoadError.layoutNotForArchitecture(
+                    layout: key, modelType: model.architecture.modelType))
+            }
+            do throws(ModelLoadError) {
+                source = try LayoutMapper.export(model.tensors, architecture: model.architecture, layout: layout)
+            } catch {
+                throw FileError(path: inputPath, problem: error)
+            }
+            metadata = metadata.filter { !MixtralConfig.isGGUFKey($0.key) }
+            description = try describe(model.architecture, as: layout.description, metadata: &metadata)
+            fileStem = layout.fileStem
+        }
+
         var uncastable: [String] = []
-        let tensors = input.tensors.map { tensor -> TensorToWrite in
+        let tensors = source.map { tensor -> TensorToWrite in
             guard let target = options.dtype, tensor.dtype.isFloatingPoint, tensor.dtype != target else {
                 return copying(tensor, progress: options.progress)
             }
@@ -54,13 +77,12 @@ public enum Converter {
             }
             return casting(tensor, to: target, progress: options.progress)
         }
-        var metadata = input.metadata
         if metadata["format"] == nil { metadata["format"] = "pt" }  // transformers requires it
 
         options.progress?.start(totalBytes: tensors.reduce(0) { $0 + $1.byteCount })
         defer { options.progress?.finish() }
 
-        let singleFile = outputPath.hasSuffix(".safetensors") && options.maxShardBytes == nil
+        let singleFile = outputPath.hasSuffix(".safetensors") && options.maxShardBytes == nil && options.names == nil
         let output = try AtomicOutput(destination: outputPath, isDirectory: !singleFile)
         var files: [String]
         var bytes = 0
@@ -75,7 +97,7 @@ public enum Converter {
             files = []
             var weightMap: [String: String] = [:]
             for (index, shard) in shards.enumerated() {
-                let name = shards.count == 1 ? SafetensorsLocator.singleName : ShardPlanner.shardName(index, of: shards.count)
+                let name = ShardPlanner.fileName(stem: fileStem, index, of: shards.count)
                 let file = try OutputFile(creating: output.path(of: name))
                 bytes += try SafetensorsWriter.write(shard, metadata: metadata, to: file)
                 try file.close()
@@ -84,52 +106,80 @@ public enum Converter {
             }
             if shards.count > 1 {
                 let index = ShardPlanner.indexJSON(weightMap: weightMap, totalSize: bytes)
-                try writeSmallFile(output.path(of: SafetensorsLocator.indexName), Array(index.utf8))
+                try writeSmallFile(output.path(of: fileStem + ".safetensors.index.json"), Array(index.utf8))
             }
-            try copySidecars(from: input, into: output)
+            if let description {
+                if description.file != .ggufMetadata {
+                    try writeSmallFile(output.path(of: description.file.rawValue), Array(description.text.utf8))
+                }
+                try copySidecars(from: input, into: output, only: description.file == .configJSON ? ["generation_config.json"] : [])
+            } else {
+                try copySidecars(from: input, into: output, only: sidecarFiles)
+            }
         }
         try output.commit()
         return ConvertResult(output: outputPath, files: files, tensors: tensors.count, bytes: bytes,
                              uncastable: uncastable)
     }
 
+    /// The description file a layout keeps beside its weights (GGUF's goes into the metadata).
+    static func describe(_ architecture: Architecture, as file: DescriptionFile,
+                         metadata: inout [String: String]) throws(FileError) -> (file: DescriptionFile, text: String) {
+        switch (file, architecture) {
+        case (.configJSON, _):
+            return (file, architecture.configJSON)
+        case (.mistralParams, .mixtral(let config)):
+            return (file, config.mistralParamsJSON)
+        case (.ggufMetadata, .mixtral(let config)):
+            metadata.merge(config.ggufMetadata) { _, new in new }
+            return (file, "")
+        default:
+            return (.configJSON, architecture.configJSON)
+        }
+    }
+
     /// Writes the tensor's bytes straight from the input mapping, releasing pages once written so
     /// memory use stays flat however large the checkpoint.
-    static func copying(_ tensor: StoredTensor, progress: ProgressReporter?) -> TensorToWrite {
-        TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount) {
+    static func copying(_ tensor: NamedTensor, progress: ProgressReporter?) -> TensorToWrite {
+        TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.rope.count) {
             (file: OutputFile) throws(FileError) in
-            let bytes = tensor.bytes
-            var start = 0
-            while start < bytes.count {
-                let end = min(start + copyChunkBytes, bytes.count)
-                try file.write(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
-                tensor.file.release((tensor.fileOffset + start)..<(tensor.fileOffset + end))
-                progress?.advance(by: end - start)
-                start = end
+            for piece in tensor.rope.pieces {
+                var start = 0
+                while start < piece.count {
+                    let end = min(start + copyChunkBytes, piece.count)
+                    try file.write(UnsafeRawBufferPointer(rebasing: piece.bytes[start..<end]))
+                    piece.storage.release((piece.offset + start)..<(piece.offset + end))
+                    progress?.advance(by: end - start)
+                    start = end
+                }
             }
         }
     }
 
-    static func casting(_ tensor: StoredTensor, to target: DType, progress: ProgressReporter?) -> TensorToWrite {
+    /// Casts piece by piece (pieces hold whole elements: layouts only split tensors at rows).
+    static func casting(_ tensor: NamedTensor, to target: DType, progress: ProgressReporter?) -> TensorToWrite {
         let width = target.byteWidth!
         let sourceWidth = tensor.dtype.byteWidth!
-        let count = tensor.elementCount
+        let count = tensor.rope.count / sourceWidth
         return TensorToWrite(name: tensor.name, dtype: target, shape: tensor.shape, byteCount: count * width) {
             (file: OutputFile) throws(FileError) in
             let chunk = min(castChunkElements, max(count, 1))
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk * width, alignment: 64)
             defer { buffer.deallocate() }
-            let source = tensor.bytes.baseAddress
-            var start = 0
-            while start < count {
-                let n = min(chunk, count - start)
-                // canCast was checked when the plan was made, so this cannot throw.
-                try? Cast.cast(source! + start * sourceWidth, from: tensor.dtype, into: buffer, as: target, count: n)
-                try file.write(UnsafeRawBufferPointer(start: buffer, count: n * width))
-                let released = tensor.fileOffset + start * sourceWidth
-                tensor.file.release(released..<(released + n * sourceWidth))
-                progress?.advance(by: n * width)
-                start += n
+            for piece in tensor.rope.pieces {
+                let elements = piece.count / sourceWidth
+                var start = 0
+                while start < elements {
+                    let n = min(chunk, elements - start)
+                    // canCast was checked when the plan was made, so this cannot throw.
+                    try? Cast.cast(piece.bytes.baseAddress! + start * sourceWidth, from: tensor.dtype,
+                                   into: buffer, as: target, count: n)
+                    try file.write(UnsafeRawBufferPointer(start: buffer, count: n * width))
+                    let released = piece.offset + start * sourceWidth
+                    piece.storage.release(released..<(released + n * sourceWidth))
+                    progress?.advance(by: n * width)
+                    start += n
+                }
             }
         }
     }
@@ -142,10 +192,10 @@ public enum Converter {
         if protected.contains(target) { throw FileError(path: outputPath, problem: OutputError.destinationIsInput) }
     }
 
-    static func copySidecars(from input: Checkpoint, into output: AtomicOutput) throws(FileError) {
+    static func copySidecars(from input: Checkpoint, into output: AtomicOutput, only names: [String]) throws(FileError) {
         guard let first = input.files.first else { return }
         let directory = FileSystem.directoryName(first)
-        for name in sidecarFiles {
+        for name in names {
             let path = FileSystem.join(directory, name)
             guard FileSystem.exists(path) else { continue }
             let mapping = try FileMapping(path: path)

@@ -37,12 +37,26 @@ public struct InspectReport: Codable, Sendable {
     public let tensors: [Tensor]
     public let totalsByDtype: [DTypeTotal]
     public let metadata: [String: String]
+    public let model: Model?
     public let moe: MoE?
+
+    /// The architecture and naming layout, when recognised.
+    public struct Model: Codable, Sendable {
+        /// `mixtral`, or a seed module's model_type; nil when there is no description file.
+        public let architecture: String?
+        public let descriptionSource: String?
+        /// The `--names` key of the detected layout, and its title.
+        public let layout: String?
+        public let layoutTitle: String?
+        /// Why the checkpoint does not load as that architecture (empty when it does).
+        public let problems: [String]
+    }
 }
 
 public enum Inspector {
     /// Builds the report; `filter` is a shell glob (`*experts.0.*`) that narrows the tensor table.
     public static func report(_ checkpoint: Checkpoint, filter: String? = nil) -> InspectReport {
+        let described = describe(checkpoint)
         let all = checkpoint.tensors.sorted { naturalOrder($0.name, $1.name) }
         let shown = all.filter { tensor in filter.map { fnmatch($0, tensor.name, 0) == 0 } ?? true }
         let rows = shown.map {
@@ -58,28 +72,50 @@ public enum Inspector {
             path: checkpoint.path, format: checkpoint.format.rawValue, files: checkpoint.files,
             tensorCount: all.count, parameters: all.reduce(0) { $0 + $1.elementCount },
             bytes: all.reduce(0) { $0 + $1.byteCount }, tensors: rows, totalsByDtype: totals,
-            metadata: checkpoint.metadata, moe: moe(of: checkpoint))
+            metadata: checkpoint.metadata, model: model(of: checkpoint, described), moe: moe(of: checkpoint, described))
     }
 
-    static func moe(of checkpoint: Checkpoint) -> InspectReport.MoE? {
+    /// The architecture from the description file (nil when absent), or the reason it cannot be read.
+    typealias Description = Result<(architecture: Architecture, source: String), FileError>?
+
+    static func describe(_ checkpoint: Checkpoint) -> Description {
+        do {
+            return .success(try ModelLoader.describe(checkpoint))
+        } catch {
+            if case ModelConfigError.noDescription? = error.problem as? ModelConfigError { return nil }
+            return .failure(error)
+        }
+    }
+
+    static func model(of checkpoint: Checkpoint, _ described: Description) -> InspectReport.Model? {
+        let stored = checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
+        switch described {
+        case .success(let (architecture, source)):
+            let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
+            let problems = architecture.inconsistencies + LayoutMapper.load(stored, architecture: architecture, layout: layout).problems
+            return .init(architecture: architecture.modelType, descriptionSource: FileSystem.baseName(source),
+                         layout: layout.key, layoutTitle: layout.title, problems: problems)
+        case .failure(let error):
+            return .init(architecture: nil, descriptionSource: nil, layout: nil, layoutTitle: nil, problems: [error.description])
+        case nil:
+            let layout = NamingLayout.detect(stored.map(\.name))
+            guard let layout else { return nil }
+            return .init(architecture: nil, descriptionSource: nil, layout: layout.key, layoutTitle: layout.title, problems: [])
+        }
+    }
+
+    static func moe(of checkpoint: Checkpoint, _ described: Description) -> InspectReport.MoE? {
         guard let summary = MoESummary.detect(tensors: checkpoint.tensors.map { ($0.name, $0.shape) }) else {
             return nil
         }
-        let configPath = FileSystem.join(FileSystem.directoryName(checkpoint.files.first ?? checkpoint.path), "config.json")
-        if let k = expertsPerToken(inConfig: configPath) {
-            return .init(summary: summary, expertsPerToken: k, expertsPerTokenSource: "config.json",
+        if case .success(let (.mixtral(config), source))? = described {
+            let k = config.expertsPerToken
+            return .init(summary: summary, expertsPerToken: k, expertsPerTokenSource: FileSystem.baseName(source),
                          activeParameters: summary.activeParameters(expertsPerToken: k))
         }
         let assumed = min(2, summary.expertsPerLayer)
-        return .init(summary: summary, expertsPerToken: assumed, expertsPerTokenSource: "assumed (no config.json)",
+        return .init(summary: summary, expertsPerToken: assumed, expertsPerTokenSource: "assumed (no model description)",
                      activeParameters: summary.activeParameters(expertsPerToken: assumed))
-    }
-
-    /// `num_experts_per_tok` from a config.json beside the checkpoint, if there is a readable one.
-    static func expertsPerToken(inConfig path: String) -> Int? {
-        guard FileSystem.exists(path), let mapping = try? FileMapping(path: path),
-              case .object(let config)? = try? JSONParser.parse(mapping.bytes) else { return nil }
-        return config["num_experts_per_tok"]?.nonNegativeInt
     }
 
     /// The report as aligned text.
@@ -90,6 +126,12 @@ public enum Inspector {
         lines.append("format      \(report.format)\(fileNote)")
         lines.append("tensors     \(report.tensorCount), \(grouped(report.parameters)) parameters, "
             + "\(grouped(report.bytes)) bytes (\(ByteSize.describe(report.bytes)))")
+        if let model = report.model {
+            var text = model.architecture.map { "\($0) (from \(model.descriptionSource ?? "?"))" } ?? "no model description"
+            if let layout = model.layout, let title = model.layoutTitle { text += ", names \(layout) (\(title))" }
+            lines.append("model       \(text)")
+            if !model.problems.isEmpty { lines.append("            does not load: " + model.problems.joined(separator: "; ")) }
+        }
         lines.append("")
 
         let header = ["NAME", "DTYPE", "SHAPE", "PARAMS", "BYTES"]

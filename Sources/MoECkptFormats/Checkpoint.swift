@@ -22,6 +22,9 @@ public struct StoredTensor: Sendable {
     public var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: file.bytes[fileOffset..<(fileOffset + byteCount)])
     }
+
+    /// The bytes as a one-piece rope, for layout re-arrangements.
+    public var rope: ByteRope { ByteRope([BytePiece(storage: file, offset: fileOffset, count: byteCount)]) }
 }
 
 /// A checkpoint opened for reading: its tensors in storage order and its string metadata.
@@ -48,7 +51,10 @@ public struct Checkpoint: Sendable {
     /// Opens a safetensors file, a sharded checkpoint's index.json, or a directory holding either.
     public static func open(_ path: String) throws(FileError) -> Checkpoint {
         if FileSystem.isDirectory(path) {
-            return try open(try SafetensorsLocator.locate(inDirectory: path))
+            switch try SafetensorsLocator.locate(inDirectory: path) {
+            case .file(let found): return try open(found)
+            case .unindexedShards(let shards): return try ShardedSafetensors.open(unindexed: shards, directory: path)
+            }
         }
         if path.hasSuffix(".index.json") { return try ShardedSafetensors.open(indexPath: path) }
         return try SafetensorsFile.open(path)

@@ -20,41 +20,40 @@ public struct MoESummary: Sendable, Codable, Equatable {
         return totalParameters - expertParameters + expertParameters / expertsPerLayer * min(k, expertsPerLayer)
     }
 
-    /// Recognises the first layout whose router and expert names the tensors use.
+    /// Reads the structure off names and shapes, using the Mixtral layout tables: the layout
+    /// that accounts for the most names, its router entry and its expert entries.
     public static func detect(tensors: [(name: String, shape: [Int])]) -> MoESummary? {
-        let total = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
-        for layout in MoENamingLayout.all {
-            var layers = Set<Int>()
-            var routerShape: [Int] = []
-            var expertsByLayer: [Int: Set<Int>] = [:]
-            var stackedCount: [Int: Int] = [:]
-            var projections: [String: [Int]] = [:]
-            var expertParameters = 0
-            for (name, shape) in tensors {
-                if let match = layout.routers.lazy.compactMap({ $0.match(name) }).first, let block = match.block {
-                    layers.insert(block)
-                    routerShape = shape
-                } else if let (pattern, match) = firstMatch(layout.experts, name), let block = match.block,
-                          let expert = match.expert {
-                    layers.insert(block)
+        guard let layout = NamingLayout.detect(tensors.map(\.name), among: MixtralLayouts.all) else { return nil }
+        let routers = layout.entries.filter { $0.canonical[0].template.hasSuffix("moe.router") }.map(\.stored)
+        let expertEntries = layout.entries.filter { $0.canonical.contains { $0.template.contains("moe.") && !$0.template.hasSuffix("router") } }
+        var layers = Set<Int>()
+        var routerShape: [Int] = []
+        var expertsByLayer: [Int: Set<Int>] = [:]
+        var stackedCount: [Int: Int] = [:]
+        var projections: [String: [Int]] = [:]
+        var expertParameters = 0
+        for (name, shape) in tensors {
+            if let block = firstMatch(routers, name)?.1.block {
+                layers.insert(block)
+                routerShape = shape
+            } else if let (entry, match) = firstMatch(expertEntries.map(\.stored), name), let block = match.block {
+                layers.insert(block)
+                expertParameters += shape.reduce(1, *)
+                if let expert = match.expert {
                     expertsByLayer[block, default: []].insert(expert)
-                    projections[projectionName(pattern)] = shape
-                    expertParameters += shape.reduce(1, *)
-                } else if let (pattern, match) = firstMatch(layout.stackedExperts, name), let block = match.block,
-                          let experts = shape.first {
-                    layers.insert(block)
+                    projections[projectionName(entry)] = shape
+                } else if let experts = shape.first {
                     stackedCount[block] = max(stackedCount[block] ?? 0, experts)
-                    projections[projectionName(pattern)] = Array(shape.dropFirst())
-                    expertParameters += shape.reduce(1, *)
+                    projections[projectionName(entry)] = Array(shape.dropFirst())
                 }
             }
-            guard !routerShape.isEmpty, !projections.isEmpty else { continue }
-            let experts = max(expertsByLayer.values.map(\.count).max() ?? 0, stackedCount.values.max() ?? 0)
-            return MoESummary(layout: layout.name, layers: layers.count, expertsPerLayer: experts,
-                              routerShape: routerShape, expertProjections: projections,
-                              expertParameters: expertParameters, totalParameters: total, expertsPerToken: nil)
         }
-        return nil
+        guard !routerShape.isEmpty, !projections.isEmpty else { return nil }
+        let total = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let experts = max(expertsByLayer.values.map(\.count).max() ?? 0, stackedCount.values.max() ?? 0)
+        return MoESummary(layout: layout.title, layers: layers.count, expertsPerLayer: experts,
+                          routerShape: routerShape, expertProjections: projections,
+                          expertParameters: expertParameters, totalParameters: total, expertsPerToken: nil)
     }
 
     private static func firstMatch(_ patterns: [NamePattern], _ name: String) -> (NamePattern, NamePattern.Match)? {

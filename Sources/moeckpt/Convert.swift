@@ -27,12 +27,25 @@ struct Convert: ParsableCommand {
     @Option(help: "Split the output into shards of at most this size, e.g. 5GB, 500MB, 2GiB.")
     var maxShardSize: String?
 
+    @Option(help: ArgumentHelp(
+        "Rewrite tensor names into a layout and write its description beside them: hf, hf-fused, mistral, gguf, mlx (Mixtral), or a seed module's state_dict names.",
+        valueName: "layout"))
+    var names: String?
+
     @Flag(name: [.short, .long], help: "No progress bar and no summary line.")
     var quiet = false
 
     func validate() throws {
         if let dtype, DType(userSpelling: dtype).map(Cast.targets.contains) != true {
             throw ValidationError("--dtype must be f32, f16 or bf16, not '\(dtype)'")
+        }
+        if let names {
+            guard NamingLayout.named(names) != nil else {
+                throw ValidationError("--names must be one of \(NamingLayout.all.map(\.key).joined(separator: ", ")), not '\(names)'")
+            }
+            if output.hasSuffix(".safetensors") {
+                throw ValidationError("with --names, OUT is a directory (the weights and their description file)")
+            }
         }
         if let maxShardSize, ByteSize.parse(maxShardSize) == nil {
             throw ValidationError("--max-shard-size must be a size such as 5GB or 500MB, not '\(maxShardSize)'")
@@ -42,7 +55,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         let showProgress = !quiet && TerminalProgressBar.stderrIsTerminal
         let options = ConvertOptions(dtype: dtype.flatMap(DType.init(userSpelling:)),
-                                     maxShardBytes: maxShardSize.flatMap(ByteSize.parse),
+                                     maxShardBytes: maxShardSize.flatMap(ByteSize.parse), names: names,
                                      progress: showProgress ? TerminalProgressBar() : nil)
         let result = try Converter.convert(input, to: output, options: options)
         if !quiet {

@@ -105,13 +105,14 @@ public enum ShardPlanner {
         return shards
     }
 
-    /// `model-00001-of-00003.safetensors`, transformers' shard names.
-    public static func shardName(_ index: Int, of count: Int) -> String {
+    /// `model.safetensors` alone, else `model-00001-of-00003.safetensors` (transformers' shard names).
+    public static func fileName(stem: String = "model", _ index: Int, of count: Int) -> String {
+        guard count > 1 else { return stem + ".safetensors" }
         func fiveDigits(_ n: Int) -> String {
             let text = String(n)
             return String(repeating: "0", count: max(0, 5 - text.count)) + text
         }
-        return "model-\(fiveDigits(index + 1))-of-\(fiveDigits(count)).safetensors"
+        return "\(stem)-\(fiveDigits(index + 1))-of-\(fiveDigits(count)).safetensors"
     }
 
     /// The index.json transformers writes: `json.dumps(index, indent=2, sort_keys=True) + "\n"`.

@@ -9,15 +9,27 @@ public enum SafetensorsLocator {
         }
     }
 
-    /// The index if there is one, else `model.safetensors`, else the only `.safetensors` file.
-    public static func locate(inDirectory directory: String) throws(FileError) -> String {
+    /// What a directory holds.
+    public enum Found: Equatable, Sendable {
+        case file(String)
+        /// Shards without an index (`consolidated-00001-of-00002.safetensors`, ...), as Mistral's
+        /// native checkpoints come.
+        case unindexedShards([String])
+    }
+
+    /// The index if there is one, else `model.safetensors`, else the only `.safetensors` file,
+    /// else a complete set of `-0000i-of-0000N` shards.
+    public static func locate(inDirectory directory: String) throws(FileError) -> Found {
         let names = FileSystem.contents(ofDirectory: directory)
-        if names.contains(indexName) { return FileSystem.join(directory, indexName) }
+        if names.contains(indexName) { return .file(FileSystem.join(directory, indexName)) }
         let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
-        if indexes.count == 1 { return FileSystem.join(directory, indexes[0]) }
-        if names.contains(singleName) { return FileSystem.join(directory, singleName) }
+        if indexes.count == 1 { return .file(FileSystem.join(directory, indexes[0])) }
+        if names.contains(singleName) { return .file(FileSystem.join(directory, singleName)) }
         let files = names.filter { $0.hasSuffix(".safetensors") }
-        if files.count == 1 { return FileSystem.join(directory, files[0]) }
+        if files.count == 1 { return .file(FileSystem.join(directory, files[0])) }
+        if !files.isEmpty, files.allSatisfy({ $0.contains("-of-") }) {
+            return .unindexedShards(files.map { FileSystem.join(directory, $0) })
+        }
         throw FileError(path: directory, problem: NoCheckpoint())
     }
 }
@@ -68,6 +80,26 @@ public enum ShardedSafetensors {
         for file in shardOrder.reversed() { metadata.merge(shards[file]!.metadata) { _, earlier in earlier } }
         return Checkpoint(path: indexPath, format: .shardedSafetensors, tensors: tensors, metadata: metadata,
                           files: shardOrder.map { FileSystem.join(directory, $0) })
+    }
+
+    /// Opens shards that have no index: each tensor must be in exactly one of them.
+    public static func open(unindexed paths: [String], directory: String) throws(FileError) -> Checkpoint {
+        var tensors: [StoredTensor] = []
+        var foundIn: [String: String] = [:]
+        var metadata: [String: String] = [:]
+        for path in paths {
+            let shard = try SafetensorsFile.open(path)
+            for tensor in shard.tensors {
+                if let first = foundIn[tensor.name] {
+                    throw FileError(path: directory, problem: SafetensorsError.tensorInTwoShards(
+                        tensor: tensor.name, first: FileSystem.baseName(first), second: FileSystem.baseName(path)))
+                }
+                foundIn[tensor.name] = path
+                tensors.append(tensor)
+            }
+            metadata.merge(shard.metadata) { earlier, _ in earlier }
+        }
+        return Checkpoint(path: directory, format: .shardedSafetensors, tensors: tensors, metadata: metadata, files: paths)
     }
 
     /// The index's weight map, in file order.

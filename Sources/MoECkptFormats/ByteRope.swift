@@ -1,0 +1,84 @@
+/// Memory that tensor bytes live in: a file mapping today, an owned buffer for formats that must
+/// be read (HDF5).
+public protocol ByteStorage: AnyObject, Sendable {
+    var bytes: UnsafeRawBufferPointer { get }
+    /// Tells the storage a range will not be read again (a mapping drops its pages).
+    func release(_ range: Range<Int>)
+}
+
+extension FileMapping: ByteStorage {}
+
+/// A contiguous run of bytes inside a storage.
+public struct BytePiece: Sendable {
+    public let storage: any ByteStorage
+    public let offset: Int
+    public let count: Int
+
+    public init(storage: any ByteStorage, offset: Int, count: Int) {
+        self.storage = storage
+        self.offset = offset
+        self.count = count
+    }
+
+    public var bytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + count)])
+    }
+}
+
+/// A tensor's bytes as a sequence of pieces, concatenated. Stacking per-expert tensors, splitting
+/// fused ones and permuting rows are all re-arrangements of pieces, so every layout conversion is
+/// zero-copy until the bytes are written or used.
+public struct ByteRope: Sendable {
+    public private(set) var pieces: [BytePiece]
+    public private(set) var count: Int
+
+    public init(_ pieces: [BytePiece] = []) {
+        self.pieces = []
+        self.count = 0
+        for piece in pieces { append(piece) }
+    }
+
+    /// Appends a piece, merging it with the last one when they are adjacent in the same storage.
+    public mutating func append(_ piece: BytePiece) {
+        guard piece.count > 0 else { return }
+        count += piece.count
+        if let last = pieces.last, last.storage === piece.storage, last.offset + last.count == piece.offset {
+            pieces[pieces.count - 1] = BytePiece(storage: last.storage, offset: last.offset, count: last.count + piece.count)
+        } else {
+            pieces.append(piece)
+        }
+    }
+
+    public mutating func append(_ rope: ByteRope) { for piece in rope.pieces { append(piece) } }
+
+    /// The bytes `start..<start+length` of the rope, as a rope.
+    public func slice(_ start: Int, _ length: Int) -> ByteRope {
+        precondition(start >= 0 && length >= 0 && start + length <= count, "slice outside the rope")
+        var result = ByteRope()
+        var position = 0
+        for piece in pieces {
+            let pieceEnd = position + piece.count
+            defer { position = pieceEnd }
+            guard pieceEnd > start else { continue }
+            guard position < start + length else { break }
+            let lower = max(start, position) - position
+            let upper = min(start + length, pieceEnd) - position
+            result.append(BytePiece(storage: piece.storage, offset: piece.offset + lower, count: upper - lower))
+        }
+        return result
+    }
+
+    /// The bytes in place when they are one contiguous piece (the zero-copy case).
+    public var contiguousBytes: UnsafeRawBufferPointer? {
+        if pieces.isEmpty { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return pieces.count == 1 ? pieces[0].bytes : nil
+    }
+
+    /// All bytes, copied into an array (for tests and small tensors).
+    public func copyBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        for piece in pieces { out.append(contentsOf: piece.bytes) }
+        return out
+    }
+}

@@ -1,0 +1,125 @@
+import MoECkptFormats
+
+/// Why a model description cannot be read. Every problem of a file is collected, so one message
+/// lists them all.
+public enum ModelConfigError: Error, CustomStringConvertible, Equatable, Sendable {
+    case notJSON(String)
+    case problems([String])
+    case unknownModelType(String)
+    case noDescription
+
+    public var description: String {
+        switch self {
+        case .notJSON(let why): "not a valid JSON object: \(why)"
+        case .problems(let list): list.joined(separator: "; ")
+        case .unknownModelType(let type):
+            "model_type \"\(type)\" is not one moeckpt knows (\(Architecture.modelTypes.joined(separator: ", ")))"
+        case .noDescription:
+            "no model description: expected config.json, params.json, or GGUF keys in the safetensors metadata"
+        }
+    }
+}
+
+/// Reads typed fields of a JSON object, collecting every missing or mistyped field instead of
+/// stopping at the first.
+struct ConfigFields {
+    let object: JSONObject
+    private(set) var problems: [String] = []
+
+    init(_ object: JSONObject) { self.object = object }
+
+    static func parse(_ text: UnsafeRawBufferPointer) throws(ModelConfigError) -> JSONObject {
+        do {
+            guard case .object(let object) = try JSONParser.parse(text) else { throw ModelConfigError.notJSON("not an object") }
+            return object
+        } catch let error as JSONError {
+            throw .notJSON(error.description)
+        } catch {
+            throw .notJSON("not an object")
+        }
+    }
+
+    /// The value at a dotted path (`moe.num_experts`), or nil when absent or null.
+    func value(_ path: String) -> JSONValue? {
+        var current: JSONValue = .object(object)
+        for key in path.split(separator: ".") {
+            guard case .object(let inner) = current, let next = inner[String(key)] else { return nil }
+            current = next
+        }
+        return current == .null ? nil : current
+    }
+
+    mutating func optionalInt(_ path: String) -> Int? {
+        guard let value = value(path) else { return nil }
+        guard let int = value.nonNegativeInt else {
+            problems.append("\(path) must be a non-negative integer")
+            return nil
+        }
+        return int
+    }
+
+    mutating func int(_ path: String) -> Int {
+        guard value(path) != nil else { problems.append("\(path) is missing"); return 0 }
+        return optionalInt(path) ?? 0
+    }
+
+    /// A positive integer (sizes and counts).
+    mutating func count(_ path: String) -> Int {
+        let result = int(path)
+        if value(path)?.nonNegativeInt == 0 { problems.append("\(path) must be positive") }
+        return result
+    }
+
+    mutating func optionalDouble(_ path: String) -> Double? {
+        guard let value = value(path) else { return nil }
+        guard case .number(let text) = value, let double = Double(text), double.isFinite else {
+            problems.append("\(path) must be a number")
+            return nil
+        }
+        return double
+    }
+
+    mutating func double(_ path: String) -> Double {
+        guard value(path) != nil else { problems.append("\(path) is missing"); return 0 }
+        return optionalDouble(path) ?? 0
+    }
+
+    mutating func optionalBool(_ path: String) -> Bool? {
+        guard let value = value(path) else { return nil }
+        guard case .bool(let bool) = value else { problems.append("\(path) must be true or false"); return nil }
+        return bool
+    }
+
+    mutating func optionalString(_ path: String) -> String? {
+        guard let value = value(path) else { return nil }
+        guard case .string(let text) = value else { problems.append("\(path) must be a string"); return nil }
+        return text
+    }
+
+    func check() throws(ModelConfigError) {
+        if !problems.isEmpty { throw .problems(problems) }
+    }
+}
+
+/// Writes a flat JSON object with two-space indentation, keys in the given order.
+struct JSONObjectWriter {
+    private var lines: [String] = []
+
+    mutating func add(_ key: String, _ rawValue: String) {
+        lines.append("  \(JSONText.quoted(key)): \(rawValue)")
+    }
+
+    mutating func add(_ key: String, _ value: Int) { add(key, String(value)) }
+    mutating func add(_ key: String, _ value: Double) { add(key, jsonNumber(value)) }
+    mutating func add(_ key: String, _ value: Bool) { add(key, value ? "true" : "false") }
+    mutating func add(_ key: String, string value: String) { add(key, JSONText.quoted(value)) }
+    mutating func add(_ key: String, _ value: Int?) { add(key, value.map(String.init) ?? "null") }
+
+    var text: String { "{\n" + lines.joined(separator: ",\n") + "\n}\n" }
+}
+
+/// A double as JSON: integers keep a `.0`, as Python's json writes floats.
+func jsonNumber(_ value: Double) -> String {
+    if value == value.rounded(), abs(value) < 1e16 { return String(Int(value)) + ".0" }
+    return "\(value)"
+}

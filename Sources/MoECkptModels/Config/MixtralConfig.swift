@@ -1,0 +1,183 @@
+import MoECkptFormats
+
+/// The hyperparameters of a Mixtral causal LM, whichever file they came from.
+public struct MixtralConfig: Codable, Equatable, Sendable {
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numLayers: Int
+    public var numHeads: Int
+    public var numKVHeads: Int
+    public var headDim: Int
+    public var numExperts: Int
+    public var expertsPerToken: Int
+    public var rmsNormEps: Double
+    public var ropeTheta: Double
+    /// Key j is visible to query i only when i - slidingWindow < j <= i.
+    public var slidingWindow: Int?
+    public var tieWordEmbeddings: Bool
+    public var maxPositionEmbeddings: Int
+    public var hiddenAct: String
+
+    /// Problems no checkpoint of this config can avoid.
+    public var inconsistencies: [String] {
+        var problems: [String] = []
+        if expertsPerToken > numExperts {
+            problems.append("experts per token (\(expertsPerToken)) exceed the experts (\(numExperts))")
+        }
+        if numKVHeads > 0, numHeads % numKVHeads != 0 {
+            problems.append("attention heads (\(numHeads)) are not divisible by key/value heads (\(numKVHeads))")
+        }
+        if headDim % 2 != 0 { problems.append("head_dim (\(headDim)) must be even for rotary embeddings") }
+        if hiddenAct != "silu" { problems.append("hidden_act \"\(hiddenAct)\" is not supported (Mixtral uses silu)") }
+        return problems
+    }
+
+    /// transformers' config.json, 4.x (`rope_theta` at the top) or 5.x (`rope_parameters`).
+    public init(huggingFace object: JSONObject) throws(ModelConfigError) {
+        var f = ConfigFields(object)
+        hiddenSize = f.count("hidden_size")
+        numHeads = f.count("num_attention_heads")
+        vocabSize = f.count("vocab_size")
+        intermediateSize = f.count("intermediate_size")
+        numLayers = f.count("num_hidden_layers")
+        numExperts = f.count("num_local_experts")
+        expertsPerToken = f.count("num_experts_per_tok")
+        numKVHeads = f.optionalInt("num_key_value_heads") ?? numHeads
+        headDim = f.optionalInt("head_dim") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
+        rmsNormEps = f.optionalDouble("rms_norm_eps") ?? 1e-5
+        ropeTheta = f.optionalDouble("rope_parameters.rope_theta") ?? f.optionalDouble("rope_theta") ?? 1e6
+        slidingWindow = f.optionalInt("sliding_window")
+        tieWordEmbeddings = f.optionalBool("tie_word_embeddings") ?? false
+        maxPositionEmbeddings = f.optionalInt("max_position_embeddings") ?? 4096 * 32
+        hiddenAct = f.optionalString("hidden_act") ?? "silu"
+        try f.check()
+    }
+
+    /// Mistral's params.json (`dim`, `n_layers`, ..., `moe: {num_experts, num_experts_per_tok}`).
+    public init(mistralParams object: JSONObject) throws(ModelConfigError) {
+        var f = ConfigFields(object)
+        hiddenSize = f.count("dim")
+        numLayers = f.count("n_layers")
+        numHeads = f.count("n_heads")
+        intermediateSize = f.count("hidden_dim")
+        vocabSize = f.count("vocab_size")
+        numExperts = f.count("moe.num_experts")
+        expertsPerToken = f.count("moe.num_experts_per_tok")
+        numKVHeads = f.optionalInt("n_kv_heads") ?? numHeads
+        headDim = f.optionalInt("head_dim") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
+        rmsNormEps = f.optionalDouble("norm_eps") ?? 1e-5
+        ropeTheta = f.optionalDouble("rope_theta") ?? 1e6
+        slidingWindow = f.optionalInt("sliding_window")
+        tieWordEmbeddings = f.optionalBool("tied_embeddings") ?? false
+        maxPositionEmbeddings = f.optionalInt("max_seq_len") ?? 4096 * 32
+        hiddenAct = "silu"
+        try f.check()
+    }
+
+    /// The key/values llama.cpp's converter writes for Mixtral (architecture `llama`), as strings
+    /// in a safetensors `__metadata__`.
+    public init(ggufMetadata metadata: [String: String]) throws(ModelConfigError) {
+        var problems: [String] = []
+        func int(_ key: String) -> Int? {
+            guard let text = metadata[key] else { return nil }
+            guard let value = Int(text), value >= 0 else { problems.append("\(key) must be an integer"); return nil }
+            return value
+        }
+        func required(_ key: String) -> Int {
+            guard let value = int(key) else {
+                if metadata[key] == nil { problems.append("\(key) is missing") }
+                return 0
+            }
+            return value
+        }
+        func double(_ key: String) -> Double? {
+            guard let text = metadata[key] else { return nil }
+            guard let value = Double(text) else { problems.append("\(key) must be a number"); return nil }
+            return value
+        }
+        hiddenSize = required("llama.embedding_length")
+        numLayers = required("llama.block_count")
+        numHeads = required("llama.attention.head_count")
+        intermediateSize = required("llama.feed_forward_length")
+        vocabSize = required("llama.vocab_size")
+        numExperts = required("llama.expert_count")
+        expertsPerToken = required("llama.expert_used_count")
+        numKVHeads = int("llama.attention.head_count_kv") ?? numHeads
+        headDim = int("llama.rope.dimension_count") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
+        rmsNormEps = double("llama.attention.layer_norm_rms_epsilon") ?? 1e-5
+        ropeTheta = double("llama.rope.freq_base") ?? 1e6
+        slidingWindow = int("llama.attention.sliding_window")
+        tieWordEmbeddings = false  // decided by the presence of output.weight when loading
+        maxPositionEmbeddings = int("llama.context_length") ?? 4096 * 32
+        hiddenAct = "silu"
+        if !problems.isEmpty { throw .problems(problems) }
+    }
+
+    /// Whether a metadata key is one of llama.cpp's (dropped when writing another layout).
+    public static func isGGUFKey(_ key: String) -> Bool { key.hasPrefix("general.") || key.hasPrefix("llama.") }
+
+    /// Whether a metadata map carries llama.cpp's keys.
+    public static func hasGGUFMetadata(_ metadata: [String: String]) -> Bool {
+        metadata["general.architecture"] == "llama"
+    }
+
+    public var huggingFaceJSON: String {
+        var w = JSONObjectWriter()
+        w.add("architectures", "[\"MixtralForCausalLM\"]")
+        w.add("model_type", string: "mixtral")
+        w.add("vocab_size", vocabSize)
+        w.add("hidden_size", hiddenSize)
+        w.add("intermediate_size", intermediateSize)
+        w.add("num_hidden_layers", numLayers)
+        w.add("num_attention_heads", numHeads)
+        w.add("num_key_value_heads", numKVHeads)
+        w.add("head_dim", headDim)
+        w.add("num_local_experts", numExperts)
+        w.add("num_experts_per_tok", expertsPerToken)
+        w.add("hidden_act", string: hiddenAct)
+        w.add("rms_norm_eps", rmsNormEps)
+        w.add("rope_theta", ropeTheta)
+        w.add("sliding_window", slidingWindow)
+        w.add("max_position_embeddings", maxPositionEmbeddings)
+        w.add("tie_word_embeddings", tieWordEmbeddings)
+        return w.text
+    }
+
+    public var mistralParamsJSON: String {
+        var w = JSONObjectWriter()
+        w.add("dim", hiddenSize)
+        w.add("n_layers", numLayers)
+        w.add("head_dim", headDim)
+        w.add("hidden_dim", intermediateSize)
+        w.add("n_heads", numHeads)
+        w.add("n_kv_heads", numKVHeads)
+        w.add("norm_eps", rmsNormEps)
+        w.add("vocab_size", vocabSize)
+        w.add("rope_theta", ropeTheta)
+        if let slidingWindow { w.add("sliding_window", slidingWindow) }
+        if tieWordEmbeddings { w.add("tied_embeddings", true) }
+        w.add("moe", "{\"num_experts\": \(numExperts), \"num_experts_per_tok\": \(expertsPerToken)}")
+        return w.text
+    }
+
+    public var ggufMetadata: [String: String] {
+        var metadata = [
+            "general.architecture": "llama",
+            "llama.block_count": String(numLayers),
+            "llama.context_length": String(maxPositionEmbeddings),
+            "llama.embedding_length": String(hiddenSize),
+            "llama.feed_forward_length": String(intermediateSize),
+            "llama.attention.head_count": String(numHeads),
+            "llama.attention.head_count_kv": String(numKVHeads),
+            "llama.rope.freq_base": jsonNumber(ropeTheta),
+            "llama.attention.layer_norm_rms_epsilon": "\(rmsNormEps)",
+            "llama.expert_count": String(numExperts),
+            "llama.expert_used_count": String(expertsPerToken),
+            "llama.rope.dimension_count": String(headDim),
+            "llama.vocab_size": String(vocabSize),
+        ]
+        if let slidingWindow { metadata["llama.attention.sliding_window"] = String(slidingWindow) }
+        return metadata
+    }
+}

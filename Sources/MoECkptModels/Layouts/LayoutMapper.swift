@@ -1,0 +1,226 @@
+import MoECkptFormats
+import MoECkptTensors
+
+/// A tensor of the canonical model: its bytes are a rope over the checkpoint's storage.
+public struct CanonicalTensor: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    public let rope: ByteRope
+
+    public init(name: String, dtype: DType, shape: [Int], rope: ByteRope) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.rope = rope
+    }
+}
+
+/// A tensor under a layout's name, ready to be written.
+public struct NamedTensor: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    public let rope: ByteRope
+
+    public init(name: String, dtype: DType, shape: [Int], rope: ByteRope) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.rope = rope
+    }
+}
+
+/// Moves tensors between a layout's names and the canonical names, by the layout's table.
+/// Every re-arrangement (stacking, splitting fused experts, rotary row order) is a rearrangement of
+/// byte ranges, so loading copies nothing.
+public enum LayoutMapper {
+    /// Loads the canonical tensors from stored ones, reporting every problem at once: missing and
+    /// unexpected tensors, wrong shapes, mixed dtypes.
+    public static func load(_ stored: [NamedTensor], architecture: Architecture, layout: NamingLayout)
+        -> (tensors: [CanonicalTensor], problems: [String]) {
+        let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var used = Set<String>()
+        var problems: [String] = []
+        var result: [String: CanonicalTensor] = [:]
+        let requirements = architecture.canonicalTensors
+        let required = Dictionary(uniqueKeysWithValues: requirements.map { ($0.name, $0.shape) })
+
+        func fetch(_ name: String, shape expected: [Int]) -> NamedTensor? {
+            guard let tensor = byName[name] else { problems.append("missing tensor \(name)"); return nil }
+            used.insert(name)
+            guard tensor.shape == expected else {
+                problems.append("\(name) has shape \(tensor.shape), expected \(expected)")
+                return nil
+            }
+            return tensor
+        }
+
+        for entry in layout.entries {
+            for requirement in requirements {
+                guard let match = entry.canonical[0].match(requirement.name) else { continue }
+                let block = match.block
+                let canonicalNames = entry.canonical.map { $0.name(block: block) }
+                let shapes = canonicalNames.compactMap { required[$0] }
+                guard shapes.count == canonicalNames.count else { continue }
+                switch entry.transform {
+                case .identity:
+                    if let t = fetch(entry.stored.name(block: block), shape: shapes[0]) {
+                        result[canonicalNames[0]] = CanonicalTensor(name: canonicalNames[0], dtype: t.dtype, shape: t.shape, rope: t.rope)
+                    }
+                case .rotaryInterleaved:
+                    if let t = fetch(entry.stored.name(block: block), shape: shapes[0]) {
+                        guard let rows = RowLayout(t.dtype, shapes[0]), architecture.headDim > 0 else {
+                            problems.append("\(t.name): cannot reorder rows of a \(t.dtype.name) tensor"); continue
+                        }
+                        result[canonicalNames[0]] = CanonicalTensor(
+                            name: canonicalNames[0], dtype: t.dtype, shape: t.shape,
+                            rope: rows.permuted(t.rope, headDim: architecture.headDim, fromInterleaved: true))
+                    }
+                case .perExpert:
+                    let count = shapes[0][0]
+                    let parts = (0..<count).compactMap { fetch(entry.stored.name(block: block, expert: $0), shape: Array(shapes[0].dropFirst())) }
+                    guard parts.count == count, let dtype = sameDtype(parts, &problems) else { continue }
+                    var rope = ByteRope()
+                    for part in parts { rope.append(part.rope) }
+                    result[canonicalNames[0]] = CanonicalTensor(name: canonicalNames[0], dtype: dtype, shape: shapes[0], rope: rope)
+                case .fusedPerExpert:
+                    let rowsEach = shapes.map { $0[1] }
+                    var fusedShape = shapes[0]
+                    fusedShape[1] = rowsEach.reduce(0, +)
+                    guard let t = fetch(entry.stored.name(block: block), shape: fusedShape) else { continue }
+                    guard let rows = RowLayout(t.dtype, fusedShape) else {
+                        problems.append("\(t.name): cannot split a \(t.dtype.name) tensor"); continue
+                    }
+                    let split = rows.splitFused(t.rope, experts: fusedShape[0], rows: rowsEach)
+                    for (i, name) in canonicalNames.enumerated() {
+                        result[name] = CanonicalTensor(name: name, dtype: t.dtype, shape: shapes[i], rope: split[i])
+                    }
+                }
+            }
+        }
+        for tensor in stored where !used.contains(tensor.name) {
+            if layout.ignored.contains(where: { $0.match(tensor.name) != nil }) { continue }
+            problems.append("unexpected tensor \(tensor.name)")
+        }
+        return (requirements.compactMap { result[$0.name] }, problems)
+    }
+
+    /// The canonical tensors under a layout's names, in table order.
+    public static func export(_ canonical: [CanonicalTensor], architecture: Architecture, layout: NamingLayout)
+        throws(ModelLoadError) -> [NamedTensor] {
+        let byName = Dictionary(uniqueKeysWithValues: canonical.map { ($0.name, $0) })
+        var out: [NamedTensor] = []
+        for entry in layout.entries {
+            for tensor in canonical {
+                guard let match = entry.canonical[0].match(tensor.name) else { continue }
+                let block = match.block
+                let parts = entry.canonical.compactMap { byName[$0.name(block: block)] }
+                guard parts.count == entry.canonical.count else { continue }
+                let storedName = entry.stored.name(block: block)
+                switch entry.transform {
+                case .identity:
+                    out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: tensor.shape, rope: tensor.rope))
+                case .rotaryInterleaved:
+                    guard let rows = RowLayout(tensor.dtype, tensor.shape) else { throw .cannotRearrange(tensor.name, tensor.dtype) }
+                    out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: tensor.shape,
+                                           rope: rows.permuted(tensor.rope, headDim: architecture.headDim, fromInterleaved: false)))
+                case .perExpert:
+                    guard let rows = RowLayout(tensor.dtype, tensor.shape) else { throw .cannotRearrange(tensor.name, tensor.dtype) }
+                    let expertBytes = rows.rowBytes
+                    for e in 0..<tensor.shape[0] {
+                        out.append(NamedTensor(name: entry.stored.name(block: block, expert: e), dtype: tensor.dtype,
+                                               shape: Array(tensor.shape.dropFirst()),
+                                               rope: tensor.rope.slice(e * expertBytes, expertBytes)))
+                    }
+                case .fusedPerExpert:
+                    guard parts.allSatisfy({ $0.dtype == tensor.dtype }), tensor.dtype.byteWidth != nil else {
+                        throw .cannotRearrange(tensor.name, tensor.dtype)
+                    }
+                    var rope = ByteRope()
+                    for e in 0..<tensor.shape[0] {
+                        for part in parts {
+                            let bytes = part.rope.count / max(part.shape[0], 1)
+                            rope.append(part.rope.slice(e * bytes, bytes))
+                        }
+                    }
+                    var shape = tensor.shape
+                    shape[1] = parts.reduce(0) { $0 + $1.shape[1] }
+                    out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: shape, rope: rope))
+                }
+            }
+        }
+        return out
+    }
+
+    private static func sameDtype(_ parts: [NamedTensor], _ problems: inout [String]) -> DType? {
+        guard let first = parts.first else { return nil }
+        if let other = parts.first(where: { $0.dtype != first.dtype }) {
+            problems.append("\(other.name) is \(other.dtype.name) but \(first.name) is \(first.dtype.name)")
+            return nil
+        }
+        return first.dtype
+    }
+}
+
+/// Byte geometry of a tensor's outermost dimension, for slicing it into rows.
+struct RowLayout {
+    /// Bytes of one index of the first dimension.
+    let rowBytes: Int
+    /// Bytes of one index of the second dimension.
+    let innerRowBytes: Int
+
+    /// Nil for tensors whose rows are not whole bytes (packed sub-byte types).
+    init?(_ dtype: DType, _ shape: [Int]) {
+        guard let width = dtype.byteWidth, !shape.isEmpty else { return nil }
+        rowBytes = shape.dropFirst().reduce(width, *)
+        innerRowBytes = shape.count >= 2 ? shape.dropFirst(2).reduce(width, *) : width
+    }
+
+    /// Query/key rows between rotate-half order (transformers) and interleaved order (Mistral,
+    /// llama.cpp). Within a head of `headDim` rows, rotate-half row `j * d/2 + i` is interleaved
+    /// row `2i + j`.
+    func permuted(_ rope: ByteRope, headDim: Int, fromInterleaved: Bool) -> ByteRope {
+        let rows = rope.count / max(rowBytes, 1)
+        let half = headDim / 2
+        var out = ByteRope()
+        for head in 0..<(rows / headDim) {
+            for r in 0..<headDim {
+                let source = fromInterleaved ? 2 * (r % half) + r / half : (r % 2) * half + r / 2
+                out.append(rope.slice((head * headDim + source) * rowBytes, rowBytes))
+            }
+        }
+        return out
+    }
+
+    /// Splits [experts, rows[0] + rows[1] + ..., ...] into one rope per part, experts stacked.
+    func splitFused(_ rope: ByteRope, experts: Int, rows: [Int]) -> [ByteRope] {
+        var parts = Array(repeating: ByteRope(), count: rows.count)
+        for e in 0..<experts {
+            var offset = e * rowBytes
+            for (i, count) in rows.enumerated() {
+                parts[i].append(rope.slice(offset, count * innerRowBytes))
+                offset += count * innerRowBytes
+            }
+        }
+        return parts
+    }
+}
+
+/// Why a model cannot be loaded or written in a layout.
+public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable {
+    case problems([String])
+    case layoutNotForArchitecture(layout: String, modelType: String)
+    case cannotRearrange(String, DType)
+
+    public var description: String {
+        switch self {
+        case .problems(let list):
+            "does not match its model description: " + list.joined(separator: "; ")
+        case .layoutNotForArchitecture(let layout, let modelType):
+            "names \"\(layout)\" do not apply to a \(modelType) model"
+        case .cannotRearrange(let name, let dtype):
+            "\(name): cannot re-arrange rows of a \(dtype.name) tensor"
+        }
+    }
+}

@@ -1,0 +1,124 @@
+/// Mixtral's tensor names in every common layout, mapped onto the canonical names
+/// (`embed`, `layers.N.attn.q`, `layers.N.moe.gate` [experts, intermediate, hidden], ...).
+public enum MixtralLayouts {
+    /// Attention, norms and embeddings as transformers (and mlx-lm) name them.
+    static func transformersCommon(router: String) -> [LayoutEntry] {
+        [
+            LayoutEntry("model.embed_tokens.weight", "embed"),
+            LayoutEntry("model.norm.weight", "final_norm"),
+            LayoutEntry("lm_head.weight", "lm_head"),
+            LayoutEntry("model.layers.{bid}.input_layernorm.weight", "layers.{bid}.attn_norm"),
+            LayoutEntry("model.layers.{bid}.post_attention_layernorm.weight", "layers.{bid}.ffn_norm"),
+            LayoutEntry("model.layers.{bid}.self_attn.q_proj.weight", "layers.{bid}.attn.q"),
+            LayoutEntry("model.layers.{bid}.self_attn.k_proj.weight", "layers.{bid}.attn.k"),
+            LayoutEntry("model.layers.{bid}.self_attn.v_proj.weight", "layers.{bid}.attn.v"),
+            LayoutEntry("model.layers.{bid}.self_attn.o_proj.weight", "layers.{bid}.attn.o"),
+            LayoutEntry(router, "layers.{bid}.moe.router"),
+        ]
+    }
+
+    static let inverseFrequencyBuffers = ["model.layers.{bid}.self_attn.rotary_emb.inv_freq"]
+
+    public static let huggingFace = NamingLayout(
+        key: "hf", title: "Hugging Face",
+        entries: transformersCommon(router: "model.layers.{bid}.block_sparse_moe.gate.weight") + [
+            LayoutEntry("model.layers.{bid}.block_sparse_moe.experts.{xid}.w1.weight", "layers.{bid}.moe.gate", .perExpert),
+            LayoutEntry("model.layers.{bid}.block_sparse_moe.experts.{xid}.w3.weight", "layers.{bid}.moe.up", .perExpert),
+            LayoutEntry("model.layers.{bid}.block_sparse_moe.experts.{xid}.w2.weight", "layers.{bid}.moe.down", .perExpert),
+        ],
+        ignored: inverseFrequencyBuffers)
+
+    public static let huggingFaceFused = NamingLayout(
+        key: "hf-fused", title: "transformers 5 fused experts",
+        entries: transformersCommon(router: "model.layers.{bid}.mlp.gate.weight") + [
+            LayoutEntry("model.layers.{bid}.mlp.experts.gate_up_proj", fused: ["layers.{bid}.moe.gate", "layers.{bid}.moe.up"]),
+            LayoutEntry("model.layers.{bid}.mlp.experts.down_proj", "layers.{bid}.moe.down"),
+        ])
+
+    public static let mistral = NamingLayout(
+        key: "mistral", title: "Mistral native",
+        entries: [
+            LayoutEntry("tok_embeddings.weight", "embed"),
+            LayoutEntry("norm.weight", "final_norm"),
+            LayoutEntry("output.weight", "lm_head"),
+            LayoutEntry("layers.{bid}.attention_norm.weight", "layers.{bid}.attn_norm"),
+            LayoutEntry("layers.{bid}.ffn_norm.weight", "layers.{bid}.ffn_norm"),
+            LayoutEntry("layers.{bid}.attention.wq.weight", "layers.{bid}.attn.q", .rotaryInterleaved),
+            LayoutEntry("layers.{bid}.attention.wk.weight", "layers.{bid}.attn.k", .rotaryInterleaved),
+            LayoutEntry("layers.{bid}.attention.wv.weight", "layers.{bid}.attn.v"),
+            LayoutEntry("layers.{bid}.attention.wo.weight", "layers.{bid}.attn.o"),
+            LayoutEntry("layers.{bid}.feed_forward.gate.weight", "layers.{bid}.moe.router"),
+            LayoutEntry("layers.{bid}.feed_forward.experts.{xid}.w1.weight", "layers.{bid}.moe.gate", .perExpert),
+            LayoutEntry("layers.{bid}.feed_forward.experts.{xid}.w3.weight", "layers.{bid}.moe.up", .perExpert),
+            LayoutEntry("layers.{bid}.feed_forward.experts.{xid}.w2.weight", "layers.{bid}.moe.down", .perExpert),
+        ],
+        description: .mistralParams, fileStem: "consolidated")
+
+    public static let gguf = NamingLayout(
+        key: "gguf", title: "GGUF (llama.cpp)",
+        entries: [
+            LayoutEntry("token_embd.weight", "embed"),
+            LayoutEntry("output_norm.weight", "final_norm"),
+            LayoutEntry("output.weight", "lm_head"),
+            LayoutEntry("blk.{bid}.attn_norm.weight", "layers.{bid}.attn_norm"),
+            LayoutEntry("blk.{bid}.ffn_norm.weight", "layers.{bid}.ffn_norm"),
+            LayoutEntry("blk.{bid}.attn_q.weight", "layers.{bid}.attn.q", .rotaryInterleaved),
+            LayoutEntry("blk.{bid}.attn_k.weight", "layers.{bid}.attn.k", .rotaryInterleaved),
+            LayoutEntry("blk.{bid}.attn_v.weight", "layers.{bid}.attn.v"),
+            LayoutEntry("blk.{bid}.attn_output.weight", "layers.{bid}.attn.o"),
+            LayoutEntry("blk.{bid}.ffn_gate_inp.weight", "layers.{bid}.moe.router"),
+            LayoutEntry("blk.{bid}.ffn_gate_exps.weight", "layers.{bid}.moe.gate"),
+            LayoutEntry("blk.{bid}.ffn_up_exps.weight", "layers.{bid}.moe.up"),
+            LayoutEntry("blk.{bid}.ffn_down_exps.weight", "layers.{bid}.moe.down"),
+        ],
+        description: .ggufMetadata)
+
+    public static let mlx = NamingLayout(
+        key: "mlx", title: "mlx-lm (stacked experts)",
+        entries: transformersCommon(router: "model.layers.{bid}.block_sparse_moe.gate.weight") + [
+            LayoutEntry("model.layers.{bid}.block_sparse_moe.switch_mlp.gate_proj.weight", "layers.{bid}.moe.gate"),
+            LayoutEntry("model.layers.{bid}.block_sparse_moe.switch_mlp.up_proj.weight", "layers.{bid}.moe.up"),
+            LayoutEntry("model.layers.{bid}.block_sparse_moe.switch_mlp.down_proj.weight", "layers.{bid}.moe.down"),
+        ])
+
+    public static let all = [huggingFace, huggingFaceFused, mistral, gguf, mlx]
+}
+
+/// The reference PyTorch modules (shared/seeds): their `state_dict()` names.
+public enum SeedLayouts {
+    static func linear(_ stored: String, _ canonical: String) -> [LayoutEntry] {
+        [LayoutEntry(stored + ".weight", canonical + ".weight"), LayoutEntry(stored + ".bias", canonical + ".bias")]
+    }
+
+    static func experts(_ stored: String, _ canonical: String) -> [LayoutEntry] {
+        [LayoutEntry(stored + ".weight", canonical + ".weight", .perExpert),
+         LayoutEntry(stored + ".bias", canonical + ".bias", .perExpert)]
+    }
+
+    public static let mixtureOfExperts = NamingLayout(
+        key: "mixture_of_experts", title: "MixtureOfExperts state_dict",
+        entries: linear("router.router", "router") + experts("experts.{xid}.w1", "experts.w1")
+            + experts("experts.{xid}.w2", "experts.w2"))
+
+    public static let switchTransformer = NamingLayout(
+        key: "switch_transformer", title: "SwitchTransformer state_dict",
+        entries: linear("router", "router") + experts("experts.{xid}.w1", "experts.w1") + experts("experts.{xid}.w2", "experts.w2"))
+
+    public static let mixtralBlock = NamingLayout(
+        key: "mixtral_block", title: "MixtralBlock state_dict",
+        entries: [LayoutEntry("attn.in_proj_weight", "attn.in_proj.weight"), LayoutEntry("attn.in_proj_bias", "attn.in_proj.bias")]
+            + linear("attn.out_proj", "attn.out_proj") + linear("moe.router.router", "moe.router")
+            + experts("moe.experts.{xid}.w1", "moe.experts.w1") + experts("moe.experts.{xid}.w2", "moe.experts.w2")
+            + linear("ln1", "ln1") + linear("ln2", "ln2"))
+
+    public static let basicMoE = NamingLayout(
+        key: "basic_moe", title: "BasicMOE state_dict",
+        entries: linear("gate", "gate") + experts("experts.{xid}.fc", "experts.fc"))
+
+    public static let sparseMoE = NamingLayout(
+        key: "sparse_moe", title: "SparseMOE state_dict",
+        entries: linear("router.gate", "router") + experts("experts.{xid}.fc", "experts.fc")
+            + experts("shared_experts.{xid}.fc", "shared.fc"))
+
+    public static let all = [mixtureOfExperts, switchTransformer, mixtralBlock, basicMoE, sparseMoE]
+}

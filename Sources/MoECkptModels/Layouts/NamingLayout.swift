@@ -1,0 +1,86 @@
+import MoECkptFormats
+
+/// How a model description is stored beside the weights.
+public enum DescriptionFile: String, Sendable {
+    /// transformers' config.json (also mlx-lm's, and the seed modules').
+    case configJSON = "config.json"
+    /// Mistral's params.json.
+    case mistralParams = "params.json"
+    /// llama.cpp's key/values, as strings in the safetensors `__metadata__`.
+    case ggufMetadata = "__metadata__"
+}
+
+/// One row of a layout table: a stored tensor name and the canonical tensor(s) it holds.
+public struct LayoutEntry: Sendable {
+    public enum Transform: Sendable {
+        /// The stored tensor is the canonical tensor.
+        case identity
+        /// The stored name has `{xid}`: one tensor per expert, stacked into the canonical tensor.
+        case perExpert
+        /// One stored tensor [experts, rows1 + rows2 + ..., in] holding several canonical tensors
+        /// side by side for each expert (transformers 5's `gate_up_proj`).
+        case fusedPerExpert
+        /// Query/key rows of each head in interleaved rotary order (Mistral, llama.cpp) rather
+        /// than transformers' rotate-half order: pairs (2i, 2i+1) instead of (i, i + d/2).
+        case rotaryInterleaved
+    }
+
+    public let stored: NamePattern
+    public let canonical: [NamePattern]
+    public let transform: Transform
+
+    public init(_ stored: String, _ canonical: String, _ transform: Transform = .identity) {
+        self.stored = NamePattern(stored)
+        self.canonical = [NamePattern(canonical)]
+        self.transform = transform
+    }
+
+    public init(_ stored: String, fused canonical: [String]) {
+        self.stored = NamePattern(stored)
+        self.canonical = canonical.map(NamePattern.init)
+        self.transform = .fusedPerExpert
+    }
+}
+
+/// The names one tool gives a model's tensors, as a table (like gguf-py's tensor_mapping).
+public struct NamingLayout: Sendable {
+    /// The `--names` value.
+    public let key: String
+    public let title: String
+    public let entries: [LayoutEntry]
+    public let description: DescriptionFile
+    /// Data files are `<stem>.safetensors`, or `<stem>-0000i-of-0000N.safetensors` when sharded.
+    public let fileStem: String
+    /// Stored tensors that carry nothing (old checkpoints' rotary `inv_freq` buffers).
+    public let ignored: [NamePattern]
+
+    public init(key: String, title: String, entries: [LayoutEntry], description: DescriptionFile = .configJSON,
+                fileStem: String = "model", ignored: [String] = []) {
+        self.key = key
+        self.title = title
+        self.entries = entries
+        self.description = description
+        self.fileStem = fileStem
+        self.ignored = ignored.map(NamePattern.init)
+    }
+
+    /// How many of these names the layout's table accounts for.
+    public func matchCount(_ names: some Sequence<String>) -> Int {
+        names.reduce(0) { count, name in count + (entries.contains { $0.stored.match(name) != nil } ? 1 : 0) }
+    }
+
+    /// Every layout moeckpt knows, Mixtral's first.
+    public static var all: [NamingLayout] { MixtralLayouts.all + SeedLayouts.all }
+
+    public static func named(_ key: String) -> NamingLayout? { all.first { $0.key == key } }
+
+    /// The layout whose table accounts for the most names (ties go to the earlier layout).
+    public static func detect(_ names: [String], among layouts: [NamingLayout] = all) -> NamingLayout? {
+        var best: (layout: NamingLayout, count: Int)?
+        for layout in layouts {
+            let count = layout.matchCount(names)
+            if count > 0 && count > (best?.count ?? 0) { best = (layout, count) }
+        }
+        return best?.layout
+    }
+}

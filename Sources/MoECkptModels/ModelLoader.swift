@@ -1,0 +1,70 @@
+import MoECkptFormats
+import MoECkptTensors
+
+/// A checkpoint loaded as a canonical model.
+public struct LoadedModel: Sendable {
+    public let architecture: Architecture
+    /// Where the description came from (config.json, params.json or the GGUF metadata).
+    public let descriptionSource: String
+    public let layout: NamingLayout
+    /// The canonical tensors, in the architecture's order.
+    public let tensors: [CanonicalTensor]
+    public let checkpoint: Checkpoint
+
+    public func tensor(_ name: String) -> CanonicalTensor? { tensors.first { $0.name == name } }
+}
+
+/// Finds a checkpoint's model description, recognises its naming layout and loads it canonically.
+public enum ModelLoader {
+    /// The architecture of a checkpoint, from the description file beside its data files, or
+    /// from llama.cpp's keys in its metadata.
+    public static func describe(_ checkpoint: Checkpoint) throws(FileError) -> (Architecture, source: String) {
+        let directory = FileSystem.directoryName(checkpoint.files.first ?? checkpoint.path)
+        let configPath = FileSystem.join(directory, DescriptionFile.configJSON.rawValue)
+        let paramsPath = FileSystem.join(directory, DescriptionFile.mistralParams.rawValue)
+        do {
+            if FileSystem.exists(configPath) {
+                return (try Architecture(configJSON: try readObject(configPath)), configPath)
+            }
+            if FileSystem.exists(paramsPath) {
+                let config = try MixtralConfig(mistralParams: try readObject(paramsPath))
+                return (.mixtral(config), paramsPath)
+            }
+        } catch {
+            throw FileError(path: FileSystem.exists(configPath) ? configPath : paramsPath, problem: error)
+        }
+        if MixtralConfig.hasGGUFMetadata(checkpoint.metadata) {
+            do {
+                var config = try MixtralConfig(ggufMetadata: checkpoint.metadata)
+                config.tieWordEmbeddings = checkpoint.tensor(named: "output.weight") == nil
+                return (.mixtral(config), "__metadata__ (GGUF keys)")
+            } catch {
+                throw FileError(path: checkpoint.path, problem: error)
+            }
+        }
+        throw FileError(path: checkpoint.path, problem: ModelConfigError.noDescription)
+    }
+
+    static func readObject(_ path: String) throws(ModelConfigError) -> JSONObject {
+        let mapping: FileMapping
+        do { mapping = try FileMapping(path: path) } catch { throw .notJSON(error.problem.description) }
+        return try ConfigFields.parse(mapping.bytes)
+    }
+
+    /// Opens and loads a checkpoint; every mismatch between the checkpoint and its description is
+    /// reported in one error.
+    public static func load(_ path: String) throws(FileError) -> LoadedModel {
+        try load(try Checkpoint.open(path))
+    }
+
+    public static func load(_ checkpoint: Checkpoint) throws(FileError) -> LoadedModel {
+        let (architecture, source) = try describe(checkpoint)
+        let stored = checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
+        let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
+        let (tensors, mappingProblems) = LayoutMapper.load(stored, architecture: architecture, layout: layout)
+        let problems = architecture.inconsistencies + mappingProblems
+        guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: ModelLoadError.problems(problems)) }
+        return LoadedModel(architecture: architecture, descriptionSource: source, layout: layout, tensors: tensors,
+                           checkpoint: checkpoint)
+    }
+}
