@@ -1,10 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Kernels and dtype conversions are built for a CPU with AVX2 and FMA (haswell and later): without it every
-// SIMD fused multiply-add becomes a libm call (see docs/DESIGN.md). Only the x86_64 Linux machines
-// this project targets are assumed.
-let fastCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+// Kernels and dtype conversions are built for the project's machines (AMD Zen 5: AVX-512, FMA,
+// AVX512-BF16). Without a target CPU every SIMD fused multiply-add becomes a libm call (see
+// docs/DESIGN.md).
+let fastCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "znver5"])]
 
 let package = Package(
     name: "moeckpt",
@@ -18,12 +18,16 @@ let package = Package(
     targets: [
         // Element types, shapes, tensor views and exact dtype conversions.
         .target(name: "MoECkptTensors", swiftSettings: fastCPU),
+        // SIMD CPU kernels: linear layers, norms, softmax, activations, rotary embeddings.
+        .target(name: "MoECkptKernels", swiftSettings: fastCPU),
         // File formats: memory mappings, safetensors (single and sharded), atomic writers.
         .target(name: "MoECkptFormats", dependencies: ["MoECkptTensors"]),
         // Model descriptions and weight-name layouts.
         .target(name: "MoECkptModels", dependencies: ["MoECkptTensors", "MoECkptFormats"]),
+        // Forward passes: Mixtral and the seed modules, on the kernels.
+        .target(name: "MoECkptForward", dependencies: ["MoECkptKernels", "MoECkptModels", "MoECkptTensors"], swiftSettings: fastCPU),
         // The operations behind each command (inspect, convert), re-exporting the modules above.
-        .target(name: "MoECkpt", dependencies: ["MoECkptTensors", "MoECkptFormats", "MoECkptModels"]),
+        .target(name: "MoECkpt", dependencies: ["MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels", "MoECkptForward"]),
         .executableTarget(
             name: "moeckpt",
             dependencies: ["MoECkpt", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -31,6 +35,7 @@ let package = Package(
         // Fixture paths and temporary directories shared by the test targets.
         .target(name: "MoECkptTestSupport", path: "Tests/Support"),
         .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors", "MoECkptTestSupport"]),
+        .testTarget(name: "MoECkptModelsTests", dependencies: ["MoECkptModels", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),
         // Runs the built `moeckpt` binary (listed so that it is built first).
         .testTarget(name: "MoECkptCLITests", dependencies: ["MoECkpt", "moeckpt", "MoECkptTestSupport"]),

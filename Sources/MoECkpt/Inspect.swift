@@ -91,7 +91,8 @@ public enum Inspector {
         let stored = checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
         switch described {
         case .success(let (architecture, source)):
-            let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
+            // A description beside a file of other tensors (reference outputs, say) is not its own.
+            guard let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) else { return nil }
             let problems = architecture.inconsistencies + LayoutMapper.load(stored, architecture: architecture, layout: layout).problems
             return .init(architecture: architecture.modelType, descriptionSource: FileSystem.baseName(source),
                          layout: layout.key, layoutTitle: layout.title, problems: problems)
@@ -130,7 +131,11 @@ public enum Inspector {
             var text = model.architecture.map { "\($0) (from \(model.descriptionSource ?? "?"))" } ?? "no model description"
             if let layout = model.layout, let title = model.layoutTitle { text += ", names \(layout) (\(title))" }
             lines.append("model       \(text)")
-            if !model.problems.isEmpty { lines.append("            does not load: " + model.problems.joined(separator: "; ")) }
+            if !model.problems.isEmpty {
+                let shown = model.problems.prefix(8).joined(separator: "; ")
+                let more = model.problems.count > 8 ? "; and \(model.problems.count - 8) more" : ""
+                lines.append("            does not load: " + shown + more)
+            }
         }
         lines.append("")
 

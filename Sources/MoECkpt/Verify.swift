@@ -1,0 +1,163 @@
+import Foundation
+import MoECkptForward
+
+/// The outcome of comparing one output tensor with its expected values.
+public struct TensorComparison: Codable, Sendable {
+    public let name: String
+    public let shape: [Int]
+    public let expectedShape: [Int]
+    public let maxAbsoluteError: Double
+    public let maxRelativeError: Double
+    /// Index of the element furthest outside the tolerance (or of the largest error when all pass).
+    public let worstIndex: [Int]
+    public let passed: Bool
+}
+
+/// One model checked against one expected file.
+public struct VerifyReport: Codable, Sendable {
+    public let model: String
+    public let architecture: String
+    public let layout: String
+    public let expected: String
+    public let atol: Double
+    public let rtol: Double
+    public let reference: String?
+    public let comparisons: [TensorComparison]
+    public var passed: Bool { comparisons.allSatisfy(\.passed) }
+}
+
+/// Why a verification cannot be made (bad input: exit status 2).
+public enum VerifyError: Error, CustomStringConvertible, Equatable, Sendable {
+    case noExpectedFile
+    case unknownKey(String)
+    case notANumber(String, String)
+    case nothingToCompare
+    case notProduced(String)
+
+    public var description: String {
+        switch self {
+        case .noExpectedFile: "no expected outputs: pass --expected FILE or put expected.safetensors in the model directory"
+        case .unknownKey(let key):
+            "holds \"\(key)\", which verify does not understand (inputs: input_ids or inputs; outputs: logits, hidden_states.N, router_logits.N, router_logits, outputs, aux_loss, router_z_loss)"
+        case .notANumber(let key, let value): "metadata \(key) = \"\(value)\" is not a number"
+        case .nothingToCompare: "holds no outputs to compare"
+        case .notProduced(let key): "expects \"\(key)\", which this model does not produce"
+        }
+    }
+}
+
+public enum Verifier {
+    public static let expectedFileName = "expected.safetensors"
+    public static let defaultTolerance = 1e-4
+
+    /// Runs `modelPath` on the inputs of its expected file and compares every output there.
+    public static func verify(_ modelPath: String, expected expectedPath: String? = nil, atol: Double? = nil,
+                              rtol: Double? = nil, options: RunOptions = RunOptions()) throws(FileError) -> VerifyReport {
+        let model = try ModelLoader.load(modelPath)
+        let expectedFile: String
+        if let expectedPath { expectedFile = expectedPath } else { expectedFile = try locateExpected(modelPath, model) }
+        let expected = try Checkpoint.open(expectedFile)
+        let fail = { (error: VerifyError) in FileError(path: expectedFile, problem: error) }
+
+        let outputKeys = expected.tensors.map(\.name).filter { $0 != IOKeys.inputIDs && $0 != IOKeys.inputs }
+        if let unknown = outputKeys.first(where: { !IOKeys.isOutput($0) }) { throw fail(.unknownKey(unknown)) }
+        guard !outputKeys.isEmpty else { throw fail(.nothingToCompare) }
+        func tolerance(_ key: String, _ flag: Double?) throws(FileError) -> Double {
+            if let flag { return flag }
+            guard let text = expected.metadata[key] else { return defaultTolerance }
+            guard let value = Double(text), value >= 0 else { throw fail(.notANumber(key, text)) }
+            return value
+        }
+        let (absolute, relative) = (try tolerance("atol", atol), try tolerance("rtol", rtol))
+
+        var runOptions = options
+        runOptions.auxLosses = outputKeys.contains(IOKeys.routerZLoss)
+            || (outputKeys.contains(IOKeys.auxLoss) && !producesOwnAuxLoss(model.architecture))
+        let actual = try ModelRunner(model).run(inputsFrom: expected, options: runOptions)
+
+        var comparisons: [TensorComparison] = []
+        for key in outputKeys.sorted(by: naturalOrder) {
+            guard let produced = actual[key] else { throw fail(.notProduced(key)) }
+            let reference = expected.tensor(named: key)!
+            comparisons.append(compare(key, produced, HostTensor(shape: reference.shape, values: try f32(reference)),
+                                       atol: absolute, rtol: relative))
+        }
+        return VerifyReport(model: modelPath, architecture: model.architecture.modelType, layout: model.layout.key,
+                            expected: expectedFile, atol: absolute, rtol: relative,
+                            reference: expected.metadata["reference"], comparisons: comparisons)
+    }
+
+    /// The seed modules whose forward returns an aux_loss of their own.
+    static func producesOwnAuxLoss(_ architecture: Architecture) -> Bool {
+        switch architecture {
+        case .mixtureOfExperts, .mixtralBlock: true
+        default: false
+        }
+    }
+
+    static func locateExpected(_ modelPath: String, _ model: LoadedModel) throws(FileError) -> String {
+        let directory = FileSystem.isDirectory(modelPath) ? modelPath : FileSystem.directoryName(model.checkpoint.files.first ?? modelPath)
+        let candidate = FileSystem.join(directory, expectedFileName)
+        guard FileSystem.exists(candidate) else { throw FileError(path: modelPath, problem: VerifyError.noExpectedFile) }
+        return candidate
+    }
+
+    /// numpy's allclose, element by element: |actual - expected| <= atol + rtol * |expected|.
+    /// NaN never passes; shapes must match.
+    public static func compare(_ name: String, _ actual: HostTensor, _ expected: HostTensor, atol: Double, rtol: Double) -> TensorComparison {
+        guard actual.shape == expected.shape, actual.values.count == expected.values.count else {
+            return TensorComparison(name: name, shape: actual.shape, expectedShape: expected.shape, maxAbsoluteError: .infinity,
+                                    maxRelativeError: .infinity, worstIndex: [], passed: false)
+        }
+        var maxAbsolute = 0.0, maxRelative = 0.0
+        var worst = 0, worstExcess = -Double.infinity
+        var passed = true
+        for i in 0..<actual.values.count {
+            let (a, e) = (Double(actual.values[i]), Double(expected.values[i]))
+            let error = (a - e).magnitude
+            let allowed = atol + rtol * e.magnitude
+            let ok = error <= allowed  // false for NaN
+            if !ok { passed = false }
+            let excess = error.isNaN ? .infinity : error - allowed
+            if excess > worstExcess { worstExcess = excess; worst = i }
+            maxAbsolute = max(maxAbsolute, error.isNaN ? .infinity : error)
+            if e != 0 { maxRelative = max(maxRelative, error.isNaN ? .infinity : error / e.magnitude) }
+        }
+        return TensorComparison(name: name, shape: actual.shape, expectedShape: expected.shape, maxAbsoluteError: maxAbsolute,
+                                maxRelativeError: maxRelative, worstIndex: unflatten(worst, actual.shape), passed: passed)
+    }
+
+    static func unflatten(_ index: Int, _ shape: [Int]) -> [Int] {
+        var rest = index
+        var out = [Int](repeating: 0, count: shape.count)
+        for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] > 0 {
+            out[d] = rest % shape[d]
+            rest /= shape[d]
+        }
+        return out
+    }
+
+    /// The report as text: one line per tensor and a verdict.
+    public static func render(_ report: VerifyReport) -> String {
+        var lines = ["\(report.model): \(report.architecture), names \(report.layout)",
+                     "  expected \(report.expected) (atol \(report.atol), rtol \(report.rtol))"
+                         + (report.reference.map { "; reference: \($0)" } ?? "")]
+        let rows = [["TENSOR", "SHAPE", "MAX ABS ERR", "MAX REL ERR", "WORST AT", "RESULT"]] + report.comparisons.map { c in
+            [c.name, c.shape == c.expectedShape ? "\(c.shape)" : "\(c.shape) vs expected \(c.expectedShape)",
+             scientific(c.maxAbsoluteError), scientific(c.maxRelativeError), "\(c.worstIndex)", c.passed ? "pass" : "FAIL"]
+        }
+        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            lines.append("  " + row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }
+                .joined(separator: "  ").replacingTrailingSpaces())
+        }
+        let failed = report.comparisons.filter { !$0.passed }.count
+        lines.append("  " + (failed == 0 ? "pass: \(report.comparisons.count) tensors match"
+                                         : "FAIL: \(failed) of \(report.comparisons.count) tensors differ"))
+        return lines.joined(separator: "\n")
+    }
+
+    static func scientific(_ value: Double) -> String {
+        value.isNaN ? "nan" : value.isInfinite ? "inf" : String(format: "%.2e", value)
+    }
+}

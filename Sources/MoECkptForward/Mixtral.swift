@@ -1,0 +1,193 @@
+import MoECkptKernels
+import MoECkptModels
+
+/// Mixtral's causal LM forward pass, matching transformers' `MixtralForCausalLM` with eager
+/// attention, in fp32.
+public struct MixtralForward: Sendable {
+    struct Layer: Sendable {
+        let attentionNorm: [Float]
+        let q, k, v, o: LinearLayer
+        let ffnNorm: [Float]
+        let router: LinearLayer
+        let gate, up, down: ExpertLinears
+    }
+
+    public let config: MixtralConfig
+    let embedding: [Float]
+    let layers: [Layer]
+    let finalNorm: [Float]
+    let lmHead: LinearLayer
+
+    public init(_ model: LoadedModel, config: MixtralConfig) throws(ForwardError) {
+        self.config = config
+        let w = WeightReader(model: model)
+        let (h, e, i) = (config.hiddenSize, config.numExperts, config.intermediateSize)
+        let (qRows, kvRows) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
+        embedding = try w.f32("embed")
+        var layers: [Layer] = []
+        for l in 0..<config.numLayers {
+            let p = "layers.\(l)."
+            layers.append(Layer(
+                attentionNorm: try w.f32(p + "attn_norm"),
+                q: LinearLayer(weight: try w.f32(p + "attn.q"), inputs: h, outputs: qRows),
+                k: LinearLayer(weight: try w.f32(p + "attn.k"), inputs: h, outputs: kvRows),
+                v: LinearLayer(weight: try w.f32(p + "attn.v"), inputs: h, outputs: kvRows),
+                o: LinearLayer(weight: try w.f32(p + "attn.o"), inputs: qRows, outputs: h),
+                ffnNorm: try w.f32(p + "ffn_norm"),
+                router: LinearLayer(weight: try w.f32(p + "moe.router"), inputs: h, outputs: e),
+                gate: ExpertLinears(weight: try w.f32(p + "moe.gate"), bias: nil, experts: e, inputs: h, outputs: i),
+                up: ExpertLinears(weight: try w.f32(p + "moe.up"), bias: nil, experts: e, inputs: h, outputs: i),
+                down: ExpertLinears(weight: try w.f32(p + "moe.down"), bias: nil, experts: e, inputs: i, outputs: h)))
+        }
+        self.layers = layers
+        finalNorm = try w.f32("final_norm")
+        lmHead = LinearLayer(weight: config.tieWordEmbeddings ? embedding : try w.f32("lm_head"),
+                             inputs: h, outputs: config.vocabSize)
+    }
+
+    /// What one forward pass produces.
+    public struct Outputs: Sendable {
+        /// [batch * tokens, vocab]
+        public var logits: [Float]
+        /// transformers' `output_hidden_states`: the embeddings, each layer's output but the last,
+        /// and the final-norm output; each [batch * tokens, hidden].
+        public var hiddenStates: [[Float]]
+        /// Per layer, [batch * tokens, experts].
+        public var routerLogits: [[Float]]
+    }
+
+    /// Runs `ids` [batch][tokens] (every sequence the same length).
+    public func forward(_ ids: [[Int]], threads: Int = 1) throws(ForwardError) -> Outputs {
+        let batch = ids.count
+        let tokens = ids.first?.count ?? 0
+        guard ids.allSatisfy({ $0.count == tokens }) else { throw .badInput("input_ids rows differ in length") }
+        let h = config.hiddenSize
+        let n = batch * tokens
+        var hidden = [Float](repeating: 0, count: n * h)
+        for (b, sequence) in ids.enumerated() {
+            for (t, id) in sequence.enumerated() {
+                guard id >= 0 && id < config.vocabSize else {
+                    throw .badInput("input_ids holds token \(id), outside the vocabulary of \(config.vocabSize)")
+                }
+                for c in 0..<h { hidden[(b * tokens + t) * h + c] = embedding[id * h + c] }
+            }
+        }
+        let rotary = Rotary(headDim: config.headDim, theta: config.ropeTheta, positions: tokens)
+        var hiddenStates: [[Float]] = [hidden]
+        var routerLogits: [[Float]] = []
+        for (index, layer) in layers.enumerated() {
+            let normed = rmsNorm(hidden, layer.attentionNorm, rows: n)
+            let attention = attend(layer, normed, batch: batch, tokens: tokens, rotary: rotary, threads: threads)
+            for j in 0..<hidden.count { hidden[j] += attention[j] }
+            let (moe, logits) = sparseMoE(layer, rmsNorm(hidden, layer.ffnNorm, rows: n), rows: n, threads: threads)
+            for j in 0..<hidden.count { hidden[j] += moe[j] }
+            routerLogits.append(logits)
+            if index < layers.count - 1 { hiddenStates.append(hidden) }
+        }
+        let final = rmsNorm(hidden, finalNorm, rows: n)
+        hiddenStates.append(final)
+        return Outputs(logits: lmHead.apply(final, rows: n, threads: threads), hiddenStates: hiddenStates,
+                       routerLogits: routerLogits)
+    }
+
+    func rmsNorm(_ x: [Float], _ weight: [Float], rows: Int) -> [Float] {
+        var y = x
+        x.withUnsafeBufferPointer { xp in
+            weight.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    Norm.rms(xp.baseAddress!, rows: rows, columns: config.hiddenSize, weight: wp.baseAddress!,
+                             eps: Float(config.rmsNormEps), into: yp.baseAddress!)
+                }
+            }
+        }
+        return y
+    }
+
+    /// Grouped-query causal self-attention (optionally within a sliding window), rotary on q and k.
+    func attend(_ layer: Layer, _ x: [Float], batch: Int, tokens: Int, rotary: Rotary, threads: Int) -> [Float] {
+        let n = batch * tokens
+        let (heads, kvHeads, d) = (config.numHeads, config.numKVHeads, config.headDim)
+        var q = layer.q.apply(x, rows: n, threads: threads)
+        var k = layer.k.apply(x, rows: n, threads: threads)
+        let v = layer.v.apply(x, rows: n, threads: threads)
+        for row in 0..<n {
+            let position = row % tokens
+            q.withUnsafeMutableBufferPointer { p in
+                for head in 0..<heads { rotary.apply(p.baseAddress! + row * heads * d + head * d, position: position) }
+            }
+            k.withUnsafeMutableBufferPointer { p in
+                for head in 0..<kvHeads { rotary.apply(p.baseAddress! + row * kvHeads * d + head * d, position: position) }
+            }
+        }
+        var context = [Float](repeating: 0, count: n * heads * d)
+        let window = config.slidingWindow
+        let scaling = 1 / Float(d).squareRoot()
+        let group = heads / kvHeads
+        let (qs, ks, vs) = (q, k, v)
+        context.withUnsafeMutableBufferPointer { out in
+            let output = SendablePointer(out.baseAddress!)
+            Parallel.ranges(batch * heads, threads: threads) { jobs in
+                for job in jobs {
+                    let (b, head) = (job / heads, job % heads)
+                    let kvHead = head / group
+                    let queries = columns(qs, rows: b * tokens..<(b + 1) * tokens, width: heads * d, from: head * d, count: d)
+                    let keys = columns(ks, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
+                    let values = columns(vs, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
+                    var scores = LinearLayer(weight: keys, inputs: d, outputs: tokens).apply(queries, rows: tokens, threads: 1)
+                    for i in 0..<tokens {
+                        for j in 0..<tokens {
+                            let visible = j <= i && (window.map { i - $0 < j } ?? true)
+                            scores[i * tokens + j] = visible ? scores[i * tokens + j] * scaling : -.infinity
+                        }
+                    }
+                    let probabilities = softmaxRows(scores, rows: tokens, columns: tokens)
+                    let result = LinearLayer(weight: transpose(values, rows: tokens, columns: d), inputs: tokens, outputs: d)
+                        .apply(probabilities, rows: tokens, threads: 1)
+                    for i in 0..<tokens {
+                        for c in 0..<d { output.base[(b * tokens + i) * heads * d + head * d + c] = result[i * d + c] }
+                    }
+                }
+            }
+        }
+        return layer.o.apply(context, rows: n, threads: threads)
+    }
+
+    /// Router, softmax over all experts, top-k renormalised, each expert run once on its tokens:
+    /// w2(silu(w1 x) * w3 x), weighted and summed in expert order.
+    func sparseMoE(_ layer: Layer, _ x: [Float], rows: Int, threads: Int) -> (output: [Float], routerLogits: [Float]) {
+        let (h, i, e) = (config.hiddenSize, config.intermediateSize, config.numExperts)
+        let logits = layer.router.apply(x, rows: rows, threads: threads)
+        let routing = Routing.topK(softmaxRows(logits, rows: rows, columns: e), tokens: rows, experts: e,
+                                   k: config.expertsPerToken, renormalize: true)
+        var output = [Float](repeating: 0, count: rows * h)
+        for expert in 0..<e where !routing.tokens[expert].isEmpty {
+            let selected = routing.tokens[expert]
+            let input = Routing.gather(x, width: h, rows: selected)
+            var gate = layer.gate.apply(expert: expert, input, rows: selected.count, threads: threads)
+            let up = layer.up.apply(expert: expert, input, rows: selected.count, threads: threads)
+            gate.withUnsafeMutableBufferPointer { g in
+                up.withUnsafeBufferPointer { u in Activation.siluMultiply(g.baseAddress!, u.baseAddress!, count: selected.count * i) }
+            }
+            let down = layer.down.apply(expert: expert, gate, rows: selected.count, threads: threads)
+            Routing.scatterAdd(down, width: h, rows: selected, weights: routing.weights[expert], into: &output)
+        }
+        return (output, logits)
+    }
+}
+
+/// Columns `from..<from+count` of rows `rows` of a [*, width] matrix, contiguous.
+func columns(_ x: [Float], rows: Range<Int>, width: Int, from: Int, count: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: rows.count * count)
+    for (i, r) in rows.enumerated() {
+        for c in 0..<count { out[i * count + c] = x[r * width + from + c] }
+    }
+    return out
+}
+
+func transpose(_ x: [Float], rows: Int, columns: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: rows * columns)
+    for r in 0..<rows {
+        for c in 0..<columns { out[c * rows + r] = x[r * columns + c] }
+    }
+    return out
+}

@@ -1,0 +1,90 @@
+import MoECkptKernels
+
+/// Which experts each token goes to, and with what weight.
+struct Routing {
+    /// For each expert, the tokens routed to it (ascending) and their gate weights.
+    var tokens: [[Int]]
+    var weights: [[Float]]
+
+    /// Top-k of each row of `probabilities` [tokens, experts] (ties to the lower index, as a
+    /// stable descending sort gives), optionally renormalised over the k.
+    static func topK(_ probabilities: [Float], tokens: Int, experts: Int, k: Int, renormalize: Bool) -> Routing {
+        var routing = Routing(tokens: Array(repeating: [], count: experts), weights: Array(repeating: [], count: experts))
+        for t in 0..<tokens {
+            let row = Array(probabilities[(t * experts)..<((t + 1) * experts)])
+            let chosen = (0..<experts).sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
+            var total: Float = 0
+            for e in chosen { total += row[e] }
+            for e in chosen.sorted() {
+                routing.tokens[e].append(t)
+                routing.weights[e].append(renormalize ? row[e] / total : row[e])
+            }
+        }
+        return routing
+    }
+
+    /// Rows `tokens` of x [*, width], gathered into a contiguous matrix.
+    static func gather(_ x: [Float], width: Int, rows: [Int]) -> [Float] {
+        var out = [Float](repeating: 0, count: rows.count * width)
+        for (i, r) in rows.enumerated() {
+            for c in 0..<width { out[i * width + c] = x[r * width + c] }
+        }
+        return out
+    }
+
+    /// output[token] += weight * y[i] for each routed token i (weight 1 when nil).
+    static func scatterAdd(_ y: [Float], width: Int, rows: [Int], weights: [Float]?, into output: inout [Float]) {
+        for (i, r) in rows.enumerated() {
+            let w = weights?[i]
+            for c in 0..<width {
+                let value = y[i * width + c]
+                output[r * width + c] += w.map { value * $0 } ?? value
+            }
+        }
+    }
+}
+
+/// Row-wise softmax of a copy.
+func softmaxRows(_ x: [Float], rows: Int, columns: Int) -> [Float] {
+    var out = x
+    out.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: rows, columns: columns) }
+    return out
+}
+
+/// The auxiliary losses of sparse MoE training, over router logits of every layer.
+public enum AuxiliaryLoss {
+    /// transformers' `load_balancing_loss_func`: E * sum_e f_e * P_e, where f_e is the fraction of
+    /// (token, slot) assignments to expert e per slot, summed over slots, and P_e the mean router
+    /// probability; over all layers' logits concatenated.
+    public static func loadBalancing(_ logits: [[Float]], experts: Int, k: Int) -> Float {
+        let all = logits.flatMap { $0 }
+        let tokens = all.count / experts
+        guard tokens > 0 else { return 0 }
+        let probabilities = softmaxRows(all, rows: tokens, columns: experts)
+        let routing = Routing.topK(probabilities, tokens: tokens, experts: experts, k: k, renormalize: false)
+        var loss: Float = 0
+        for e in 0..<experts {
+            let fraction = Float(routing.tokens[e].count) / Float(tokens)
+            var meanProbability: Float = 0
+            for t in 0..<tokens { meanProbability += probabilities[t * experts + e] }
+            meanProbability /= Float(tokens)
+            loss += fraction * meanProbability
+        }
+        return loss * Float(experts)
+    }
+
+    /// ST-MoE's router z-loss: the mean over tokens of logsumexp(logits)^2.
+    public static func routerZ(_ logits: [[Float]], experts: Int) -> Float {
+        let all = logits.flatMap { $0 }
+        let tokens = all.count / experts
+        guard tokens > 0 else { return 0 }
+        var sum: Float = 0
+        all.withUnsafeBufferPointer { p in
+            for t in 0..<tokens {
+                let z = Softmax.logSumExp(p.baseAddress! + t * experts, experts)
+                sum += z * z
+            }
+        }
+        return sum / Float(tokens)
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Row-wise and element-wise kernels. They are linear in the data size, so they are written for
+/// clarity; the matrix products (Linear) are where the time goes.
+public enum Softmax {
+    /// Each row of `rows x columns` in place: exp(x - max) / sum, in fp32 as PyTorch computes it.
+    public static func rows(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+        for r in 0..<rows { row(x + r * columns, columns) }
+    }
+
+    public static func row(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        guard n > 0 else { return }
+        var maximum = -Float.infinity
+        for i in 0..<n { maximum = max(maximum, p[i]) }
+        if maximum == -.infinity { maximum = 0 }
+        var sum: Float = 0
+        for i in 0..<n {
+            p[i] = expf(p[i] - maximum)
+            sum += p[i]
+        }
+        for i in 0..<n { p[i] /= sum }
+    }
+
+    /// log(sum(exp(row))), stable.
+    public static func logSumExp(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var maximum = -Float.infinity
+        for i in 0..<n { maximum = max(maximum, p[i]) }
+        var sum: Float = 0
+        for i in 0..<n { sum += expf(p[i] - maximum) }
+        return maximum + logf(sum)
+    }
+}
+
+public enum Norm {
+    /// transformers' MixtralRMSNorm: x * rsqrt(mean(x^2) + eps) * weight, variance in fp32.
+    public static func rms(_ x: UnsafePointer<Float>, rows: Int, columns: Int, weight: UnsafePointer<Float>,
+                           eps: Float, into y: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let (src, dst) = (x + r * columns, y + r * columns)
+            var sumSquares: Float = 0
+            for i in 0..<columns { sumSquares += src[i] * src[i] }
+            let scale = 1 / (sumSquares / Float(columns) + eps).squareRoot()
+            for i in 0..<columns { dst[i] = weight[i] * (src[i] * scale) }
+        }
+    }
+
+    /// nn.LayerNorm: (x - mean) / sqrt(var + eps) * weight + bias, biased variance.
+    public static func layer(_ x: UnsafePointer<Float>, rows: Int, columns: Int, weight: UnsafePointer<Float>,
+                             bias: UnsafePointer<Float>, eps: Float, into y: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let (src, dst) = (x + r * columns, y + r * columns)
+            var mean: Float = 0
+            for i in 0..<columns { mean += src[i] }
+            mean /= Float(columns)
+            var variance: Float = 0
+            for i in 0..<columns { variance += (src[i] - mean) * (src[i] - mean) }
+            variance /= Float(columns)
+            let scale = 1 / (variance + eps).squareRoot()
+            for i in 0..<columns { dst[i] = (src[i] - mean) * scale * weight[i] + bias[i] }
+        }
+    }
+}
+
+public enum Activation {
+    /// silu(gate) * up, in place into `gate` (Mixtral's expert).
+    public static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let g = gate[i]
+            gate[i] = g / (1 + expf(-g)) * up[i]
+        }
+    }
+
+    public static func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count where !(x[i] > 0) { x[i] = x[i].isNaN ? x[i] : 0 }
+    }
+}
+
+/// Rotary position embedding in transformers' rotate-half form.
+public struct Rotary: Sendable {
+    public let headDim: Int
+    /// cos and sin per position, [positions, headDim] (the angle table repeated for both halves).
+    public let cos: [Float]
+    public let sin: [Float]
+
+    /// inv_freq = 1 / theta^(2i/d) and angles position * inv_freq, in fp32 as transformers
+    /// computes them.
+    public init(headDim: Int, theta: Double, positions: Int) {
+        self.headDim = headDim
+        let half = headDim / 2
+        let inverseFrequency = (0..<half).map { i in 1 / powf(Float(theta), Float(2 * i) / Float(headDim)) }
+        var cos = [Float](repeating: 0, count: positions * headDim)
+        var sin = cos
+        for p in 0..<positions {
+            for i in 0..<half {
+                let angle = Float(p) * inverseFrequency[i]
+                let (c, s) = (Foundation.cos(angle), Foundation.sin(angle))
+                cos[p * headDim + i] = c; cos[p * headDim + half + i] = c
+                sin[p * headDim + i] = s; sin[p * headDim + half + i] = s
+            }
+        }
+        self.cos = cos
+        self.sin = sin
+    }
+
+    /// Rotates one head vector at `position` in place: x * cos + rotate_half(x) * sin.
+    public func apply(_ x: UnsafeMutablePointer<Float>, position: Int) {
+        let half = headDim / 2
+        let base = position * headDim
+        for i in 0..<half {
+            let (a, b) = (x[i], x[half + i])
+            x[i] = a * cos[base + i] - b * sin[base + i]
+            x[half + i] = b * cos[base + half + i] + a * sin[base + half + i]
+        }
+    }
+}

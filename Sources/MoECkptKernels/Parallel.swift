@@ -1,0 +1,34 @@
+import Dispatch
+
+/// Splits work over threads. Every kernel splits so that each output element is computed by the
+/// same operations whatever the thread count, so results are bit-identical for 1 or N threads.
+public enum Parallel {
+    /// Runs `body` on `count` contiguous ranges covering 0..<total, each a multiple of `alignment`
+    /// except the last.
+    public static func ranges(_ total: Int, threads: Int, alignment: Int = 1,
+                              _ body: @Sendable (Range<Int>) -> Void) {
+        let units = (total + alignment - 1) / alignment
+        let parts = max(1, min(threads, units))
+        if parts == 1 {
+            body(0..<total)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let start = units * part / parts * alignment
+            let end = min(total, units * (part + 1) / parts * alignment)
+            if start < end { body(start..<end) }
+        }
+    }
+}
+
+/// A pointer that may cross into a concurrent closure: each thread writes a disjoint range.
+public struct SendablePointer<T>: @unchecked Sendable {
+    public let base: UnsafeMutablePointer<T>
+    public init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+}
+
+/// A read-only pointer shared by concurrent closures.
+public struct SendableConstPointer<T>: @unchecked Sendable {
+    public let base: UnsafePointer<T>
+    public init(_ base: UnsafePointer<T>) { self.base = base }
+}
