@@ -35,6 +35,7 @@ let package = Package(
         // Fixture paths and temporary directories shared by the test targets.
         .target(name: "MoECkptTestSupport", path: "Tests/Support"),
         .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors", "MoECkptTestSupport"]),
+        .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels"]),
         .testTarget(name: "MoECkptModelsTests", dependencies: ["MoECkptModels", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),
         // Runs the built `moeckpt` binary (listed so that it is built first).
