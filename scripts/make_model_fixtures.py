@@ -14,9 +14,9 @@ generated files are committed.
 
 Sections:
   a) seed modules (scripts/seed_modules.py): config.json, model.safetensors,
-     reference.safetensors (inputs + eval/no_grad outputs) per module
+     expected.safetensors (inputs + eval/no_grad outputs) per module
   b) transformers MixtralForCausalLM: tiny-mixtral, tiny-mixtral-variant,
-     tiny-mixtral-bf16 (config.json, model.safetensors, reference.safetensors)
+     tiny-mixtral-bf16 (config.json, model.safetensors, expected.safetensors)
   c) layouts/ of tiny-mixtral's weights: hf, hf-sharded, hf-fused, mistral,
      gguf, mlx - every derived file is mapped back to the HF tensors and
      compared exactly (the script fails loudly otherwise)
@@ -172,14 +172,28 @@ def tensor_table(path: Path) -> list[tuple[str, str, list[int]]]:
 SEED_DOCS: dict[str, dict] = {}
 
 
+# moeckpt verify's file: inputs under `inputs` (modules) or `input_ids` (causal LMs), outputs under
+# the names verify knows; tolerances and a description of the reference in __metadata__.
+EXPECTED = "expected.safetensors"
+KEY_NAMES = {"x": "inputs", "output": "outputs"}
+
+
+def save_expected(reference: dict[str, torch.Tensor], d: Path, what: str, atol: str = "1e-5",
+                  rtol: str = "1e-4", **extra: str) -> None:
+    tensors = {KEY_NAMES.get(k, k): v for k, v in reference.items()}
+    for k, v in tensors.items():
+        assert v.dtype in (torch.float32, torch.int64), (k, v.dtype)
+    meta = {"format": "pt", "atol": atol, "rtol": rtol, "reference": what, **extra}
+    save_st(tensors, d / EXPECTED, meta)
+
+
 def write_seed_model(name: str, model_type: str, ctor_args: dict, module: torch.nn.Module,
-                     reference: dict[str, torch.Tensor], doc: dict) -> None:
+                     reference: dict[str, torch.Tensor], doc: dict, **extra: str) -> None:
     d = fresh_dir(OUT / name)
     write_json(d / "config.json", {"model_type": model_type, **ctor_args})
     save_st(module.state_dict(), d / "model.safetensors", {"format": "pt"})
-    for k, v in reference.items():
-        assert v.dtype in (torch.float32, torch.int64), (k, v.dtype)
-    save_st(reference, d / "reference.safetensors", {"format": "pt"})
+    save_expected(reference, d, f"{doc['class']} (scripts/seed_modules.py) in eval mode, torch {torch.__version__}",
+                  **extra)
     # round trip: the saved weights reproduce the reference outputs
     SEED_DOCS[name] = doc
 
@@ -270,17 +284,22 @@ def make_switch_transformer() -> None:
     assert torch.allclose(scaled, out * p, rtol=1e-6, atol=1e-7)
     OBS["switch"] = {"capacity": capacity, "routed_per_expert": routed, "dropped": dropped,
                      "input_attempts": attempt, "kept": int(kept_mask.sum())}
+    scaled_dir = "switch_transformer_scaled"
+    write_seed_model(scaled_dir, "switch_transformer", {**args, "scale_by_router_probability": True}, m,
+                     {"x": x, "output": scaled},
+                     {"class": "SwitchTransformer + switch_forward_prob_scaled", "seed": SEEDS["switch_transformer"],
+                      "tensors": {"x": "input (the same as switch_transformer's)",
+                                  "output": "switch_forward_prob_scaled(x): each kept token's expert output "
+                                            "multiplied by its router softmax probability (paper variant)"}},
+                     dropped_tokens=str(dropped))
     write_seed_model("switch_transformer", "switch_transformer", args, m,
-                     {"x": x, "output": out, "output_scaled": scaled,
-                      "dropped": torch.tensor(dropped, dtype=torch.int64)},
+                     {"x": x, "output": out},
                      {"class": "SwitchTransformer", "seed": SEEDS["switch_transformer"],
                       "tensors": {"x": "input, torch.randn (first draw after building the module that "
                                        "makes an expert exceed capacity; asserted)",
                                   "output": "SwitchTransformer.forward(x) (seed: kept tokens get the raw expert output)",
-                                  "output_scaled": "switch_forward_prob_scaled(x): same kept/dropped tokens, "
-                                                   "each kept token's expert output multiplied by its router "
-                                                   "softmax probability (paper variant; not the seed's code)",
-                                  "dropped": "number of tokens dropped by the capacity limit (I64 scalar)"}})
+                                  }},
+                     dropped_tokens=str(dropped))
 
 
 def make_mixtral_block() -> None:
@@ -363,6 +382,15 @@ VARIANT_CFG = dict(vocab_size=48, hidden_size=16, intermediate_size=32, num_hidd
                    num_experts_per_tok=2, max_position_embeddings=64, sliding_window=4,
                    tie_word_embeddings=True, rms_norm_eps=1e-6,
                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+# plain multi-head attention, top-1 of 8 experts, widths that are not multiples of 16, weights
+# large enough that every output is O(1)
+# 8 heads, so that dropping num_key_value_heads from config.json means the same to transformers
+# (whose MixtralConfig defaults it to 8) and to the rule "absent: equal to the heads".
+MHA_CFG = dict(vocab_size=50, hidden_size=48, intermediate_size=40, num_hidden_layers=2,
+               num_attention_heads=8, num_key_value_heads=8, num_local_experts=8,
+               num_experts_per_tok=1, max_position_embeddings=64, tie_word_embeddings=False,
+               initializer_range=0.3, rope_parameters={"rope_type": "default", "rope_theta": 500000.0})
+MHA_IDS_SHAPE = (2, 9)
 TINY_IDS_SHAPE = (2, 12)
 VARIANT_IDS_SHAPE = (1, 16)
 
@@ -418,6 +446,13 @@ def mixtral_reference(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
     assert torch.allclose(with_labels.loss, ce_only.loss + cfg.router_aux_loss_coef * raw, rtol=1e-6, atol=0)
     OBS["aux_loss_coef"] = cfg.router_aux_loss_coef
     ref = {"input_ids": ids, "logits": out.logits}
+    with torch.no_grad():
+        hs = model(input_ids=ids, output_hidden_states=True).hidden_states
+    assert len(hs) == cfg.num_hidden_layers + 1
+    for n, h in enumerate(hs):  # 0: embeddings, 1..L-1: layer outputs, L: final-norm output
+        ref[f"hidden_states.{n}"] = h
+    # ST-MoE router z-loss over every layer's logits: mean over tokens of logsumexp(logits)^2
+    ref["router_z_loss"] = (torch.logsumexp(torch.cat(out.router_logits), dim=-1) ** 2).mean()
     n_tok = ids.numel()
     for l, r in enumerate(out.router_logits):
         assert r.shape == (n_tok, cfg.num_local_experts) and r.dtype == torch.float32
@@ -431,7 +466,9 @@ def write_mixtral(name: str, model, ids: torch.Tensor, ref_model=None, **save_kw
     d = fresh_dir(OUT / name)
     save_pretrained(model, d, **save_kw)
     ref = mixtral_reference(ref_model if ref_model is not None else model, ids)
-    save_st(ref, d / "reference.safetensors", {"format": "pt"})
+    import transformers
+    save_expected(ref, d, f"transformers {transformers.__version__} MixtralForCausalLM, eager attention, float32",
+                  atol="1e-5", rtol="1e-4")
     return ref
 
 
@@ -516,7 +553,25 @@ def make_mixtrals() -> dict:
         assert torch.equal(re(input_ids=ids).logits, bref["logits"]), "bf16 reload (upcast) != reference"
     OBS["bf16_vs_f32_logits_max_abs_diff"] = float((bref["logits"] - ref["logits"]).abs().max())
 
-    for n, r in (("tiny-mixtral", ref), ("tiny-mixtral-variant", vref), ("tiny-mixtral-bf16", bref)):
+    # ---- mixtral-mha-top1, its config.json rewritten as transformers 4.x wrote it -------------
+    mha = build_mixtral(MHA_CFG)
+    mids = make_input_ids(MHA_CFG["vocab_size"], MHA_IDS_SHAPE)
+    mref = write_mixtral("mixtral-mha-top1", mha, mids)
+    md_ = OUT / "mixtral-mha-top1"
+    cfg4 = json.loads((md_ / "config.json").read_text())
+    theta = cfg4.pop("rope_parameters")["rope_theta"]
+    for key in ("head_dim", "num_key_value_heads", "dtype", "transformers_version"):
+        cfg4.pop(key, None)
+    cfg4.update(rope_theta=theta, torch_dtype="float32", transformers_version="4.36.0")
+    write_json(md_ / "config.json", cfg4)
+    re = MixtralForCausalLM.from_pretrained(str(md_), attn_implementation="eager", torch_dtype=torch.float32).eval()
+    assert re.config.num_key_value_heads == 8 and re.config.head_dim in (None, 6)
+    with torch.no_grad():
+        assert torch.equal(re(input_ids=mids).logits, mref["logits"]), "4.x-style config changes the model"
+    assert float(mref["logits"].abs().max()) > 0.5, "mha logits too small to test anything"
+
+    for n, r in (("tiny-mixtral", ref), ("tiny-mixtral-variant", vref), ("tiny-mixtral-bf16", bref),
+                 ("mixtral-mha-top1", mref)):
         OBS[f"aux_loss[{n}]"] = float(r["aux_loss"])
     return {"model": model, "ids": ids, "ref": ref}
 
@@ -898,6 +953,7 @@ def fmt_table(path: Path, descr: dict[str, str] | None = None) -> str:
     for n, dt, sh in sorted(tensor_table(path)):
         m = ""
         if descr:
+            descr = {KEY_NAMES.get(k, k): v for k, v in descr.items()}
             m = descr.get(n) or next((v for k, v in descr.items() if k.endswith("*") and n.startswith(k[:-1])), "")
         rows.append(f"| `{n}` | {dt} | {sh} | {m} |")
     return "\n".join(rows)
@@ -920,6 +976,8 @@ MIXTRAL_REF_DESCR = {
     "logits": "`model(input_ids).logits` (float32, eager attention, no attention mask, positions 0..seq-1)",
     "router_logits.*": "layer l's router logits from the forward with `output_router_logits=True`: `F.linear(h, gate.weight)` over the flattened tokens [batch*seq, experts], before softmax",
     "aux_loss": "`load_balancing_loss_func(router_logits, num_experts, top_k)` == `outputs.aux_loss` (raw, no coefficient; scalar)",
+    "hidden_states.*": "`output_hidden_states=True`: 0 the embeddings, 1..L-1 decoder layer outputs, L the final-norm output",
+    "router_z_loss": "ST-MoE router z-loss over all layers: `(logsumexp(cat(router_logits), -1) ** 2).mean()`",
 }
 
 
@@ -935,9 +993,9 @@ def write_readmes() -> None:
 `{doc['class']}` from `scripts/seed_modules.py`, `torch.manual_seed({doc['seed']})` before construction,
 input drawn right after.  `config.json`: `{json.dumps(cfg)}`.
 
-`reference.safetensors`:
+`expected.safetensors`:
 
-{fmt_table(d / 'reference.safetensors', doc['tensors'])}
+{fmt_table(d / 'expected.safetensors', doc['tensors'])}
 
 `model.safetensors` (the module's `state_dict()`):
 
@@ -950,7 +1008,7 @@ input drawn right after.  `config.json`: `{json.dumps(cfg)}`.
     text = f"""# Reference MoE models
 
 Generated by `scripts/make_model_fixtures.py` ({versions()}).  Deterministic:
-two runs give byte-identical files.  Every `reference.safetensors` was
+two runs give byte-identical files.  Every `expected.safetensors` was
 computed in float32 with `module.eval()` under `torch.no_grad()` and saved with
 `safetensors.torch.save_file(..., metadata={{"format": "pt"}})`; every
 `model.safetensors` of a seed module is `save_file(module.state_dict(), ...,
@@ -1009,9 +1067,9 @@ per-expert names, `config.json`, `generation_config.json`).  Logits of a
 reload with `from_pretrained(..., attn_implementation="eager",
 torch_dtype=torch.float32)` are asserted identical to the stored ones.
 
-`reference.safetensors` (all three directories):
+`expected.safetensors` (all three directories):
 
-{fmt_table(OUT / 'tiny-mixtral' / 'reference.safetensors', MIXTRAL_REF_DESCR)}
+{fmt_table(OUT / 'tiny-mixtral' / 'expected.safetensors', MIXTRAL_REF_DESCR)}
 
 (`tiny-mixtral-variant` has input_ids [1, 16], logits [1, 16, 48],
 router_logits.l [16, 3].)
@@ -1272,6 +1330,8 @@ def main() -> int:
     mx = make_mixtrals()
     log("mixtral done")
     make_layouts(mx["model"], mx["ids"], mx["ref"])
+    for d in sorted(p for p in LAYOUTS.iterdir() if p.is_dir()):
+        shutil.copyfile(OUT / "tiny-mixtral" / EXPECTED, d / EXPECTED)
     log("layouts done")
     write_readmes()
     for p in OUT.rglob("*"):

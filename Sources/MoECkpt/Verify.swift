@@ -47,7 +47,7 @@ public enum VerifyError: Error, CustomStringConvertible, Equatable, Sendable {
 }
 
 public enum Verifier {
-    public static let expectedFileName = "expected.safetensors"
+    public static let expectedFileName = SafetensorsLocator.expectedOutputsName
     public static let defaultTolerance = 1e-4
 
     /// Runs `modelPath` on the inputs of its expected file and compares every output there.

@@ -2,6 +2,8 @@
 public enum SafetensorsLocator {
     public static let indexName = "model.safetensors.index.json"
     public static let singleName = "model.safetensors"
+    /// Reference outputs kept beside a model (`moeckpt verify`'s convention), not weights.
+    public static let expectedOutputsName = "expected.safetensors"
 
     public struct NoCheckpoint: Error, CustomStringConvertible, Sendable {
         public var description: String {
@@ -25,7 +27,7 @@ public enum SafetensorsLocator {
         let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
         if indexes.count == 1 { return .file(FileSystem.join(directory, indexes[0])) }
         if names.contains(singleName) { return .file(FileSystem.join(directory, singleName)) }
-        let files = names.filter { $0.hasSuffix(".safetensors") }
+        let files = names.filter { $0.hasSuffix(".safetensors") && $0 != expectedOutputsName }
         if files.count == 1 { return .file(FileSystem.join(directory, files[0])) }
         if !files.isEmpty, files.allSatisfy({ $0.contains("-of-") }) {
             return .unindexedShards(files.map { FileSystem.join(directory, $0) })
