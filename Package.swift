@@ -38,6 +38,7 @@ let package = Package(
         .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels"]),
         .testTarget(name: "MoECkptModelsTests", dependencies: ["MoECkptModels", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),
+        .testTarget(name: "MoECkptTests", dependencies: ["MoECkpt", "MoECkptTestSupport"]),
         // Runs the built `moeckpt` binary (listed so that it is built first).
         .testTarget(name: "MoECkptCLITests", dependencies: ["MoECkpt", "moeckpt", "MoECkptTestSupport"]),
     ]

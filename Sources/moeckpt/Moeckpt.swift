@@ -36,9 +36,14 @@ enum Main {
         }
     }
 
+    /// One line on stderr, status 2. ArgumentParser's usage text after the first line is
+    /// replaced by a pointer to --help.
     static func fail(_ message: String) -> Never {
-        let oneLine = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
-        writeToStandardError("moeckpt: error: \(oneLine)\n")
+        var lines = message.split(separator: "\n", omittingEmptySubsequences: true)
+        var first = lines.isEmpty ? "unknown error" : String(lines.removeFirst())
+        if first.hasPrefix("Error: ") { first.removeFirst(7) }
+        let hint = lines.isEmpty ? "" : " (see moeckpt --help)"
+        writeToStandardError("moeckpt: error: \(first)\(hint)\n")
         exit(2)
     }
 }

@@ -157,6 +157,8 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         w.add("rope_theta", ropeTheta)
         if let slidingWindow { w.add("sliding_window", slidingWindow) }
         if tieWordEmbeddings { w.add("tied_embeddings", true) }
+        // Not read by Mistral's tools; keeps max_position_embeddings through a round trip.
+        w.add("max_seq_len", maxPositionEmbeddings)
         w.add("moe", "{\"num_experts\": \(numExperts), \"num_experts_per_tok\": \(expertsPerToken)}")
         return w.text
     }
