@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on the shipped fixtures: set up, build in release mode, inspect a sharded
-# checkpoint written by transformers, and round-trip it through convert, checking each result
-# byte for byte against files written by the official safetensors library and torch.
+# The main job on the shipped fixtures: set up, build in release mode, verify every shipped model
+# against the outputs PyTorch computed for it, inspect a sharded checkpoint written by
+# transformers, and round-trip it through convert (files, shards, dtypes, naming layouts),
+# checking each result byte for byte against files written by the official tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,12 @@ same() {  # same FILE REFERENCE WHAT
   if cmp -s "$1" "$2"; then echo "ok    $3"; else echo "FAIL  $3 ($1 differs from $2)"; exit 1; fi
 }
 
+echo "== moeckpt verify: every shipped model against PyTorch's outputs"
+models=$(find fixtures/models -name expected.safetensors -printf '%h\n' | sort)
+# shellcheck disable=SC2086
+"$bin" verify $models
+
+echo
 echo "== moeckpt inspect fixtures/safetensors/tiny-mixtral-sharded"
 "$bin" inspect fixtures/safetensors/tiny-mixtral-sharded
 
@@ -31,5 +38,13 @@ for dtype in bf16 f16; do
   "$bin" convert fixtures/safetensors/tiny-mixtral "$work/$dtype.safetensors" --dtype "$dtype"
   same "$work/$dtype.safetensors" "fixtures/casts/tiny-mixtral-$dtype.safetensors" \
     "--dtype $dtype equals torch's Tensor.to($dtype)"
+done
+for layout in hf-fused mistral gguf mlx; do
+  "$bin" convert fixtures/models/layouts/hf "$work/$layout" --names "$layout" --quiet
+  "$bin" convert "$work/$layout" "$work/$layout-back" --names hf --quiet
+  same "$work/$layout-back/model.safetensors" fixtures/models/layouts/hf/model.safetensors \
+    "--names $layout and back to hf is exact"
+  cp "fixtures/models/layouts/$layout/expected.safetensors" "$work/$layout/"
+  "$bin" verify "$work/$layout" > /dev/null && echo "ok    --names $layout output verifies against transformers' logits"
 done
 echo "main job: all checks passed"

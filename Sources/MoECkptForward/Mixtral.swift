@@ -45,6 +45,42 @@ public struct MixtralForward: Sendable {
                              inputs: h, outputs: config.vocabSize)
     }
 
+    /// A model of the given shape with seeded random weights (uniform, scaled by 1/sqrt(fan-in)),
+    /// for benchmarks.
+    public init(synthetic config: MixtralConfig, seed: UInt64 = 42) {
+        var state = seed
+        func random(_ count: Int, fanIn: Int) -> [Float] {
+            let scale = 1 / Float(fanIn).squareRoot()
+            return (0..<count).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
+            }
+        }
+        let (h, e, i) = (config.hiddenSize, config.numExperts, config.intermediateSize)
+        let (qRows, kvRows) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
+        self.config = config
+        embedding = random(config.vocabSize * h, fanIn: 1)
+        layers = (0..<config.numLayers).map { _ in
+            Layer(attentionNorm: [Float](repeating: 1, count: h),
+                  q: LinearLayer(weight: random(qRows * h, fanIn: h), inputs: h, outputs: qRows),
+                  k: LinearLayer(weight: random(kvRows * h, fanIn: h), inputs: h, outputs: kvRows),
+                  v: LinearLayer(weight: random(kvRows * h, fanIn: h), inputs: h, outputs: kvRows),
+                  o: LinearLayer(weight: random(h * qRows, fanIn: qRows), inputs: qRows, outputs: h),
+                  ffnNorm: [Float](repeating: 1, count: h),
+                  router: LinearLayer(weight: random(e * h, fanIn: h), inputs: h, outputs: e),
+                  gate: ExpertLinears(weight: random(e * i * h, fanIn: h), bias: nil, experts: e, inputs: h, outputs: i),
+                  up: ExpertLinears(weight: random(e * i * h, fanIn: h), bias: nil, experts: e, inputs: h, outputs: i),
+                  down: ExpertLinears(weight: random(e * h * i, fanIn: i), bias: nil, experts: e, inputs: i, outputs: h))
+        }
+        finalNorm = [Float](repeating: 1, count: h)
+        lmHead = LinearLayer(weight: random(config.vocabSize * h, fanIn: h), inputs: h, outputs: config.vocabSize)
+    }
+
+    /// The sparse MoE block of one layer on `rows` tokens [rows, hidden] (for benchmarks).
+    public func moeBlock(layer: Int, _ x: [Float], rows: Int, threads: Int) -> [Float] {
+        sparseMoE(layers[layer], x, rows: rows, threads: threads).output
+    }
+
     /// What one forward pass produces.
     public struct Outputs: Sendable {
         /// [batch * tokens, vocab]

@@ -11,7 +11,7 @@ struct Moeckpt: ParsableCommand {
         abstract: "Inspect, convert and verify Mixture-of-Experts checkpoints.",
         discussion: "Exit status: 0 success, 1 a failed numerical check, 2 bad input or usage.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Verify.self, Run.self]
+        subcommands: [Inspect.self, Convert.self, Verify.self, Run.self, BenchCommand.self]
     )
 }
 

@@ -33,6 +33,26 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         return problems
     }
 
+    public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int, numKVHeads: Int,
+                headDim: Int, numExperts: Int, expertsPerToken: Int, rmsNormEps: Double, ropeTheta: Double,
+                slidingWindow: Int?, tieWordEmbeddings: Bool, maxPositionEmbeddings: Int, hiddenAct: String) {
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.numLayers = numLayers
+        self.numHeads = numHeads
+        self.numKVHeads = numKVHeads
+        self.headDim = headDim
+        self.numExperts = numExperts
+        self.expertsPerToken = expertsPerToken
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.slidingWindow = slidingWindow
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.hiddenAct = hiddenAct
+    }
+
     /// transformers' config.json, 4.x (`rope_theta` at the top) or 5.x (`rope_parameters`).
     public init(huggingFace object: JSONObject) throws(ModelConfigError) {
         var f = ConfigFields(object)

@@ -1,0 +1,78 @@
+import Dispatch
+import MoECkptForward
+
+/// Times the MoE block and the full forward pass of a Mixtral-shaped model with synthetic weights.
+public struct BenchResult: Codable, Sendable {
+    public let name: String
+    public let tokens: Int
+    public let threads: Int
+    public let repetitions: Int
+    /// Seconds: median, fastest, slowest.
+    public let median: Double
+    public let minimum: Double
+    public let maximum: Double
+    public let tokensPerSecond: Double
+    public let gflops: Double
+}
+
+public enum Bench {
+    /// Floating-point operations of one MoE block: router, and for each token its k experts
+    /// (three matrix products of hidden x intermediate).
+    public static func moeFLOPs(_ c: MixtralConfig, tokens: Int) -> Double {
+        let t = Double(tokens)
+        return 2 * t * Double(c.hiddenSize * c.numExperts)
+            + 2 * t * Double(c.expertsPerToken) * 3 * Double(c.hiddenSize * c.intermediateSize)
+    }
+
+    /// One forward pass: per layer the projections, the attention products (full T x T, as
+    /// computed), the MoE block; then the LM head.
+    public static func forwardFLOPs(_ c: MixtralConfig, tokens: Int) -> Double {
+        let t = Double(tokens), h = Double(c.hiddenSize)
+        let q = Double(c.numHeads * c.headDim), kv = Double(c.numKVHeads * c.headDim)
+        let projections = 2 * t * h * (q + 2 * kv) + 2 * t * q * h
+        let attention = 2 * 2 * t * t * Double(c.headDim) * Double(c.numHeads)
+        return Double(c.numLayers) * (projections + attention + moeFLOPs(c, tokens: tokens)) + 2 * t * h * Double(c.vocabSize)
+    }
+
+    static func time(repetitions: Int, warmup: Int, _ body: () -> Void) -> [Double] {
+        for _ in 0..<warmup { body() }
+        return (0..<repetitions).map { _ in
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+    }
+
+    static func result(_ name: String, _ times: [Double], tokens: Int, threads: Int, flops: Double) -> BenchResult {
+        let sorted = times.sorted()
+        let median = sorted[sorted.count / 2]
+        return BenchResult(name: name, tokens: tokens, threads: threads, repetitions: times.count, median: median,
+                           minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: Double(tokens) / median,
+                           gflops: flops / median / 1e9)
+    }
+
+    public static func run(_ config: MixtralConfig, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
+                           parts: Set<String>) -> [BenchResult] {
+        let model = MixtralForward(synthetic: config)
+        var results: [BenchResult] = []
+        if parts.contains("moe") {
+            var state: UInt64 = 7
+            let x = (0..<(tokens * config.hiddenSize)).map { _ -> Float in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(state >> 40) / Float(1 << 24) * 2 - 1
+            }
+            let times = time(repetitions: repetitions, warmup: warmup) {
+                _ = model.moeBlock(layer: 0, x, rows: tokens, threads: threads)
+            }
+            results.append(result("moe-block", times, tokens: tokens, threads: threads, flops: moeFLOPs(config, tokens: tokens)))
+        }
+        if parts.contains("forward") {
+            let ids = [(0..<tokens).map { ($0 * 7919) % config.vocabSize }]
+            let times = time(repetitions: repetitions, warmup: warmup) {
+                _ = try? model.forward(ids, threads: threads)
+            }
+            results.append(result("forward", times, tokens: tokens, threads: threads, flops: forwardFLOPs(config, tokens: tokens)))
+        }
+        return results
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import MoECkpt
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the MoE block and the full forward pass on synthetic weights of a given shape.",
+        discussion: "Prints the median, fastest and slowest of the repetitions after warm-up, tokens/s and GFLOP/s.")
+
+    @Option(help: "Hidden size.") var hidden = 1024
+    @Option(help: "Expert intermediate size.") var intermediate = 3584
+    @Option(help: "Experts per layer.") var experts = 8
+    @Option(help: "Experts per token.") var topK = 2
+    @Option(help: "Decoder layers (full forward).") var layers = 4
+    @Option(help: "Attention heads.") var heads = 8
+    @Option(help: "Key/value heads.") var kvHeads = 2
+    @Option(help: "Vocabulary size (full forward).") var vocab = 32000
+    @Option(help: "Tokens in the batch.") var tokens = 512
+    @Option(help: "Threads.") var threads = RunOptions.defaultThreads
+    @Option(name: .customLong("repeat"), help: "Timed repetitions.") var repetitions = 5
+    @Option(help: "Untimed warm-up runs.") var warmup = 1
+    @Option(help: "What to time: moe, forward or both.") var what = "both"
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        for (name, value) in [("hidden", hidden), ("intermediate", intermediate), ("experts", experts), ("top-k", topK),
+                              ("layers", layers), ("heads", heads), ("kv-heads", kvHeads), ("vocab", vocab),
+                              ("tokens", tokens), ("threads", threads), ("repeat", repetitions)] where value < 1 {
+            throw ValidationError("--\(name) must be at least 1")
+        }
+        guard topK <= experts else { throw ValidationError("--top-k must not exceed --experts") }
+        guard hidden % heads == 0, heads % kvHeads == 0, (hidden / heads) % 2 == 0 else {
+            throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
+        }
+        guard ["moe", "forward", "both"].contains(what) else { throw ValidationError("--what must be moe, forward or both") }
+    }
+
+    func run() throws {
+        let config = MixtralConfig(vocabSize: vocab, hiddenSize: hidden, intermediateSize: intermediate, numLayers: layers,
+                                   numHeads: heads, numKVHeads: kvHeads, headDim: hidden / heads, numExperts: experts,
+                                   expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
+                                   tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
+        let parts: Set<String> = what == "both" ? ["moe", "forward"] : [what]
+        let results = Bench.run(config, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup, parts: parts)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            return
+        }
+        print("hidden \(hidden), intermediate \(intermediate), \(experts) experts, top-\(topK), \(tokens) tokens, \(threads) threads")
+        for r in results {
+            print(String(format: "%-10@ median %8.2f ms (min %.2f, max %.2f)  %10.1f tokens/s  %7.1f GFLOP/s",
+                         r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.tokensPerSecond, r.gflops))
+        }
+    }
+}
