@@ -1036,8 +1036,9 @@ arguments are `MOEConfig`'s.  Notes for re-implementations:
   (all-zero output rows; {sw['kept']} kept).  When an expert is over capacity
   it keeps the `capacity` tokens with the highest router probability
   (`topk`).  The seed does NOT scale kept outputs by the router probability;
-  `output_scaled` is the paper's variant, computed by
-  `switch_forward_prob_scaled` in the generator (same kept/dropped tokens).
+  `switch_transformer_scaled/` holds the paper's variant (config
+  `scale_by_router_probability: true`), computed by `switch_forward_prob_scaled`
+  in the generator (same weights, input and kept/dropped tokens).
   The first input drawn already made an expert exceed capacity (attempt
   {sw['input_attempts']}; with batch 2 this always happens).
 * `MixtralBlock`: `nn.MultiheadAttention(d_model, n_heads, batch_first=True)`
