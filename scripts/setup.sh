@@ -2,9 +2,8 @@
 # Installs what moeckpt needs from Debian's packages when it is missing. Safe to re-run.
 set -euo pipefail
 
-# System libraries the package links against (none yet beyond the Swift toolchain; libhdf5-dev and
-# zlib1g-dev join this list with the HDF5 format).
-packages=()
+# System libraries the package links against: libhdf5 (HDF5 files) and zlib (its deflate filter).
+packages=(libhdf5-dev zlib1g-dev pkg-config)
 
 missing=()
 for pkg in "${packages[@]}"; do

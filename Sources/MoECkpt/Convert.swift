@@ -10,12 +10,16 @@ public struct ConvertOptions {
     public var maxShardBytes: Int?
     /// Rewrite tensor names into this layout (`NamingLayout.key`), with its description file.
     public var names: String?
+    /// How HDF5 output stores its datasets.
+    public var hdf5Compression: HDF5Compression
     public var progress: ProgressReporter?
 
-    public init(dtype: DType? = nil, maxShardBytes: Int? = nil, names: String? = nil, progress: ProgressReporter? = nil) {
+    public init(dtype: DType? = nil, maxShardBytes: Int? = nil, names: String? = nil,
+                hdf5Compression: HDF5Compression = .none, progress: ProgressReporter? = nil) {
         self.dtype = dtype
         self.maxShardBytes = maxShardBytes
         self.names = names
+        self.hdf5Compression = hdf5Compression
         self.progress = progress
     }
 }
@@ -77,16 +81,30 @@ public enum Converter {
             }
             return casting(tensor, to: target, progress: options.progress)
         }
-        if metadata["format"] == nil { metadata["format"] = "pt" }  // transformers requires it
+        let hdf5 = OutputFormat.of(outputPath) == .hdf5
+        if metadata["format"] == nil && !hdf5 { metadata["format"] = "pt" }  // transformers requires it
 
         options.progress?.start(totalBytes: tensors.reduce(0) { $0 + $1.byteCount })
         defer { options.progress?.finish() }
 
-        let singleFile = outputPath.hasSuffix(".safetensors") && options.maxShardBytes == nil && options.names == nil
+        let singleFile = OutputFormat.of(outputPath) != nil && options.maxShardBytes == nil && options.names == nil
+        if hdf5 {
+            do throws(HDF5FormatError) { try HDF5Writer.check(tensors) } catch { throw FileError(path: outputPath, problem: error) }
+        }
         let output = try AtomicOutput(destination: outputPath, isDirectory: !singleFile)
         var files: [String]
         var bytes = 0
-        if singleFile {
+        if singleFile && hdf5 {
+            do {
+                try HDF5Writer.write(tensors.sorted { naturalOrder($0.name, $1.name) }, metadata: metadata,
+                                     to: output.temporaryPath, compression: options.hdf5Compression)
+            } catch {
+                // Name the destination, not the temporary file.
+                throw FileError(path: error.path == output.temporaryPath ? outputPath : error.path, problem: error.problem)
+            }
+            bytes = tensors.reduce(0) { $0 + $1.byteCount }
+            files = [outputPath]
+        } else if singleFile {
             let file = try OutputFile(creating: output.temporaryPath)
             bytes = try SafetensorsWriter.write(tensors, metadata: metadata, to: file)
             try file.close()
@@ -142,8 +160,9 @@ public enum Converter {
     /// memory use stays flat however large the checkpoint.
     static func copying(_ tensor: NamedTensor, progress: ProgressReporter?) -> TensorToWrite {
         TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.rope.count) {
-            (file: OutputFile) throws(FileError) in
+            (file: any ByteSink) throws(FileError) in
             for piece in tensor.rope.pieces {
+                try piece.storage.load()
                 var start = 0
                 while start < piece.count {
                     let end = min(start + copyChunkBytes, piece.count)
@@ -162,11 +181,12 @@ public enum Converter {
         let sourceWidth = tensor.dtype.byteWidth!
         let count = tensor.rope.count / sourceWidth
         return TensorToWrite(name: tensor.name, dtype: target, shape: tensor.shape, byteCount: count * width) {
-            (file: OutputFile) throws(FileError) in
+            (file: any ByteSink) throws(FileError) in
             let chunk = min(castChunkElements, max(count, 1))
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk * width, alignment: 64)
             defer { buffer.deallocate() }
             for piece in tensor.rope.pieces {
+                try piece.storage.load()
                 let elements = piece.count / sourceWidth
                 var start = 0
                 while start < elements {
@@ -207,6 +227,18 @@ public enum Converter {
         let file = try OutputFile(creating: path)
         try file.write(bytes)
         try file.close()
+    }
+}
+
+/// The single-file formats an output path names by its extension.
+public enum OutputFormat: Sendable {
+    case safetensors
+    case hdf5
+
+    public static func of(_ path: String) -> OutputFormat? {
+        if path.hasSuffix(".safetensors") { return .safetensors }
+        if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") { return .hdf5 }
+        return nil
     }
 }
 

@@ -72,6 +72,7 @@ public struct ModelRunner: Sendable {
                     throw fail("\(IOKeys.inputIDs) must be I64 or I32 [batch, tokens], not \(ids.dtype.name) \(ids.shape)")
                 }
                 let (batch, tokens) = (ids.shape[0], ids.shape[1])
+                try ids.load()
                 let width = ids.dtype.byteWidth!
                 let flat = (0..<(batch * tokens)).map { i in
                     width == 8 ? Int(ids.bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
@@ -97,7 +98,7 @@ public struct ModelRunner: Sendable {
             case .module(let forward):
                 guard let inputs = file.tensor(named: IOKeys.inputs) else { throw fail("no \(IOKeys.inputs) tensor") }
                 guard Cast.canCast(from: inputs.dtype, to: .f32) else { throw fail("\(IOKeys.inputs) must be a float tensor") }
-                var result = try forward.forward(HostTensor(shape: inputs.shape, values: try f32(inputs)), threads: options.threads)
+                var result = try forward.forward(HostTensor(shape: inputs.shape, values: try f32(inputs, in: file.path)), threads: options.threads)
                 if options.auxLosses, case .sparseMoE(let c) = model.architecture, let logits = result[IOKeys.routerLogits] {
                     result[IOKeys.auxLoss] = .scalar(AuxiliaryLoss.loadBalancing([logits.values], experts: c.expertNumber, k: c.topK))
                     result[IOKeys.routerZLoss] = .scalar(AuxiliaryLoss.routerZ([logits.values], experts: c.expertNumber))
@@ -117,7 +118,7 @@ public struct ModelRunner: Sendable {
     public static func write(_ outputs: [String: HostTensor], to path: String, metadata: [String: String] = [:]) throws(FileError) {
         let tensors = outputs.map { name, tensor in
             TensorToWrite(name: name, dtype: .f32, shape: tensor.shape, byteCount: tensor.values.count * 4) {
-                (file: OutputFile) throws(FileError) in
+                (file: any ByteSink) throws(FileError) in
                 let result = tensor.values.withUnsafeBytes { raw in Result { () throws(FileError) in try file.write(raw) } }
                 try result.get()
             }
@@ -131,12 +132,12 @@ public struct ModelRunner: Sendable {
 }
 
 /// A stored float tensor as fp32 values.
-func f32(_ tensor: StoredTensor) throws(FileError) -> [Float] {
+func f32(_ tensor: StoredTensor, in path: String) throws(FileError) -> [Float] {
     guard Cast.canCast(from: tensor.dtype, to: .f32) else {
-        throw FileError(path: tensor.file.path, problem: ForwardError.badInput("\(tensor.name) is \(tensor.dtype.name), not a float tensor"))
+        throw FileError(path: path, problem: ForwardError.badInput("\(tensor.name) is \(tensor.dtype.name), not a float tensor"))
     }
     var values = [Float](repeating: 0, count: tensor.elementCount)
-    if let source = tensor.bytes.baseAddress {
+    if let source = try tensor.load().baseAddress {
         values.withUnsafeMutableBytes { out in
             try? Cast.cast(source, from: tensor.dtype, into: out.baseAddress!, as: .f32, count: tensor.elementCount)
         }

@@ -79,7 +79,7 @@ public enum Verifier {
         for key in outputKeys.sorted(by: naturalOrder) {
             guard let produced = actual[key] else { throw fail(.notProduced(key)) }
             let reference = expected.tensor(named: key)!
-            comparisons.append(compare(key, produced, HostTensor(shape: reference.shape, values: try f32(reference)),
+            comparisons.append(compare(key, produced, HostTensor(shape: reference.shape, values: try f32(reference, in: expectedFile)),
                                        atol: absolute, rtol: relative))
         }
         return VerifyReport(model: modelPath, architecture: model.architecture.modelType, layout: model.layout.key,

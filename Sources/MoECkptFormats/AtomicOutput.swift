@@ -145,7 +145,13 @@ enum InterruptCleanup {
 /// A minimal mutex over pthread, so the formats module needs no Foundation.
 final class NSLockLike: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
+    init(recursive: Bool = false) {
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        if recursive { pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE)) }
+        pthread_mutex_init(&mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
+    }
     func locked<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
@@ -153,8 +159,44 @@ final class NSLockLike: @unchecked Sendable {
     }
 }
 
+/// Where a tensor's bytes are written: a file, or memory (for formats that write whole datasets).
+public protocol ByteSink: AnyObject {
+    var bytesWritten: Int { get }
+    func write(_ bytes: UnsafeRawBufferPointer) throws(FileError)
+}
+
+extension ByteSink {
+    public func write(_ bytes: [UInt8]) throws(FileError) {
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(FileError) in try write(raw) } }
+        try result.get()
+    }
+}
+
+/// A buffer of a fixed size filled by a producer; writing past its end is an error, not a trap.
+public final class MemorySink: ByteSink {
+    public let buffer: UnsafeMutableRawBufferPointer
+    public private(set) var bytesWritten = 0
+    private let name: String
+
+    public init(byteCount: Int, name: String) {
+        buffer = .allocate(byteCount: max(byteCount, 1), alignment: 64)
+        self.name = name
+    }
+
+    deinit { buffer.deallocate() }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
+        guard bytesWritten + bytes.count <= buffer.count, let base = bytes.baseAddress else {
+            if bytes.isEmpty { return }
+            throw FileError(path: name, problem: WriterInconsistency(tensor: name))
+        }
+        (buffer.baseAddress! + bytesWritten).copyMemory(from: base, byteCount: bytes.count)
+        bytesWritten += bytes.count
+    }
+}
+
 /// A file being written with write(2), retried on short writes and EINTR.
-public final class OutputFile {
+public final class OutputFile: ByteSink {
     public let path: String
     public private(set) var bytesWritten = 0
     private var fd: Int32
@@ -178,11 +220,6 @@ public final class OutputFile {
             offset += n
         }
         bytesWritten += bytes.count
-    }
-
-    public func write(_ bytes: [UInt8]) throws(FileError) {
-        let result = bytes.withUnsafeBytes { raw in Result { () throws(FileError) in try write(raw) } }
-        try result.get()
     }
 
     /// Flushes to disk and closes; the data is durable before the rename that publishes it.

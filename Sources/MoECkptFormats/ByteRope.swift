@@ -1,12 +1,17 @@
-/// Memory that tensor bytes live in: a file mapping today, an owned buffer for formats that must
-/// be read (HDF5).
+/// Memory that tensor bytes live in: a file mapping, or a buffer that a format reads into on
+/// demand (an HDF5 dataset).
 public protocol ByteStorage: AnyObject, Sendable {
+    /// Makes `bytes` available (reads them, for storages that are not mapped). Call before `bytes`.
+    func load() throws(FileError)
     var bytes: UnsafeRawBufferPointer { get }
-    /// Tells the storage a range will not be read again (a mapping drops its pages).
+    /// Tells the storage a range will not be read again (a mapping drops its pages; a read buffer
+    /// is freed once its end is released).
     func release(_ range: Range<Int>)
 }
 
-extension FileMapping: ByteStorage {}
+extension FileMapping: ByteStorage {
+    public func load() throws(FileError) {}
+}
 
 /// A contiguous run of bytes inside a storage.
 public struct BytePiece: Sendable {
@@ -74,7 +79,12 @@ public struct ByteRope: Sendable {
         return pieces.count == 1 ? pieces[0].bytes : nil
     }
 
-    /// All bytes, copied into an array (for tests and small tensors).
+    /// Loads every storage the rope reads from.
+    public func load() throws(FileError) {
+        for piece in pieces { try piece.storage.load() }
+    }
+
+    /// All bytes, copied into an array (for tests and small tensors); the rope must be loaded.
     public func copyBytes() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(count)

@@ -4,6 +4,7 @@ import MoECkptTensors
 public enum CheckpointFormat: String, Sendable, Codable {
     case safetensors
     case shardedSafetensors = "sharded-safetensors"
+    case hdf5
 }
 
 /// One tensor of a checkpoint: its description and where its bytes are.
@@ -12,19 +13,43 @@ public struct StoredTensor: Sendable {
     public let dtype: DType
     public let shape: [Int]
     public let byteCount: Int
-    /// The file holding the bytes and their offset in it.
-    public let file: FileMapping
-    public let fileOffset: Int
+    /// The storage holding the bytes (a file mapping, or a dataset read on demand) and their offset in it.
+    public let storage: any ByteStorage
+    public let offset: Int
+
+    public init(name: String, dtype: DType, shape: [Int], byteCount: Int, storage: any ByteStorage, offset: Int) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.byteCount = byteCount
+        self.storage = storage
+        self.offset = offset
+    }
 
     public var elementCount: Int { shape.reduce(1, *) }
 
-    /// The tensor's bytes, in place in the file mapping (no copy).
+    /// The tensor's bytes, in place (no copy); for storages that are read on demand, after `load()`.
     public var bytes: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: file.bytes[fileOffset..<(fileOffset + byteCount)])
+        UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + byteCount)])
+    }
+
+    /// Reads the bytes if the format keeps them unread until needed; then returns them.
+    @discardableResult
+    public func load() throws(FileError) -> UnsafeRawBufferPointer {
+        try storage.load()
+        return bytes
     }
 
     /// The bytes as a one-piece rope, for layout re-arrangements.
-    public var rope: ByteRope { ByteRope([BytePiece(storage: file, offset: fileOffset, count: byteCount)]) }
+    public var rope: ByteRope { ByteRope([BytePiece(storage: storage, offset: offset, count: byteCount)]) }
+}
+
+/// An attribute of an object in a checkpoint, with its value as text.
+public struct CheckpointAttribute: Sendable, Equatable, Codable {
+    /// The object's path (`/` for the root).
+    public let object: String
+    public let name: String
+    public let value: String
 }
 
 /// A checkpoint opened for reading: its tensors in storage order and its string metadata.
@@ -36,14 +61,17 @@ public struct Checkpoint: Sendable {
     public let metadata: [String: String]
     /// The data files, in order (one for a single file, every shard for a sharded checkpoint).
     public let files: [String]
+    /// Attributes that are not metadata (HDF5 attributes of groups and datasets, non-string ones).
+    public let attributes: [CheckpointAttribute]
 
     public init(path: String, format: CheckpointFormat, tensors: [StoredTensor],
-                metadata: [String: String], files: [String]) {
+                metadata: [String: String], files: [String], attributes: [CheckpointAttribute] = []) {
         self.path = path
         self.format = format
         self.tensors = tensors
         self.metadata = metadata
         self.files = files
+        self.attributes = attributes
     }
 
     public func tensor(named name: String) -> StoredTensor? { tensors.first { $0.name == name } }
@@ -57,6 +85,7 @@ public struct Checkpoint: Sendable {
             }
         }
         if path.hasSuffix(".index.json") { return try ShardedSafetensors.open(indexPath: path) }
+        if HDF5File.isHDF5(path) { return try HDF5File.open(path) }
         return try SafetensorsFile.open(path)
     }
 }

@@ -27,12 +27,14 @@ public struct HostTensor: Sendable, Equatable {
 public enum ForwardError: Error, CustomStringConvertible, Equatable, Sendable {
     case unsupportedWeightDtype(String, DType)
     case badInput(String)
+    case unreadable(String)
 
     public var description: String {
         switch self {
         case .unsupportedWeightDtype(let name, let dtype):
             "weight \(name) is \(dtype.name); the forward pass reads float weights (F64, F32, F16, BF16, F8)"
         case .badInput(let why): why
+        case .unreadable(let why): why
         }
     }
 }
@@ -50,6 +52,7 @@ struct WeightReader {
         guard let width = tensor.dtype.byteWidth, Cast.canCast(from: tensor.dtype, to: .f32) else {
             throw .unsupportedWeightDtype(tensor.name, tensor.dtype)
         }
+        do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
         var out = [Float](repeating: 0, count: tensor.rope.count / width)
         out.withUnsafeMutableBytes { destination in
             var offset = 0

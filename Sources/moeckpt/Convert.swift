@@ -9,7 +9,7 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a checkpoint: single file to sharded and back, and float dtype casts.",
         discussion: """
-            OUT ending in .safetensors is written as one file; any other OUT is a directory holding \
+            OUT ending in .safetensors (or .h5/.hdf5, HDF5) is written as one file; any other OUT is a directory holding \
             model.safetensors, or with --max-shard-size the shards model-0000i-of-0000N.safetensors and \
             model.safetensors.index.json (config.json is copied along). The output appears only when \
             complete; the input is never modified.
@@ -32,6 +32,10 @@ struct Convert: ParsableCommand {
         valueName: "layout"))
     var names: String?
 
+    @Option(help: ArgumentHelp("HDF5 output: none (contiguous datasets, the default) or gzip[:LEVEL] (chunked deflate).",
+                               valueName: "none|gzip[:level]"))
+    var hdf5Compression: String?
+
     @Flag(name: [.short, .long], help: "No progress bar and no summary line.")
     var quiet = false
 
@@ -47,6 +51,12 @@ struct Convert: ParsableCommand {
                 throw ValidationError("with --names, OUT is a directory (the weights and their description file)")
             }
         }
+        if let hdf5Compression, HDF5Compression(hdf5Compression) == nil {
+            throw ValidationError("--hdf5-compression must be none, gzip or gzip:LEVEL (0-9), not '\(hdf5Compression)'")
+        }
+        if OutputFormat.of(output) == .hdf5 && (maxShardSize != nil || names != nil) {
+            throw ValidationError("HDF5 output is one file: --max-shard-size and --names write safetensors directories")
+        }
         if let maxShardSize, ByteSize.parse(maxShardSize) == nil {
             throw ValidationError("--max-shard-size must be a size such as 5GB or 500MB, not '\(maxShardSize)'")
         }
@@ -56,6 +66,7 @@ struct Convert: ParsableCommand {
         let showProgress = !quiet && TerminalProgressBar.stderrIsTerminal
         let options = ConvertOptions(dtype: dtype.flatMap(DType.init(userSpelling:)),
                                      maxShardBytes: maxShardSize.flatMap(ByteSize.parse), names: names,
+                                     hdf5Compression: hdf5Compression.flatMap(HDF5Compression.init) ?? .none,
                                      progress: showProgress ? TerminalProgressBar() : nil)
         let result = try Converter.convert(input, to: output, options: options)
         if !quiet {

@@ -12,7 +12,7 @@ struct InterruptionTests {
         let pattern = (0..<(tensorBytes / 4)).map { Float($0 % 1000) * 0.001 }
         let tensors = (0..<32).map { i in
             TensorToWrite(name: "layers.\(i).weight", dtype: .f32, shape: [1024, 1024], byteCount: tensorBytes) {
-                (file: OutputFile) throws(FileError) in
+                (file: any ByteSink) throws(FileError) in
                 let result = pattern.withUnsafeBytes { raw in Result { () throws(FileError) in try file.write(raw) } }
                 try result.get()
             }

@@ -91,13 +91,13 @@ struct LoadProblemTests {
         var tensors: [TensorToWrite] = source.tensors.filter { !dropping.contains($0.name) }.map { tensor in
             let shape = reshaping[tensor.name] ?? tensor.shape
             let count = shape.reduce(4, *)
-            return TensorToWrite(name: tensor.name, dtype: .f32, shape: shape, byteCount: count) { (file: OutputFile) throws(FileError) in
+            return TensorToWrite(name: tensor.name, dtype: .f32, shape: shape, byteCount: count) { (file: any ByteSink) throws(FileError) in
                 try file.write([UInt8](repeating: 0, count: count))
             }
         }
         for (name, shape) in adding {
             let count = shape.reduce(4, *)
-            tensors.append(TensorToWrite(name: name, dtype: .f32, shape: shape, byteCount: count) { (file: OutputFile) throws(FileError) in
+            tensors.append(TensorToWrite(name: name, dtype: .f32, shape: shape, byteCount: count) { (file: any ByteSink) throws(FileError) in
                 try file.write([UInt8](repeating: 0, count: count))
             })
         }

@@ -36,7 +36,7 @@ struct VerifyTests {
         let target = "model.layers.1.block_sparse_moe.experts.3.w2.weight"
         let tensors = source.tensors.map { tensor in
             TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount) {
-                (file: OutputFile) throws(FileError) in
+                (file: any ByteSink) throws(FileError) in
                 var bytes = Array(tensor.bytes)
                 if tensor.name == target {
                     let value = bytes.withUnsafeBytes { $0.load(as: Float.self) } * 1.01
@@ -86,7 +86,7 @@ struct VerifyTests {
         let expected = try Checkpoint.open(Fixtures.path("models/basic_moe/expected.safetensors"))
         let renamed = expected.tensors.map { tensor in
             TensorToWrite(name: tensor.name == "outputs" ? "output" : tensor.name, dtype: tensor.dtype, shape: tensor.shape,
-                          byteCount: tensor.byteCount) { (file: OutputFile) throws(FileError) in try file.write(tensor.bytes) }
+                          byteCount: tensor.byteCount) { (file: any ByteSink) throws(FileError) in try file.write(tensor.bytes) }
         }
         let file = try OutputFile(creating: dir.file("expected.safetensors"))
         try SafetensorsWriter.write(renamed, metadata: [:], to: file)

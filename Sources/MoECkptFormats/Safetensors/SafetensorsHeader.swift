@@ -179,7 +179,7 @@ public enum SafetensorsFile {
         }
         let tensors = header.entries.map {
             StoredTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, byteCount: $0.end - $0.begin,
-                         file: mapping, fileOffset: header.dataStart + $0.begin)
+                         storage: mapping, offset: header.dataStart + $0.begin)
         }
         return Checkpoint(path: path, format: .safetensors, tensors: tensors, metadata: header.metadata, files: [path])
     }

@@ -7,10 +7,10 @@ public struct TensorToWrite {
     public let dtype: DType
     public let shape: [Int]
     public let byteCount: Int
-    public let produce: (OutputFile) throws(FileError) -> Void
+    public let produce: (any ByteSink) throws(FileError) -> Void
 
     public init(name: String, dtype: DType, shape: [Int], byteCount: Int,
-                produce: @escaping (OutputFile) throws(FileError) -> Void) {
+                produce: @escaping (any ByteSink) throws(FileError) -> Void) {
         self.name = name
         self.dtype = dtype
         self.shape = shape

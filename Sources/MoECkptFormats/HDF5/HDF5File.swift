@@ -1,0 +1,189 @@
+import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
+import MoECkptTensors
+
+/// Reads HDF5 checkpoints through libhdf5: every dataset, at any depth, is a tensor named by its
+/// path with `/` turned into `.`; string attributes of the root group are the metadata. Opening
+/// reads the file's structure only; each dataset is read, straight into its own buffer, when a
+/// tensor's bytes are first needed.
+public enum HDF5File {
+    static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    /// An HDF5 signature at offset 0 (files with a user block have it at 512, 1024, ...), or an
+    /// HDF5 file extension.
+    public static func isHDF5(_ path: String) -> Bool {
+        if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") || path.hasSuffix(".keras") { return true }
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        var head = [UInt8](repeating: 0, count: 8)
+        return pread(fd, &head, 8, 0) == 8 && head == signature
+    }
+
+    public static func open(_ path: String) throws(FileError) -> Checkpoint {
+        do {
+            return try HDF5.locked { () throws -> Checkpoint in try read(path) }
+        } catch let error as FileError {
+            throw error
+        } catch let error as HDF5Error {
+            throw FileError(path: path, problem: error)
+        } catch let error as HDF5FormatError {
+            throw FileError(path: path, problem: error)
+        } catch {
+            throw FileError(path: path, problem: HDF5Error(operation: "read", reason: "\(error)"))
+        }
+    }
+
+    private static func read(_ path: String) throws -> Checkpoint {
+        _ = try FileMapping(path: path)  // the same checks as any input: exists, regular file
+        guard H5Fis_hdf5(path) > 0 else {
+            H5Eclear2(moeckpt_h5e_default())
+            throw HDF5FormatError.notHDF5
+        }
+        let file = try HDF5Handle(H5Fopen(path, moeckpt_h5f_acc_rdonly(), HDF5.defaultProperties), "open", close: H5Fclose)
+        let root = try HDF5Handle(H5Gopen2(file.id, "/", HDF5.defaultProperties), "open the root group", close: H5Gclose)
+        let (metadata, rootAttributes) = try attributes(of: root.id, object: "/")
+        var attributes = rootAttributes
+        var tensors: [StoredTensor] = []
+        for link in try links(file.id) {
+            let object = try HDF5Handle(H5Oopen(file.id, link, HDF5.defaultProperties), "open \(link)", close: H5Oclose)
+            let (strings, others) = try Self.attributes(of: object.id, object: "/" + link)
+            attributes += others + strings.sorted { $0.key < $1.key }.map { CheckpointAttribute(object: "/" + link, name: $0.key, value: $0.value) }
+            guard H5Iget_type(object.id) == H5I_DATASET else { continue }
+            tensors.append(try dataset(file, path, link, object.id, declared: strings["dtype"]))
+        }
+        return Checkpoint(path: path, format: .hdf5, tensors: tensors, metadata: metadata, files: [path], attributes: attributes)
+    }
+
+    /// Every hard link below the root, recursively, in name order. External links are refused;
+    /// soft links are skipped (their target is reached by its own hard link).
+    private static func links(_ file: hid_t) throws -> [String] {
+        final class Box { var names: [String] = []; var external: String? }
+        let box = Box()
+        let visit: H5L_iterate_t = { _, name, info, data in
+            guard let name, let info, let data else { return 0 }
+            let box = Unmanaged<Box>.fromOpaque(data).takeUnretainedValue()
+            switch info.pointee.type {
+            case H5L_TYPE_HARD: box.names.append(String(cString: name))
+            case H5L_TYPE_EXTERNAL: box.external = String(cString: name); return 1
+            default: break
+            }
+            return 0
+        }
+        try HDF5.check(H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, visit, Unmanaged.passUnretained(box).toOpaque()), "list objects")
+        if let external = box.external { throw HDF5FormatError.externalLink("/" + external) }
+        return box.names
+    }
+
+    private static func dataset(_ file: HDF5Handle, _ filePath: String, _ link: String, _ id: hid_t, declared: String?) throws -> StoredTensor {
+        let name = link.split(separator: "/").joined(separator: ".")
+        let type = try HDF5Handle(H5Dget_type(id), "read the type of /\(link)", close: H5Tclose)
+        guard let dtype = HDF5Types.dtype(of: type.id, declared: declared) else {
+            throw HDF5FormatError.unsupportedType(dataset: "/" + link, type: HDF5Types.describe(type.id))
+        }
+        let space = try HDF5Handle(H5Dget_space(id), "read the shape of /\(link)", close: H5Sclose)
+        let rank = H5Sget_simple_extent_ndims(space.id)
+        guard rank >= 0, H5Sget_simple_extent_type(space.id) != H5S_NULL else {
+            throw HDF5FormatError.unsupportedDataspace(dataset: "/" + link)
+        }
+        var dims = [hsize_t](repeating: 0, count: Int(rank))
+        try HDF5.check(H5Sget_simple_extent_dims(space.id, &dims, nil), "read the dimensions of /\(link)")
+        guard dims.allSatisfy({ $0 < hsize_t(Int.max) }) else { throw HDF5FormatError.unsupportedDataspace(dataset: "/" + link) }
+        let shape = dims.map { Int($0) }
+        let byteCount: Int
+        do {
+            byteCount = try Shape.byteCount(shape, dtype: dtype)
+        } catch {
+            throw HDF5Error(operation: "dataset /\(link)", reason: "shape \(shape) is too large")
+        }
+        let storage = HDF5DatasetStorage(file: file, filePath: filePath, path: "/" + link, byteCount: byteCount, littleEndian: H5Tget_order(type.id) != H5T_ORDER_BE)
+        return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: storage, offset: 0)
+    }
+
+    /// String attributes (scalar) as a map, and every other attribute as text.
+    private static func attributes(of object: hid_t, object path: String) throws -> ([String: String], [CheckpointAttribute]) {
+        final class Box { var names: [String] = [] }
+        let box = Box()
+        let visit: H5A_operator2_t = { _, name, _, data in
+            guard let name, let data else { return 0 }
+            Unmanaged<Box>.fromOpaque(data).takeUnretainedValue().names.append(String(cString: name))
+            return 0
+        }
+        var index: hsize_t = 0
+        try HDF5.check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, visit, Unmanaged.passUnretained(box).toOpaque()),
+                       "list the attributes of \(path)")
+        var strings: [String: String] = [:]
+        var others: [CheckpointAttribute] = []
+        for name in box.names {
+            let attribute = try HDF5Handle(H5Aopen(object, name, HDF5.defaultProperties), "open attribute \(name) of \(path)", close: H5Aclose)
+            let value = try HDF5Attribute.read(attribute.id, "\(path) attribute \(name)")
+            if case .string(let text) = value { strings[name] = text } else {
+                others.append(CheckpointAttribute(object: path, name: name, value: value.description))
+            }
+        }
+        return (strings, others)
+    }
+}
+
+/// One dataset's bytes, read on first use straight into an aligned buffer, and freed when
+/// released (so a conversion holds one tensor at a time).
+final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
+    let file: HDF5Handle
+    let filePath: String
+    let path: String
+    let byteCount: Int
+    let littleEndian: Bool
+    private var buffer: UnsafeMutableRawBufferPointer?
+    private let lock = NSLockLike()
+
+    init(file: HDF5Handle, filePath: String, path: String, byteCount: Int, littleEndian: Bool) {
+        self.file = file
+        self.filePath = filePath
+        self.path = path
+        self.byteCount = byteCount
+        self.littleEndian = littleEndian
+    }
+
+    deinit { buffer?.deallocate() }
+
+    func load() throws(FileError) {
+        let result = lock.locked { () -> Result<Void, FileError> in
+            guard buffer == nil else { return .success(()) }
+            let destination = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+            do {
+                try HDF5.locked { () throws in
+                    let dataset = try HDF5Handle(H5Dopen2(file.id, path, HDF5.defaultProperties), "open \(path)", close: H5Dclose)
+                    guard byteCount > 0 else { return }
+                    // The file's own type as the memory type reads the bytes as stored; big-endian
+                    // data is read through the same type in little-endian order (a byte swap).
+                    let type = try HDF5Handle(H5Dget_type(dataset.id), "read the type of \(path)", close: H5Tclose)
+                    let memory = try HDF5Handle(H5Tcopy(type.id), "copy the type of \(path)", close: H5Tclose)
+                    if !littleEndian { try HDF5.check(H5Tset_order(memory.id, H5T_ORDER_LE), "convert \(path) to little-endian") }
+                    try HDF5.check(H5Dread(dataset.id, memory.id, HDF5.all, HDF5.all, HDF5.defaultProperties, destination.baseAddress),
+                                   "read \(path)")
+                }
+            } catch {
+                destination.deallocate()
+                let problem = (error as? HDF5Error) ?? HDF5Error(operation: "read \(path)", reason: "\(error)")
+                return .failure(FileError(path: filePath, problem: problem))
+            }
+            buffer = destination
+            return .success(())
+        }
+        try result.get()
+    }
+
+    var bytes: UnsafeRawBufferPointer {
+        lock.locked { buffer.map { UnsafeRawBufferPointer(rebasing: $0[0..<byteCount]) } ?? UnsafeRawBufferPointer(start: nil, count: 0) }
+    }
+
+    func release(_ range: Range<Int>) {
+        guard range.upperBound >= byteCount else { return }
+        lock.locked {
+            buffer?.deallocate()
+            buffer = nil
+        }
+    }
+}

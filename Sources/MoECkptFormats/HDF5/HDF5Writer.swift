@@ -1,0 +1,124 @@
+import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
+import MoECkptTensors
+
+/// How datasets are stored.
+public enum HDF5Compression: Equatable, Sendable {
+    case none
+    /// Chunked datasets through the deflate filter, level 0...9.
+    case gzip(level: Int)
+
+    /// `gzip` or `gzip:LEVEL` (default level 4, as h5py's).
+    public init?(_ text: String) {
+        if text == "none" { self = .none; return }
+        let parts = text.split(separator: ":", maxSplits: 1)
+        guard parts.first == "gzip" else { return nil }
+        guard parts.count == 2 else { self = .gzip(level: 4); return }
+        guard let level = Int(parts[1]), (0...9).contains(level) else { return nil }
+        self = .gzip(level: level)
+    }
+}
+
+/// Writes tensors as HDF5 datasets: `a.b.c` becomes `/a/b/c`, metadata becomes variable-length
+/// UTF-8 string attributes of the root group (as h5py writes `attrs[key] = str`). One tensor is in
+/// memory at a time. The file is created with library-version bounds from 1.8, so large attribute
+/// sets use dense storage.
+public enum HDF5Writer {
+    /// Bytes of one chunk at most, for compressed datasets.
+    static let chunkBytes = 1 << 20
+
+    /// Refuses names HDF5 cannot hold before anything is written: a tensor whose path is the group
+    /// of another, and dtypes with no HDF5 representation.
+    public static func check(_ tensors: [TensorToWrite]) throws(HDF5FormatError) {
+        let names = Set(tensors.map(\.name))
+        for tensor in tensors {
+            let parts = tensor.name.split(separator: ".", omittingEmptySubsequences: false)
+            for end in 1..<max(parts.count, 1) {
+                let prefix = parts[0..<end].joined(separator: ".")
+                if names.contains(prefix) {
+                    throw .nameClash(tensor: prefix, group: parts[0..<end].joined(separator: "/"))
+                }
+            }
+            if parts.contains(where: \.isEmpty) { throw .nameClash(tensor: tensor.name, group: tensor.name) }
+            if [.f4, .f6E2M3, .f6E3M2].contains(tensor.dtype) { throw .cannotStore(tensor: tensor.name, dtype: tensor.dtype) }
+        }
+    }
+
+    /// Writes a new file at `path` (which must not exist) and flushes it to disk.
+    public static func write(_ tensors: [TensorToWrite], metadata: [String: String], to path: String,
+                             compression: HDF5Compression) throws(FileError) {
+        do throws(HDF5FormatError) { try check(tensors) } catch { throw FileError(path: path, problem: error) }
+        do {
+            try HDF5.locked { () throws in try create(tensors, metadata: metadata, path: path, compression: compression) }
+        } catch let error as FileError {
+            throw error
+        } catch {
+            throw FileError(path: path, problem: (error as? HDF5Error) ?? HDF5Error(operation: "write", reason: "\(error)"))
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0, fsync(fd) == 0 else { throw FileError(path: path, problem: IOError.cannotWrite(errnoText())) }
+        close(fd)
+    }
+
+    private static func create(_ tensors: [TensorToWrite], metadata: [String: String], path: String,
+                               compression: HDF5Compression) throws {
+        let access = try HDF5Handle(H5Pcreate(moeckpt_h5p_file_access()), "file access properties", close: H5Pclose)
+        try HDF5.check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V110), "set library version bounds")
+        let file = try HDF5Handle(H5Fcreate(path, moeckpt_h5f_acc_excl(), HDF5.defaultProperties, access.id), "create", close: H5Fclose)
+        let links = try HDF5Handle(H5Pcreate(moeckpt_h5p_link_create()), "link properties", close: H5Pclose)
+        try HDF5.check(H5Pset_create_intermediate_group(links.id, 1), "create intermediate groups")
+        for tensor in tensors {
+            try write(tensor, into: file.id, links: links.id, compression: compression)
+        }
+        for key in metadata.keys.sorted() {
+            try writeString(metadata[key]!, attribute: key, on: file.id)
+        }
+        try HDF5.check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "flush")
+    }
+
+    private static func write(_ tensor: TensorToWrite, into file: hid_t, links: hid_t, compression: HDF5Compression) throws {
+        let path = "/" + tensor.name.split(separator: ".").joined(separator: "/")
+        let type = try HDF5Types.fileType(tensor.dtype)
+        let space = try HDF5Handle(tensor.shape.isEmpty ? H5Screate(H5S_SCALAR)
+                                       : H5Screate_simple(Int32(tensor.shape.count), tensor.shape.map { hsize_t($0) }, nil),
+                                   "dataspace of \(path)", close: H5Sclose)
+        let creation = try HDF5Handle(H5Pcreate(moeckpt_h5p_dataset_create()), "dataset properties", close: H5Pclose)
+        if case .gzip(let level) = compression, !tensor.shape.isEmpty, tensor.byteCount > 0 {
+            var chunk = tensor.shape
+            let width = max(1, tensor.dtype.bits / 8)
+            while chunk.reduce(width, *) > chunkBytes, let largest = chunk.indices.max(by: { chunk[$0] < chunk[$1] }) {
+                chunk[largest] = (chunk[largest] + 1) / 2
+            }
+            try HDF5.check(H5Pset_chunk(creation.id, Int32(chunk.count), chunk.map { hsize_t($0) }), "chunk \(path)")
+            try HDF5.check(H5Pset_deflate(creation.id, UInt32(level)), "compress \(path)")
+        }
+        let dataset = try HDF5Handle(H5Dcreate2(file, path, type.id, space.id, links, creation.id, HDF5.defaultProperties),
+                                     "create dataset \(path)", close: H5Dclose)
+        if HDF5Types.needsDtypeAttribute(tensor.dtype) {
+            try writeString(tensor.dtype.name, attribute: "dtype", on: dataset.id)
+        }
+        let sink = MemorySink(byteCount: tensor.byteCount, name: tensor.name)
+        try tensor.produce(sink)
+        guard sink.bytesWritten == tensor.byteCount else { throw WriterInconsistency(tensor: tensor.name) }
+        if tensor.byteCount > 0 {
+            try HDF5.check(H5Dwrite(dataset.id, type.id, HDF5.all, HDF5.all, HDF5.defaultProperties, sink.buffer.baseAddress),
+                           "write \(path)")
+        }
+    }
+
+    /// A scalar variable-length UTF-8 string attribute, as h5py writes `attrs[name] = "..."`.
+    static func writeString(_ value: String, attribute name: String, on object: hid_t) throws {
+        let type = try HDF5Handle(H5Tcopy(moeckpt_h5t_c_s1()), "string type", close: H5Tclose)
+        try HDF5.check(H5Tset_size(type.id, moeckpt_h5t_variable()), "string type")
+        try HDF5.check(H5Tset_cset(type.id, H5T_CSET_UTF8), "string type")
+        let space = try HDF5Handle(H5Screate(H5S_SCALAR), "scalar dataspace", close: H5Sclose)
+        let attribute = try HDF5Handle(H5Acreate2(object, name, type.id, space.id, HDF5.defaultProperties, HDF5.defaultProperties),
+                                       "create attribute \(name)", close: H5Aclose)
+        try value.withCString { text in
+            var pointer: UnsafePointer<CChar>? = text
+            try HDF5.check(H5Awrite(attribute.id, type.id, &pointer), "write attribute \(name)")
+        }
+    }
+}
