@@ -28,5 +28,6 @@ static inline hid_t moeckpt_h5e_default(void) { return H5E_DEFAULT; }
 static inline unsigned moeckpt_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned moeckpt_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline size_t moeckpt_h5t_variable(void) { return H5T_VARIABLE; }
+static inline haddr_t moeckpt_haddr_undef(void) { return HADDR_UNDEF; }
 
 #endif

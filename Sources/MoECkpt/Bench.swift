@@ -51,6 +51,33 @@ public enum Bench {
                            gflops: flops / median / 1e9)
     }
 
+    /// Reads every byte of every tensor of a checkpoint (HDF5 chunked or compressed datasets are
+    /// first read into their buffers; mapped data is read in place), after one warm-up pass that
+    /// brings the file into the page cache; reports the median pass.
+    public static func read(_ path: String, repetitions: Int) throws(FileError) -> BenchResult {
+        var times: [Double] = []
+        var total = 0
+        for pass in 0...repetitions {
+            let checkpoint = try Checkpoint.open(path)
+            let start = DispatchTime.now().uptimeNanoseconds
+            var checksum = SIMD8<UInt64>()
+            total = 0
+            for tensor in checkpoint.tensors {
+                let bytes = try tensor.load()
+                let words = bytes.count / 64
+                for i in 0..<words { checksum ^= bytes.loadUnaligned(fromByteOffset: 64 * i, as: SIMD8<UInt64>.self) }
+                total += bytes.count
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if pass > 0 { times.append(seconds) }
+            if checksum == SIMD8(repeating: 1) { print("") }  // keeps the reads
+        }
+        let sorted = times.sorted()
+        return BenchResult(name: "read", tokens: total, threads: 1, repetitions: times.count, median: sorted[sorted.count / 2],
+                           minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: 0,
+                           gflops: Double(total) / sorted[sorted.count / 2] / 1e9)
+    }
+
     public static func run(_ config: MixtralConfig, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
                            parts: Set<String>) -> [BenchResult] {
         let model = MixtralForward(synthetic: config)

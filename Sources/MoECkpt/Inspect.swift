@@ -6,6 +6,8 @@ import Glibc
 public struct InspectReport: Codable, Sendable {
     public struct Tensor: Codable, Sendable {
         public let name: String
+        /// The dataset path, for HDF5.
+        public let path: String?
         public let dtype: String
         public let shape: [Int]
         public let parameters: Int
@@ -37,6 +39,8 @@ public struct InspectReport: Codable, Sendable {
     public let tensors: [Tensor]
     public let totalsByDtype: [DTypeTotal]
     public let metadata: [String: String]
+    /// Other attributes (HDF5), as text.
+    public let attributes: [CheckpointAttribute]
     public let model: Model?
     public let moe: MoE?
 
@@ -60,7 +64,7 @@ public enum Inspector {
         let all = checkpoint.tensors.sorted { naturalOrder($0.name, $1.name) }
         let shown = all.filter { tensor in filter.map { fnmatch($0, tensor.name, 0) == 0 } ?? true }
         let rows = shown.map {
-            InspectReport.Tensor(name: $0.name, dtype: $0.dtype.name, shape: $0.shape,
+            InspectReport.Tensor(name: $0.name, path: $0.location, dtype: $0.dtype.name, shape: $0.shape,
                                  parameters: $0.elementCount, bytes: $0.byteCount)
         }
         let totals = Dictionary(grouping: shown, by: \.dtype).sorted { $0.key > $1.key }.map { dtype, tensors in
@@ -72,7 +76,7 @@ public enum Inspector {
             path: checkpoint.path, format: checkpoint.format.rawValue, files: checkpoint.files,
             tensorCount: all.count, parameters: all.reduce(0) { $0 + $1.elementCount },
             bytes: all.reduce(0) { $0 + $1.byteCount }, tensors: rows, totalsByDtype: totals,
-            metadata: checkpoint.metadata, model: model(of: checkpoint, described), moe: moe(of: checkpoint, described))
+            metadata: checkpoint.metadata, attributes: checkpoint.attributes, model: model(of: checkpoint, described), moe: moe(of: checkpoint, described))
     }
 
     /// The architecture from the description file (nil when absent), or the reason it cannot be read.
@@ -139,9 +143,10 @@ public enum Inspector {
         }
         lines.append("")
 
-        let header = ["NAME", "DTYPE", "SHAPE", "PARAMS", "BYTES"]
+        let withPaths = report.tensors.contains { $0.path != nil }
+        let header = [withPaths ? "PATH" : "NAME", "DTYPE", "SHAPE", "PARAMS", "BYTES"]
         let body = report.tensors.map {
-            [$0.name, $0.dtype, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]",
+            [$0.path ?? $0.name, $0.dtype, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]",
              grouped($0.parameters), grouped($0.bytes)]
         }
         lines += table([header] + body, rightAligned: [3, 4])
@@ -162,6 +167,14 @@ public enum Inspector {
             lines.append("Metadata:")
             for key in report.metadata.keys.sorted() {
                 lines.append("  \(key): \(report.metadata[key]!.debugDescriptionUnquoted)")
+            }
+        }
+
+        if !report.attributes.isEmpty {
+            lines.append("")
+            lines.append("Attributes:")
+            for attribute in report.attributes {
+                lines.append("  \(attribute.object) \(attribute.name): \(attribute.value.debugDescriptionUnquoted)")
             }
         }
 

@@ -16,8 +16,12 @@ public struct StoredTensor: Sendable {
     /// The storage holding the bytes (a file mapping, or a dataset read on demand) and their offset in it.
     public let storage: any ByteStorage
     public let offset: Int
+    /// Where the tensor is inside its file, for formats with paths (an HDF5 dataset path).
+    public let location: String?
 
-    public init(name: String, dtype: DType, shape: [Int], byteCount: Int, storage: any ByteStorage, offset: Int) {
+    public init(name: String, dtype: DType, shape: [Int], byteCount: Int, storage: any ByteStorage, offset: Int,
+                location: String? = nil) {
+        self.location = location
         self.name = name
         self.dtype = dtype
         self.shape = shape

@@ -21,6 +21,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Timed repetitions.") var repetitions = 5
     @Option(help: "Untimed warm-up runs.") var warmup = 1
     @Option(help: "What to time: moe, forward or both.") var what = "both"
+    @Option(help: "Instead, time reading every tensor of this checkpoint (GB/s).") var read: String?
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -37,6 +38,19 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let read {
+            let result = try Bench.read(read, repetitions: repetitions)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                print(String(format: "read %@: %.1f MB in %.1f ms (median of %d; min %.1f, max %.1f): %.1f GB/s",
+                             read, Double(result.tokens) / 1e6, result.median * 1e3, result.repetitions,
+                             result.minimum * 1e3, result.maximum * 1e3, result.gflops))
+            }
+            return
+        }
         let config = MixtralConfig(vocabSize: vocab, hiddenSize: hidden, intermediateSize: intermediate, numLayers: layers,
                                    numHeads: heads, numKVHeads: kvHeads, headDim: hidden / heads, numExperts: experts,
                                    expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,

@@ -37,7 +37,8 @@ public enum HDF5File {
     }
 
     private static func read(_ path: String) throws -> Checkpoint {
-        _ = try FileMapping(path: path)  // the same checks as any input: exists, regular file
+        // The same checks as any input (exists, regular file); contiguous datasets are used in place.
+        let mapping = try FileMapping(path: path)
         guard H5Fis_hdf5(path) > 0 else {
             H5Eclear2(moeckpt_h5e_default())
             throw HDF5FormatError.notHDF5
@@ -52,7 +53,7 @@ public enum HDF5File {
             let (strings, others) = try Self.attributes(of: object.id, object: "/" + link)
             attributes += others + strings.sorted { $0.key < $1.key }.map { CheckpointAttribute(object: "/" + link, name: $0.key, value: $0.value) }
             guard H5Iget_type(object.id) == H5I_DATASET else { continue }
-            tensors.append(try dataset(file, path, link, object.id, declared: strings["dtype"]))
+            tensors.append(try dataset(file, path, mapping, link, object.id, declared: strings["dtype"]))
         }
         return Checkpoint(path: path, format: .hdf5, tensors: tensors, metadata: metadata, files: [path], attributes: attributes)
     }
@@ -77,7 +78,8 @@ public enum HDF5File {
         return box.names
     }
 
-    private static func dataset(_ file: HDF5Handle, _ filePath: String, _ link: String, _ id: hid_t, declared: String?) throws -> StoredTensor {
+    private static func dataset(_ file: HDF5Handle, _ filePath: String, _ mapping: FileMapping, _ link: String, _ id: hid_t,
+                                declared: String?) throws -> StoredTensor {
         let name = link.split(separator: "/").joined(separator: ".")
         let type = try HDF5Handle(H5Dget_type(id), "read the type of /\(link)", close: H5Tclose)
         guard let dtype = HDF5Types.dtype(of: type.id, declared: declared) else {
@@ -98,8 +100,23 @@ public enum HDF5File {
         } catch {
             throw HDF5Error(operation: "dataset /\(link)", reason: "shape \(shape) is too large")
         }
-        let storage = HDF5DatasetStorage(file: file, filePath: filePath, path: "/" + link, byteCount: byteCount, littleEndian: H5Tget_order(type.id) != H5T_ORDER_BE)
-        return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: storage, offset: 0)
+        let littleEndian = H5Tget_order(type.id) != H5T_ORDER_BE
+        let creation = try HDF5Handle(H5Dget_create_plist(id), "read the properties of /\(link)", close: H5Pclose)
+        guard H5Pget_external_count(creation.id) == 0 else { throw HDF5FormatError.externalData("/" + link) }
+        // Contiguous, unfiltered little-endian data is stored exactly as moeckpt holds it: map it
+        // in place instead of reading it (zero-copy, like safetensors).
+        if littleEndian, H5Pget_layout(creation.id) == H5D_CONTIGUOUS, H5Pget_nfilters(creation.id) == 0, byteCount > 0 {
+            let address = H5Dget_offset(id)
+            let fileSize = haddr_t(mapping.bytes.count)
+            if address != moeckpt_haddr_undef(), address < fileSize, haddr_t(byteCount) <= fileSize - address {
+                return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: mapping, offset: Int(address),
+                                    location: "/" + link)
+            }
+        }
+        H5Eclear2(moeckpt_h5e_default())
+        let storage = HDF5DatasetStorage(file: file, filePath: filePath, path: "/" + link, byteCount: byteCount, littleEndian: littleEndian)
+        return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: storage, offset: 0,
+                            location: "/" + link)
     }
 
     /// String attributes (scalar) as a map, and every other attribute as text.
@@ -187,3 +204,4 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
         }
     }
 }
+

@@ -13,6 +13,7 @@ public enum HDF5FormatError: Error, CustomStringConvertible, Equatable, Sendable
     case unsupportedType(dataset: String, type: String)
     case unsupportedDataspace(dataset: String)
     case externalLink(String)
+    case externalData(String)
     case cannotStore(tensor: String, dtype: DType)
     case nameClash(tensor: String, group: String)
     case notHDF5
@@ -22,6 +23,7 @@ public enum HDF5FormatError: Error, CustomStringConvertible, Equatable, Sendable
         case .unsupportedType(let dataset, let type): "dataset \(dataset) has type \(type), which moeckpt cannot represent"
         case .unsupportedDataspace(let dataset): "dataset \(dataset) has no simple dataspace"
         case .externalLink(let name): "\(name) is an external link; moeckpt reads only datasets inside the file"
+        case .externalData(let name): "dataset \(name) keeps its data in external files; moeckpt reads only data inside the file"
         case .cannotStore(let tensor, let dtype): "tensor \(tensor) is \(dtype.name), which moeckpt does not write to HDF5"
         case .nameClash(let tensor, let group):
             "tensor \(tensor) would be a dataset where another tensor needs the group /\(group); HDF5 cannot hold both"

@@ -7,7 +7,7 @@ public enum SafetensorsLocator {
 
     public struct NoCheckpoint: Error, CustomStringConvertible, Sendable {
         public var description: String {
-            "directory holds no \(SafetensorsLocator.singleName), \(SafetensorsLocator.indexName) or other single checkpoint"
+            "directory holds no \(SafetensorsLocator.singleName), \(SafetensorsLocator.indexName), other single checkpoint or single HDF5 file"
         }
     }
 
@@ -32,6 +32,8 @@ public enum SafetensorsLocator {
         if !files.isEmpty, files.allSatisfy({ $0.contains("-of-") }) {
             return .unindexedShards(files.map { FileSystem.join(directory, $0) })
         }
+        let hdf5 = names.filter { $0.hasSuffix(".h5") || $0.hasSuffix(".hdf5") }
+        if files.isEmpty, hdf5.count == 1 { return .file(FileSystem.join(directory, hdf5[0])) }
         throw FileError(path: directory, problem: NoCheckpoint())
     }
 }
