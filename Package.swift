@@ -20,10 +20,12 @@ let package = Package(
         .target(name: "MoECkptTensors", swiftSettings: fastCPU),
         // SIMD CPU kernels: linear layers, norms, softmax, activations, rotary embeddings.
         .target(name: "MoECkptKernels", swiftSettings: fastCPU),
+        // CRC-32C with the SSE4.2 instruction: the checksums of the native format.
+        .target(name: "CCRC32C"),
         // libhdf5 (Debian's libhdf5-dev, found with pkg-config) and its zlib deflate filter.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev", "zlib1g-dev"])]),
         // File formats: memory mappings, safetensors (single and sharded), HDF5, atomic writers.
-        .target(name: "MoECkptFormats", dependencies: ["MoECkptTensors", "CHDF5"]),
+        .target(name: "MoECkptFormats", dependencies: ["MoECkptTensors", "CHDF5", "CCRC32C"]),
         // Model descriptions and weight-name layouts.
         .target(name: "MoECkptModels", dependencies: ["MoECkptTensors", "MoECkptFormats"]),
         // Forward passes: Mixtral and the seed modules, on the kernels.

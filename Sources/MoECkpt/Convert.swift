@@ -53,8 +53,27 @@ public enum Converter {
         var source = input.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
         var metadata = input.metadata
         var description: (file: DescriptionFile, text: String)?
+        var native: MoeckptWriter.Description?
         var fileStem = "model"
-        if let key = options.names {
+        let outputFormat = OutputFormat.of(outputPath)
+        // A .moeckpt written from a canonical model converts back to the layout it came from.
+        let names = options.names ?? (input.native?.layout == "canonical" && outputFormat != .moeckpt ? input.native?.sourceLayout : nil)
+        if outputFormat == .moeckpt {
+            if options.names != nil {
+                throw FileError(path: outputPath, problem: OutputError.namesNotForNative)
+            }
+            if let model = try loadIfDescribed(input) {
+                source = model.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
+                let config: JSONObject
+                do { config = try ConfigFields.object(model.architecture.configJSON) } catch {
+                    throw FileError(path: inputPath, problem: error)
+                }
+                let sourceLayout = model.layout.key == "canonical" ? input.native?.sourceLayout : model.layout.key
+                native = MoeckptWriter.Description(model: config, layout: "canonical", sourceLayout: sourceLayout)
+            } else {
+                native = MoeckptWriter.Description()
+            }
+        } else if let key = names {
             let model = try ModelLoader.load(input)
             guard let layout = model.architecture.layouts.first(where: { $0.key == key }) else {
                 throw FileError(path: inputPath, problem: ModelLoadError.layoutNotForArchitecture(
@@ -66,7 +85,9 @@ public enum Converter {
                 throw FileError(path: inputPath, problem: error)
             }
             metadata = metadata.filter { !MixtralConfig.isGGUFKey($0.key) }
-            description = try describe(model.architecture, as: layout.description, metadata: &metadata)
+            if outputFormat == nil || options.names != nil {
+                description = try describe(model.architecture, as: layout.description, metadata: &metadata)
+            }
             fileStem = layout.fileStem
         }
 
@@ -81,20 +102,28 @@ public enum Converter {
             }
             return casting(tensor, to: target, progress: options.progress)
         }
-        let hdf5 = OutputFormat.of(outputPath) == .hdf5
-        if metadata["format"] == nil && !hdf5 { metadata["format"] = "pt" }  // transformers requires it
+        let hdf5 = outputFormat == .hdf5
+        if metadata["format"] == nil && outputFormat != .hdf5 && outputFormat != .moeckpt {
+            metadata["format"] = "pt"  // transformers requires it
+        }
 
         options.progress?.start(totalBytes: tensors.reduce(0) { $0 + $1.byteCount })
         defer { options.progress?.finish() }
 
-        let singleFile = OutputFormat.of(outputPath) != nil && options.maxShardBytes == nil && options.names == nil
+        let singleFile = outputFormat != nil && options.maxShardBytes == nil && options.names == nil
         if hdf5 {
             do throws(HDF5FormatError) { try HDF5Writer.check(tensors) } catch { throw FileError(path: outputPath, problem: error) }
         }
         let output = try AtomicOutput(destination: outputPath, isDirectory: !singleFile)
         var files: [String]
         var bytes = 0
-        if singleFile && hdf5 {
+        if singleFile, let native {
+            let file = try OutputFile(creating: output.temporaryPath)
+            try MoeckptWriter.write(tensors, metadata: metadata, description: native, to: file)
+            try file.close()
+            bytes = tensors.reduce(0) { $0 + $1.byteCount }
+            files = [outputPath]
+        } else if singleFile && hdf5 {
             do {
                 try HDF5Writer.write(tensors.sorted { naturalOrder($0.name, $1.name) }, metadata: metadata,
                                      to: output.temporaryPath, compression: options.hdf5Compression)
@@ -138,6 +167,17 @@ public enum Converter {
         try output.commit()
         return ConvertResult(output: outputPath, files: files, tensors: tensors.count, bytes: bytes,
                              uncastable: uncastable)
+    }
+
+    /// The canonical model when the checkpoint has a description (its problems are errors), nil when it has none.
+    static func loadIfDescribed(_ input: Checkpoint) throws(FileError) -> LoadedModel? {
+        do {
+            _ = try ModelLoader.describe(input)
+        } catch {
+            if case ModelConfigError.noDescription? = error.problem as? ModelConfigError { return nil }
+            throw error
+        }
+        return try ModelLoader.load(input)
     }
 
     /// The description file a layout keeps beside its weights (GGUF's goes into the metadata).
@@ -234,9 +274,11 @@ public enum Converter {
 public enum OutputFormat: Sendable {
     case safetensors
     case hdf5
+    case moeckpt
 
     public static func of(_ path: String) -> OutputFormat? {
         if path.hasSuffix(".safetensors") { return .safetensors }
+        if path.hasSuffix(".moeckpt") { return .moeckpt }
         if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") { return .hdf5 }
         return nil
     }

@@ -43,6 +43,13 @@ public struct InspectReport: Codable, Sendable {
     public let attributes: [CheckpointAttribute]
     public let model: Model?
     public let moe: MoE?
+    /// `.moeckpt` checksums, when asked for (`--check`).
+    public var integrity: Integrity?
+
+    public struct Integrity: Codable, Sendable {
+        public let tensors: [MoeckptFile.TensorCheck]
+        public let problems: [String]
+    }
 
     /// The architecture and naming layout, when recognised.
     public struct Model: Codable, Sendable {
@@ -59,7 +66,16 @@ public struct InspectReport: Codable, Sendable {
 
 public enum Inspector {
     /// Builds the report; `filter` is a shell glob (`*experts.0.*`) that narrows the tensor table.
-    public static func report(_ checkpoint: Checkpoint, filter: String? = nil) -> InspectReport {
+    public static func report(_ checkpoint: Checkpoint, filter: String? = nil, check: Bool = false) -> InspectReport {
+        var report = report(checkpoint, filter: filter)
+        if check, checkpoint.native != nil {
+            let (tensors, problems) = MoeckptFile.check(checkpoint)
+            report.integrity = .init(tensors: tensors, problems: problems.map(\.description))
+        }
+        return report
+    }
+
+    static func report(_ checkpoint: Checkpoint, filter: String?) -> InspectReport {
         let described = describe(checkpoint)
         let all = checkpoint.tensors.sorted { naturalOrder($0.name, $1.name) }
         let shown = all.filter { tensor in filter.map { fnmatch($0, tensor.name, 0) == 0 } ?? true }
@@ -76,7 +92,8 @@ public enum Inspector {
             path: checkpoint.path, format: checkpoint.format.rawValue, files: checkpoint.files,
             tensorCount: all.count, parameters: all.reduce(0) { $0 + $1.elementCount },
             bytes: all.reduce(0) { $0 + $1.byteCount }, tensors: rows, totalsByDtype: totals,
-            metadata: checkpoint.metadata, attributes: checkpoint.attributes, model: model(of: checkpoint, described), moe: moe(of: checkpoint, described))
+            metadata: checkpoint.metadata, attributes: checkpoint.attributes, model: model(of: checkpoint, described),
+            moe: moe(of: checkpoint, described), integrity: nil)
     }
 
     /// The architecture from the description file (nil when absent), or the reason it cannot be read.
@@ -176,6 +193,14 @@ public enum Inspector {
             for attribute in report.attributes {
                 lines.append("  \(attribute.object) \(attribute.name): \(attribute.value.debugDescriptionUnquoted)")
             }
+        }
+
+        if let integrity = report.integrity {
+            lines.append("")
+            let failed = integrity.tensors.filter { !$0.passed }.count
+            lines.append("Checksums (CRC-32C): \(integrity.tensors.count - failed) of \(integrity.tensors.count) tensors match"
+                + (integrity.problems.isEmpty ? ", padding zero" : ""))
+            for problem in integrity.problems { lines.append("  CORRUPT: \(problem)") }
         }
 
         if let moe = report.moe {

@@ -54,6 +54,9 @@ public enum Verifier {
     public static func verify(_ modelPath: String, expected expectedPath: String? = nil, atol: Double? = nil,
                               rtol: Double? = nil, options: RunOptions = RunOptions()) throws(FileError) -> VerifyReport {
         let model = try ModelLoader.load(modelPath)
+        if model.checkpoint.native != nil, let problem = MoeckptFile.check(model.checkpoint).problems.first {
+            throw FileError(path: model.checkpoint.path, problem: problem)
+        }
         let expectedFile: String
         if let expectedPath { expectedFile = expectedPath } else { expectedFile = try locateExpected(modelPath, model) }
         let expected = try Checkpoint.open(expectedFile)

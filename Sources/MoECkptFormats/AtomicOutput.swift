@@ -7,12 +7,14 @@ public enum OutputError: Error, CustomStringConvertible, Equatable, Sendable {
     case destinationIsInput
     case directoryNotEmpty
     case parentMissing(String)
+    case namesNotForNative
 
     public var description: String {
         switch self {
         case .destinationIsInput: "is the input checkpoint: refusing to write over it"
         case .directoryNotEmpty: "output directory exists and is not empty"
         case .parentMissing(let parent): "cannot write here: directory \(parent) does not exist"
+        case .namesNotForNative: "a .moeckpt file always holds moeckpt's canonical names; --names applies to safetensors output"
         }
     }
 }
@@ -220,6 +222,19 @@ public final class OutputFile: ByteSink {
             offset += n
         }
         bytesWritten += bytes.count
+    }
+
+    /// Overwrites bytes already written (a header whose checksums are known only at the end).
+    public func overwrite(_ bytes: [UInt8], at offset: Int) throws(FileError) {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, problem: IOError.cannotWrite(errnoText()))
+            }
+            done += n
+        }
     }
 
     /// Flushes to disk and closes; the data is durable before the rename that publishes it.

@@ -5,6 +5,7 @@ public enum CheckpointFormat: String, Sendable, Codable {
     case safetensors
     case shardedSafetensors = "sharded-safetensors"
     case hdf5
+    case moeckpt
 }
 
 /// One tensor of a checkpoint: its description and where its bytes are.
@@ -67,9 +68,13 @@ public struct Checkpoint: Sendable {
     public let files: [String]
     /// Attributes that are not metadata (HDF5 attributes of groups and datasets, non-string ones).
     public let attributes: [CheckpointAttribute]
+    /// The native format's header: model description, layouts, checksums.
+    public let native: MoeckptFile.Header?
 
     public init(path: String, format: CheckpointFormat, tensors: [StoredTensor],
-                metadata: [String: String], files: [String], attributes: [CheckpointAttribute] = []) {
+                metadata: [String: String], files: [String], attributes: [CheckpointAttribute] = [],
+                native: MoeckptFile.Header? = nil) {
+        self.native = native
         self.path = path
         self.format = format
         self.tensors = tensors
@@ -89,6 +94,7 @@ public struct Checkpoint: Sendable {
             }
         }
         if path.hasSuffix(".index.json") { return try ShardedSafetensors.open(indexPath: path) }
+        if MoeckptFile.isMoeckpt(path) { return try MoeckptFile.open(path) }
         if HDF5File.isHDF5(path) { return try HDF5File.open(path) }
         return try SafetensorsFile.open(path)
     }

@@ -259,6 +259,28 @@ public struct JSONParser {
     }
 }
 
+extension JSONValue {
+    /// Compact JSON text, object keys in their stored order.
+    public var serialized: String {
+        switch self {
+        case .null: "null"
+        case .bool(let value): value ? "true" : "false"
+        case .number(let text): text
+        case .string(let text): JSONText.quoted(text)
+        case .array(let items): "[" + items.map(\.serialized).joined(separator: ",") + "]"
+        case .object(let object):
+            "{" + object.entries.map { JSONText.quoted($0) + ":" + $1.serialized }.joined(separator: ",") + "}"
+        }
+    }
+}
+
+extension JSONObject {
+    public init(_ entries: [(String, JSONValue)]) {
+        self.init()
+        for (key, value) in entries { append(key, value) }
+    }
+}
+
 /// Writes JSON text the way serde_json does (compact, same string escapes), so headers moeckpt
 /// writes match the reference writer's byte for byte.
 public enum JSONText {

@@ -154,8 +154,13 @@ public enum Architecture: Equatable, Sendable {
         }
     }
 
-    /// The naming layouts this architecture's checkpoints come in.
+    /// The naming layouts this architecture's checkpoints come in, moeckpt's canonical names last.
     public var layouts: [NamingLayout] {
+        let external = externalLayouts
+        return external + [NamingLayout.canonical(from: external[0])]
+    }
+
+    var externalLayouts: [NamingLayout] {
         switch self {
         case .mixtral: MixtralLayouts.all
         case .mixtureOfExperts: [SeedLayouts.mixtureOfExperts]

@@ -23,7 +23,8 @@ public struct MoESummary: Sendable, Codable, Equatable {
     /// Reads the structure off names and shapes, using the Mixtral layout tables: the layout
     /// that accounts for the most names, its router entry and its expert entries.
     public static func detect(tensors: [(name: String, shape: [Int])]) -> MoESummary? {
-        guard let layout = NamingLayout.detect(tensors.map(\.name), among: MixtralLayouts.all) else { return nil }
+        let layouts = MixtralLayouts.all + [NamingLayout.canonical(from: MixtralLayouts.huggingFace)]
+        guard let layout = NamingLayout.detect(tensors.map(\.name), among: layouts) else { return nil }
         let routers = layout.entries.filter { $0.canonical[0].template.hasSuffix("moe.router") }.map(\.stored)
         let expertEntries = layout.entries.filter { $0.canonical.contains { $0.template.contains("moe.") && !$0.template.hasSuffix("router") } }
         var layers = Set<Int>()

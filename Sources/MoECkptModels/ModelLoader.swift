@@ -19,6 +19,13 @@ public enum ModelLoader {
     /// The architecture of a checkpoint, from the description file beside its data files, or
     /// from llama.cpp's keys in its metadata.
     public static func describe(_ checkpoint: Checkpoint) throws(FileError) -> (Architecture, source: String) {
+        if let model = checkpoint.native?.model {
+            do {
+                return (try Architecture(configJSON: model), "the .moeckpt header")
+            } catch {
+                throw FileError(path: checkpoint.path, problem: error)
+            }
+        }
         let directory = FileSystem.directoryName(checkpoint.files.first ?? checkpoint.path)
         let configPath = FileSystem.join(directory, DescriptionFile.configJSON.rawValue)
         let paramsPath = FileSystem.join(directory, DescriptionFile.mistralParams.rawValue)

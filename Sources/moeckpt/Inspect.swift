@@ -15,8 +15,12 @@ struct Inspect: ParsableCommand {
     @Option(help: "Show only tensors whose names match this shell glob, e.g. '*.experts.0.*'.")
     var filter: String?
 
+    @Flag(help: "Verify every tensor checksum of a .moeckpt file (reads all data); exit 2 if any fails.")
+    var check = false
+
     func run() throws {
-        let report = Inspector.report(try Checkpoint.open(path), filter: filter)
+        let checkpoint = try Checkpoint.open(path)
+        let report = Inspector.report(checkpoint, filter: filter, check: check)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -24,5 +28,15 @@ struct Inspect: ParsableCommand {
         } else {
             print(Inspector.render(report))
         }
+        if let problem = report.integrity?.problems.first {
+            throw FileError(path: path, problem: IntegrityFailure(problem: problem, count: report.integrity!.problems.count))
+        }
     }
+}
+
+/// The one line a failed `--check` ends with.
+struct IntegrityFailure: Error, CustomStringConvertible, Sendable {
+    let problem: String
+    let count: Int
+    var description: String { count == 1 ? problem : "\(problem) (and \(count - 1) more)" }
 }

@@ -22,7 +22,7 @@ public enum ModelConfigError: Error, CustomStringConvertible, Equatable, Sendabl
 
 /// Reads typed fields of a JSON object, collecting every missing or mistyped field instead of
 /// stopping at the first.
-struct ConfigFields {
+public struct ConfigFields {
     let object: JSONObject
     private(set) var problems: [String] = []
 
@@ -37,6 +37,15 @@ struct ConfigFields {
         } catch {
             throw .notJSON("not an object")
         }
+    }
+
+    /// The object a JSON text holds.
+    public static func object(_ text: String) throws(ModelConfigError) -> JSONObject {
+        var copy = text
+        let result = copy.withUTF8 { buffer in
+            Result { () throws(ModelConfigError) in try parse(UnsafeRawBufferPointer(buffer)) }
+        }
+        return try result.get()
     }
 
     /// The value at a dotted path (`moe.num_experts`), or nil when absent or null.

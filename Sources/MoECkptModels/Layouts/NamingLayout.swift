@@ -64,6 +64,15 @@ public struct NamingLayout: Sendable {
         self.ignored = ignored.map(NamePattern.init)
     }
 
+    /// moeckpt's own names (those of `Architecture.canonicalTensors`), as an identity table built
+    /// from another layout's canonical column.
+    public static func canonical(from layout: NamingLayout) -> NamingLayout {
+        var seen = Set<String>()
+        let templates = layout.entries.flatMap(\.canonical).map(\.template).filter { seen.insert($0).inserted }
+        return NamingLayout(key: "canonical", title: "moeckpt canonical (experts stacked)",
+                            entries: templates.map { LayoutEntry($0, $0) })
+    }
+
     /// How many of these names the layout's table accounts for.
     public func matchCount(_ names: some Sequence<String>) -> Int {
         names.reduce(0) { count, name in count + (entries.contains { $0.stored.match(name) != nil } ? 1 : 0) }

@@ -1,0 +1,190 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MoECkptTensors
+
+/// Reads `.moeckpt` files (docs/FORMAT.md): maps the file, checks the preamble, the header
+/// checksum and every structural rule, and returns tensors that point into the mapping. Tensor
+/// checksums are verified on request (`check`), since that reads every byte.
+public enum MoeckptFile {
+    /// The magic at offset 0, or the extension.
+    public static func isMoeckpt(_ path: String) -> Bool {
+        if path.hasSuffix(".moeckpt") { return true }
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        var head = [UInt8](repeating: 0, count: 8)
+        return pread(fd, &head, 8, 0) == 8 && head == MoeckptLayout.magic
+    }
+
+    /// What the header says beyond the tensor table.
+    public struct Header: Sendable {
+        public let model: JSONObject?
+        public let layout: String?
+        public let sourceLayout: String?
+        public let checksums: [String: UInt32]
+        /// Where the data section starts in the file.
+        public let dataOffset: Int
+    }
+
+    public static func open(_ path: String) throws(FileError) -> Checkpoint {
+        let mapping = try FileMapping(path: path)
+        do {
+            let (tensors, metadata, header) = try parse(mapping)
+            return Checkpoint(path: path, format: .moeckpt, tensors: tensors, metadata: metadata, files: [path],
+                              native: header)
+        } catch {
+            throw FileError(path: path, problem: error)
+        }
+    }
+
+    static func parse(_ mapping: FileMapping) throws(MoeckptError) -> ([StoredTensor], [String: String], Header) {
+        let file = mapping.bytes
+        guard file.count >= MoeckptLayout.magic.count, Array(file.prefix(8)) == MoeckptLayout.magic else {
+            throw .notMoeckpt
+        }
+        guard file.count >= MoeckptLayout.preambleBytes else { throw .truncatedPreamble(size: file.count) }
+        let major = file.loadUnaligned(fromByteOffset: 8, as: UInt16.self).littleEndian
+        let minor = file.loadUnaligned(fromByteOffset: 10, as: UInt16.self).littleEndian
+        let headerLength = file.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
+        let storedChecksum = file.loadUnaligned(fromByteOffset: 24, as: UInt32.self).littleEndian
+        guard headerLength <= UInt64(min(MoeckptLayout.maximumHeaderBytes, file.count - MoeckptLayout.preambleBytes)) else {
+            // A corrupt length is caught here or by the checksum; a newer major version first.
+            if major > MoeckptLayout.majorVersion { throw .newerVersion(file: "\(major).\(minor)", supported: supported) }
+            throw .headerOutOfBounds(length: headerLength, fileSize: file.count)
+        }
+        let headerEnd = MoeckptLayout.preambleBytes + Int(headerLength)
+        let headerBytes = UnsafeRawBufferPointer(rebasing: file[MoeckptLayout.preambleBytes..<headerEnd])
+        var computed = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: file[0..<MoeckptLayout.checksummedPreambleBytes]))
+        computed = CRC32C.checksum(headerBytes, continuing: computed)
+        if major > MoeckptLayout.majorVersion && computed == storedChecksum {
+            throw .newerVersion(file: "\(major).\(minor)", supported: supported)
+        }
+        guard computed == storedChecksum else { throw .headerChecksumMismatch(stored: storedChecksum, computed: computed) }
+        guard major == MoeckptLayout.majorVersion else { throw .newerVersion(file: "\(major).\(minor)", supported: supported) }
+        guard file.loadUnaligned(fromByteOffset: 12, as: UInt32.self) == 0,
+              file.loadUnaligned(fromByteOffset: 28, as: UInt32.self) == 0 else { throw .nonzeroReserved }
+
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(headerBytes)
+        } catch {
+            throw .headerNotJSON(error.description)
+        }
+        guard case .object(let header) = json else { throw .malformedHeader("not a JSON object") }
+        func count(_ key: String) throws(MoeckptError) -> Int {
+            guard let value = header[key]?.nonNegativeInt else { throw .malformedHeader("\"\(key)\" is missing or not a non-negative integer") }
+            return value
+        }
+        let dataOffset = try count("data_offset")
+        let dataLength = try count("data_length")
+        let expectedOffset = MoeckptLayout.alignUp(headerEnd, MoeckptLayout.dataAlignment)
+        guard dataOffset == expectedOffset else { throw .dataOffsetMismatch(declared: dataOffset, expected: expectedOffset) }
+        let (total, overflow) = dataOffset.addingReportingOverflow(dataLength)
+        guard !overflow, total == file.count else { throw .fileSizeMismatch(declared: overflow ? Int.max : total, actual: file.count) }
+        guard isZero(UnsafeRawBufferPointer(rebasing: file[headerEnd..<dataOffset])) else {
+            throw .nonzeroPadding(region: "between the header and the data section")
+        }
+
+        var metadata: [String: String] = [:]
+        if let value = header["metadata"] {
+            guard case .object(let object) = value else { throw .malformedHeader("\"metadata\" is not an object") }
+            for (key, value) in object.entries {
+                guard case .string(let text) = value else { throw .malformedHeader("metadata \"\(key)\" is not a string") }
+                metadata[key] = text
+            }
+        }
+        guard case .array(let entries)? = header["tensors"] else { throw .malformedHeader("\"tensors\" is missing or not an array") }
+        var tensors: [StoredTensor] = []
+        var checksums: [String: UInt32] = [:]
+        var previous: (name: String, end: Int)?
+        for entry in entries {
+            let tensor = try parseTensor(entry, mapping: mapping, dataOffset: dataOffset, dataLength: dataLength)
+            guard checksums[tensor.stored.name] == nil else { throw .duplicateTensor(tensor.stored.name) }
+            let relative = tensor.stored.offset - dataOffset
+            if let previous, relative < previous.end { throw .tensorsOverlap(tensor: tensor.stored.name, previous: previous.name) }
+            previous = (tensor.stored.name, relative + tensor.stored.byteCount)
+            checksums[tensor.stored.name] = tensor.checksum
+            tensors.append(tensor.stored)
+        }
+        let model: JSONObject?
+        switch header["model"] {
+        case .object(let object)?: model = object
+        case nil, .null?: model = nil
+        default: throw .malformedHeader("\"model\" is not an object")
+        }
+        func string(_ key: String) throws(MoeckptError) -> String? {
+            switch header[key] {
+            case .string(let text)?: return text
+            case nil, .null?: return nil
+            default: throw .malformedHeader("\"\(key)\" is not a string")
+            }
+        }
+        return (tensors, metadata, Header(model: model, layout: try string("layout"), sourceLayout: try string("source_layout"),
+                                          checksums: checksums, dataOffset: dataOffset))
+    }
+
+    static var supported: String { "\(MoeckptLayout.majorVersion).x" }
+
+    private static func parseTensor(_ entry: JSONValue, mapping: FileMapping, dataOffset: Int, dataLength: Int)
+        throws(MoeckptError) -> (stored: StoredTensor, checksum: UInt32) {
+        guard case .object(let fields) = entry, case .string(let name)? = fields["name"] else {
+            throw .malformedHeader("a tensor entry has no name")
+        }
+        guard case .string(let dtypeName)? = fields["dtype"] else { throw .malformedHeader("tensor \"\(name)\" has no dtype") }
+        guard let dtype = DType(rawValue: dtypeName) else { throw .unknownDtype(tensor: name, dtype: dtypeName) }
+        guard case .array(let dims)? = fields["shape"] else { throw .malformedHeader("tensor \"\(name)\" has no shape") }
+        let shape = dims.compactMap(\.nonNegativeInt)
+        guard shape.count == dims.count, shape.count <= 64 else { throw .malformedHeader("tensor \"\(name)\" has an invalid shape") }
+        guard let offset = fields["offset"]?.nonNegativeInt, let length = fields["length"]?.nonNegativeInt else {
+            throw .malformedHeader("tensor \"\(name)\" has no offset or length")
+        }
+        guard case .string(let hex)? = fields["crc32c"], hex.count == 8, let checksum = UInt32(hex, radix: 16) else {
+            throw .malformedHeader("tensor \"\(name)\" has no 8-digit crc32c")
+        }
+        let expected: Int
+        do { expected = try Shape.byteCount(shape, dtype: dtype) } catch {
+            throw .malformedHeader("tensor \"\(name)\" has a shape whose size overflows or does not fill whole bytes")
+        }
+        guard expected == length else { throw .tensorLengthMismatch(tensor: name, expected: expected, declared: length) }
+        guard offset % MoeckptLayout.tensorAlignment == 0 else { throw .tensorMisaligned(tensor: name, offset: offset) }
+        guard offset <= dataLength, length <= dataLength - offset else { throw .tensorOutOfBounds(tensor: name) }
+        let stored = StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: length, storage: mapping,
+                                  offset: dataOffset + offset)
+        return (stored, checksum)
+    }
+
+    static func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool { !bytes.contains { $0 != 0 } }
+
+    /// The result of checking one tensor's checksum.
+    public struct TensorCheck: Sendable, Codable {
+        public let name: String
+        public let stored: String
+        public let computed: String
+        public var passed: Bool { stored == computed }
+    }
+
+    /// Verifies every tensor's checksum and that the padding between tensors is zero. Reads the
+    /// whole data section (at memory speed: CRC-32C in hardware).
+    public static func check(_ checkpoint: Checkpoint) -> (tensors: [TensorCheck], problems: [MoeckptError]) {
+        guard let native = checkpoint.native, let storage = checkpoint.tensors.first?.storage else { return ([], []) }
+        var results: [TensorCheck] = []
+        var problems: [MoeckptError] = []
+        let data = storage.bytes
+        var position = native.dataOffset
+        for tensor in checkpoint.tensors.sorted(by: { $0.offset < $1.offset }) {
+            if tensor.offset > position, !isZero(UnsafeRawBufferPointer(rebasing: data[position..<tensor.offset])) {
+                problems.append(.nonzeroPadding(region: "before tensor \"\(tensor.name)\""))
+            }
+            let computed = CRC32C.checksum(tensor.bytes)
+            let stored = native.checksums[tensor.name] ?? 0
+            results.append(TensorCheck(name: tensor.name, stored: CRC32C.hex(stored), computed: CRC32C.hex(computed)))
+            if computed != stored { problems.append(.tensorChecksumMismatch(tensor: tensor.name, stored: stored, computed: computed)) }
+            position = max(position, tensor.offset + tensor.byteCount)
+        }
+        if position < data.count, !isZero(UnsafeRawBufferPointer(rebasing: data[position...])) {
+            problems.append(.nonzeroPadding(region: "after the last tensor"))
+        }
+        return (results, problems)
+    }
+}
