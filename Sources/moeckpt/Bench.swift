@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up runs.") var warmup = 1
     @Option(help: "What to time: moe, forward or both.") var what = "both"
     @Option(help: "Instead, time reading every tensor of this checkpoint (GB/s).") var read: String?
+    @Flag(help: "With --read: time the CRC-32C of every tensor instead of a plain read.") var checksum = false
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -39,14 +40,14 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if let read {
-            let result = try Bench.read(read, repetitions: repetitions)
+            let result = try Bench.read(read, repetitions: repetitions, checksum: checksum)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(result), as: UTF8.self))
             } else {
-                print(String(format: "read %@: %.1f MB in %.1f ms (median of %d; min %.1f, max %.1f): %.1f GB/s",
-                             read, Double(result.tokens) / 1e6, result.median * 1e3, result.repetitions,
+                print(String(format: "%@ %@: %.1f MB in %.1f ms (median of %d; min %.1f, max %.1f): %.1f GB/s",
+                             result.name, read, Double(result.tokens) / 1e6, result.median * 1e3, result.repetitions,
                              result.minimum * 1e3, result.maximum * 1e3, result.gflops))
             }
             return

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import MoECkptTensors
 
 /// Reads `.moeckpt` files (docs/FORMAT.md): maps the file, checks the preamble, the header
@@ -156,6 +157,21 @@ public enum MoeckptFile {
 
     static func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool { !bytes.contains { $0 != 0 } }
 
+    /// Every tensor's CRC-32C, the tensors shared out over the cores.
+    static func parallelChecksums(_ tensors: [StoredTensor]) -> [UInt32] {
+        final class Results: @unchecked Sendable { var values: [UInt32]; init(_ n: Int) { values = Array(repeating: 0, count: n) } }
+        let results = Results(tensors.count)
+        let threads = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), tensors.count))
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            var index = worker
+            while index < tensors.count {
+                results.values[index] = CRC32C.checksum(tensors[index].bytes)
+                index += threads
+            }
+        }
+        return results.values
+    }
+
     /// The result of checking one tensor's checksum.
     public struct TensorCheck: Sendable, Codable {
         public let name: String
@@ -172,11 +188,13 @@ public enum MoeckptFile {
         var problems: [MoeckptError] = []
         let data = storage.bytes
         var position = native.dataOffset
-        for tensor in checkpoint.tensors.sorted(by: { $0.offset < $1.offset }) {
+        let ordered = checkpoint.tensors.sorted(by: { $0.offset < $1.offset })
+        let computedChecksums = parallelChecksums(ordered)
+        for (index, tensor) in ordered.enumerated() {
             if tensor.offset > position, !isZero(UnsafeRawBufferPointer(rebasing: data[position..<tensor.offset])) {
                 problems.append(.nonzeroPadding(region: "before tensor \"\(tensor.name)\""))
             }
-            let computed = CRC32C.checksum(tensor.bytes)
+            let computed = computedChecksums[index]
             let stored = native.checksums[tensor.name] ?? 0
             results.append(TensorCheck(name: tensor.name, stored: CRC32C.hex(stored), computed: CRC32C.hex(computed)))
             if computed != stored { problems.append(.tensorChecksumMismatch(tensor: tensor.name, stored: stored, computed: computed)) }
