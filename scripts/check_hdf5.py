@@ -258,15 +258,22 @@ def is_hdf5(path: Path) -> bool:
 # safetensors side
 # ---------------------------------------------------------------------------
 
+class UsageError(Exception):
+    pass
+
+
 def safetensors_files(path: Path) -> list[Path]:
     if path.is_dir():
         idx = path / "model.safetensors.index.json"
         if idx.exists():
             path = idx
+        elif (path / "model.safetensors").exists():
+            return [path / "model.safetensors"]
         else:
             files = sorted(path.glob("*.safetensors"))
             if len(files) != 1:
-                raise SystemExit(f"usage error: {path}: expected model.safetensors.index.json or one .safetensors file")
+                raise UsageError(f"{path}: a directory needs model.safetensors.index.json, model.safetensors "
+                                 f"or exactly one .safetensors file (found {len(files)})")
             return files
     if path.name.endswith(".index.json"):
         wm = json.loads(path.read_text())["weight_map"]
@@ -368,8 +375,9 @@ def main(argv: list[str]) -> int:
     args = [a for a in argv if not a.startswith("--")]
     flags = [a for a in argv if a.startswith("--")]
     if len(args) != 2 or any(fl not in ("--allow-missing",) for fl in flags):
-        print(__doc__.split("\n\n")[1].strip(), file=sys.stderr)
-        print("usage: check_hdf5.py SRC OUT [--allow-missing]   (one of them an HDF5 file)", file=sys.stderr)
+        print("usage: check_hdf5.py SRC OUT [--allow-missing]\n"
+              "  one of SRC / OUT an HDF5 file, the other a .safetensors file, an index.json or a directory",
+              file=sys.stderr)
         return 2
     a, b = Path(args[0]), Path(args[1])
     for p in (a, b):
@@ -385,12 +393,17 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         problems = compare(h5path, stpath, "--allow-missing" in flags)
-    except (OSError, ValueError) as e:
-        print(f"FAIL: cannot read: {e}")
+    except UsageError as e:
+        print(f"usage error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001  (unreadable HDF5 or safetensors input)
+        print(f"FAIL: cannot read {h5path} / {stpath}: {type(e).__name__}: {e}")
         return 1
     if problems:
-        for p in problems:
+        for p in problems[:40]:
             print("MISMATCH:", p)
+        if len(problems) > 40:
+            print(f"... and {len(problems) - 40} more")
         print(f"FAIL: {len(problems)} problem(s) between {h5path} and {stpath}")
         return 1
     print(f"OK: {h5path} matches {stpath}")

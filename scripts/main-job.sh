@@ -17,7 +17,7 @@ same() {  # same FILE REFERENCE WHAT
 }
 
 echo "== moeckpt verify: every shipped model against PyTorch's outputs"
-models=$(find fixtures/models -name expected.safetensors -printf '%h\n' | sort)
+models=$(find fixtures/models fixtures/hdf5 -name expected.safetensors -printf '%h\n' | sort)
 # shellcheck disable=SC2086
 "$bin" verify $models
 
@@ -47,4 +47,16 @@ for layout in hf-fused mistral gguf mlx; do
   cp "fixtures/models/layouts/$layout/expected.safetensors" "$work/$layout/"
   "$bin" verify "$work/$layout" > /dev/null && echo "ok    --names $layout output verifies against transformers' logits"
 done
+"$bin" convert fixtures/hdf5/tiny-mixtral/model.h5 "$work/from-h5.safetensors" --quiet
+same "$work/from-h5.safetensors" fixtures/models/tiny-mixtral/model.safetensors "HDF5 written by h5py -> safetensors is exact"
+"$bin" convert fixtures/models/tiny-mixtral/model.safetensors "$work/gzip.h5" --hdf5-compression gzip:6 --quiet
+"$bin" convert "$work/gzip.h5" "$work/from-gzip.safetensors" --quiet
+same "$work/from-gzip.safetensors" fixtures/models/tiny-mixtral/model.safetensors "safetensors -> gzip HDF5 -> safetensors is exact"
+"$bin" convert fixtures/models/layouts/mistral "$work/native.moeckpt" --quiet
+"$bin" inspect "$work/native.moeckpt" --check > /dev/null && echo "ok    .moeckpt checksums verify"
+"$bin" convert "$work/native.moeckpt" "$work/native-back" --quiet
+same "$work/native-back/consolidated.safetensors" fixtures/models/layouts/mistral/consolidated.safetensors \
+  "Mistral -> .moeckpt -> Mistral is exact"
+"$bin" verify "$work/native.moeckpt" --expected fixtures/models/layouts/mistral/expected.safetensors > /dev/null \
+  && echo "ok    the .moeckpt verifies against transformers' logits"
 echo "main job: all checks passed"

@@ -97,7 +97,8 @@ def expect(fpath: Path, path: str, dtype: str, shape, raw_le: bytes | None, attr
            refuse: str | None = None, note: str | None = None) -> None:
     ent = MANIFEST.setdefault(rel(fpath), {"metadata": {}, "tensors": {}})
     assert path.startswith("/") and path not in ent["tensors"], path
-    e = {"name": ck.tensor_name(path), "dtype": dtype, "shape": [int(s) for s in shape],
+    e = {"name": ck.tensor_name(path), "dtype": dtype,
+         "shape": None if shape is None else [int(s) for s in shape],
          "bytes_hex_sha256": sha(raw_le) if raw_le is not None else None, "attrs": attrs or {}}
     if refuse:
         e["refuse"] = refuse
@@ -332,6 +333,9 @@ def make_chunked() -> None:
         f.create_dataset("/contiguous_unwritten", shape=(8,), dtype="<f4")
         expect(p, "/contiguous_unwritten", "F32", (8,), le_bytes(np.zeros(8, np.float32)),
                note="never written: no storage allocated (H5Dget_offset is undefined); reads give fill value 0")
+        f.create_dataset("/contiguous_unwritten_fill", shape=(2, 3), dtype="<f4", fillvalue=2.5)
+        expect(p, "/contiguous_unwritten_fill", "F32", (2, 3), le_bytes(np.full((2, 3), 2.5, np.float32)),
+               note="never written, fill value 2.5: no storage allocated; reads give 2.5 everywhere")
         # chunked with only some chunks written, fill value -1.5
         d = f.create_dataset("/partial_chunks_fill", shape=(40,), dtype="<f4", chunks=(8,), fillvalue=-1.5)
         want = np.full(40, -1.5, np.float32)
@@ -355,7 +359,8 @@ def make_chunked() -> None:
         "dataset, a contiguous dataset that was never written (no storage allocated), a chunked "
         "dataset with unallocated chunks and a non-zero fill value, and an extendible dataset "
         "resized after writing.  `scaleoffset_i32` uses the scale-offset filter in its lossless "
-        "integer mode (`scaleoffset=0`).")
+        "integer mode (`scaleoffset=0`).  Every chunk of every filtered dataset in the fixtures went through "
+        "all its filters (chunk filter mask 0, asserted).")
 
 
 # ---------------------------------------------------------------------------
@@ -596,14 +601,19 @@ def make_keras2_legacy(p: Path, r: np.random.Generator, weightless: int, libver:
         fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
         fapl.set_libver_bounds(h5py.h5f.LIBVER_V18, h5py.h5f.LIBVER_V18)
         f = h5py.File(h5py.h5f.create(str(p).encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl, fapl=fapl))
+    # h5py 2.x (TF <= 2.3 era) stored lists of bytes and bytes objects as
+    # fixed-length strings; h5py 3.x stores them as variable-length strings.
+    h5py2 = libver == "earliest"
+    enc = (lambda lst: np.asarray(lst)) if h5py2 else (lambda lst: lst)
     with f:
-        f.attrs["layer_names"] = [n.encode("utf8") for n in names]
-        f.attrs["backend"] = "tensorflow".encode("utf8")
-        f.attrs["keras_version"] = "2.13.1".encode("utf8")
+        f.attrs["layer_names"] = enc([n.encode("utf8") for n in names])
+        f.attrs["backend"] = np.bytes_("tensorflow".encode("utf8")) if h5py2 else "tensorflow".encode("utf8")
+        f.attrs["keras_version"] = np.bytes_(b"2.3.0") if h5py2 else "2.13.1".encode("utf8")
         for name, weights in sorted(layers, key=lambda x: x[0]):
             g = untimed_group(f, name)  # = f.create_group(name), without timestamps (v108)
             wn = [f"{name}/{w}".encode("utf8") for w, _ in weights]
-            g.attrs["weight_names"] = np.asarray(wn)  # [] -> float64 empty array, as Keras 2
+            # np.asarray([]) is an empty float64 array, which Keras 2 stores as is
+            g.attrs["weight_names"] = enc(wn) if wn else np.asarray([])
             for (w, shape), full in zip(weights, wn):
                 val = r.standard_normal(shape).astype(np.float32)
                 untimed_group(g, full.decode().rpartition("/")[0])  # the intermediate group
@@ -620,21 +630,25 @@ def make_keras2_legacy(p: Path, r: np.random.Generator, weightless: int, libver:
             "attribute_messages_in_header": bool(present & (1 << 0x000C)),
             "attribute_info_message": bool(present & (1 << 0x0015)),
             "num_attrs": info.num_attrs,
-            "layer_names_bytes": int(np.asarray(f.attrs["layer_names"]).nbytes),
+            "layer_names_bytes": sum(len(n.encode()) for n in names),  # text only
         }
+    strings = ("fixed-length strings, as h5py 2.x stored Keras 2's lists of bytes and `.encode('utf8')` values "
+               "(`keras_version`=`2.3.0`)" if h5py2 else
+               "variable-length ASCII strings, as h5py 3.x stores Keras 2's lists of bytes and `.encode('utf8')` "
+               "values (`keras_version`=`2.13.1`)")
     NOTES[rel(p)] = (
-        f"Keras-2-style legacy weights built with h5py (tf.keras 2.13 `save_weights_to_hdf5_group`): "
-        f"root attributes `layer_names` (fixed-length bytes array, {len(names)} names), `backend`=`tensorflow`, "
-        f"`keras_version`=`2.13.1` (fixed-length bytes, as Keras 2 writes them with `.encode('utf8')`); "
-        f"one group per layer (sorted by name) with attribute `weight_names` (bytes array; layers without "
-        f"weights get `np.asarray([])` = an empty float64 array, as Keras 2 does); datasets at "
-        f"`/<layer>/<layer>/<weight>:0`; an empty `top_level_model_weights` group.  "
+        f"Keras-2-style legacy weights (`model.save_weights('x.h5')`) built with h5py following tf.keras' "
+        f"`save_weights_to_hdf5_group`: root attributes `layer_names` ({len(names)} names), "
+        f"`backend`=`tensorflow`, `keras_version`; one group per layer (sorted by name) with attribute "
+        f"`weight_names` (layers without weights get `np.asarray([])` = an empty float64 array, as Keras 2 "
+        f"does); datasets at `/<layer>/<layer>/<weight>:0`; an empty `top_level_model_weights` group.  "
+        f"Strings: {strings}.  "
         + ("Default h5py file format (libver earliest, v1 object headers, attributes in the header)."
            if libver == "earliest" else
            "libver v108 (v2 object headers) with the root group's attribute phase change set to (0, 0) in the "
            "file creation property list, so the root attributes are in DENSE storage (attribute info message + "
-           "fractal heap + v2 B-tree; no attribute message in the header).  Note: 200 names are only "
-           f"{OBS.get('root_header[keras/legacy-keras2-200layers.h5]', {}).get('layer_names_bytes', '?')} bytes; "
+           "fractal heap + v2 B-tree; no attribute message in the header).  Note: the 200 names are only "
+           f"{OBS.get('root_header[keras/legacy-keras2-200layers.h5]', {}).get('layer_names_bytes', '?')} bytes of text; "
            "libhdf5 would move an attribute to dense storage on its own only past 64 KiB (which Keras 2 avoids by "
            "splitting into `layer_names0`, `layer_names1`, ...) or past 8 attributes."))
 
@@ -704,8 +718,10 @@ def make_unsupported() -> None:
                 raise AssertionError(f"{path} classified as supported")
             except ck.Unsupported as e:
                 got = str(e)
-            expect(p, path, "unsupported", d.shape if d.shape is not None else [], None,
-                   ck.string_attrs(d), refuse=f"{reason} ({got})")
+            OBS.setdefault("unsupported_classifier", {})[path] = got
+            # a null dataspace has no shape: recorded as [] like a scalar (shape stays a list)
+            expect(p, path, "unsupported", d.shape if d.shape is not None else (), None,
+                   ck.string_attrs(d), refuse=reason)
 
         f.create_dataset("compound_pair", data=np.array([(1, 2.5), (3, -1.0), (5, 0.0)],
                                                          dtype=[("a", "<i4"), ("b", "<f8")]))
@@ -741,7 +757,7 @@ def make_unsupported() -> None:
         vl[1] = np.array([4], np.float32)
         unsup("/vlen_f32", "variable-length sequence")
         f.create_dataset("null_dataspace", data=h5py.Empty("f4"))
-        unsup("/null_dataspace", "null dataspace")
+        unsup("/null_dataspace", "null dataspace (h5py.Empty): no shape at all (MANIFEST.json records [])")
         did = h5py.h5d.create(f.id, b"bitfield_b8", h5py.h5t.STD_B8LE, h5py.h5s.create_simple((4,)),
                               dcpl=untimed_dcpl())
         did.write(h5py.h5s.ALL, h5py.h5s.ALL, np.array([1, 2, 4, 128], np.uint8), mtype=h5py.h5t.STD_B8LE)
@@ -752,17 +768,29 @@ def make_unsupported() -> None:
         d = create_raw(f, "/f8_e3m4", custom_float(1, (7, 4, 3, 0, 4), 3), np.arange(4, dtype=np.uint8))
         unsup("/f8_e3m4", "1-byte float with no safetensors equivalent (E3M4)")
         # a supported type behind a filter libhdf5 does not have
-        v = r.standard_normal((16, 16)).astype(np.float32)
+        # compressible values: h5py registers LZF as an optional filter, so a chunk
+        # it cannot shrink would be stored unfiltered (filter mask 1) and be readable
+        v = np.tile(np.arange(4, dtype=np.float32), (16, 4))
         f.create_dataset("lzf_f32", data=v, chunks=(8, 8), compression="lzf")
         expect(p, "/lzf_f32", "F32", v.shape, le_bytes(v), {},
                refuse="filter 32000 (lzf) is h5py's own filter: libhdf5 alone cannot decode the chunks "
                       "(the type is fine; reading the data fails)")
+        # external storage: the raw data lives in another file next to this one
+        ext = np.arange(6, dtype="<f4") * 1.5
+        (OUT / "unsupported-external.bin").write_bytes(b"EXT!" + ext.tobytes())
+        f.create_dataset("external_f32", shape=(2, 3), dtype="<f4",
+                         external=[("unsupported-external.bin", 4, ext.nbytes)])
+        expect(p, "/external_f32", "F32", (2, 3), le_bytes(ext.reshape(2, 3)), {},
+               refuse="external storage: the data is in `unsupported-external.bin` (offset 4, 24 bytes), a path "
+                      "libhdf5 resolves against the current directory (or HDF5_EXTFILE_PREFIX), not the .h5's")
         expect_meta(p, ck.string_attrs(f))
     NOTES["unsupported.h5"] = (
         "A valid file whose datasets moeckpt must refuse, naming the dataset: MANIFEST.json gives "
         "`dtype`=`unsupported` and a `refuse` reason (from scripts/check_hdf5.py's classification).  "
         "`/lzf_f32` is an F32 dataset behind h5py's LZF filter (id 32000): its type and shape are fine "
-        "but libhdf5 without the plugin cannot read its chunks (bytes hash given for completeness).")
+        "but libhdf5 without the plugin cannot read its chunks (bytes hash given for completeness).  "
+        "`/external_f32` is an F32 dataset with EXTERNAL storage in `unsupported-external.bin` (4-byte header "
+        "`EXT!`, then the 24 data bytes).")
 
 
 # ---------------------------------------------------------------------------
@@ -820,13 +848,27 @@ def verify_all() -> None:
                     continue
                 assert ck.classify(d) == e["dtype"], (fname, path, ck.classify(d), e["dtype"])
                 assert list(d.shape) == e["shape"], (fname, path)
-                raw = ck.read_raw_le(d, e["dtype"]).tobytes()
-                if "refuse" in e:  # lzf: h5py has the filter
-                    assert sha(raw) == e["bytes_hex_sha256"], (fname, path)
-                    continue
+                if path == "/external_f32":  # relative external file: resolved against the cwd
+                    cwd = os.getcwd()
+                    os.chdir((OUT / fname).parent)
+                    try:
+                        raw = ck.read_raw_le(d, e["dtype"]).tobytes()
+                    finally:
+                        os.chdir(cwd)
+                else:
+                    raw = ck.read_raw_le(d, e["dtype"]).tobytes()
                 assert sha(raw) == e["bytes_hex_sha256"], (fname, path, "raw bytes")
-                # contiguous datasets: the bytes in the file at H5Dget_offset
+                # chunked + filtered: every chunk must have gone through every filter
+                # (filter mask 0).  An optional filter that fails on a chunk (LZF on
+                # data it cannot shrink) leaves that chunk unfiltered with a mask bit
+                # set, which would make the chunk readable without the filter.
                 dcpl = d.id.get_create_plist()
+                if dcpl.get_layout() == h5py.h5d.CHUNKED and dcpl.get_nfilters():
+                    masks = sorted({d.id.get_chunk_info(i).filter_mask for i in range(d.id.get_num_chunks())})
+                    assert masks == [0], (fname, path, masks)
+                if "refuse" in e:  # lzf: h5py has the filter, libhdf5 alone does not
+                    continue
+                # contiguous datasets: the bytes in the file at H5Dget_offset
                 if dcpl.get_layout() == h5py.h5d.CONTIGUOUS and d.id.get_offset() is not None and d.size:
                     with open(OUT / fname, "rb") as fh:
                         fh.seek(d.id.get_offset())
@@ -1011,8 +1053,12 @@ def libhdf5_check() -> None:
                     assert got == e["bytes_hex_sha256"], (fname, path, "libhdf5 bytes")
                     checked += 1
                 else:
+                    what = {"NOMTYPE": "not attempted (no plain little-endian memory type for this class)",
+                            "READFAIL": "H5Dread fails", "NULLSPACE": "null dataspace, nothing to read"}
+                    if path == "/lzf_f32":
+                        assert row[3] == "READFAIL", row  # no LZF plugin in the system libhdf5
                     unreadable.setdefault(fname, []).append(
-                        f"{path}: " + ("read OK with the little-endian file type" if ok else row[3] if len(row) > 3 else "?"))
+                        f"`{path}` " + ("read OK (raw bytes)" if ok else what.get(row[3], row[3])))
         mal = {}
         for p in sorted((OUT / "malformed").glob("*.h5")):
             out = subprocess.run([str(td / "reader"), str(p), str(td)], capture_output=True, text=True).stdout
@@ -1112,6 +1158,10 @@ def file_section(fname: str) -> str:
             dcpl = d.id.get_create_plist()
             layout = {h5py.h5d.CONTIGUOUS: "contiguous", h5py.h5d.CHUNKED: "chunked",
                       h5py.h5d.COMPACT: "compact"}.get(dcpl.get_layout(), "?")
+            if dcpl.get_external_count():
+                layout += " (external: " + ", ".join(
+                    f"{dcpl.get_external(i)[0].decode()} @{dcpl.get_external(i)[1]}"
+                    for i in range(dcpl.get_external_count())) + ")"
             if layout == "chunked":
                 layout += f" {list(dcpl.get_chunk())}"
             filters = ", ".join(
@@ -1148,7 +1198,7 @@ def write_readme() -> None:
     co = "\n".join(f"* `{k}`: {v}" for k, v in OBS["bf16_call_orders"].items())
     lc = OBS["libhdf5_check"]
     if lc:
-        unread = "\n".join(f"  * `{fn}`: " + "; ".join(v) for fn, v in lc["refused_or_unsupported"].items())
+        unread = "\n".join(f"* `{fn}`: " + "; ".join(v) for fn, v in lc["refused_or_unsupported"].items())
         lib_text = (f"Compiled with `h5cc` against the system libhdf5 **{lc['libhdf5']}** (Debian's libhdf5-dev, the "
                     f"library moeckpt links), a C reader (embedded in the generator) read "
                     f"**{lc['datasets_checked']}** supported datasets of every file with memory type = the file "
@@ -1212,6 +1262,9 @@ the current state, so the order matters:
 
 {co}
 
+(`set_size` on a float shrinks the precision itself when the fields fit, so
+`set_precision` is optional; `set_offset(0)` is a no-op after the copy.)
+
 F8_E8M0 cannot be expressed: it has no sign bit, and an HDF5 float needs a
 sign bit inside its precision that overlaps neither exponent nor mantissa
 (fields (8, 0, 8, 0, 0) with precision 8: "{OBS['e8m0']}"; sign at 7 inside
@@ -1234,8 +1287,9 @@ with h5py's high-level API:
 * BF16 custom float: h5py maps it to `{bf['h5py_dtype']}`; of 65536 patterns
   {bf['exact']} non-NaN patterns are bit-exact (= ml_dtypes' widening), {bf['non_nan_mismatches']} non-NaN
   mismatches; {bf['nan_read_as_nan']} of {bf['nan_patterns']} NaN patterns read as NaN, {bf['nan_bits_preserved']}
-  with the widened bits preserved (libhdf5's soft float conversion does not keep
-  NaN payloads/signs).  Examples (input bits -> float32 from h5py):
+  of them with the bits ml_dtypes gives (libhdf5's soft float conversion keeps a
+  NaN's sign but sets every mantissa bit, so payloads and quiet/signalling are
+  lost: compare raw bits, or NaN-ness, never float32 bits).  Examples (input bits -> float32 from h5py):
   {'; '.join(f"{k} -> {v}" for k, v in bf['examples'].items())}.
 * F8 custom floats (`d.astype('f4')`): libhdf5 converts with IEEE semantics (all-ones
   exponent = inf/NaN, no FNUZ rules), so only F8_E5M2 reads back right:
@@ -1259,7 +1313,7 @@ with h5py's high-level API:
 {rh['object_header_version']}, attribute info message present:
 {rh['attribute_info_message']}, attribute messages in the header:
 {rh['attribute_messages_in_header']} ({rh['num_attrs']} attributes, `layer_names` {rh['layer_names_bytes']}
-bytes) -> dense storage.  `keras/legacy-keras2.h5` (default format): header
+bytes of text) -> dense storage.  `keras/legacy-keras2.h5` (default format): header
 version {rh_small['object_header_version']}, attribute messages in the header:
 {rh_small['attribute_messages_in_header']}.
 

@@ -66,8 +66,10 @@ enum HDF5 {
         }
         H5Ewalk2(moeckpt_h5e_default(), H5E_WALK_DOWNWARD, walker, Unmanaged.passUnretained(box).toOpaque())
         H5Eclear2(moeckpt_h5e_default())
-        var seen = Set<String>()
-        return box.messages.filter { seen.insert($0).inserted }.joined(separator: ": ")
+        // The outermost message says what failed, the innermost why; the ones between name
+        // libhdf5's internals.
+        guard let first = box.messages.first, let last = box.messages.last else { return "" }
+        return first == last ? first : "\(first): \(last)"
     }
 
     /// Checks a call's result: negative is failure.
