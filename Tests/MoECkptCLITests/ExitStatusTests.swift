@@ -63,3 +63,21 @@ struct ExitStatusTests {
         #expect(result.stderr.isEmpty)
     }
 }
+
+/// HDF5 input that libhdf5 cannot open: one line from moeckpt, nothing from the library.
+struct HDF5CommandTests {
+    @Test(arguments: ["empty.h5", "not_hdf5.h5", "random.h5", "signature_only.h5", "truncated.h5"])
+    func malformedHDF5ExitsTwoWithoutLibraryNoise(file: String) throws {
+        let path = Fixtures.path("hdf5/malformed/" + file)
+        let result = try CLI.run(["inspect", path])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("moeckpt: error: \(path): ") && result.stderr.filter { $0 == "\n" }.count == 1)
+        #expect(!result.stderr.contains("HDF5-DIAG"))
+    }
+
+    @Test func inspectListsKerasWeightsWithTheirPaths() throws {
+        let result = try CLI.run(["inspect", Fixtures.path("hdf5/keras/tiny.weights.h5")])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("/layers/dense/vars/0                F32    [8, 6]"))
+    }
+}
