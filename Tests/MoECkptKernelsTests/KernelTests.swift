@@ -1,19 +1,12 @@
 import Foundation
+import MoECkptTestSupport
 import Testing
 @testable import MoECkptKernels
 
 /// Each kernel against a plain scalar reference.
 struct KernelTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return state ^ (state >> 31)
-        }
-    }
-
     static func random(_ count: Int, seed: UInt64) -> [Float] {
-        var g = Generator(state: seed)
+        var g = SeededGenerator(seed: seed)
         return (0..<count).map { _ in Float.random(in: -1...1, using: &g) }
     }
 

@@ -1,22 +1,7 @@
 import MoECkptFormats
 import MoECkptTensors
 
-/// A tensor of the canonical model: its bytes are a rope over the checkpoint's storage.
-public struct CanonicalTensor: Sendable {
-    public let name: String
-    public let dtype: DType
-    public let shape: [Int]
-    public let rope: ByteRope
-
-    public init(name: String, dtype: DType, shape: [Int], rope: ByteRope) {
-        self.name = name
-        self.dtype = dtype
-        self.shape = shape
-        self.rope = rope
-    }
-}
-
-/// A tensor under a layout's name, ready to be written.
+/// A tensor under some layout's names: its bytes are a rope over the checkpoint's storage.
 public struct NamedTensor: Sendable {
     public let name: String
     public let dtype: DType
@@ -30,6 +15,9 @@ public struct NamedTensor: Sendable {
         self.rope = rope
     }
 }
+
+/// A tensor under the canonical names.
+public typealias CanonicalTensor = NamedTensor
 
 /// Moves tensors between a layout's names and the canonical names, by the layout's table.
 /// Every re-arrangement (stacking, splitting fused experts, rotary row order) is a rearrangement of
