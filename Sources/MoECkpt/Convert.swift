@@ -49,6 +49,7 @@ public enum Converter {
                                options: ConvertOptions = ConvertOptions()) throws(FileError) -> ConvertResult {
         let input = try Checkpoint.open(inputPath)
         try refuseOverwritingInput(input, inputPath: inputPath, outputPath: outputPath)
+        try refuseWritingIntoShards(input, outputPath: outputPath)
 
         var source = input.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
         var metadata = input.metadata
@@ -103,7 +104,7 @@ public enum Converter {
             return casting(tensor, to: target, progress: options.progress)
         }
         let hdf5 = outputFormat == .hdf5
-        if metadata["format"] == nil && outputFormat != .hdf5 && outputFormat != .moeckpt {
+        if metadata["format"] == nil && !hdf5 && outputFormat != .moeckpt {
             metadata["format"] = "pt"  // transformers requires it
         }
 
@@ -115,6 +116,21 @@ public enum Converter {
             do throws(HDF5FormatError) { try HDF5Writer.check(tensors) } catch { throw FileError(path: outputPath, problem: error) }
         }
         let output = try AtomicOutput(destination: outputPath, isDirectory: !singleFile)
+        do {
+            return try write(tensors, metadata: metadata, input: input, output: output, singleFile: singleFile,
+                             native: native, description: description, fileStem: fileStem, options: options, uncastable: uncastable)
+        } catch {
+            // Name the destination, not the temporary file.
+            guard error.path.hasPrefix(output.temporaryPath) else { throw error }
+            throw FileError(path: outputPath + error.path.dropFirst(output.temporaryPath.count), problem: error.problem)
+        }
+    }
+
+    static func write(_ tensors: [TensorToWrite], metadata: [String: String], input: Checkpoint, output: AtomicOutput,
+                      singleFile: Bool, native: MoeckptWriter.Description?, description: (file: DescriptionFile, text: String)?,
+                      fileStem: String, options: ConvertOptions, uncastable: [String]) throws(FileError) -> ConvertResult {
+        let outputPath = output.destination
+        let hdf5 = OutputFormat.of(outputPath) == .hdf5
         var files: [String]
         var bytes = 0
         if singleFile, let native {
@@ -124,13 +140,8 @@ public enum Converter {
             bytes = tensors.reduce(0) { $0 + $1.byteCount }
             files = [outputPath]
         } else if singleFile && hdf5 {
-            do {
-                try HDF5Writer.write(tensors.sorted { naturalOrder($0.name, $1.name) }, metadata: metadata,
-                                     to: output.temporaryPath, compression: options.hdf5Compression)
-            } catch {
-                // Name the destination, not the temporary file.
-                throw FileError(path: error.path == output.temporaryPath ? outputPath : error.path, problem: error.problem)
-            }
+            try HDF5Writer.write(tensors.sorted { naturalOrder($0.name, $1.name) }, metadata: metadata,
+                                 to: output.temporaryPath, compression: options.hdf5Compression)
             bytes = tensors.reduce(0) { $0 + $1.byteCount }
             files = [outputPath]
         } else if singleFile {
@@ -250,6 +261,17 @@ public enum Converter {
         if let root = FileSystem.realPath(inputPath) { protected.insert(root) }
         for file in input.files { if let dir = FileSystem.realPath(FileSystem.directoryName(file)) { protected.insert(dir) } }
         if protected.contains(target) { throw FileError(path: outputPath, problem: OutputError.destinationIsInput) }
+    }
+
+    /// A sharded input's directory is part of the input: writing into it would change what the
+    /// next reader of that directory finds.
+    static func refuseWritingIntoShards(_ input: Checkpoint, outputPath: String) throws(FileError) {
+        guard input.files.count > 1 || input.format == .shardedSafetensors,
+              let shardDirectory = input.files.first.flatMap({ FileSystem.realPath(FileSystem.directoryName($0)) }),
+              let outputParent = FileSystem.realPath(FileSystem.directoryName(outputPath)) else { return }
+        if outputParent == shardDirectory || outputParent.hasPrefix(shardDirectory + "/") {
+            throw FileError(path: outputPath, problem: OutputError.insideShardDirectory(shardDirectory))
+        }
     }
 
     static func copySidecars(from input: Checkpoint, into output: AtomicOutput, only names: [String]) throws(FileError) {

@@ -72,6 +72,13 @@ public struct ModelRunner: Sendable {
                     throw fail("\(IOKeys.inputIDs) must be I64 or I32 [batch, tokens], not \(ids.dtype.name) \(ids.shape)")
                 }
                 let (batch, tokens) = (ids.shape[0], ids.shape[1])
+                // Logits and one hidden state per layer are kept for every token: refuse inputs
+                // whose outputs would not fit in memory, before allocating them.
+                let perToken = 4 * (config.vocabSize + (config.numLayers + 2) * config.hiddenSize + config.numLayers * config.numExperts)
+                let (needed, overflow) = (batch * tokens).multipliedReportingOverflow(by: perToken)
+                guard !overflow, MemoryBudget.fits(needed * 2) else {
+                    throw fail("\(batch) x \(tokens) tokens would need more memory for their outputs than this machine has")
+                }
                 try ids.load()
                 let width = ids.dtype.byteWidth!
                 let flat = (0..<(batch * tokens)).map { i in

@@ -8,12 +8,15 @@ public enum OutputError: Error, CustomStringConvertible, Equatable, Sendable {
     case directoryNotEmpty
     case parentMissing(String)
     case namesNotForNative
+    case insideShardDirectory(String)
 
     public var description: String {
         switch self {
         case .destinationIsInput: "is the input checkpoint: refusing to write over it"
         case .directoryNotEmpty: "output directory exists and is not empty"
         case .parentMissing(let parent): "cannot write here: directory \(parent) does not exist"
+        case .insideShardDirectory(let directory):
+            "is inside \(directory), the directory of the sharded checkpoint being read; write elsewhere"
         case .namesNotForNative: "a .moeckpt file always holds moeckpt's canonical names; --names applies to safetensors output"
         }
     }
@@ -75,6 +78,9 @@ public final class AtomicOutput: @unchecked Sendable {
         if dirFD >= 0 { fsync(dirFD); close(dirFD) }
     }
 
+    /// Removes every unfinished output of this process; for fatal-signal handlers.
+    public static func removeUnfinishedOutputs() { InterruptCleanup.removeRegistered() }
+
     /// Removes whatever was written.
     public func abandon() {
         Self.removeTree(temporaryPath)
@@ -127,7 +133,14 @@ enum InterruptCleanup {
     }
 
     private static let handler: @convention(c) (Int32) -> Void = { sig in
-        // Temporary outputs are single files, or directories of files (sharded output).
+        removeRegistered()
+        signal(sig, SIG_DFL)
+        raise(sig)
+    }
+
+    /// Removes every temporary output, from a signal handler (only async-signal-safe calls).
+    /// Temporary outputs are single files, or directories of files (sharded output).
+    static func removeRegistered() {
         for path in InterruptCleanup.paths {
             if unlink(path) != 0, let dir = opendir(path) {
                 while let entry = readdir(dir) {
@@ -139,8 +152,6 @@ enum InterruptCleanup {
                 rmdir(path)
             }
         }
-        signal(sig, SIG_DFL)
-        raise(sig)
     }
 }
 

@@ -12,8 +12,21 @@ public final class FileMapping: @unchecked Sendable {
     /// The file's bytes; empty for an empty file.
     public let bytes: UnsafeRawBufferPointer
 
+    /// Whether `bytes` is a private copy (freed) rather than a mapping (unmapped).
+    private let owned: Bool
+
+    /// A private copy of some bytes standing in for a file (for fuzzing and tests).
+    public init(copying source: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        owned = true
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 4096)
+        if let base = source.baseAddress { copy.baseAddress!.copyMemory(from: base, byteCount: source.count) }
+        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(copy)[0..<source.count])
+    }
+
     public init(path: String) throws(FileError) {
         self.path = path
+        owned = false
         // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileError(path: path, problem: IOError.cannotOpen(errnoText())) }
@@ -34,7 +47,12 @@ public final class FileMapping: @unchecked Sendable {
     }
 
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        guard let base = bytes.baseAddress else { return }
+        if owned {
+            UnsafeMutableRawPointer(mutating: base).deallocate()
+        } else {
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        }
     }
 
     /// Tells the kernel these pages will not be needed again, so a long streaming read does not

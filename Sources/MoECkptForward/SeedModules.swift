@@ -101,7 +101,7 @@ public struct SeedModuleForward: Sendable {
         let (d, experts) = (c.dModel, c.numExperts)
         let logits = linear("router", inputs: d, outputs: experts).apply(x, rows: rows, threads: threads)
         let probabilities = softmaxRows(logits, rows: rows, columns: experts)
-        let capacity = Int((c.capacityFactor * Double(sequenceLength) / Double(experts)).rounded(.towardZero))
+        let capacity = Int(min((c.capacityFactor * Double(sequenceLength) / Double(experts)).rounded(.towardZero), Double(rows)))
         var output = [Float](repeating: 0, count: rows * d)
         for e in 0..<experts {
             var routed: [Int] = []

@@ -20,6 +20,14 @@ struct Moeckpt: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        // A file truncated by another process while mapped raises SIGBUS on the next access of a
+        // lost page; report it as bad input instead of dying.
+        signal(SIGBUS) { _ in
+            AtomicOutput.removeUnfinishedOutputs()
+            let message = "moeckpt: error: an input file changed size while it was being read (truncated under its memory mapping)\n"
+            _ = message.withCString { write(2, $0, strlen($0)) }
+            _exit(2)
+        }
         do {
             var command = try Moeckpt.parseAsRoot()
             try command.run()

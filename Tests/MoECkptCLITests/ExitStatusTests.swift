@@ -66,7 +66,7 @@ struct ExitStatusTests {
 
 /// HDF5 input that libhdf5 cannot open: one line from moeckpt, nothing from the library.
 struct HDF5CommandTests {
-    @Test(arguments: ["empty.h5", "not_hdf5.h5", "random.h5", "signature_only.h5", "truncated.h5"])
+    @Test(arguments: ["empty.h5", "not_hdf5.h5", "random.h5", "signature_only.h5", "truncated.h5", "fuzz-invalid-free.h5"])
     func malformedHDF5ExitsTwoWithoutLibraryNoise(file: String) throws {
         let path = Fixtures.path("hdf5/malformed/" + file)
         let result = try CLI.run(["inspect", path])

@@ -57,7 +57,9 @@ struct HDF5Tests {
         }
     }
 
-    @Test(arguments: ["empty.h5", "not_hdf5.h5", "random.h5", "signature_only.h5", "truncated.h5"])
+    /// `fuzz-invalid-free.h5` made libhdf5 free an invalid pointer inside H5Lvisit under the
+    /// address sanitizer (scripts/fuzz.sh FuzzHDF5); moeckpt walks structures in a child process.
+    @Test(arguments: ["empty.h5", "not_hdf5.h5", "random.h5", "signature_only.h5", "truncated.h5", "fuzz-invalid-free.h5"])
     func malformedFilesFailWithOneLine(file: String) throws {
         let path = Fixtures.path("hdf5/malformed/" + file)
         do {

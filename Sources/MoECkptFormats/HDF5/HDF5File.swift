@@ -23,6 +23,14 @@ public enum HDF5File {
     }
 
     public static func open(_ path: String) throws(FileError) -> Checkpoint {
+        switch HDF5Sandbox.run({ probe(path) }) {
+        case .crashed(let signal):
+            throw FileError(path: path, problem: HDF5FormatError.libraryCrashed(signal: signal))
+        case .timedOut:
+            throw FileError(path: path, problem: HDF5FormatError.libraryTimedOut)
+        case .safe, .failed, .unavailable:
+            break
+        }
         do {
             return try HDF5.locked { () throws -> Checkpoint in try read(path) }
         } catch let error as FileError {
@@ -34,6 +42,13 @@ public enum HDF5File {
         } catch {
             throw FileError(path: path, problem: HDF5Error(operation: "read", reason: "\(error)"))
         }
+    }
+
+    /// What the sandboxed child does: everything `open` does, and for small files every read.
+    private static func probe(_ path: String) {
+        guard let checkpoint = try? HDF5.locked({ () throws -> Checkpoint in try read(path) }) else { return }
+        guard checkpoint.tensors.reduce(0, { $0 + $1.byteCount }) <= HDF5Sandbox.fullReadLimit else { return }
+        for tensor in checkpoint.tensors { _ = try? tensor.load() }
     }
 
     private static func read(_ path: String) throws -> Checkpoint {
@@ -168,6 +183,10 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
     func load() throws(FileError) {
         let result = lock.locked { () -> Result<Void, FileError> in
             guard buffer == nil else { return .success(()) }
+            guard MemoryBudget.fits(byteCount) else {
+                return .failure(FileError(path: filePath, problem: HDF5Error(
+                    operation: "read \(path)", reason: "it needs \(byteCount) bytes, more than this machine's memory")))
+            }
             let destination = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
             do {
                 try HDF5.locked { () throws in

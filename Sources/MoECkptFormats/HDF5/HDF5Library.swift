@@ -17,6 +17,8 @@ public enum HDF5FormatError: Error, CustomStringConvertible, Equatable, Sendable
     case cannotStore(tensor: String, dtype: DType)
     case nameClash(tensor: String, group: String)
     case notHDF5
+    case libraryCrashed(signal: Int32)
+    case libraryTimedOut
 
     public var description: String {
         switch self {
@@ -28,6 +30,9 @@ public enum HDF5FormatError: Error, CustomStringConvertible, Equatable, Sendable
         case .nameClash(let tensor, let group):
             "tensor \(tensor) would be a dataset where another tensor needs the group /\(group); HDF5 cannot hold both"
         case .notHDF5: "not an HDF5 file (no HDF5 signature)"
+        case .libraryCrashed(let signal):
+            "corrupt HDF5 file: libhdf5 crashed reading its structure (signal \(signal), caught in a separate process)"
+        case .libraryTimedOut: "corrupt HDF5 file: libhdf5 did not finish reading its structure within 30 s"
         }
     }
 }
@@ -43,8 +48,13 @@ enum HDF5 {
     private static let lock = NSLockLike(recursive: true)
     nonisolated(unsafe) private static var initialized = false
 
+    /// Set in a sandbox child: it has one thread, and the lock it inherited belongs to the parent's
+    /// thread (a recursive mutex records the owner's thread id, which the child's thread does not have).
+    nonisolated(unsafe) static var inSandboxChild = false
+
     static func locked<T>(_ body: () throws -> T) rethrows -> T {
-        try lock.locked {
+        if inSandboxChild { return try body() }
+        return try lock.locked {
             if !initialized {
                 initialized = true
                 H5open()
@@ -69,7 +79,8 @@ enum HDF5 {
         // The outermost message says what failed, the innermost why; the ones between name
         // libhdf5's internals.
         guard let first = box.messages.first, let last = box.messages.last else { return "" }
-        return first == last ? first : "\(first): \(last)"
+        let message = first == last ? first : "\(first): \(last)"
+        return message.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     /// Checks a call's result: negative is failure.

@@ -50,12 +50,23 @@ public enum HDF5Writer {
     public static func write(_ tensors: [TensorToWrite], metadata: [String: String], to path: String,
                              compression: HDF5Compression) throws(FileError) {
         do throws(HDF5FormatError) { try check(tensors) } catch { throw FileError(path: path, problem: error) }
-        do {
-            try HDF5.locked { () throws in try create(tensors, metadata: metadata, path: path, compression: compression) }
-        } catch let error as FileError {
-            throw error
-        } catch {
-            throw FileError(path: path, problem: (error as? HDF5Error) ?? HDF5Error(operation: "write", reason: "\(error)"))
+        // libhdf5 can crash when a write fails (a full disk, say): write in a child process, so
+        // that a failure is an error message and never takes moeckpt down.
+        let outcome = HDF5Sandbox.run(timeLimit: nil) { () -> String? in
+            do {
+                try HDF5.locked { () throws in try create(tensors, metadata: metadata, path: path, compression: compression) }
+                return nil
+            } catch let error as FileError {
+                return error.problem.description
+            } catch {
+                return "\(error)"
+            }
+        }
+        switch outcome {
+        case .safe: break
+        case .failed(let message): throw FileError(path: path, problem: HDF5Error(operation: "write", reason: message))
+        case .crashed(let signal): throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "libhdf5 crashed (signal \(signal)); is the disk full?"))
+        case .timedOut, .unavailable: throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "could not start the writer process"))
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0, fsync(fd) == 0 else { throw FileError(path: path, problem: IOError.cannotWrite(errnoText())) }

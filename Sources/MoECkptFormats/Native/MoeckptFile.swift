@@ -29,7 +29,12 @@ public enum MoeckptFile {
     }
 
     public static func open(_ path: String) throws(FileError) -> Checkpoint {
-        let mapping = try FileMapping(path: path)
+        try open(try FileMapping(path: path))
+    }
+
+    /// Reads a file already mapped (or copied into memory).
+    public static func open(_ mapping: FileMapping) throws(FileError) -> Checkpoint {
+        let path = mapping.path
         do {
             let (tensors, metadata, header) = try parse(mapping)
             return Checkpoint(path: path, format: .moeckpt, tensors: tensors, metadata: metadata, files: [path],

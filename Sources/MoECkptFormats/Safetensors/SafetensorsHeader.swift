@@ -14,6 +14,8 @@ public struct SafetensorsHeader: Sendable {
     /// The reference crate refuses headers above this size; so do we.
     public static let maximumLength = 100_000_000
     public static let metadataKey = "__metadata__"
+    /// Dimensions of a tensor at most (no real tensor has more than a handful).
+    public static let maximumRank = 64
 
     /// Tensors sorted by their offsets, which tile the data section exactly.
     public let entries: [SafetensorsEntry]
@@ -111,6 +113,9 @@ public struct SafetensorsHeader: Sendable {
         }
         guard let dtype = DType(rawValue: dtypeName) else { throw .unknownDtype(tensor: name, dtype: dtypeName) }
 
+        guard dims.count <= maximumRank else {
+            throw .invalidShape(tensor: name, reason: "\(dims.count) dimensions, more than \(maximumRank)")
+        }
         var shape: [Int] = []
         for dim in dims {
             switch count(dim) {

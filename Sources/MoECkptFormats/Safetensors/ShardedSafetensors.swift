@@ -108,23 +108,29 @@ public enum ShardedSafetensors {
 
     /// The index's weight map, in file order.
     static func readWeightMap(_ indexPath: String) throws(FileError) -> [(String, String)] {
-        let fail = { (why: String) in FileError(path: indexPath, problem: SafetensorsError.indexMalformed(why)) }
         let mapping = try FileMapping(path: indexPath)
+        do {
+            return try parseWeightMap(mapping.bytes)
+        } catch {
+            throw FileError(path: indexPath, problem: error)
+        }
+    }
+
+    /// An index's `weight_map` (tensor name to shard file name), in file order.
+    public static func parseWeightMap(_ bytes: UnsafeRawBufferPointer) throws(SafetensorsError) -> [(String, String)] {
         let json: JSONValue
         do {
-            json = try JSONParser.parse(mapping.bytes)
+            json = try JSONParser.parse(bytes)
         } catch {
-            if case .duplicateKey(let key) = error {
-                throw FileError(path: indexPath, problem: SafetensorsError.duplicateKey(key))
-            }
-            throw fail("not valid JSON: \(error)")
+            if case .duplicateKey(let key) = error { throw .duplicateKey(key) }
+            throw .indexMalformed("not valid JSON: \(error)")
         }
-        guard case .object(let index) = json else { throw fail("not a JSON object") }
-        guard case .object(let map)? = index["weight_map"] else { throw fail("\"weight_map\" is missing or not an object") }
+        guard case .object(let index) = json else { throw .indexMalformed("not a JSON object") }
+        guard case .object(let map)? = index["weight_map"] else { throw .indexMalformed("\"weight_map\" is missing or not an object") }
         var weightMap: [(String, String)] = []
         for (tensor, value) in map.entries {
             guard case .string(let file) = value, !file.isEmpty else {
-                throw fail("weight_map entry for \"\(tensor)\" is not a file name")
+                throw .indexMalformed("weight_map entry for \"\(tensor)\" is not a file name")
             }
             weightMap.append((tensor, file))
         }

@@ -28,7 +28,7 @@ public struct ConfigFields {
 
     init(_ object: JSONObject) { self.object = object }
 
-    static func parse(_ text: UnsafeRawBufferPointer) throws(ModelConfigError) -> JSONObject {
+    public static func parse(_ text: UnsafeRawBufferPointer) throws(ModelConfigError) -> JSONObject {
         do {
             guard case .object(let object) = try JSONParser.parse(text) else { throw ModelConfigError.notJSON("not an object") }
             return object
@@ -72,11 +72,29 @@ public struct ConfigFields {
         return optionalInt(path) ?? 0
     }
 
-    /// A positive integer (sizes and counts).
+    /// Sizes and counts above this are refused: no real model comes near, and a hostile config
+    /// must not make moeckpt plan billions of tensors.
+    public static let largestCount = 1 << 24
+
+    /// A positive integer (sizes and counts), at most `largestCount`.
     mutating func count(_ path: String) -> Int {
         let result = int(path)
         if value(path)?.nonNegativeInt == 0 { problems.append("\(path) must be positive") }
+        if result > Self.largestCount {
+            problems.append("\(path) = \(result) is larger than moeckpt accepts (\(Self.largestCount))")
+            return 1
+        }
         return result
+    }
+
+    /// An optional size or count: positive and at most `largestCount` when present.
+    mutating func optionalCount(_ path: String, allowZero: Bool = false) -> Int? {
+        guard let value = optionalInt(path) else { return nil }
+        guard value <= Self.largestCount, allowZero || value > 0 else {
+            problems.append("\(path) = \(value) must be \(allowZero ? "" : "positive and ")at most \(Self.largestCount)")
+            return nil
+        }
+        return value
     }
 
     mutating func optionalDouble(_ path: String) -> Double? {

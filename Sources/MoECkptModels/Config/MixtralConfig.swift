@@ -28,7 +28,8 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         if numKVHeads > 0, numHeads % numKVHeads != 0 {
             problems.append("attention heads (\(numHeads)) are not divisible by key/value heads (\(numKVHeads))")
         }
-        if headDim % 2 != 0 { problems.append("head_dim (\(headDim)) must be even for rotary embeddings") }
+        if numKVHeads < 1 || numHeads < 1 { problems.append("there must be at least one attention and one key/value head") }
+        if headDim < 2 || headDim % 2 != 0 { problems.append("head_dim (\(headDim)) must be even and positive for rotary embeddings") }
         if hiddenAct != "silu" { problems.append("hidden_act \"\(hiddenAct)\" is not supported (Mixtral uses silu)") }
         return problems
     }
@@ -63,13 +64,13 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         numLayers = f.count("num_hidden_layers")
         numExperts = f.count("num_local_experts")
         expertsPerToken = f.count("num_experts_per_tok")
-        numKVHeads = f.optionalInt("num_key_value_heads") ?? numHeads
-        headDim = f.optionalInt("head_dim") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
+        numKVHeads = f.optionalCount("num_key_value_heads") ?? numHeads
+        headDim = f.optionalCount("head_dim") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
         rmsNormEps = f.optionalDouble("rms_norm_eps") ?? 1e-5
         ropeTheta = f.optionalDouble("rope_parameters.rope_theta") ?? f.optionalDouble("rope_theta") ?? 1e6
-        slidingWindow = f.optionalInt("sliding_window")
+        slidingWindow = f.optionalCount("sliding_window")
         tieWordEmbeddings = f.optionalBool("tie_word_embeddings") ?? false
-        maxPositionEmbeddings = f.optionalInt("max_position_embeddings") ?? 4096 * 32
+        maxPositionEmbeddings = f.optionalCount("max_position_embeddings") ?? 4096 * 32
         hiddenAct = f.optionalString("hidden_act") ?? "silu"
         try f.check()
     }
@@ -84,13 +85,13 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         vocabSize = f.count("vocab_size")
         numExperts = f.count("moe.num_experts")
         expertsPerToken = f.count("moe.num_experts_per_tok")
-        numKVHeads = f.optionalInt("n_kv_heads") ?? numHeads
-        headDim = f.optionalInt("head_dim") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
+        numKVHeads = f.optionalCount("n_kv_heads") ?? numHeads
+        headDim = f.optionalCount("head_dim") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
         rmsNormEps = f.optionalDouble("norm_eps") ?? 1e-5
         ropeTheta = f.optionalDouble("rope_theta") ?? 1e6
-        slidingWindow = f.optionalInt("sliding_window")
+        slidingWindow = f.optionalCount("sliding_window")
         tieWordEmbeddings = f.optionalBool("tied_embeddings") ?? false
-        maxPositionEmbeddings = f.optionalInt("max_seq_len") ?? 4096 * 32
+        maxPositionEmbeddings = f.optionalCount("max_seq_len") ?? 4096 * 32
         hiddenAct = "silu"
         try f.check()
     }
@@ -101,7 +102,10 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         var problems: [String] = []
         func int(_ key: String) -> Int? {
             guard let text = metadata[key] else { return nil }
-            guard let value = Int(text), value >= 0 else { problems.append("\(key) must be an integer"); return nil }
+            guard let value = Int(text), value > 0, value <= ConfigFields.largestCount else {
+                problems.append("\(key) must be a positive integer of at most \(ConfigFields.largestCount)")
+                return nil
+            }
             return value
         }
         func required(_ key: String) -> Int {

@@ -70,6 +70,6 @@ extension BasicMoEConfig {
 extension SparseMoEConfig {
     init(_ f: inout ConfigFields) {
         self.init(hiddenDim: f.count("hidden_dim"), expertNumber: f.count("expert_number"), topK: f.count("top_k"),
-                  sharedExpertsNumber: f.optionalInt("shared_experts_number") ?? 0)
+                  sharedExpertsNumber: f.optionalCount("shared_experts_number", allowZero: true) ?? 0)
     }
 }
