@@ -32,7 +32,7 @@ public enum HDF5FormatError: Error, CustomStringConvertible, Equatable, Sendable
         case .notHDF5: "not an HDF5 file (no HDF5 signature)"
         case .libraryCrashed(let signal):
             "corrupt HDF5 file: libhdf5 crashed reading its structure (signal \(signal), caught in a separate process)"
-        case .libraryTimedOut: "corrupt HDF5 file: libhdf5 did not finish reading its structure within 30 s"
+        case .libraryTimedOut: "corrupt HDF5 file: libhdf5 did not finish reading its structure within 10 s"
         }
     }
 }

@@ -9,7 +9,7 @@ import Glibc
 enum HDF5Sandbox {
     /// Files whose datasets together are at most this large are also read in full by the child.
     static let fullReadLimit = 64 << 20
-    static let timeLimitSeconds = 30.0
+    static let timeLimitSeconds = 10.0
 
     /// `crashed` carries the signal, or the exit status of a child that reported its own crash.
     enum Outcome { case safe, failed(String), crashed(Int32), timedOut, unavailable }

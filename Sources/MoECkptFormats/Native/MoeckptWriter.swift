@@ -89,7 +89,10 @@ public enum MoeckptWriter {
         }
         let final = header()
         guard final.count == draft.count else { throw FileError(path: file.path, problem: WriterInconsistency(tensor: "header")) }
-        var crc = CRC32C.checksum(UnsafeRawBufferPointer(start: preamble(headerLength: final.count, checksum: 0), count: MoeckptLayout.checksummedPreambleBytes))
+        let draftPreamble = preamble(headerLength: final.count, checksum: 0)
+        var crc = draftPreamble.withUnsafeBytes {
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<MoeckptLayout.checksummedPreambleBytes]))
+        }
         final.withUnsafeBytes { crc = CRC32C.checksum($0, continuing: crc) }
         try file.overwrite(preamble(headerLength: final.count, checksum: crc), at: 0)
         try file.overwrite(final, at: MoeckptLayout.preambleBytes)
