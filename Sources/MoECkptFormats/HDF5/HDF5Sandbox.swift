@@ -16,22 +16,29 @@ enum HDF5Sandbox {
 
     /// Runs `probe` in a child process.
     static func run(_ probe: () -> Void) -> Outcome {
-        run(timeLimit: timeLimitSeconds) { probe(); return nil }
+        run(timeLimit: timeLimitSeconds, quiet: true) { probe(); return nil }
     }
 
     /// Runs `body` in a child process; a message it returns comes back as `.failed`. The fork
     /// happens holding the libhdf5 lock, so no other thread is inside libhdf5 (or holding the
     /// lock) in the copy of the process the child gets.
-    static func run(timeLimit: Double?, _ body: () -> String?) -> Outcome {
-        HDF5.locked { forkAndWait(timeLimit: timeLimit, body) }
+    static func run(timeLimit: Double?, quiet: Bool = false, _ body: () -> String?) -> Outcome {
+        HDF5.locked { forkAndWait(timeLimit: timeLimit, quiet: quiet, body) }
     }
 
-    private static func forkAndWait(timeLimit: Double?, _ body: () -> String?) -> Outcome {
+    private static func forkAndWait(timeLimit: Double?, quiet: Bool, _ body: () -> String?) -> Outcome {
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { return .unavailable }
         let pid = fork()
         if pid == 0 {
             HDF5.inSandboxChild = true
+            // A crash in the child is the parent's information, not something to report or
+            // handle here (handlers inherited from sanitizers or fuzzers would): die by the signal.
+            for crash in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT] { signal(crash, SIG_DFL) }
+            if quiet {
+                let devNull = open("/dev/null", O_WRONLY)
+                if devNull >= 0 { dup2(devNull, 2) }
+            }
             close(pipeEnds[0])
             if let message = body() {
                 _ = message.withCString { write(pipeEnds[1], $0, strlen($0)) }
