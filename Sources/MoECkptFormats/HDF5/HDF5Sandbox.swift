@@ -35,6 +35,12 @@ enum HDF5Sandbox {
             // A crash in the child is the parent's information, not something to report or
             // handle here (handlers inherited from sanitizers or fuzzers would): die by the signal.
             for crash in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT] { signal(crash, SIG_DFL) }
+            // Under a sanitizer (tests, fuzzing) its report stays, but the fuzzer's death callback
+            // must not treat the child's crash as its own.
+            if let setDeathCallback = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__sanitizer_set_death_callback") {
+                typealias Setter = @convention(c) (UnsafeRawPointer?) -> Void
+                unsafeBitCast(setDeathCallback, to: Setter.self)(nil)
+            }
             if quiet {
                 let devNull = open("/dev/null", O_WRONLY)
                 if devNull >= 0 { dup2(devNull, 2) }
