@@ -164,17 +164,20 @@ public enum MoeckptFile {
 
     /// Every tensor's CRC-32C, the tensors shared out over the cores.
     static func parallelChecksums(_ tensors: [StoredTensor]) -> [UInt32] {
-        final class Results: @unchecked Sendable { var values: [UInt32]; init(_ n: Int) { values = Array(repeating: 0, count: n) } }
-        let results = Results(tensors.count)
+        /// Each worker writes its own elements of one buffer (no shared Swift array).
+        struct Results: @unchecked Sendable { let base: UnsafeMutablePointer<UInt32> }
+        let buffer = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(tensors.count, 1))
+        defer { buffer.deallocate() }
+        let results = Results(base: buffer.baseAddress!)
         let threads = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), tensors.count))
         DispatchQueue.concurrentPerform(iterations: threads) { worker in
             var index = worker
             while index < tensors.count {
-                results.values[index] = CRC32C.checksum(tensors[index].bytes)
+                results.base[index] = CRC32C.checksum(tensors[index].bytes)
                 index += threads
             }
         }
-        return results.values
+        return Array(buffer.prefix(tensors.count))
     }
 
     /// The result of checking one tensor's checksum.
