@@ -32,6 +32,7 @@ import numpy as np
 import safetensors
 import safetensors.torch
 import torch
+from fixture_util import fresh_dir, log
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "fixtures"
@@ -41,15 +42,6 @@ SEED = 20240607
 OBS: dict[str, object] = {}
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
 
 
 def write_u32(path: Path, arr: np.ndarray) -> None:

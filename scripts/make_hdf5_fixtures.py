@@ -55,6 +55,7 @@ OUT = ROOT / "fixtures" / "hdf5"
 MODELS = ROOT / "fixtures" / "models"
 sys.path.insert(0, str(SCRIPTS))
 import check_hdf5 as ck  # noqa: E402
+from fixture_util import fresh_dir, log
 
 SEED = 20240607
 MAX_TOTAL_BYTES = 1536 * 1024
@@ -66,15 +67,6 @@ OBS: dict[str, object] = {}
 NOTES: dict[str, str] = {}  # file -> paragraph for the README
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
 
 
 def rng(offset: int) -> np.random.Generator:

@@ -48,6 +48,7 @@ EXISTING_TINY = ROOT / "fixtures" / "safetensors" / "tiny-mixtral"
 sys.path.insert(0, str(SCRIPTS))
 import seed_modules as sm  # noqa: E402
 from check_layout_logits import INPUT_IDS_SEED, make_input_ids  # noqa: E402
+from fixture_util import fresh_dir, log
 
 MAX_TOTAL_BYTES = 2 * 1024 * 1024
 
@@ -67,15 +68,6 @@ SEEDS = {
 OBS: dict[str, object] = {}
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
 
 
 def write_json(path: Path, obj) -> None:

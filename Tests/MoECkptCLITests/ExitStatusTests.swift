@@ -66,9 +66,10 @@ struct ExitStatusTests {
 
 /// HDF5 input that libhdf5 cannot open: one line from moeckpt, nothing from the library.
 struct HDF5CommandTests {
-    @Test(arguments: ["empty.h5", "not_hdf5.h5", "random.h5", "signature_only.h5", "truncated.h5", "fuzz-invalid-free.h5"])
+    @Test(arguments: ["hdf5/malformed/empty.h5", "hdf5/malformed/not_hdf5.h5", "hdf5/malformed/random.h5",
+                      "hdf5/malformed/signature_only.h5", "hdf5/malformed/truncated.h5", "hdf5-fuzz/invalid-free.h5"])
     func malformedHDF5ExitsTwoWithoutLibraryNoise(file: String) throws {
-        let path = Fixtures.path("hdf5/malformed/" + file)
+        let path = Fixtures.path(file)
         let result = try CLI.run(["inspect", path])
         #expect(result.status == 2)
         #expect(result.stderr.hasPrefix("moeckpt: error: \(path): ") && result.stderr.filter { $0 == "\n" }.count == 1)

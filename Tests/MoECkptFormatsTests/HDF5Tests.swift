@@ -57,11 +57,12 @@ struct HDF5Tests {
         }
     }
 
-    /// `fuzz-invalid-free.h5` made libhdf5 free an invalid pointer inside H5Lvisit under the
+    /// `hdf5-fuzz/invalid-free.h5` made libhdf5 free an invalid pointer inside H5Lvisit under the
     /// address sanitizer (scripts/fuzz.sh FuzzHDF5); moeckpt walks structures in a child process.
-    @Test(arguments: ["empty.h5", "not_hdf5.h5", "random.h5", "signature_only.h5", "truncated.h5", "fuzz-invalid-free.h5"])
+    @Test(arguments: ["hdf5/malformed/empty.h5", "hdf5/malformed/not_hdf5.h5", "hdf5/malformed/random.h5",
+                      "hdf5/malformed/signature_only.h5", "hdf5/malformed/truncated.h5", "hdf5-fuzz/invalid-free.h5"])
     func malformedFilesFailWithOneLine(file: String) throws {
-        let path = Fixtures.path("hdf5/malformed/" + file)
+        let path = Fixtures.path(file)
         do {
             _ = try Checkpoint.open(path)
             Issue.record("\(file) opened")
