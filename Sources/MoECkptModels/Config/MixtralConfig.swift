@@ -54,45 +54,55 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         self.hiddenAct = hiddenAct
     }
 
+    /// Where each field lives in one kind of description file: a table, one row per source.
+    struct Keys {
+        let hidden, heads, vocab, intermediate, layers, experts, perToken, kvHeads, headDim, eps: String
+        /// Candidates in order (transformers 5 nests rope_theta, 4.x does not).
+        let theta: [String]
+        let sliding, tied, maxPositions: String
+        let activation: String?
+
+        static let huggingFace = Keys(
+            hidden: "hidden_size", heads: "num_attention_heads", vocab: "vocab_size", intermediate: "intermediate_size",
+            layers: "num_hidden_layers", experts: "num_local_experts", perToken: "num_experts_per_tok",
+            kvHeads: "num_key_value_heads", headDim: "head_dim", eps: "rms_norm_eps",
+            theta: ["rope_parameters.rope_theta", "rope_theta"], sliding: "sliding_window", tied: "tie_word_embeddings",
+            maxPositions: "max_position_embeddings", activation: "hidden_act")
+        static let mistral = Keys(
+            hidden: "dim", heads: "n_heads", vocab: "vocab_size", intermediate: "hidden_dim", layers: "n_layers",
+            experts: "moe.num_experts", perToken: "moe.num_experts_per_tok", kvHeads: "n_kv_heads", headDim: "head_dim",
+            eps: "norm_eps", theta: ["rope_theta"], sliding: "sliding_window", tied: "tied_embeddings",
+            maxPositions: "max_seq_len", activation: nil)
+    }
+
     /// transformers' config.json, 4.x (`rope_theta` at the top) or 5.x (`rope_parameters`).
     public init(huggingFace object: JSONObject) throws(ModelConfigError) {
-        var f = ConfigFields(object)
-        hiddenSize = f.count("hidden_size")
-        numHeads = f.count("num_attention_heads")
-        vocabSize = f.count("vocab_size")
-        intermediateSize = f.count("intermediate_size")
-        numLayers = f.count("num_hidden_layers")
-        numExperts = f.count("num_local_experts")
-        expertsPerToken = f.count("num_experts_per_tok")
-        numKVHeads = f.optionalCount("num_key_value_heads") ?? numHeads
-        headDim = f.optionalCount("head_dim") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
-        rmsNormEps = f.optionalDouble("rms_norm_eps") ?? 1e-5
-        ropeTheta = f.optionalDouble("rope_parameters.rope_theta") ?? f.optionalDouble("rope_theta") ?? 1e6
-        slidingWindow = f.optionalCount("sliding_window")
-        tieWordEmbeddings = f.optionalBool("tie_word_embeddings") ?? false
-        maxPositionEmbeddings = f.optionalCount("max_position_embeddings") ?? 4096 * 32
-        hiddenAct = f.optionalString("hidden_act") ?? "silu"
-        try f.check()
+        try self.init(object, keys: .huggingFace)
     }
 
     /// Mistral's params.json (`dim`, `n_layers`, ..., `moe: {num_experts, num_experts_per_tok}`).
     public init(mistralParams object: JSONObject) throws(ModelConfigError) {
+        try self.init(object, keys: .mistral)
+    }
+
+    init(_ object: JSONObject, keys: Keys) throws(ModelConfigError) {
         var f = ConfigFields(object)
-        hiddenSize = f.count("dim")
-        numLayers = f.count("n_layers")
-        numHeads = f.count("n_heads")
-        intermediateSize = f.count("hidden_dim")
-        vocabSize = f.count("vocab_size")
-        numExperts = f.count("moe.num_experts")
-        expertsPerToken = f.count("moe.num_experts_per_tok")
-        numKVHeads = f.optionalCount("n_kv_heads") ?? numHeads
-        headDim = f.optionalCount("head_dim") ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
-        rmsNormEps = f.optionalDouble("norm_eps") ?? 1e-5
-        ropeTheta = f.optionalDouble("rope_theta") ?? 1e6
-        slidingWindow = f.optionalCount("sliding_window")
-        tieWordEmbeddings = f.optionalBool("tied_embeddings") ?? false
-        maxPositionEmbeddings = f.optionalCount("max_seq_len") ?? 4096 * 32
-        hiddenAct = "silu"
+        hiddenSize = f.count(keys.hidden)
+        numHeads = f.count(keys.heads)
+        vocabSize = f.count(keys.vocab)
+        intermediateSize = f.count(keys.intermediate)
+        numLayers = f.count(keys.layers)
+        numExperts = f.count(keys.experts)
+        expertsPerToken = f.count(keys.perToken)
+        numKVHeads = f.optionalCount(keys.kvHeads) ?? numHeads
+        headDim = f.optionalCount(keys.headDim) ?? (numHeads > 0 ? hiddenSize / numHeads : 0)
+        rmsNormEps = f.optionalDouble(keys.eps) ?? 1e-5
+        let thetaKey = keys.theta.first { f.value($0) != nil }
+        ropeTheta = thetaKey.flatMap { f.optionalDouble($0) } ?? 1e6
+        slidingWindow = f.optionalCount(keys.sliding)
+        tieWordEmbeddings = f.optionalBool(keys.tied) ?? false
+        maxPositionEmbeddings = f.optionalCount(keys.maxPositions) ?? 4096 * 32
+        hiddenAct = keys.activation.flatMap { f.optionalString($0) } ?? "silu"
         try f.check()
     }
 
