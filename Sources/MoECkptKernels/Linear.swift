@@ -8,8 +8,11 @@
 public enum Linear {
     public typealias Vector = SIMD16<Float>
     static let lanes = Vector.scalarCount
-    /// Tokens processed per block: their rows stay in L2 while all weight rows stream past.
-    static let tokenBlock = 64
+    /// Bytes of token rows processed per block: they stay in L2 (1 MiB) while every weight row
+    /// streams past, so weights are read from memory once per block.
+    static let tokenBlockBytes = 512 << 10
+
+    static func tokenBlock(inputs: Int) -> Int { max(4, tokenBlockBytes / max(4 * inputs, 1) / 4 * 4) }
 
     /// - Parameters: x [rows, inputs], weight [outputs, inputs], bias [outputs] or nil, y [rows, outputs].
     public static func forward(x: UnsafePointer<Float>, rows: Int, inputs: Int,
@@ -17,6 +20,7 @@ public enum Linear {
                                into y: UnsafeMutablePointer<Float>, threads: Int = 1) {
         let (xs, ws, ys) = (SendableConstPointer(x), SendableConstPointer(weight), SendablePointer(y))
         let bs = bias.map(SendableConstPointer.init)
+        let tokenBlock = Self.tokenBlock(inputs: inputs)
         Parallel.ranges(outputs, threads: threads, alignment: 4) { outputRange in
             var t0 = 0
             while t0 < rows {

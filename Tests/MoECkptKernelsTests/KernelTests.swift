@@ -112,6 +112,34 @@ struct KernelTests {
         }
     }
 
+    @Test func vectorExpIsWithinTwoUlpOfTheDefinition() {
+        var worst = 0.0
+        var x: Float = -87
+        while x < 87.9 {
+            let lanes = Activation.Vector((0..<16).map { x + Float($0) * 0.0037 })
+            let result = Activation.exp(lanes)
+            for lane in 0..<16 {
+                let exact = Foundation.exp(Double(lanes[lane]))
+                worst = max(worst, abs(Double(result[lane]) - exact) / (exact * Double(Float.ulpOfOne)))
+            }
+            x += 0.0595
+        }
+        #expect(worst <= 2, "worst error \(worst) ulp")
+    }
+
+    @Test func siluMultiplyMatchesTheDefinitionOnVectorsAndTails() {
+        let count = 16 * 40 + 7
+        var gate = Self.random(count, seed: 11).map { $0 * 40 }
+        let up = Self.random(count, seed: 12)
+        let original = gate
+        gate.withUnsafeMutableBufferPointer { Activation.siluMultiply($0.baseAddress!, up, count: count) }
+        for i in 0..<count {
+            let g = Double(original[i])
+            let expected = g / (1 + Foundation.exp(-g)) * Double(up[i])
+            #expect(abs(Double(gate[i]) - expected) <= 4e-7 * max(abs(expected), 1e-3), "element \(i)")
+        }
+    }
+
     @Test func siluMultiplyAndRelu() {
         var gate: [Float] = [-2, 0, 1.5, 30], up: [Float] = [1, 2, 3, 4]
         gate.withUnsafeMutableBufferPointer { Activation.siluMultiply($0.baseAddress!, up, count: 4) }
