@@ -73,12 +73,6 @@ public struct ByteRope: Sendable {
         return result
     }
 
-    /// The bytes in place when they are one contiguous piece (the zero-copy case).
-    public var contiguousBytes: UnsafeRawBufferPointer? {
-        if pieces.isEmpty { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        return pieces.count == 1 ? pieces[0].bytes : nil
-    }
-
     /// Loads every storage the rope reads from.
     public func load() throws(FileError) {
         for piece in pieces { try piece.storage.load() }

@@ -11,8 +11,6 @@ public struct MoESummary: Sendable, Codable, Equatable {
     public var expertProjections: [String: [Int]]
     public var expertParameters: Int
     public var totalParameters: Int
-    /// Experts each token uses, when known from config.json.
-    public var expertsPerToken: Int?
 
     /// Parameters one token touches: everything but the unused experts' weights.
     public func activeParameters(expertsPerToken k: Int) -> Int {
@@ -54,7 +52,7 @@ public struct MoESummary: Sendable, Codable, Equatable {
         let experts = max(expertsByLayer.values.map(\.count).max() ?? 0, stackedCount.values.max() ?? 0)
         return MoESummary(layout: layout.title, layers: layers.count, expertsPerLayer: experts,
                           routerShape: routerShape, expertProjections: projections,
-                          expertParameters: expertParameters, totalParameters: total, expertsPerToken: nil)
+                          expertParameters: expertParameters, totalParameters: total)
     }
 
     private static func firstMatch(_ patterns: [NamePattern], _ name: String) -> (NamePattern, NamePattern.Match)? {
