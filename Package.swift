@@ -1,10 +1,12 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Kernels and dtype conversions are built for the project's machines (AMD Zen 5: AVX-512, FMA,
-// AVX512-BF16). Without a target CPU every SIMD fused multiply-add becomes a libm call (see
-// docs/DESIGN.md).
-let fastCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "znver5"])]
+// Kernels and dtype conversions are built for x86-64 with AVX2 and FMA (haswell and later; the
+// CLI refuses older CPUs with a message). Without a target CPU every SIMD fused multiply-add
+// becomes a libm call (see docs/DESIGN.md). The matrix kernels are built a second time for
+// AVX-512 (Zen 4/5) and chosen at run time.
+let fastCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let avx512CPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "znver4"]), .define("WIDE_VECTORS")]
 
 let package = Package(
     name: "moeckpt",
@@ -18,8 +20,14 @@ let package = Package(
     targets: [
         // Element types, shapes, tensor views and exact dtype conversions.
         .target(name: "MoECkptTensors", swiftSettings: fastCPU),
+        // The matrix products (Sources/MatrixKernels, linked into both folders), once per instruction set.
+        .target(name: "MoECkptMatrixAVX2", swiftSettings: fastCPU),
+        .target(name: "MoECkptMatrixAVX512", swiftSettings: avx512CPU),
+        // What the CPU can run, asked once.
+        .target(name: "CCPUFeatures"),
         // SIMD CPU kernels: linear layers, norms, softmax, activations, rotary embeddings.
-        .target(name: "MoECkptKernels", swiftSettings: fastCPU),
+        .target(name: "MoECkptKernels", dependencies: ["MoECkptMatrixAVX2", "MoECkptMatrixAVX512", "CCPUFeatures"],
+                swiftSettings: fastCPU),
         // CRC-32C with the SSE4.2 instruction: the checksums of the native format.
         .target(name: "CCRC32C"),
         // libhdf5 (Debian's libhdf5-dev, found with pkg-config) and its zlib deflate filter.

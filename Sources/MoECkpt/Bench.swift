@@ -84,9 +84,9 @@ public enum Bench {
 
     public static func run(_ config: MixtralConfig, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
                            parts: Set<String>) -> [BenchResult] {
-        let model = MixtralForward(synthetic: config)
+        let model = parts.isDisjoint(with: ["moe", "forward"]) ? nil : MixtralForward(synthetic: config)
         var results: [BenchResult] = []
-        if parts.contains("moe") {
+        if parts.contains("moe"), let model {
             var state: UInt64 = 7
             let x = (0..<(tokens * config.hiddenSize)).map { _ -> Float in
                 state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -97,7 +97,16 @@ public enum Bench {
             }
             results.append(result("moe-block", times, tokens: tokens, threads: threads, flops: moeFLOPs(config, tokens: tokens)))
         }
-        if parts.contains("forward") {
+        if parts.contains("linear") {
+            let (h, i) = (config.hiddenSize, config.intermediateSize)
+            let x = [Float](repeating: 0.5, count: tokens * h), w = [Float](repeating: 0.25, count: i * h)
+            var y = [Float](repeating: 0, count: tokens * i)
+            let times = time(repetitions: repetitions, warmup: warmup) {
+                Linear.forward(x: x, rows: tokens, inputs: h, weight: w, outputs: i, bias: nil, into: &y, threads: threads)
+            }
+            results.append(result("linear", times, tokens: tokens, threads: threads, flops: 2 * Double(tokens * h * i)))
+        }
+        if parts.contains("forward"), let model {
             let ids = [(0..<tokens).map { ($0 * 7919) % config.vocabSize }]
             let times = time(repetitions: repetitions, warmup: warmup) {
                 _ = try? model.forward(ids, threads: threads)

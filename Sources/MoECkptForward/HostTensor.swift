@@ -43,22 +43,35 @@ public enum ForwardError: Error, CustomStringConvertible, Equatable, Sendable {
 struct WeightReader {
     let model: LoadedModel
 
-    func f32(_ name: String) throws(ForwardError) -> [Float] {
+    func tensor(_ name: String) throws(ForwardError) -> CanonicalTensor {
         guard let tensor = model.tensor(name) else { throw .badInput("missing weight \(name)") }
-        return try Self.f32(tensor)
-    }
-
-    static func f32(_ tensor: CanonicalTensor) throws(ForwardError) -> [Float] {
-        guard let width = tensor.dtype.byteWidth, Cast.canCast(from: tensor.dtype, to: .f32) else {
+        guard tensor.dtype.byteWidth != nil, Cast.canCast(from: tensor.dtype, to: .f32) else {
             throw .unsupportedWeightDtype(tensor.name, tensor.dtype)
         }
+        return tensor
+    }
+
+    func f32(_ name: String) throws(ForwardError) -> [Float] { try Self.f32(tensor(name)) }
+
+    /// A weight matrix, in place where its dtype and bytes allow.
+    func matrix(_ name: String) throws(ForwardError) -> WeightMatrix { try WeightMatrix(tensor(name)) }
+
+    static func f32(_ tensor: CanonicalTensor) throws(ForwardError) -> [Float] {
         do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
-        var out = [Float](repeating: 0, count: tensor.rope.count / width)
+        return try f32(tensor.name, dtype: tensor.dtype, tensor.rope)
+    }
+
+    /// The bytes of a loaded rope, widened to fp32.
+    static func f32(_ name: String, dtype: DType, _ rope: ByteRope) throws(ForwardError) -> [Float] {
+        guard let width = dtype.byteWidth, Cast.canCast(from: dtype, to: .f32) else {
+            throw .unsupportedWeightDtype(name, dtype)
+        }
+        var out = [Float](repeating: 0, count: rope.count / width)
         out.withUnsafeMutableBytes { destination in
             var offset = 0
-            for piece in tensor.rope.pieces {
+            for piece in rope.pieces {
                 let count = piece.count / width
-                try? Cast.cast(piece.bytes.baseAddress!, from: tensor.dtype, into: destination.baseAddress! + offset * 4,
+                try? Cast.cast(piece.bytes.baseAddress!, from: dtype, into: destination.baseAddress! + offset * 4,
                                as: .f32, count: count)
                 offset += count
             }
@@ -67,32 +80,88 @@ struct WeightReader {
     }
 }
 
-/// A linear layer's fp32 weights, [outputs, inputs], and optional bias.
+/// A weight matrix as the kernels read it: F32 or BF16, in place in the checkpoint's file mapping
+/// when its bytes are one contiguous run there, otherwise widened into fp32 memory of its own.
+struct WeightMatrix: @unchecked Sendable {
+    let type: MatrixWeightType
+    let base: UnsafeRawPointer
+    /// Keeps `base` alive: the file mapping, or the array.
+    let owner: AnyObject
+
+    /// fp32 values of its own.
+    init(_ values: [Float]) {
+        let box = ArrayBox(values)
+        self.init(type: .f32, base: box.base, owner: box)
+    }
+
+    /// bfloat16 bit patterns of its own.
+    init(bf16 values: [UInt16]) {
+        let box = ArrayBox(values)
+        self.init(type: .bf16, base: box.base, owner: box)
+    }
+
+    private init(type: MatrixWeightType, base: UnsafeRawPointer, owner: AnyObject) {
+        (self.type, self.base, self.owner) = (type, base, owner)
+    }
+
+    /// Bytes `range` of a tensor (one expert of a stack, or all of it).
+    init(_ tensor: CanonicalTensor, bytes range: Range<Int>? = nil) throws(ForwardError) {
+        do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
+        let rope = range.map { tensor.rope.slice($0.lowerBound, $0.count) } ?? tensor.rope
+        let inPlace: MatrixWeightType? = switch tensor.dtype {
+        case .f32: .f32
+        case .bf16: .bf16
+        default: nil
+        }
+        if let inPlace, rope.pieces.count == 1, let piece = rope.pieces.first, let start = piece.bytes.baseAddress {
+            self.init(type: inPlace, base: start, owner: piece.storage)
+        } else {
+            self.init(try WeightReader.f32(tensor.name, dtype: tensor.dtype, rope))
+        }
+    }
+}
+
+/// A copy of an array's elements in memory that stays put for as long as a weight matrix refers
+/// to it (cache-line aligned).
+final class ArrayBox: @unchecked Sendable {
+    let base: UnsafeRawPointer
+
+    init<Element: BitwiseCopyable>(_ values: [Element]) {
+        let bytes = max(1, values.count * MemoryLayout<Element>.stride)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        values.withUnsafeBytes { if let source = $0.baseAddress { memory.copyMemory(from: source, byteCount: $0.count) } }
+        base = UnsafeRawPointer(memory)
+    }
+
+    deinit { UnsafeMutableRawPointer(mutating: base).deallocate() }
+}
+
+/// A linear layer, [outputs, inputs], and optional fp32 bias.
 struct LinearLayer: Sendable {
-    let weight: [Float]
+    let weight: WeightMatrix
     let bias: [Float]?
     let inputs: Int
     let outputs: Int
 
-    init(weight: [Float], bias: [Float]? = nil, inputs: Int, outputs: Int) {
+    init(weight: WeightMatrix, bias: [Float]? = nil, inputs: Int, outputs: Int) {
         self.weight = weight
         self.bias = bias
         self.inputs = inputs
         self.outputs = outputs
     }
 
+    init(weight: [Float], bias: [Float]? = nil, inputs: Int, outputs: Int) {
+        self.init(weight: WeightMatrix(weight), bias: bias, inputs: inputs, outputs: outputs)
+    }
+
     /// y = x wᵀ + b for `rows` rows of x.
     func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, threads: Int) {
-        weight.withUnsafeBufferPointer { w in
-            if let bias {
-                bias.withUnsafeBufferPointer { b in
-                    Linear.forward(x: x, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
-                                   bias: b.baseAddress!, into: y, threads: threads)
-                }
-            } else {
-                Linear.forward(x: x, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
-                               bias: nil, into: y, threads: threads)
+        withExtendedLifetime(weight.owner) {
+            func run(_ b: UnsafePointer<Float>?) {
+                Linear.forward(weight.type, x: x, rows: rows, inputs: inputs, weight: weight.base, outputs: outputs,
+                               bias: b, into: y, threads: threads)
             }
+            if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
         }
     }
 
@@ -105,30 +174,33 @@ struct LinearLayer: Sendable {
     }
 }
 
-/// One linear layer per expert, stacked: weight [experts, outputs, inputs], bias [experts, outputs].
+/// One linear layer per expert: weights [experts][outputs, inputs], bias [experts, outputs].
 struct ExpertLinears: Sendable {
-    let weight: [Float]
-    let bias: [Float]?
-    let experts: Int
-    let inputs: Int
-    let outputs: Int
+    let layers: [LinearLayer]
+
+    /// Stacked fp32 weights [experts, outputs, inputs].
+    init(weight: [Float], bias: [Float]?, experts: Int, inputs: Int, outputs: Int) {
+        let size = outputs * inputs
+        layers = (0..<experts).map { e in
+            LinearLayer(weight: Array(weight[(e * size)..<((e + 1) * size)]),
+                        bias: bias.map { Array($0[(e * outputs)..<((e + 1) * outputs)]) }, inputs: inputs, outputs: outputs)
+        }
+    }
+
+    /// A stacked tensor [experts, outputs, inputs], each expert in place where it can be.
+    init(_ tensor: CanonicalTensor, experts: Int, inputs: Int, outputs: Int) throws(ForwardError) {
+        let bytes = tensor.rope.count / max(experts, 1)
+        var layers: [LinearLayer] = []
+        for e in 0..<experts {
+            layers.append(LinearLayer(weight: try WeightMatrix(tensor, bytes: (e * bytes)..<((e + 1) * bytes)),
+                                      inputs: inputs, outputs: outputs))
+        }
+        self.layers = layers
+    }
+
+    init(layers: [LinearLayer]) { self.layers = layers }
 
     func apply(expert e: Int, _ x: [Float], rows: Int, threads: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: rows * outputs)
-        guard rows > 0 else { return y }
-        let biasSlice = bias.map { Array($0[(e * outputs)..<((e + 1) * outputs)]) }
-        weight.withUnsafeBufferPointer { w in
-            let layer = UnsafeBufferPointer(rebasing: w[(e * outputs * inputs)..<((e + 1) * outputs * inputs)])
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    func run(_ b: UnsafePointer<Float>?) {
-                        Linear.forward(x: xp.baseAddress!, rows: rows, inputs: inputs, weight: layer.baseAddress!,
-                                       outputs: outputs, bias: b, into: yp.baseAddress!, threads: threads)
-                    }
-                    if let biasSlice { biasSlice.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
-                }
-            }
-        }
-        return y
+        layers[e].apply(x, rows: rows, threads: threads)
     }
 }

@@ -1,5 +1,6 @@
 import MoECkptKernels
 import MoECkptModels
+import MoECkptTensors
 
 /// Mixtral's causal LM forward pass, matching transformers' `MixtralForCausalLM` with eager
 /// attention, in fp32.
@@ -29,25 +30,25 @@ public struct MixtralForward: Sendable {
             let p = "layers.\(l)."
             layers.append(Layer(
                 attentionNorm: try w.f32(p + "attn_norm"),
-                q: LinearLayer(weight: try w.f32(p + "attn.q"), inputs: h, outputs: qRows),
-                k: LinearLayer(weight: try w.f32(p + "attn.k"), inputs: h, outputs: kvRows),
-                v: LinearLayer(weight: try w.f32(p + "attn.v"), inputs: h, outputs: kvRows),
-                o: LinearLayer(weight: try w.f32(p + "attn.o"), inputs: qRows, outputs: h),
+                q: LinearLayer(weight: try w.matrix(p + "attn.q"), inputs: h, outputs: qRows),
+                k: LinearLayer(weight: try w.matrix(p + "attn.k"), inputs: h, outputs: kvRows),
+                v: LinearLayer(weight: try w.matrix(p + "attn.v"), inputs: h, outputs: kvRows),
+                o: LinearLayer(weight: try w.matrix(p + "attn.o"), inputs: qRows, outputs: h),
                 ffnNorm: try w.f32(p + "ffn_norm"),
-                router: LinearLayer(weight: try w.f32(p + "moe.router"), inputs: h, outputs: e),
-                gate: ExpertLinears(weight: try w.f32(p + "moe.gate"), bias: nil, experts: e, inputs: h, outputs: i),
-                up: ExpertLinears(weight: try w.f32(p + "moe.up"), bias: nil, experts: e, inputs: h, outputs: i),
-                down: ExpertLinears(weight: try w.f32(p + "moe.down"), bias: nil, experts: e, inputs: i, outputs: h)))
+                router: LinearLayer(weight: try w.matrix(p + "moe.router"), inputs: h, outputs: e),
+                gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
+                up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
+                down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h)))
         }
         self.layers = layers
         finalNorm = try w.f32("final_norm")
-        lmHead = LinearLayer(weight: config.tieWordEmbeddings ? embedding : try w.f32("lm_head"),
+        lmHead = LinearLayer(weight: try w.matrix(config.tieWordEmbeddings ? "embed" : "lm_head"),
                              inputs: h, outputs: config.vocabSize)
     }
 
     /// A model of the given shape with seeded random weights (uniform, scaled by 1/sqrt(fan-in)),
-    /// for benchmarks.
-    public init(synthetic config: MixtralConfig, seed: UInt64 = 42) {
+    /// for benchmarks; the matrices in `weights` (F32 or BF16, rounded to nearest even).
+    public init(synthetic config: MixtralConfig, weights: MatrixWeightType = .f32, seed: UInt64 = 42) {
         var state = seed
         func random(_ count: Int, fanIn: Int) -> [Float] {
             let scale = 1 / Float(fanIn).squareRoot()
@@ -56,24 +57,31 @@ public struct MixtralForward: Sendable {
                 return (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
             }
         }
+        func matrix(_ count: Int, fanIn: Int) -> WeightMatrix {
+            let values = random(count, fanIn: fanIn)
+            return switch weights {
+            case .f32: WeightMatrix(values)
+            case .bf16: WeightMatrix(bf16: values.map { FloatBits.f32ToBF16($0.bitPattern) })
+            }
+        }
+        func linear(_ inputs: Int, _ outputs: Int) -> LinearLayer {
+            LinearLayer(weight: matrix(inputs * outputs, fanIn: inputs), inputs: inputs, outputs: outputs)
+        }
+        func experts(_ inputs: Int, _ outputs: Int) -> ExpertLinears {
+            ExpertLinears(layers: (0..<config.numExperts).map { _ in linear(inputs, outputs) })
+        }
         let (h, e, i) = (config.hiddenSize, config.numExperts, config.intermediateSize)
         let (qRows, kvRows) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
         self.config = config
         embedding = random(config.vocabSize * h, fanIn: 1)
         layers = (0..<config.numLayers).map { _ in
             Layer(attentionNorm: [Float](repeating: 1, count: h),
-                  q: LinearLayer(weight: random(qRows * h, fanIn: h), inputs: h, outputs: qRows),
-                  k: LinearLayer(weight: random(kvRows * h, fanIn: h), inputs: h, outputs: kvRows),
-                  v: LinearLayer(weight: random(kvRows * h, fanIn: h), inputs: h, outputs: kvRows),
-                  o: LinearLayer(weight: random(h * qRows, fanIn: qRows), inputs: qRows, outputs: h),
+                  q: linear(h, qRows), k: linear(h, kvRows), v: linear(h, kvRows), o: linear(qRows, h),
                   ffnNorm: [Float](repeating: 1, count: h),
-                  router: LinearLayer(weight: random(e * h, fanIn: h), inputs: h, outputs: e),
-                  gate: ExpertLinears(weight: random(e * i * h, fanIn: h), bias: nil, experts: e, inputs: h, outputs: i),
-                  up: ExpertLinears(weight: random(e * i * h, fanIn: h), bias: nil, experts: e, inputs: h, outputs: i),
-                  down: ExpertLinears(weight: random(e * h * i, fanIn: i), bias: nil, experts: e, inputs: i, outputs: h))
+                  router: linear(h, e), gate: experts(h, i), up: experts(h, i), down: experts(i, h))
         }
         finalNorm = [Float](repeating: 1, count: h)
-        lmHead = LinearLayer(weight: random(config.vocabSize * h, fanIn: h), inputs: h, outputs: config.vocabSize)
+        lmHead = linear(h, config.vocabSize)
     }
 
     /// The sparse MoE block of one layer on `rows` tokens [rows, hidden] (for benchmarks).
@@ -189,25 +197,67 @@ public struct MixtralForward: Sendable {
     }
 
     /// Router, softmax over all experts, top-k renormalised, each expert run once on its tokens:
-    /// w2(silu(w1 x) * w3 x), weighted and summed in expert order.
+    /// w2(silu(w1 x) * w3 x), weighted and added in expert order.
     func sparseMoE(_ layer: Layer, _ x: [Float], rows: Int, threads: Int) -> (output: [Float], routerLogits: [Float]) {
-        let (h, i, e) = (config.hiddenSize, config.intermediateSize, config.numExperts)
+        let e = config.numExperts
         let logits = layer.router.apply(x, rows: rows, threads: threads)
         let routing = Routing.topK(softmaxRows(logits, rows: rows, columns: e), tokens: rows, experts: e,
                                    k: config.expertsPerToken, renormalize: true)
-        var output = [Float](repeating: 0, count: rows * h)
-        for expert in 0..<e where !routing.tokens[expert].isEmpty {
-            let selected = routing.tokens[expert]
-            let input = Routing.gather(x, width: h, rows: selected)
-            var gate = layer.gate.apply(expert: expert, input, rows: selected.count, threads: threads)
-            let up = layer.up.apply(expert: expert, input, rows: selected.count, threads: threads)
-            gate.withUnsafeMutableBufferPointer { g in
-                up.withUnsafeBufferPointer { u in Activation.siluMultiply(g.baseAddress!, u.baseAddress!, count: selected.count * i) }
+        var output = [Float](repeating: 0, count: rows * config.hiddenSize)
+        x.withUnsafeBufferPointer { xp in
+            output.withUnsafeMutableBufferPointer { out in
+                ExpertFeedForward(config: config, threads: threads, maxTokens: routing.tokens.map(\.count).max() ?? 0)
+                    .run(layer, routing, x: xp.baseAddress!, into: out.baseAddress!)
             }
-            let down = layer.down.apply(expert: expert, gate, rows: selected.count, threads: threads)
-            Routing.scatterAdd(down, width: h, rows: selected, weights: routing.weights[expert], into: &output)
         }
         return (output, logits)
+    }
+}
+
+/// The experts of one MoE block on their tokens, in the kernels' layout: each expert's tokens are
+/// gathered into token panels once, its three projections chain panel to panel, and the result is
+/// added back, weighted, to the tokens' rows. A lone token takes the matrix-vector path.
+struct ExpertFeedForward {
+    let config: MixtralConfig
+    let threads: Int
+    let maxTokens: Int
+
+    func run(_ layer: MixtralForward.Layer, _ routing: Routing, x: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        let (h, i) = (config.hiddenSize, config.intermediateSize)
+        let panels = TokenPanels()
+        let padded = panels.padded(maxTokens)
+        // Scratch reused by every expert: input, gate, up, down.
+        let input = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
+        let gate = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
+        let up = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
+        let down = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
+        defer { input.deallocate(); gate.deallocate(); up.deallocate(); down.deallocate() }
+        for expert in 0..<config.numExperts where !routing.tokens[expert].isEmpty {
+            let (w1, w3, w2) = (layer.gate.layers[expert].weight, layer.up.layers[expert].weight, layer.down.layers[expert].weight)
+            routing.tokens[expert].withUnsafeBufferPointer { selected in
+                routing.weights[expert].withUnsafeBufferPointer { weights in
+                    withExtendedLifetime((w1.owner, w3.owner, w2.owner)) {
+                        if selected.count == 1 {
+                            let row = x + selected[0] * h
+                            Linear.multiplyVector(w1.type, weight: w1.base, outputs: i, inputs: h, x: row, y: gate, threads: threads)
+                            Linear.multiplyVector(w3.type, weight: w3.base, outputs: i, inputs: h, x: row, y: up, threads: threads)
+                            Activation.siluMultiply(gate, up, count: i)
+                            Linear.multiplyVector(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, y: down, threads: threads)
+                            let target = output + selected[0] * h
+                            for c in 0..<h { target[c] += weights[0] * down[c] }
+                            return
+                        }
+                        let tokens = panels.padded(selected.count)
+                        panels.gather(x, features: h, rows: selected, into: input)
+                        Linear.multiply(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: tokens, y: gate, threads: threads)
+                        Linear.multiply(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: tokens, y: up, threads: threads)
+                        Activation.siluMultiply(gate, up, count: i * tokens)
+                        Linear.multiply(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: tokens, y: down, threads: threads)
+                        panels.scatterAdd(down, features: h, rows: selected, weights: weights, into: output)
+                    }
+                }
+            }
+        }
     }
 }
 

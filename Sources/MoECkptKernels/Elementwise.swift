@@ -87,8 +87,13 @@ public enum Activation {
     /// inputs are clamped to [-87, 88] (e^x underflows to the smallest normal, overflows to ~1.7e38).
     @inline(__always)
     public static func exp(_ x: Vector) -> Vector {
-        let clamped = x.clamped(lowerBound: Vector(repeating: -87), upperBound: Vector(repeating: 88))
-        let n = (clamped * 1.442_695_04 + 0.5).rounded(.down)
+        // Written with lane-wise selects and the 1.5 * 2^23 rounding trick: SIMD `clamped`,
+        // `rounded` and Int32 conversions are generic code that runs per lane (measured 2x slower).
+        let clamped = pointwiseMax(pointwiseMin(x, Vector(repeating: 88)), Vector(repeating: -87))
+        let t = clamped * 1.442_695_04 + 0.5
+        let magic = Vector(repeating: 12_582_912)
+        let nearest = (t + magic) - magic
+        let n = nearest.replacing(with: nearest - 1, where: nearest .> t)
         var r = clamped - n * 0.693_359_375
         r = r + n * 2.121_944_40e-4
         var p = Vector(repeating: 1.987_569_150_0e-4)
@@ -98,7 +103,8 @@ public enum Activation {
         p = p * r + 1.666_666_545_9e-1
         p = p * r + 5.000_000_120_1e-1
         let e = p * r * r + r + 1
-        let scale = unsafeBitCast((SIMD16<Int32>(n, rounding: .towardZero) &+ 127) &<< 23, to: Vector.self)
+        let integer = unsafeBitCast(n + magic, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        let scale = unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
         return e * scale
     }
 

@@ -32,3 +32,9 @@ public struct SendableConstPointer<T>: @unchecked Sendable {
     public let base: UnsafePointer<T>
     public init(_ base: UnsafePointer<T>) { self.base = base }
 }
+
+/// Read-only untyped memory shared by concurrent closures (weights in a file mapping).
+public struct SendableRawPointer: @unchecked Sendable {
+    public let base: UnsafeRawPointer
+    public init(_ base: UnsafeRawPointer) { self.base = base }
+}

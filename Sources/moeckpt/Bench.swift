@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Threads.") var threads = RunOptions.defaultThreads
     @Option(name: .customLong("repeat"), help: "Timed repetitions.") var repetitions = 5
     @Option(help: "Untimed warm-up runs.") var warmup = 1
-    @Option(help: "What to time: moe, forward or both.") var what = "both"
+    @Option(help: "What to time: moe, forward, both, or linear (one expert projection, hidden to intermediate).") var what = "both"
     @Option(help: "Instead, time reading every tensor of this checkpoint (GB/s).") var read: String?
     @Flag(help: "With --read: time the CRC-32C of every tensor instead of a plain read.") var checksum = false
     @Flag(help: "Print JSON.") var json = false
@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
         guard hidden % heads == 0, heads % kvHeads == 0, (hidden / heads) % 2 == 0 else {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
-        guard ["moe", "forward", "both"].contains(what) else { throw ValidationError("--what must be moe, forward or both") }
+        guard ["moe", "forward", "both", "linear"].contains(what) else { throw ValidationError("--what must be moe, forward, both or linear") }
     }
 
     func run() throws {

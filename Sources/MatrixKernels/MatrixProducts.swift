@@ -1,0 +1,34 @@
+// This folder is compiled twice, as MoECkptMatrixAVX2 (-target-cpu haswell) and as
+// MoECkptMatrixAVX512 (-target-cpu znver4, WIDE_VECTORS): Swift has no per-function target
+// attributes, so the instruction set is chosen per module and MoECkptKernels picks one at run time.
+
+/// The entry points of this build of the matrix kernels. Both builds compute every element with
+/// the same sequence of operations, so their results are bit-identical.
+public enum MatrixProducts {
+    /// Weight rows per register tile of `multiply`; split rows between threads in multiples of it.
+    public static var rowTile: Int { Gemm.rowTile }
+    /// Tokens per panel of the activations `multiply` reads and writes.
+    public static var tokenPanel: Int { Gemm.tokenPanel }
+
+    /// y[n, t] = Σ_k weight[n, k] x[k, t] for n in `rows`, all `tokens` (whole panels); x is
+    /// [inputs, tokens] and y [outputs, tokens] in panels of `tokenPanel`; weights F32, or BF16
+    /// when `bf16`.
+    public static func multiply(bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+                                x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
+        if !bf16 {
+            Gemm.multiply(F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, y: y, outputs: outputs)
+        } else {
+            Gemm.multiply(BF16Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, y: y, outputs: outputs)
+        }
+    }
+
+    /// y[n] = Σ_k weight[n, k] x[k] for n in `rows`.
+    public static func multiplyVector(bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+                                      x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        if !bf16 {
+            Gemv.multiply(F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, y: y)
+        } else {
+            Gemv.multiply(BF16Element.self, weight: weight, rows: rows, inputs: inputs, x: x, y: y)
+        }
+    }
+}

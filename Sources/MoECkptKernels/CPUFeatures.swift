@@ -1,0 +1,77 @@
+import CCPUFeatures
+import Glibc
+import MoECkptMatrixAVX2
+import MoECkptMatrixAVX512
+
+/// The weight dtypes the matrix kernels read in place.
+public enum MatrixWeightType: Sendable {
+    case f32, bf16
+}
+
+/// The builds of the matrix kernels (see Sources/MatrixKernels), and which one this CPU runs.
+public enum MatrixKernelBuild: String, Sendable, CaseIterable {
+    case avx2, avx512
+
+    /// Whether this CPU (and OS) can run the build.
+    public var isSupported: Bool {
+        switch self {
+        case .avx2: CPUFeatures.hasBaseline
+        case .avx512: CPUFeatures.hasAVX512
+        }
+    }
+
+    /// The widest supported build; `MOECKPT_KERNELS=avx2` selects the narrow one (for comparisons).
+    public static let selected: MatrixKernelBuild = {
+        if let name = getenv("MOECKPT_KERNELS").map({ String(cString: $0) }), let build = MatrixKernelBuild(rawValue: name),
+           build.isSupported {
+            return build
+        }
+        return CPUFeatures.hasAVX512 ? .avx512 : .avx2
+    }()
+
+    public var rowTile: Int {
+        switch self {
+        case .avx2: MoECkptMatrixAVX2.MatrixProducts.rowTile
+        case .avx512: MoECkptMatrixAVX512.MatrixProducts.rowTile
+        }
+    }
+
+    /// Tokens per panel of the activations (`TokenPanels`).
+    public var tokenPanel: Int {
+        switch self {
+        case .avx2: MoECkptMatrixAVX2.MatrixProducts.tokenPanel
+        case .avx512: MoECkptMatrixAVX512.MatrixProducts.tokenPanel
+        }
+    }
+
+    func multiply(_ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+                  x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
+        switch self {
+        case .avx2:
+            MoECkptMatrixAVX2.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens,
+                                                      y: y, outputs: outputs)
+        case .avx512:
+            MoECkptMatrixAVX512.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
+                                                        tokens: tokens, y: y, outputs: outputs)
+        }
+    }
+
+    func multiplyVector(_ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .avx2:
+            MoECkptMatrixAVX2.MatrixProducts.multiplyVector(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x, y: y)
+        case .avx512:
+            MoECkptMatrixAVX512.MatrixProducts.multiplyVector(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x, y: y)
+        }
+    }
+
+}
+
+/// What the CPU can run, asked once.
+public enum CPUFeatures {
+    /// AVX2, FMA, F16C, BMI: what every module of moeckpt is compiled for.
+    public static let hasBaseline = moeckpt_cpu_has_haswell_features() != 0
+    /// Everything `-target-cpu znver4` may use (AVX-512 with BF16, VNNI, VBMI...).
+    public static let hasAVX512 = moeckpt_cpu_has_znver4_features() != 0
+}

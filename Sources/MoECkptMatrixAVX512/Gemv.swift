@@ -1,0 +1,1 @@
+../MatrixKernels/Gemv.swift
