@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "MoECkpt", dependencies: ["MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels", "MoECkptForward"]),
         .executableTarget(
             name: "moeckpt",
-            dependencies: ["MoECkpt", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoECkpt", "CCPUFeatures", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Fixture paths and temporary directories shared by the test targets.
         .target(name: "MoECkptTestSupport", path: "Tests/Support"),

@@ -33,11 +33,14 @@ enum Gemm {
 
     /// - Parameters:
     ///   - weight: [*, inputs] row-major in element `E`; rows `rows` are computed.
-    ///   - x: [inputs, tokens] in panels; tokens a multiple of `tokenPanel`.
-    ///   - y: [outputs, tokens] in panels; rows `rows` are written.
+    ///   - x: [inputs, tokens] in panels; tokens a multiple of `tokenPanel`, of which the first
+    ///     `validTokens` count.
+    ///   - y: [outputs, tokens] in panels; rows `rows` are written (columns past `validTokens` of
+    ///     the last panel may be left as they were).
     static func multiply<E: WeightElement>(_ element: E.Type, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                                           x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
-        precondition(tokens % tokenPanel == 0, "tokens must fill whole panels")
+                                           x: UnsafePointer<Float>, tokens: Int, validTokens: Int,
+                                           y: UnsafeMutablePointer<Float>, outputs: Int) {
+        precondition(tokens % tokenPanel == 0 && validTokens <= tokens, "tokens must fill whole panels")
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: rowTile * kBlock)
         defer { packed.deallocate() }
         var edge = [Float](repeating: 0, count: rowTile * tokenPanel)
@@ -49,6 +52,7 @@ enum Gemm {
                 let n1 = min(rows.upperBound, n0 + rowBlock)
                 var panel = 0
                 while panel < tokens / tokenPanel {
+                    let valid = min(tokenPanel, validTokens - panel * tokenPanel)
                     let xPanel = x + (panel * inputs + k.lowerBound) * tokenPanel
                     var n = n0
                     while n < n1 {
@@ -57,7 +61,7 @@ enum Gemm {
                         if tileRows == rowTile {
                             let rowsInPlace = WeightRows<E>(base: weight + (n * inputs + k.lowerBound) * E.byteWidth,
                                                             stride: inputs * E.byteWidth)
-                            tile(rowsInPlace, xPanel, k.count, target, first: k0 == 0)
+                            tile(rowsInPlace, xPanel, k.count, target, first: k0 == 0, valid: valid)
                         } else {
                             // The last rows: the same tile, on a zero-padded copy of the rows and of
                             // their outputs.
@@ -67,7 +71,7 @@ enum Gemm {
                                 let copy = e.baseAddress!
                                 copy.initialize(repeating: 0, count: e.count)
                                 if k0 > 0 { copy.update(from: target, count: tileRows * tokenPanel) }
-                                tile(w, xPanel, k.count, copy, first: k0 == 0)
+                                tile(w, xPanel, k.count, copy, first: k0 == 0, valid: valid)
                                 target.update(from: copy, count: tileRows * tokenPanel)
                             }
                         }
@@ -113,8 +117,45 @@ enum Gemm {
         }
     }
 
+    /// The register tile for a panel with `valid` tokens: a panel of few tokens (an expert chosen
+    /// by few) is computed on its first 8 or 16 lanes only.
+    @inline(__always)
+    static func tile<W: TileWeights>(_ w: W, _ x: UnsafePointer<Float>, _ k: Int, _ y: UnsafeMutablePointer<Float>,
+                                     first: Bool, valid: Int) {
+#if WIDE_VECTORS
+        if valid > 16 {
+            tile(w, x, k, y, first: first)
+        } else if valid > 8 {
+            tile(SIMD16<Float>.self, w, x, k, y, first: first)
+        } else {
+            tile(SIMD8<Float>.self, w, x, k, y, first: first)
+        }
+#else
+        if valid > 8 {
+            tile(SIMD16<Float>.self, w, x, k, y, first: first)
+        } else {
+            tile(SIMD8<Float>.self, w, x, k, y, first: first)
+        }
+#endif
+    }
+
     @inline(__always)
     static func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+
+    @inline(__always)
+    static func load<V: SIMD>(_: V.Type, _ p: UnsafePointer<Float>) -> V where V.Scalar == Float {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+
+    @inline(__always)
+    static func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+
+    @inline(__always)
+    static func start<V: SIMD>(_: V.Type, _ p: UnsafeMutablePointer<Float>, _ first: Bool) -> V where V.Scalar == Float {
+        first ? V() : load(V.self, p)
+    }
 
     @inline(__always)
     static func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self) }
@@ -152,22 +193,34 @@ enum Gemm {
         store(c4a, y + 128); store(c4b, y + 144); store(c5a, y + 160); store(c5b, y + 176)
         store(c6a, y + 192); store(c6b, y + 208); store(c7a, y + 224); store(c7b, y + 240)
     }
-#else
-    /// 6 rows x 16 tokens; `w` the tile's weights, `x` the panel [k][16], `y` [6][16].
+#endif
+
+    /// `rowTile` rows x one vector V of tokens (the panel's first lanes).
     @inline(__always)
-    static func tile<W: TileWeights>(_ w: W, _ x: UnsafePointer<Float>, _ k: Int, _ y: UnsafeMutablePointer<Float>, first: Bool) {
-        var c0 = start(y, first), c1 = start(y + 16, first), c2 = start(y + 32, first)
-        var c3 = start(y + 48, first), c4 = start(y + 64, first), c5 = start(y + 80, first)
+    static func tile<V: SIMD, W: TileWeights>(_: V.Type, _ w: W, _ x: UnsafePointer<Float>, _ k: Int,
+                                              _ y: UnsafeMutablePointer<Float>, first: Bool) where V.Scalar == Float {
+        let p = tokenPanel
+        var c0 = start(V.self, y, first), c1 = start(V.self, y + p, first), c2 = start(V.self, y + 2 * p, first)
+        var c3 = start(V.self, y + 3 * p, first), c4 = start(V.self, y + 4 * p, first), c5 = start(V.self, y + 5 * p, first)
+#if WIDE_VECTORS
+        var c6 = start(V.self, y + 6 * p, first), c7 = start(V.self, y + 7 * p, first)
+#endif
         var xp = x
         for i in 0..<k {
-            let xa = load(xp)
-            c0.addProduct(broadcast(w, 0, i), xa); c1.addProduct(broadcast(w, 1, i), xa); c2.addProduct(broadcast(w, 2, i), xa)
-            c3.addProduct(broadcast(w, 3, i), xa); c4.addProduct(broadcast(w, 4, i), xa); c5.addProduct(broadcast(w, 5, i), xa)
-            xp += 16
-        }
-        store(c0, y); store(c1, y + 16); store(c2, y + 32); store(c3, y + 48); store(c4, y + 64); store(c5, y + 80)
-    }
+            let xa = load(V.self, xp)
+            c0.addProduct(V(repeating: w.value(0, i)), xa); c1.addProduct(V(repeating: w.value(1, i)), xa)
+            c2.addProduct(V(repeating: w.value(2, i)), xa); c3.addProduct(V(repeating: w.value(3, i)), xa)
+            c4.addProduct(V(repeating: w.value(4, i)), xa); c5.addProduct(V(repeating: w.value(5, i)), xa)
+#if WIDE_VECTORS
+            c6.addProduct(V(repeating: w.value(6, i)), xa); c7.addProduct(V(repeating: w.value(7, i)), xa)
 #endif
+            xp += p
+        }
+        store(c0, y); store(c1, y + p); store(c2, y + 2 * p); store(c3, y + 3 * p); store(c4, y + 4 * p); store(c5, y + 5 * p)
+#if WIDE_VECTORS
+        store(c6, y + 6 * p); store(c7, y + 7 * p)
+#endif
+    }
 }
 
 /// Where a register tile reads its weights: row r, step i.

@@ -231,6 +231,9 @@ struct ExpertFeedForward {
         let gate = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
         let up = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
         let down = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
+        // Padding columns the kernels skip keep these zeros.
+        gate.initialize(repeating: 0, count: i * padded)
+        up.initialize(repeating: 0, count: i * padded)
         defer { input.deallocate(); gate.deallocate(); up.deallocate(); down.deallocate() }
         for expert in 0..<config.numExperts where !routing.tokens[expert].isEmpty {
             let (w1, w3, w2) = (layer.gate.layers[expert].weight, layer.up.layers[expert].weight, layer.down.layers[expert].weight)
@@ -247,11 +250,11 @@ struct ExpertFeedForward {
                             for c in 0..<h { target[c] += weights[0] * down[c] }
                             return
                         }
-                        let tokens = panels.padded(selected.count)
+                        let tokens = selected.count
                         panels.gather(x, features: h, rows: selected, into: input)
                         Linear.multiply(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: tokens, y: gate, threads: threads)
                         Linear.multiply(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: tokens, y: up, threads: threads)
-                        Activation.siluMultiply(gate, up, count: i * tokens)
+                        Activation.siluMultiply(gate, up, count: i * panels.padded(tokens))
                         Linear.multiply(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: tokens, y: down, threads: threads)
                         panels.scatterAdd(down, features: h, rows: selected, weights: weights, into: output)
                     }

@@ -45,14 +45,14 @@ public enum MatrixKernelBuild: String, Sendable, CaseIterable {
     }
 
     func multiply(_ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                  x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
+                  x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
         switch self {
         case .avx2:
             MoECkptMatrixAVX2.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens,
-                                                      y: y, outputs: outputs)
+                                                      validTokens: validTokens, y: y, outputs: outputs)
         case .avx512:
             MoECkptMatrixAVX512.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
-                                                        tokens: tokens, y: y, outputs: outputs)
+                                                        tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
         }
     }
 

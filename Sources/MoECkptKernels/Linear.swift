@@ -30,20 +30,21 @@ public enum Linear {
         let yPanels = UnsafeMutablePointer<Float>.allocate(capacity: outputs * tokens)
         defer { xPanels.deallocate(); yPanels.deallocate() }
         layout.fromRows(x, rows: rows, features: inputs, into: xPanels)
-        multiply(type, weight: weight, outputs: outputs, inputs: inputs, x: xPanels, tokens: tokens, y: yPanels,
+        multiply(type, weight: weight, outputs: outputs, inputs: inputs, x: xPanels, tokens: rows, y: yPanels,
                  threads: threads, build: build)
         layout.toRows(yPanels, rows: rows, features: outputs, bias: bias, into: y)
     }
 
-    /// y [outputs, tokens] = weight · x [inputs, tokens], both in `TokenPanels` of `build`,
-    /// threads splitting the outputs.
+    /// y [outputs, tokens] = weight · x [inputs, tokens], both in `TokenPanels` of `build` (padded
+    /// to whole panels; the padding columns of y are unspecified), threads splitting the outputs.
     public static func multiply(_ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
                                 x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
                                 build: MatrixKernelBuild = .selected) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
+        let padded = TokenPanels(build: build).padded(tokens)
         Parallel.ranges(outputs, threads: threads, alignment: build.rowTile) { range in
-            build.multiply(type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: tokens, y: ys.base,
-                           outputs: outputs)
+            build.multiply(type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: padded, validTokens: tokens,
+                           y: ys.base, outputs: outputs)
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCPUFeatures
 import MoECkpt
 
 #if canImport(Glibc)
@@ -20,6 +21,13 @@ struct Moeckpt: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        // The libraries are compiled for AVX2 + FMA (Package.swift); say so rather than die of
+        // SIGILL on an older CPU. This file is built for baseline x86-64.
+        guard moeckpt_cpu_has_haswell_features() != 0 else {
+            let message = "moeckpt: error: this CPU lacks AVX2/FMA (x86-64-v3), which this build of moeckpt needs\n"
+            _ = message.withCString { write(2, $0, strlen($0)) }
+            exit(2)
+        }
         // A file truncated by another process while mapped raises SIGBUS on the next access of a
         // lost page; report it as bad input instead of dying.
         signal(SIGBUS) { _ in
