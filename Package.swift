@@ -21,10 +21,10 @@ let package = Package(
         // Element types, shapes, tensor views and exact dtype conversions.
         .target(name: "MoECkptTensors", swiftSettings: fastCPU),
         // The matrix products (Sources/MatrixKernels, linked into both folders), once per instruction set.
-        .target(name: "MoECkptMatrixAVX2", swiftSettings: fastCPU),
-        .target(name: "MoECkptMatrixAVX512", swiftSettings: avx512CPU),
-        // What the CPU can run, asked once.
+        // What the CPU can run, asked once; a prefetch hint.
         .target(name: "CCPUFeatures"),
+        .target(name: "MoECkptMatrixAVX2", dependencies: ["CCPUFeatures"], swiftSettings: fastCPU),
+        .target(name: "MoECkptMatrixAVX512", dependencies: ["CCPUFeatures"], swiftSettings: avx512CPU),
         // SIMD CPU kernels: linear layers, norms, softmax, activations, rotary embeddings.
         .target(name: "MoECkptKernels", dependencies: ["MoECkptMatrixAVX2", "MoECkptMatrixAVX512", "CCPUFeatures"],
                 swiftSettings: fastCPU),

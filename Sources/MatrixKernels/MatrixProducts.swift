@@ -25,13 +25,17 @@ public enum MatrixProducts {
         }
     }
 
-    /// y[n] = Σ_k weight[n, k] x[k] for n in `rows`.
-    public static func multiplyVector(bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                                      x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    /// Few tokens (at most `maxDotTokens`) go through dot products instead.
+    public static var maxDotTokens: Int { Dots.maxTokens }
+
+    /// y[t, n] = Σ_k weight[n, k] x[t, k] for n in `rows`, t < `tokens`, row-major: x [tokens,
+    /// inputs], y [tokens, outputs].
+    public static func multiplyRows(bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+                                    x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
         if !bf16 {
-            Gemv.multiply(F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, y: y)
+            Dots.multiply(F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, y: y, outputs: outputs)
         } else {
-            Gemv.multiply(BF16Element.self, weight: weight, rows: rows, inputs: inputs, x: x, y: y)
+            Dots.multiply(BF16Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, y: y, outputs: outputs)
         }
     }
 }

@@ -34,6 +34,10 @@ enum BF16Element: WeightElement {
     @inline(__always)
     static func vector(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
         let halves = base.loadUnaligned(fromByteOffset: 2 * index, as: SIMD16<UInt16>.self)
-        return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: halves) &<< 16, to: SIMD16<Float>.self)
+        // Lane by lane, which LLVM turns into one zero-extension; the generic
+        // SIMD16<UInt32>(truncatingIfNeeded:) is sometimes left as a call per vector.
+        var words = SIMD16<UInt32>()
+        for lane in 0..<16 { words[lane] = UInt32(halves[lane]) }
+        return unsafeBitCast(words &<< 16, to: SIMD16<Float>.self)
     }
 }

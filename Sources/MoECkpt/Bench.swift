@@ -82,31 +82,48 @@ public enum Bench {
                            gflops: Double(total) / sorted[sorted.count / 2] / 1e9)
     }
 
-    public static func run(_ config: MixtralConfig, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
-                           parts: Set<String>) -> [BenchResult] {
-        let model = parts.isDisjoint(with: ["moe", "forward"]) ? nil : MixtralForward(synthetic: config)
-        var results: [BenchResult] = []
-        if parts.contains("moe"), let model {
+    /// The model a benchmark runs: a Mixtral checkpoint's, or synthetic weights of `config`'s
+    /// shape in `weights` (F32 or BF16).
+    public static func model(checkpoint: String?, synthetic config: MixtralConfig,
+                             weights: MatrixWeightType) throws(FileError) -> (MixtralForward, MixtralConfig) {
+        guard let checkpoint else { return (MixtralForward(synthetic: config, weights: weights), config) }
+        let loaded = try ModelLoader.load(checkpoint)
+        guard case .mixtral(let config) = loaded.architecture else {
+            throw FileError(path: checkpoint, problem: ForwardError.badInput("bench runs Mixtral-shaped models; this is \(loaded.architecture)"))
+        }
+        do { return (try MixtralForward(loaded, config: config), config) } catch {
+            throw FileError(path: checkpoint, problem: error)
+        }
+    }
+
+    /// The MoE block's input: a file's `hidden_states` [tokens, hidden] (any float dtype), or
+    /// seeded uniform values in [-1, 1).
+    public static func moeInput(_ path: String?, tokens: Int, hidden: Int) throws(FileError) -> [Float] {
+        guard let path else {
             var state: UInt64 = 7
-            let x = (0..<(tokens * config.hiddenSize)).map { _ -> Float in
+            return (0..<(tokens * hidden)).map { _ -> Float in
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 return Float(state >> 40) / Float(1 << 24) * 2 - 1
             }
+        }
+        let file = try Checkpoint.open(path)
+        guard let tensor = file.tensors.first(where: { $0.name == "hidden_states" }), tensor.elementCount == tokens * hidden else {
+            throw FileError(path: path, problem: ForwardError.badInput("expected a tensor hidden_states of \(tokens) x \(hidden) values"))
+        }
+        return try f32(tensor, in: path)
+    }
+
+    public static func run(_ model: MixtralForward, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
+                           parts: Set<String>, moeInput x: [Float]) -> [BenchResult] {
+        let config = model.config
+        var results: [BenchResult] = []
+        if parts.contains("moe") {
             let times = time(repetitions: repetitions, warmup: warmup) {
                 _ = model.moeBlock(layer: 0, x, rows: tokens, threads: threads)
             }
             results.append(result("moe-block", times, tokens: tokens, threads: threads, flops: moeFLOPs(config, tokens: tokens)))
         }
-        if parts.contains("linear") {
-            let (h, i) = (config.hiddenSize, config.intermediateSize)
-            let x = [Float](repeating: 0.5, count: tokens * h), w = [Float](repeating: 0.25, count: i * h)
-            var y = [Float](repeating: 0, count: tokens * i)
-            let times = time(repetitions: repetitions, warmup: warmup) {
-                Linear.forward(x: x, rows: tokens, inputs: h, weight: w, outputs: i, bias: nil, into: &y, threads: threads)
-            }
-            results.append(result("linear", times, tokens: tokens, threads: threads, flops: 2 * Double(tokens * h * i)))
-        }
-        if parts.contains("forward"), let model {
+        if parts.contains("forward") {
             let ids = [(0..<tokens).map { ($0 * 7919) % config.vocabSize }]
             let times = time(repetitions: repetitions, warmup: warmup) {
                 _ = try? model.forward(ids, threads: threads)
@@ -114,5 +131,16 @@ public enum Bench {
             results.append(result("forward", times, tokens: tokens, threads: threads, flops: forwardFLOPs(config, tokens: tokens)))
         }
         return results
+    }
+
+    /// One linear layer hidden -> intermediate (an expert's gate projection) on `tokens` rows.
+    public static func linear(hidden h: Int, intermediate i: Int, tokens: Int, threads: Int, repetitions: Int,
+                              warmup: Int) -> BenchResult {
+        let x = [Float](repeating: 0.5, count: tokens * h), w = [Float](repeating: 0.25, count: i * h)
+        var y = [Float](repeating: 0, count: tokens * i)
+        let times = time(repetitions: repetitions, warmup: warmup) {
+            Linear.forward(x: x, rows: tokens, inputs: h, weight: w, outputs: i, bias: nil, into: &y, threads: threads)
+        }
+        return result("linear", times, tokens: tokens, threads: threads, flops: 2 * Double(tokens * h * i))
     }
 }

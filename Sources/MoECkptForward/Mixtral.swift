@@ -216,7 +216,8 @@ public struct MixtralForward: Sendable {
 
 /// The experts of one MoE block on their tokens, in the kernels' layout: each expert's tokens are
 /// gathered into token panels once, its three projections chain panel to panel, and the result is
-/// added back, weighted, to the tokens' rows. A lone token takes the matrix-vector path.
+/// added back, weighted, to the tokens' rows. An expert with few tokens runs on rows, as dot
+/// products.
 struct ExpertFeedForward {
     let config: MixtralConfig
     let threads: Int
@@ -240,14 +241,18 @@ struct ExpertFeedForward {
             routing.tokens[expert].withUnsafeBufferPointer { selected in
                 routing.weights[expert].withUnsafeBufferPointer { weights in
                     withExtendedLifetime((w1.owner, w3.owner, w2.owner)) {
-                        if selected.count == 1 {
-                            let row = x + selected[0] * h
-                            Linear.multiplyVector(w1.type, weight: w1.base, outputs: i, inputs: h, x: row, y: gate, threads: threads)
-                            Linear.multiplyVector(w3.type, weight: w3.base, outputs: i, inputs: h, x: row, y: up, threads: threads)
-                            Activation.siluMultiply(gate, up, count: i)
-                            Linear.multiplyVector(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, y: down, threads: threads)
-                            let target = output + selected[0] * h
-                            for c in 0..<h { target[c] += weights[0] * down[c] }
+                        if selected.count <= Linear.maxDotTokens {
+                            // Few tokens: dot products on rows (input and down reuse the panel scratch).
+                            let count = selected.count
+                            for (j, row) in selected.enumerated() { (input + j * h).update(from: x + row * h, count: h) }
+                            Linear.multiplyRows(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
+                            Linear.multiplyRows(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
+                            Activation.siluMultiply(gate, up, count: count * i)
+                            Linear.multiplyRows(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: down, threads: threads)
+                            for (j, row) in selected.enumerated() {
+                                let (source, target) = (down + j * h, output + row * h)
+                                for c in 0..<h { target[c] += weights[j] * source[c] }
+                            }
                             return
                         }
                         let tokens = selected.count

@@ -56,16 +56,25 @@ public enum MatrixKernelBuild: String, Sendable, CaseIterable {
         }
     }
 
-    func multiplyVector(_ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    /// Token counts up to this run as dot products (`Linear.multiplyRows`).
+    public var maxDotTokens: Int {
         switch self {
-        case .avx2:
-            MoECkptMatrixAVX2.MatrixProducts.multiplyVector(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x, y: y)
-        case .avx512:
-            MoECkptMatrixAVX512.MatrixProducts.multiplyVector(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x, y: y)
+        case .avx2: MoECkptMatrixAVX2.MatrixProducts.maxDotTokens
+        case .avx512: MoECkptMatrixAVX512.MatrixProducts.maxDotTokens
         }
     }
 
+    func multiplyRows(_ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+                      x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
+        switch self {
+        case .avx2:
+            MoECkptMatrixAVX2.MatrixProducts.multiplyRows(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs,
+                                                          x: x, tokens: tokens, y: y, outputs: outputs)
+        case .avx512:
+            MoECkptMatrixAVX512.MatrixProducts.multiplyRows(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs,
+                                                            x: x, tokens: tokens, y: y, outputs: outputs)
+        }
+    }
 }
 
 /// What the CPU can run, asked once.

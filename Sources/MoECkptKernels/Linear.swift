@@ -1,11 +1,14 @@
 /// y = x · wᵀ (+ bias): the linear layer of PyTorch, with weights stored [out, in] as they are in
 /// every checkpoint, used in place in their dtype.
 ///
-/// One token is a matrix-vector product; more tokens are moved into the layout of the matrix
-/// kernels (`TokenPanels`) and back. Threads split the output features; every element is
+/// A few tokens are dot products on the rows as they are; more are moved into the layout of the
+/// matrix kernels (`TokenPanels`) and back. Threads split the output features; every element is
 /// computed by the same operations whatever the thread count or kernel build, so results are
 /// bit-identical for 1 or N threads.
 public enum Linear {
+    /// Up to this many tokens, products run as dot products on rows (`multiplyRows`).
+    public static var maxDotTokens: Int { MatrixKernelBuild.selected.maxDotTokens }
+
     /// - Parameters: x [rows, inputs], weight [outputs, inputs], bias [outputs] or nil, y [rows, outputs].
     public static func forward(x: UnsafePointer<Float>, rows: Int, inputs: Int,
                                weight: UnsafePointer<Float>, outputs: Int, bias: UnsafePointer<Float>?,
@@ -19,9 +22,14 @@ public enum Linear {
                                into y: UnsafeMutablePointer<Float>, threads: Int = 1,
                                build: MatrixKernelBuild = .selected) {
         guard rows > 0 else { return }
-        if rows == 1 {
-            multiplyVector(type, weight: weight, outputs: outputs, inputs: inputs, x: x, y: y, threads: threads, build: build)
-            if let bias { for n in 0..<outputs { y[n] += bias[n] } }
+        if rows <= build.maxDotTokens {
+            multiplyRows(type, weight: weight, outputs: outputs, inputs: inputs, x: x, tokens: rows, y: y, threads: threads,
+                         build: build)
+            if let bias {
+                for t in 0..<rows {
+                    for n in 0..<outputs { y[t * outputs + n] += bias[n] }
+                }
+            }
             return
         }
         let layout = TokenPanels(build: build)
@@ -48,13 +56,15 @@ public enum Linear {
         }
     }
 
-    /// y [outputs] = weight · x [inputs], threads splitting the outputs.
-    public static func multiplyVector(_ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
-                                      x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, threads: Int,
-                                      build: MatrixKernelBuild = .selected) {
+    /// y [tokens, outputs] = x [tokens, inputs] · weightᵀ for at most `build.maxDotTokens`
+    /// tokens, row-major, threads splitting the outputs.
+    public static func multiplyRows(_ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
+                                    x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
+                                    build: MatrixKernelBuild = .selected) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
         Parallel.ranges(outputs, threads: threads, alignment: 16) { range in
-            build.multiplyVector(type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, y: ys.base)
+            build.multiplyRows(type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: tokens, y: ys.base,
+                               outputs: outputs)
         }
     }
 }

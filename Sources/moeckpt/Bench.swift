@@ -8,6 +8,11 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time the MoE block and the full forward pass on synthetic weights of a given shape.",
         discussion: "Prints the median, fastest and slowest of the repetitions after warm-up, tokens/s and GFLOP/s.")
 
+    @Argument(help: "A Mixtral checkpoint to time (its shape and weights); without it, synthetic weights of the shape below.")
+    var checkpoint: String?
+    @Option(help: "Synthetic weights' dtype: f32 or bf16 (read in place by the kernels).") var dtype = "f32"
+    @Option(help: "A safetensors file whose hidden_states [tokens, hidden] feed the MoE block (default: seeded random).")
+    var inputs: String?
     @Option(help: "Hidden size.") var hidden = 1024
     @Option(help: "Expert intermediate size.") var intermediate = 3584
     @Option(help: "Experts per layer.") var experts = 8
@@ -36,6 +41,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
         guard ["moe", "forward", "both", "linear"].contains(what) else { throw ValidationError("--what must be moe, forward, both or linear") }
+        guard ["f32", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or bf16") }
     }
 
     func run() throws {
@@ -56,15 +62,23 @@ struct BenchCommand: ParsableCommand {
                                    numHeads: heads, numKVHeads: kvHeads, headDim: hidden / heads, numExperts: experts,
                                    expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
                                    tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
-        let parts: Set<String> = what == "both" ? ["moe", "forward"] : [what]
-        let results = Bench.run(config, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup, parts: parts)
+        let results: [BenchResult]
+        if what == "linear" {
+            results = [Bench.linear(hidden: hidden, intermediate: intermediate, tokens: tokens, threads: threads,
+                                    repetitions: repetitions, warmup: warmup)]
+        } else {
+            let (model, shape) = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype == "bf16" ? .bf16 : .f32)
+            let x = try Bench.moeInput(inputs, tokens: tokens, hidden: shape.hiddenSize)
+            results = Bench.run(model, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup,
+                                parts: what == "both" ? ["moe", "forward"] : [what], moeInput: x)
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
             return
         }
-        print("hidden \(hidden), intermediate \(intermediate), \(experts) experts, top-\(topK), \(tokens) tokens, \(threads) threads")
+        print("\(checkpoint ?? "synthetic \(dtype) weights"): \(tokens) tokens, \(threads) threads, kernels \(MatrixKernelBuild.selected.rawValue)")
         for r in results {
             print(String(format: "%-10@ median %8.2f ms (min %.2f, max %.2f)  %10.1f tokens/s  %7.1f GFLOP/s",
                          r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.tokensPerSecond, r.gflops))

@@ -1,0 +1,1 @@
+../MatrixKernels/Dots.swift
