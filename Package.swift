@@ -47,7 +47,11 @@ let package = Package(
         // Fixture paths and temporary directories shared by the test targets.
         .target(name: "MoECkptTestSupport", path: "Tests/Support"),
         .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors", "MoECkptTestSupport"]),
-        .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MoECkptTestSupport"]),
+        // The AVX-512 build's tiles compiled for AVX2, so that their logic is tested on any machine
+        // (the instruction selection is the compiler's).
+        .target(name: "MatrixWideLogic", dependencies: ["CCPUFeatures"], path: "Tests/MatrixWideLogic",
+                swiftSettings: fastCPU + [.define("WIDE_VECTORS")]),
+        .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MatrixWideLogic", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptModelsTests", dependencies: ["MoECkptModels", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptTests", dependencies: ["MoECkpt", "MoECkptTestSupport"]),

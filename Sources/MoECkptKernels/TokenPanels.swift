@@ -7,6 +7,8 @@ public struct TokenPanels: Sendable {
 
     public init(build: MatrixKernelBuild = .selected) { width = build.tokenPanel }
 
+    public init(width: Int) { self.width = width }
+
     /// `tokens` rounded up to whole panels.
     public func padded(_ tokens: Int) -> Int { (tokens + width - 1) / width * width }
 

@@ -1,0 +1,1 @@
+../../Sources/MatrixKernels/Gemm.swift

@@ -1,0 +1,195 @@
+import MatrixWideLogic
+import MoECkptTestSupport
+import Testing
+@testable import MoECkptKernels
+
+/// The matrix kernels against scalar references of the exact sequence of operations each element
+/// is defined by, compared bit for bit, for every kernel build this CPU runs.
+struct MatrixKernelTests {
+    /// Panel products: one fused multiply-add per k, in order, from zero.
+    static func chain(_ w: ArraySlice<Float>, _ x: ArraySlice<Float>) -> Float {
+        var sum: Float = 0
+        for (a, b) in zip(w, x) { sum = sum.addingProduct(a, b) }
+        return sum
+    }
+
+    /// Dot products (few tokens): 16 lane chains over the whole 16-element chunks, the lane sum,
+    /// then the rest in order.
+    static func dot(_ w: ArraySlice<Float>, _ x: ArraySlice<Float>) -> Float {
+        let (w, x) = (Array(w), Array(x))
+        var lanes = SIMD16<Float>()
+        let chunks = w.count / 16
+        for c in 0..<chunks {
+            for l in 0..<16 { lanes[l] = lanes[l].addingProduct(w[c * 16 + l], x[c * 16 + l]) }
+        }
+        var sum = lanes.sum()
+        for k in (chunks * 16)..<w.count { sum = sum.addingProduct(w[k], x[k]) }
+        return sum
+    }
+
+    static func bf16(_ values: [Float]) -> [UInt16] { values.map { UInt16($0.bitPattern >> 16) } }
+
+    static func run(_ type: MatrixWeightType, _ weightBytes: [UInt8], x: [Float], rows: Int, inputs: Int, outputs: Int,
+                    bias: [Float]?, threads: Int, build: MatrixKernelBuild) -> [Float] {
+        var y = [Float](repeating: .nan, count: rows * outputs)
+        weightBytes.withUnsafeBytes { w in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    func go(_ b: UnsafePointer<Float>?) {
+                        Linear.forward(type, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
+                                       bias: b, into: yp.baseAddress!, threads: threads, build: build)
+                    }
+                    if let bias { bias.withUnsafeBufferPointer { go($0.baseAddress!) } } else { go(nil) }
+                }
+            }
+        }
+        return y
+    }
+
+    static func bytes<T>(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+
+    static var builds: [MatrixKernelBuild] { MatrixKernelBuild.allCases.filter(\.isSupported) }
+
+    /// Token counts on both sides of the dot-product limit and of panel widths (8, 16, 32); input
+    /// sizes around the vector width and across the 1024-element k-block; output counts that
+    /// leave partial row tiles.
+    @Test(arguments: [(1, 40, 13), (2, 17, 7), (4, 33, 9), (5, 16, 6), (8, 5, 8), (9, 1030, 14), (17, 64, 50),
+                      (33, 31, 1), (40, 2100, 19), (70, 3, 25)])
+    func everyElementIsItsDefinedSequence(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 11)
+        // BF16-exact values, so one set of weights serves both dtypes.
+        let w = Self.bf16(KernelTests.random(outputs * inputs, seed: 12)).map { Float(bitPattern: UInt32($0) << 16) }
+        let bias = KernelTests.random(outputs, seed: 13)
+        for build in Self.builds {
+            let sequence = rows <= build.maxDotTokens ? Self.dot : Self.chain
+            var expected = [Float](repeating: 0, count: rows * outputs)
+            for t in 0..<rows {
+                for n in 0..<outputs {
+                    expected[t * outputs + n] = sequence(w[(n * inputs)..<((n + 1) * inputs)], x[(t * inputs)..<((t + 1) * inputs)])
+                        + bias[n]
+                }
+            }
+            for threads in [1, 2, 3] {
+                let f32 = Self.run(.f32, Self.bytes(w), x: x, rows: rows, inputs: inputs, outputs: outputs, bias: bias,
+                                   threads: threads, build: build)
+                let bf16 = Self.run(.bf16, Self.bytes(Self.bf16(w)), x: x, rows: rows, inputs: inputs, outputs: outputs,
+                                    bias: bias, threads: threads, build: build)
+                #expect(f32.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) f32, \(threads) threads")
+                #expect(bf16.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) bf16 in place, \(threads) threads")
+            }
+        }
+    }
+
+    @Test func bf16WeightsAreReadInPlaceAtAnyAlignment() {
+        let (rows, inputs, outputs) = (20, 37, 11)
+        let x = KernelTests.random(rows * inputs, seed: 14)
+        let w = Self.bf16(KernelTests.random(outputs * inputs, seed: 15))
+        let reference = Self.run(.bf16, Self.bytes(w), x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil,
+                                 threads: 1, build: .selected)
+        // The same bytes one byte further into a buffer (a safetensors data offset need not be even).
+        var shifted = [UInt8](repeating: 0, count: 1) + Self.bytes(w)
+        shifted.withUnsafeMutableBytes { buffer in
+            var y = [Float](repeating: .nan, count: rows * outputs)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    Linear.forward(.bf16, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: UnsafeRawPointer(buffer.baseAddress! + 1),
+                                   outputs: outputs, bias: nil, into: yp.baseAddress!, threads: 2)
+                }
+            }
+            #expect(y.map(\.bitPattern) == reference.map(\.bitPattern))
+        }
+    }
+
+    @Test func tokenPanelsRoundTripAndScatterWeightedRows() {
+        let layout = TokenPanels()
+        let (tokens, features) = (layout.width + 3, 5)
+        let x = KernelTests.random(tokens * features, seed: 16)
+        var panels = [Float](repeating: .nan, count: layout.padded(tokens) * features)
+        var back = [Float](repeating: .nan, count: tokens * features)
+        x.withUnsafeBufferPointer { xp in
+            panels.withUnsafeMutableBufferPointer { layout.fromRows(xp.baseAddress!, rows: tokens, features: features, into: $0.baseAddress!) }
+            panels.withUnsafeBufferPointer { p in
+                back.withUnsafeMutableBufferPointer { layout.toRows(p.baseAddress!, rows: tokens, features: features, bias: nil, into: $0.baseAddress!) }
+            }
+        }
+        #expect(back == x)
+        // Element (f, t) sits where the layout says; padding tokens are zero.
+        let t = layout.width + 1, f = 3
+        #expect(panels[((t / layout.width) * features + f) * layout.width + t % layout.width] == x[t * features + f])
+        #expect(panels[(features + f) * layout.width + layout.width - 1] == 0)
+        // Tokens 2 and 0 of a gathered pair, weighted, added back to their rows.
+        let rows = [2, 0], weights: [Float] = [0.5, 2]
+        var gathered = [Float](repeating: .nan, count: layout.width * features)
+        var output = [Float](repeating: 1, count: tokens * features)
+        x.withUnsafeBufferPointer { xp in
+            rows.withUnsafeBufferPointer { r in
+                gathered.withUnsafeMutableBufferPointer { layout.gather(xp.baseAddress!, features: features, rows: r, into: $0.baseAddress!) }
+                gathered.withUnsafeBufferPointer { g in
+                    weights.withUnsafeBufferPointer { wp in
+                        output.withUnsafeMutableBufferPointer {
+                            layout.scatterAdd(g.baseAddress!, features: features, rows: r, weights: wp, into: $0.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+        for c in 0..<features {
+            #expect(output[2 * features + c] == 1 + 0.5 * x[2 * features + c])
+            #expect(output[c] == 1 + 2 * x[c])
+            #expect(output[features + c] == 1)
+        }
+    }
+}
+
+/// The AVX-512 build's tiles (8 x 32, 16- and 8-lane narrow tiles, 32-token panels), compiled for
+/// AVX2 so they run here, against the same references.
+struct WideTileLogicTests {
+    @Test(arguments: [(5, 40, 13), (9, 1030, 17), (17, 64, 8), (33, 31, 9), (70, 2100, 25)])
+    func wideTilesComputeTheDefinedSequence(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 21)
+        let w = KernelTests.random(outputs * inputs, seed: 22)
+        let layout = TokenPanels(width: MatrixWideLogic.MatrixProducts.tokenPanel)
+        #expect(layout.width == 32 && MatrixWideLogic.MatrixProducts.rowTile == 8)
+        var xPanels = [Float](repeating: 0, count: layout.padded(rows) * inputs)
+        var yPanels = [Float](repeating: .nan, count: layout.padded(rows) * outputs)
+        var y = [Float](repeating: .nan, count: rows * outputs)
+        var dots = [Float](repeating: .nan, count: rows * outputs)
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBytes { wp in
+                xPanels.withUnsafeMutableBufferPointer { layout.fromRows(xp.baseAddress!, rows: rows, features: inputs, into: $0.baseAddress!) }
+                xPanels.withUnsafeBufferPointer { xq in
+                    yPanels.withUnsafeMutableBufferPointer { yq in
+                        // Two row ranges, as two threads would split them.
+                        for range in [0..<min(8, outputs), min(8, outputs)..<outputs] {
+                            MatrixWideLogic.MatrixProducts.multiply(bf16: false, weight: wp.baseAddress!, rows: range, inputs: inputs,
+                                                                    x: xq.baseAddress!, tokens: layout.padded(rows), validTokens: rows,
+                                                                    y: yq.baseAddress!, outputs: outputs)
+                        }
+                        y.withUnsafeMutableBufferPointer {
+                            layout.toRows(UnsafePointer(yq.baseAddress!), rows: rows, features: outputs, bias: nil, into: $0.baseAddress!)
+                        }
+                    }
+                }
+                dots.withUnsafeMutableBufferPointer { d in
+                    var t = 0
+                    while t < rows {
+                        let count = min(4, rows - t)
+                        MatrixWideLogic.MatrixProducts.multiplyRows(bf16: false, weight: wp.baseAddress!, rows: 0..<outputs, inputs: inputs,
+                                                                    x: xp.baseAddress! + t * inputs, tokens: count,
+                                                                    y: d.baseAddress! + t * outputs, outputs: outputs)
+                        t += count
+                    }
+                }
+            }
+        }
+        for t in 0..<rows {
+            for n in 0..<outputs {
+                let (wr, xr) = (w[(n * inputs)..<((n + 1) * inputs)], x[(t * inputs)..<((t + 1) * inputs)])
+                #expect(y[t * outputs + n].bitPattern == MatrixKernelTests.chain(wr, xr).bitPattern, "panel token \(t) row \(n)")
+                #expect(dots[t * outputs + n].bitPattern == MatrixKernelTests.dot(wr, xr).bitPattern, "dots token \(t) row \(n)")
+            }
+        }
+    }
+}
