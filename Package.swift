@@ -21,12 +21,12 @@ let package = Package(
         // Element types, shapes, tensor views and exact dtype conversions.
         .target(name: "MoECkptTensors", swiftSettings: fastCPU),
         // The matrix products (Sources/MatrixKernels, linked into both folders), once per instruction set.
-        // What the CPU can run, asked once; a prefetch hint.
-        .target(name: "CCPUFeatures"),
-        .target(name: "MoECkptMatrixAVX2", dependencies: ["CCPUFeatures"], swiftSettings: fastCPU),
-        .target(name: "MoECkptMatrixAVX512", dependencies: ["CCPUFeatures"], swiftSettings: avx512CPU),
+        // What the CPU can run; a prefetch hint; malloc tuning.
+        .target(name: "CPlatform"),
+        .target(name: "MoECkptMatrixAVX2", dependencies: ["CPlatform"], swiftSettings: fastCPU),
+        .target(name: "MoECkptMatrixAVX512", dependencies: ["CPlatform"], swiftSettings: avx512CPU),
         // SIMD CPU kernels: linear layers, norms, softmax, activations, rotary embeddings.
-        .target(name: "MoECkptKernels", dependencies: ["MoECkptMatrixAVX2", "MoECkptMatrixAVX512", "CCPUFeatures"],
+        .target(name: "MoECkptKernels", dependencies: ["MoECkptMatrixAVX2", "MoECkptMatrixAVX512", "CPlatform"],
                 swiftSettings: fastCPU),
         // CRC-32C with the SSE4.2 instruction: the checksums of the native format.
         .target(name: "CCRC32C"),
@@ -42,14 +42,14 @@ let package = Package(
         .target(name: "MoECkpt", dependencies: ["MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels", "MoECkptForward"]),
         .executableTarget(
             name: "moeckpt",
-            dependencies: ["MoECkpt", "CCPUFeatures", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoECkpt", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Fixture paths and temporary directories shared by the test targets.
         .target(name: "MoECkptTestSupport", path: "Tests/Support"),
         .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors", "MoECkptTestSupport"]),
         // The AVX-512 build's tiles compiled for AVX2, so that their logic is tested on any machine
         // (the instruction selection is the compiler's).
-        .target(name: "MatrixWideLogic", dependencies: ["CCPUFeatures"], path: "Tests/MatrixWideLogic",
+        .target(name: "MatrixWideLogic", dependencies: ["CPlatform"], path: "Tests/MatrixWideLogic",
                 swiftSettings: fastCPU + [.define("WIDE_VECTORS")]),
         .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MatrixWideLogic", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptModelsTests", dependencies: ["MoECkptModels", "MoECkptTestSupport"]),

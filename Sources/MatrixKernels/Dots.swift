@@ -1,4 +1,4 @@
-import CCPUFeatures
+import CPlatform
 
 /// Y = X · Wᵀ for a few tokens, row-major as in the checkpoint: one dot product along k per
 /// (token, weight row). Few tokens use each weight a few times at most, so the cost is reading

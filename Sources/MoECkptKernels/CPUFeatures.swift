@@ -1,4 +1,4 @@
-import CCPUFeatures
+import CPlatform
 import Glibc
 import MoECkptMatrixAVX2
 import MoECkptMatrixAVX512

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CCPUFeatures
+import CPlatform
 import MoECkpt
 
 #if canImport(Glibc)
@@ -28,6 +28,7 @@ enum Main {
             _ = message.withCString { write(2, $0, strlen($0)) }
             exit(2)
         }
+        moeckpt_keep_freed_memory()
         // A file truncated by another process while mapped raises SIGBUS on the next access of a
         // lost page; report it as bad input instead of dying.
         signal(SIGBUS) { _ in

@@ -1,4 +1,4 @@
-#include "cpu_features.h"
+#include "platform.h"
 
 // __builtin_cpu_supports also checks that the OS saves the vector registers (XCR0).
 int moeckpt_cpu_has_znver4_features(void) {
