@@ -21,10 +21,10 @@ let package = Package(
         // Element types, shapes, tensor views and exact dtype conversions.
         .target(name: "MoECkptTensors", swiftSettings: fastCPU),
         // The matrix products (Sources/MatrixKernels, linked into both folders), once per instruction set.
-        // What the CPU can run; a prefetch hint; malloc tuning.
+        // What the CPU can run; malloc tuning.
         .target(name: "CPlatform"),
-        .target(name: "MoECkptMatrixAVX2", dependencies: ["CPlatform"], swiftSettings: fastCPU),
-        .target(name: "MoECkptMatrixAVX512", dependencies: ["CPlatform"], swiftSettings: avx512CPU),
+        .target(name: "MoECkptMatrixAVX2", swiftSettings: fastCPU),
+        .target(name: "MoECkptMatrixAVX512", swiftSettings: avx512CPU),
         // SIMD CPU kernels: linear layers, norms, softmax, activations, rotary embeddings.
         .target(name: "MoECkptKernels", dependencies: ["MoECkptMatrixAVX2", "MoECkptMatrixAVX512", "CPlatform"],
                 swiftSettings: fastCPU),
@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors", "MoECkptTestSupport"]),
         // The AVX-512 build's tiles compiled for AVX2, so that their logic is tested on any machine
         // (the instruction selection is the compiler's).
-        .target(name: "MatrixWideLogic", dependencies: ["CPlatform"], path: "Tests/MatrixWideLogic",
+        .target(name: "MatrixWideLogic", path: "Tests/MatrixWideLogic",
                 swiftSettings: fastCPU + [.define("WIDE_VECTORS")]),
         .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MatrixWideLogic", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptModelsTests", dependencies: ["MoECkptModels", "MoECkptTestSupport"]),

@@ -1,5 +1,3 @@
-import CPlatform
-
 /// Y = X · Wᵀ for a few tokens, row-major as in the checkpoint: one dot product along k per
 /// (token, weight row). Few tokens use each weight a few times at most, so the cost is reading
 /// the weights: each weight vector is loaded once (16 elements, widened from BF16 in registers)
@@ -15,8 +13,6 @@ enum Dots {
     /// win from about 4 tokens on (measured on Zen 3, 1024 -> 3584, 2 threads: 2 tokens 0.37 ms
     /// here against 0.52, 4 tokens 0.50 against 0.53, 8 tokens 1.03 against 0.57).
     static let maxTokens = 4
-    /// Elements ahead that one token's pass prefetches.
-    static let prefetchDistance = 256
 
     /// y[t, n] = Σ_k weight[n, k] x[t, k] for n in `rows`, t < `tokens`.
     /// - Parameters: weight [*, inputs] in `E`; x [tokens, inputs]; y [tokens, outputs].
@@ -86,9 +82,6 @@ enum Dots {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
         var i = 0
         while i + 16 <= k {
-            // Four streams are too few to keep DRAM busy on their own (BF16 most of all).
-            let ahead = (i + prefetchDistance) * E.byteWidth
-            moeckpt_prefetch(w0 + ahead); moeckpt_prefetch(w1 + ahead); moeckpt_prefetch(w2 + ahead); moeckpt_prefetch(w3 + ahead)
             let xa = load(x + i)
             a0.addProduct(E.vector(w0, i), xa); a1.addProduct(E.vector(w1, i), xa)
             a2.addProduct(E.vector(w2, i), xa); a3.addProduct(E.vector(w3, i), xa)

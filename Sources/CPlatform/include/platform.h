@@ -10,10 +10,6 @@ int moeckpt_cpu_has_znver4_features(void);
 /// 1 when the CPU has what `-target-cpu haswell` code uses (AVX2, FMA, F16C, BMI1/2, MOVBE), else 0.
 int moeckpt_cpu_has_haswell_features(void);
 
-/// Asks for the cache line at `address` ahead of its use (no effect on results). Inlined into
-/// Swift callers by the clang importer.
-static inline void moeckpt_prefetch(const void *address) { __builtin_prefetch(address, 0, 0); }
-
 /// Serves allocations up to 1 GiB from the heap and keeps freed memory there: activation buffers
 /// that come and go with every layer are then reused warm instead of being fresh mappings whose
 /// first touch costs 0.4-2.5 s per GiB on these machines.
