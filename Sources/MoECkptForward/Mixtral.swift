@@ -206,8 +206,7 @@ public struct MixtralForward: Sendable {
         var output = [Float](repeating: 0, count: rows * config.hiddenSize)
         x.withUnsafeBufferPointer { xp in
             output.withUnsafeMutableBufferPointer { out in
-                ExpertFeedForward(config: config, threads: threads, maxTokens: routing.tokens.map(\.count).max() ?? 0)
-                    .run(layer, routing, x: xp.baseAddress!, into: out.baseAddress!)
+                ExpertFeedForward(config: config, threads: threads).run(layer, routing, x: xp.baseAddress!, into: out.baseAddress!)
             }
         }
         return (output, logits)
@@ -218,52 +217,75 @@ public struct MixtralForward: Sendable {
 /// gathered into token panels once, its three projections chain panel to panel, and the result is
 /// added back, weighted, to the tokens' rows. An expert with few tokens runs on rows, as dot
 /// products.
+///
+/// Several experts run side by side, one per thread, largest first; a lone expert splits its
+/// products between the threads instead. Either way each output element is computed by the same
+/// operations, and the results are added in expert order, so the output does not depend on the
+/// thread count.
 struct ExpertFeedForward {
     let config: MixtralConfig
     let threads: Int
-    let maxTokens: Int
 
     func run(_ layer: MixtralForward.Layer, _ routing: Routing, x: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        let h = config.hiddenSize
+        let panels = TokenPanels()
+        let active = (0..<config.numExperts).filter { !routing.tokens[$0].isEmpty }
+        let largestFirst = active.indices.sorted { (routing.tokens[active[$0]].count, $1) > (routing.tokens[active[$1]].count, $0) }
+        let results = active.map { SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: h * panels.padded(routing.tokens[$0].count))) }
+        defer { for result in results { result.base.deallocate() } }
+        let inner = active.count >= threads ? 1 : threads
+        let input = SendableConstPointer(x)
+        Parallel.dynamic(active.count, threads: threads / inner) { job in
+            let index = largestFirst[job]
+            routing.tokens[active[index]].withUnsafeBufferPointer { selected in
+                expert(layer, active[index], x: input.base, tokens: selected, into: results[index].base, threads: inner)
+            }
+        }
+        for (index, e) in active.enumerated() {
+            routing.tokens[e].withUnsafeBufferPointer { selected in
+                routing.weights[e].withUnsafeBufferPointer { weights in
+                    if selected.count <= Linear.maxDotTokens {
+                        for (j, row) in selected.enumerated() {
+                            let (source, target) = (results[index].base + j * h, output + row * h)
+                            for c in 0..<h { target[c] += weights[j] * source[c] }
+                        }
+                    } else {
+                        panels.scatterAdd(results[index].base, features: h, rows: selected, weights: weights, into: output)
+                    }
+                }
+            }
+        }
+    }
+
+    /// w2(silu(w1 x) * w3 x) for one expert's tokens, into `result`: rows [tokens, hidden] for
+    /// few tokens, else token panels [hidden, tokens].
+    func expert(_ layer: MixtralForward.Layer, _ e: Int, x: UnsafePointer<Float>, tokens selected: UnsafeBufferPointer<Int>,
+                into result: UnsafeMutablePointer<Float>, threads: Int) {
         let (h, i) = (config.hiddenSize, config.intermediateSize)
         let panels = TokenPanels()
-        let padded = panels.padded(maxTokens)
-        // Scratch reused by every expert: input, gate, up, down.
+        let (w1, w3, w2) = (layer.gate.layers[e].weight, layer.up.layers[e].weight, layer.down.layers[e].weight)
+        let count = selected.count
+        let padded = panels.padded(count)
         let input = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
         let gate = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
         let up = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
-        let down = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
-        // Padding columns the kernels skip keep these zeros.
-        gate.initialize(repeating: 0, count: i * padded)
-        up.initialize(repeating: 0, count: i * padded)
-        defer { input.deallocate(); gate.deallocate(); up.deallocate(); down.deallocate() }
-        for expert in 0..<config.numExperts where !routing.tokens[expert].isEmpty {
-            let (w1, w3, w2) = (layer.gate.layers[expert].weight, layer.up.layers[expert].weight, layer.down.layers[expert].weight)
-            routing.tokens[expert].withUnsafeBufferPointer { selected in
-                routing.weights[expert].withUnsafeBufferPointer { weights in
-                    withExtendedLifetime((w1.owner, w3.owner, w2.owner)) {
-                        if selected.count <= Linear.maxDotTokens {
-                            // Few tokens: dot products on rows (input and down reuse the panel scratch).
-                            let count = selected.count
-                            for (j, row) in selected.enumerated() { (input + j * h).update(from: x + row * h, count: h) }
-                            Linear.multiplyRows(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
-                            Linear.multiplyRows(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
-                            Activation.siluMultiply(gate, up, count: count * i)
-                            Linear.multiplyRows(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: down, threads: threads)
-                            for (j, row) in selected.enumerated() {
-                                let (source, target) = (down + j * h, output + row * h)
-                                for c in 0..<h { target[c] += weights[j] * source[c] }
-                            }
-                            return
-                        }
-                        let tokens = selected.count
-                        panels.gather(x, features: h, rows: selected, into: input)
-                        Linear.multiply(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: tokens, y: gate, threads: threads)
-                        Linear.multiply(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: tokens, y: up, threads: threads)
-                        Activation.siluMultiply(gate, up, count: i * panels.padded(tokens))
-                        Linear.multiply(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: tokens, y: down, threads: threads)
-                        panels.scatterAdd(down, features: h, rows: selected, weights: weights, into: output)
-                    }
-                }
+        defer { input.deallocate(); gate.deallocate(); up.deallocate() }
+        withExtendedLifetime((w1.owner, w3.owner, w2.owner)) {
+            if count <= Linear.maxDotTokens {
+                for (j, row) in selected.enumerated() { (input + j * h).update(from: x + row * h, count: h) }
+                Linear.multiplyRows(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
+                Linear.multiplyRows(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
+                Activation.siluMultiply(gate, up, count: count * i)
+                Linear.multiplyRows(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
+            } else {
+                // The kernels skip the padding columns of the last panel; zeros keep them finite.
+                gate.initialize(repeating: 0, count: i * padded)
+                up.initialize(repeating: 0, count: i * padded)
+                panels.gather(x, features: h, rows: selected, into: input, threads: threads)
+                Linear.multiply(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
+                Linear.multiply(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
+                Activation.siluMultiply(gate, up, count: i * padded)
+                Linear.multiply(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
             }
         }
     }

@@ -37,10 +37,10 @@ public enum Linear {
         let xPanels = UnsafeMutablePointer<Float>.allocate(capacity: inputs * tokens)
         let yPanels = UnsafeMutablePointer<Float>.allocate(capacity: outputs * tokens)
         defer { xPanels.deallocate(); yPanels.deallocate() }
-        layout.fromRows(x, rows: rows, features: inputs, into: xPanels)
+        layout.fromRows(x, rows: rows, features: inputs, into: xPanels, threads: threads)
         multiply(type, weight: weight, outputs: outputs, inputs: inputs, x: xPanels, tokens: rows, y: yPanels,
                  threads: threads, build: build)
-        layout.toRows(yPanels, rows: rows, features: outputs, bias: bias, into: y)
+        layout.toRows(yPanels, rows: rows, features: outputs, bias: bias, into: y, threads: threads)
     }
 
     /// y [outputs, tokens] = weight · x [inputs, tokens], both in `TokenPanels` of `build` (padded

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// Splits work over threads. Every kernel splits so that each output element is computed by the
 /// same operations whatever the thread count, so results are bit-identical for 1 or N threads.
@@ -17,6 +18,26 @@ public enum Parallel {
             let start = units * part / parts * alignment
             let end = min(total, units * (part + 1) / parts * alignment)
             if start < end { body(start..<end) }
+        }
+    }
+}
+
+extension Parallel {
+    /// Runs `body(i)` for i in 0..<count on up to `threads` threads, each taking the next index
+    /// when it is free (for jobs of uneven size; put the largest first).
+    public static func dynamic(_ count: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
+        let workers = max(1, min(threads, count))
+        if workers == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard i < count else { return }
+                body(i)
+            }
         }
     }
 }
