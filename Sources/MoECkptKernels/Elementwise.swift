@@ -10,13 +10,24 @@ public enum Softmax {
 
     public static func row(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         guard n > 0 else { return }
+        typealias Vector = Activation.Vector
         var maximum = -Float.infinity
         for i in 0..<n { maximum = max(maximum, p[i]) }
         if maximum == -.infinity { maximum = 0 }
-        var sum: Float = 0
-        for i in 0..<n {
+        // exp 16 lanes at a time (attention rows are long); the sum in lanes, then across them.
+        var lanes = Vector()
+        var i = 0
+        while i + Vector.scalarCount <= n {
+            let e = Activation.exp(UnsafeRawPointer(p + i).loadUnaligned(as: Vector.self) - maximum)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: Vector.self)
+            lanes += e
+            i += Vector.scalarCount
+        }
+        var sum = lanes.sum()
+        while i < n {
             p[i] = expf(p[i] - maximum)
             sum += p[i]
+            i += 1
         }
         for i in 0..<n { p[i] /= sum }
     }
@@ -84,7 +95,8 @@ public enum Activation {
 
     /// e^x for 16 lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r by Cephes' degree-6 polynomial,
     /// scaled by 2^n through the exponent bits. Within 2 ulp of `expf` over the float range;
-    /// inputs are clamped to [-87, 88] (e^x underflows to the smallest normal, overflows to ~1.7e38).
+    /// inputs above 88 give ~1.7e38; below -87 (where expf turns subnormal), 0, so that exp(-inf)
+    /// is 0 as softmax's masked entries need.
     @inline(__always)
     public static func exp(_ x: Vector) -> Vector {
         // Written with lane-wise selects and the 1.5 * 2^23 rounding trick: SIMD `clamped`,
@@ -105,7 +117,7 @@ public enum Activation {
         let e = p * r * r + r + 1
         let integer = unsafeBitCast(n + magic, to: SIMD16<Int32>.self) &- 0x4B40_0000
         let scale = unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
-        return e * scale
+        return (e * scale).replacing(with: 0, where: x .< -87)
     }
 
     public static func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {

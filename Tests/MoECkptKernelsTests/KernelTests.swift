@@ -125,6 +125,8 @@ struct KernelTests {
             x += 0.0595
         }
         #expect(worst <= 2, "worst error \(worst) ulp")
+        let tails = Activation.exp(Activation.Vector([-.infinity, -88, -1000, 88, 0] + [Float](repeating: 1, count: 11)))
+        #expect(tails[0] == 0 && tails[1] == 0 && tails[2] == 0 && tails[3] > 1e38 && tails[4] == 1)
     }
 
     @Test func siluMultiplyMatchesTheDefinitionOnVectorsAndTails() {
