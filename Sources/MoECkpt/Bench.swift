@@ -143,4 +143,27 @@ public enum Bench {
         }
         return result("linear", times, tokens: tokens, threads: threads, flops: 2 * Double(tokens * h * i))
     }
+
+    /// The BF16 -> F32 cast kernel of `convert --dtype f32` on `count` elements in memory,
+    /// against a plain copy of the output's bytes (memcpy) in the same run: GB/s of output.
+    public static func cast(count: Int, repetitions: Int, warmup: Int) -> [BenchResult] {
+        let source = [UInt16](repeating: 0x3F80, count: count)
+        var target = [Float](repeating: 0, count: count)
+        let copySource = [Float](repeating: 1, count: count)
+        let bytes = Double(count * 4)
+        let castTimes = time(repetitions: repetitions, warmup: warmup) {
+            source.withUnsafeBytes { s in
+                target.withUnsafeMutableBytes { t in
+                    try? Cast.cast(s.baseAddress!, from: .bf16, into: t.baseAddress!, as: .f32, count: count)
+                }
+            }
+        }
+        let copyTimes = time(repetitions: repetitions, warmup: warmup) {
+            copySource.withUnsafeBytes { s in
+                target.withUnsafeMutableBytes { t in t.baseAddress!.copyMemory(from: s.baseAddress!, byteCount: s.count) }
+            }
+        }
+        return [result("cast-bf16-f32", castTimes, tokens: count, threads: 1, flops: bytes),
+                result("memcpy", copyTimes, tokens: count, threads: 1, flops: bytes)]
+    }
 }

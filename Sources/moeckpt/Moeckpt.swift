@@ -28,7 +28,6 @@ enum Main {
             _ = message.withCString { write(2, $0, strlen($0)) }
             exit(2)
         }
-        moeckpt_keep_freed_memory()
         // A file truncated by another process while mapped raises SIGBUS on the next access of a
         // lost page; report it as bad input instead of dying.
         signal(SIGBUS) { _ in
@@ -63,4 +62,12 @@ enum Main {
         writeToStandardError("moeckpt: error: \(first)\(hint)\n")
         exit(2)
     }
+}
+
+/// For the commands that run forward passes: activation buffers come and go with every layer;
+/// kept in the heap once freed (not returned as fresh mappings, whose first touch costs 0.4-2.5 s
+/// per GiB on these machines) they are reused warm. Not for convert, whose large one-tensor
+/// buffers would then pile up in the heap.
+func keepActivationBuffersWarm() {
+    moeckpt_keep_freed_memory()
 }

@@ -42,6 +42,7 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
+        keepActivationBuffersWarm()
         var reports: [VerifyReport] = []
         for model in models {
             let report = try Verifier.verify(model, expected: expected, atol: atol, rtol: rtol,
@@ -93,6 +94,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        keepActivationBuffersWarm()
         let loaded = try ModelLoader.load(model)
         let outputs = try ModelRunner(loaded).run(inputsFrom: try Checkpoint.open(input),
                                                   options: RunOptions(threads: threads, auxLosses: auxLosses))
