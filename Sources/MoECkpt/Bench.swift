@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import MoECkptForward
 
 /// Times the MoE block and the full forward pass of a Mixtral-shaped model with synthetic weights.
@@ -165,5 +166,31 @@ public enum Bench {
         }
         return [result("cast-bf16-f32", castTimes, tokens: count, threads: 1, flops: bytes),
                 result("memcpy", copyTimes, tokens: count, threads: 1, flops: bytes)]
+    }
+
+    /// Memory read bandwidth: `threads` threads summing their parts of a buffer of `bytes` (filled
+    /// first, so it is resident), four SIMD16 accumulators each; GB/s read.
+    public static func readBandwidth(bytes: Int, threads: Int, repetitions: Int, warmup: Int) -> BenchResult {
+        let count = bytes / 4 / 64 * 64
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 1, count: count)
+        let source = SendableConstPointer(UnsafePointer(buffer))
+        let sink = Mutex(Float(0))
+        let times = time(repetitions: repetitions, warmup: warmup) {
+            Parallel.ranges(count / 64, threads: threads) { blocks in
+                var (a, b, c, d) = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
+                for block in blocks {
+                    let p = UnsafeRawPointer(source.base + block * 64)
+                    a += p.loadUnaligned(as: SIMD16<Float>.self)
+                    b += p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+                    c += p.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self)
+                    d += p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self)
+                }
+                let total = (a + b + c + d).sum()
+                sink.withLock { $0 += total }
+            }
+        }
+        return result("read", times, tokens: 0, threads: threads, flops: Double(count * 4))
     }
 }

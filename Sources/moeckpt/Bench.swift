@@ -25,7 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Threads.") var threads = RunOptions.defaultThreads
     @Option(name: .customLong("repeat"), help: "Timed repetitions.") var repetitions = 5
     @Option(help: "Untimed warm-up runs.") var warmup = 1
-    @Option(help: "What to time: moe, forward, both; linear (one expert projection, hidden to intermediate); cast (BF16 to F32 of --tokens million elements, against memcpy).")
+    @Option(help: "What to time: moe, forward, both; linear (one expert projection, hidden to intermediate); cast (BF16 to F32 of --tokens million elements, against memcpy); bandwidth (memory read, 1 GiB, --threads).")
     var what = "both"
     @Option(help: "Instead, time reading every tensor of this checkpoint (GB/s).") var read: String?
     @Flag(help: "With --read: time the CRC-32C of every tensor instead of a plain read.") var checksum = false
@@ -41,8 +41,8 @@ struct BenchCommand: ParsableCommand {
         guard hidden % heads == 0, heads % kvHeads == 0, (hidden / heads) % 2 == 0 else {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
-        guard ["moe", "forward", "both", "linear", "cast"].contains(what) else {
-            throw ValidationError("--what must be moe, forward, both, linear or cast")
+        guard ["moe", "forward", "both", "linear", "cast", "bandwidth"].contains(what) else {
+            throw ValidationError("--what must be moe, forward, both, linear, cast or bandwidth")
         }
         guard ["f32", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or bf16") }
     }
@@ -67,7 +67,9 @@ struct BenchCommand: ParsableCommand {
                                    expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
                                    tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
         let results: [BenchResult]
-        if what == "cast" {
+        if what == "bandwidth" {
+            results = [Bench.readBandwidth(bytes: 1 << 30, threads: threads, repetitions: repetitions, warmup: warmup)]
+        } else if what == "cast" {
             results = Bench.cast(count: tokens << 20, repetitions: repetitions, warmup: warmup)
         } else if what == "linear" {
             results = [Bench.linear(hidden: hidden, intermediate: intermediate, tokens: tokens, threads: threads,
@@ -84,9 +86,9 @@ struct BenchCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
             return
         }
-        if what == "cast" {
+        if what == "cast" || what == "bandwidth" {
             for r in results {
-                print(String(format: "%-14@ median %8.2f ms (min %.2f, max %.2f)  %6.1f GB/s written",
+                print(String(format: "%-14@ median %8.2f ms (min %.2f, max %.2f)  %6.1f GB/s",
                              r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.gflops))
             }
             return
