@@ -67,6 +67,7 @@ struct BenchCommand: ParsableCommand {
                                    expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
                                    tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
         let results: [BenchResult]
+        var shape = config
         if what == "bandwidth" {
             results = [Bench.readBandwidth(bytes: 1 << 30, threads: threads, repetitions: repetitions, warmup: warmup)]
         } else if what == "cast" {
@@ -75,7 +76,8 @@ struct BenchCommand: ParsableCommand {
             results = [Bench.linear(hidden: hidden, intermediate: intermediate, tokens: tokens, threads: threads,
                                     repetitions: repetitions, warmup: warmup)]
         } else {
-            let (model, shape) = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype == "bf16" ? .bf16 : .f32)
+            let model: MixtralForward
+            (model, shape) = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype == "bf16" ? .bf16 : .f32)
             let x = try Bench.moeInput(inputs, tokens: tokens, hidden: shape.hiddenSize)
             results = Bench.run(model, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup,
                                 parts: what == "both" ? ["moe", "forward"] : [what], moeInput: x)
@@ -93,7 +95,9 @@ struct BenchCommand: ParsableCommand {
             }
             return
         }
-        print("\(checkpoint ?? "synthetic \(dtype) weights"): \(tokens) tokens, \(threads) threads, kernels \(MatrixKernelBuild.selected.rawValue)")
+        print("\(checkpoint ?? "synthetic \(dtype) weights"): hidden \(shape.hiddenSize), intermediate \(shape.intermediateSize), "
+              + "\(shape.numExperts) experts, top-\(shape.expertsPerToken); \(tokens) tokens, \(threads) threads, "
+              + "\(MatrixKernelBuild.selected.rawValue) kernels")
         for r in results {
             print(String(format: "%-10@ median %8.2f ms (min %.2f, max %.2f)  %10.1f tokens/s  %7.1f GFLOP/s",
                          r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.tokensPerSecond, r.gflops))
