@@ -278,9 +278,10 @@ struct ExpertFeedForward {
                 Activation.siluMultiply(gate, up, count: count * i)
                 Linear.multiplyRows(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
             } else {
-                // The kernels skip the padding columns of the last panel; zeros keep them finite.
-                gate.initialize(repeating: 0, count: i * padded)
-                up.initialize(repeating: 0, count: i * padded)
+                // The kernels may skip the padding columns of the last panel; zeros keep them finite.
+                let lastPanel = (padded - panels.width) * i
+                (gate + lastPanel).initialize(repeating: 0, count: i * panels.width)
+                (up + lastPanel).initialize(repeating: 0, count: i * panels.width)
                 panels.gather(x, features: h, rows: selected, into: input, threads: threads)
                 Linear.multiply(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
                 Linear.multiply(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
