@@ -104,6 +104,11 @@ struct WeightMatrix: @unchecked Sendable {
         (self.type, self.base, self.owner) = (type, base, owner)
     }
 
+    /// The matrix starting `elements` further on (one expert of a stack), kept alive by the same owner.
+    func advanced(by elements: Int) -> WeightMatrix {
+        WeightMatrix(type: type, base: base + elements * (type == .bf16 ? 2 : 4), owner: owner)
+    }
+
     /// Bytes `range` of a tensor (one expert of a stack, or all of it).
     init(_ tensor: CanonicalTensor, bytes range: Range<Int>? = nil) throws(ForwardError) {
         do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
@@ -177,15 +182,6 @@ struct LinearLayer: Sendable {
 /// One linear layer per expert: weights [experts][outputs, inputs], bias [experts, outputs].
 struct ExpertLinears: Sendable {
     let layers: [LinearLayer]
-
-    /// Stacked fp32 weights [experts, outputs, inputs].
-    init(weight: [Float], bias: [Float]?, experts: Int, inputs: Int, outputs: Int) {
-        let size = outputs * inputs
-        layers = (0..<experts).map { e in
-            LinearLayer(weight: Array(weight[(e * size)..<((e + 1) * size)]),
-                        bias: bias.map { Array($0[(e * outputs)..<((e + 1) * outputs)]) }, inputs: inputs, outputs: outputs)
-        }
-    }
 
     /// A stacked tensor [experts, outputs, inputs], each expert in place where it can be.
     init(_ tensor: CanonicalTensor, experts: Int, inputs: Int, outputs: Int) throws(ForwardError) {

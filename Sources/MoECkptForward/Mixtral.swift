@@ -233,12 +233,12 @@ struct ExpertFeedForward {
         let largestFirst = active.indices.sorted { (routing.tokens[active[$0]].count, $1) > (routing.tokens[active[$1]].count, $0) }
         let results = active.map { SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: h * panels.padded(routing.tokens[$0].count))) }
         defer { for result in results { result.base.deallocate() } }
-        let inner = active.count >= threads ? 1 : threads
+        let threadsPerExpert = active.count >= threads ? 1 : threads
         let input = SendableConstPointer(x)
-        Parallel.dynamic(active.count, threads: threads / inner) { job in
+        Parallel.dynamic(active.count, threads: threads / threadsPerExpert) { job in
             let index = largestFirst[job]
             routing.tokens[active[index]].withUnsafeBufferPointer { selected in
-                expert(layer, active[index], x: input.base, tokens: selected, into: results[index].base, threads: inner)
+                expert(layer, active[index], x: input.base, tokens: selected, into: results[index].base, threads: threadsPerExpert)
             }
         }
         for (index, e) in active.enumerated() {

@@ -5,22 +5,34 @@ import MoECkptModels
 /// computing exactly what their code computes.
 public struct SeedModuleForward: Sendable {
     let architecture: Architecture
+    /// Every tensor as fp32 values (biases, norms, gates).
     let weights: [String: [Float]]
+    /// Every matrix (rank 2 or more) as the kernels read it, in place where it can be.
+    let matrices: [String: WeightMatrix]
 
     public init(_ model: LoadedModel) throws(ForwardError) {
         architecture = model.architecture
         var weights: [String: [Float]] = [:]
-        for tensor in model.tensors { weights[tensor.name] = try WeightReader.f32(tensor) }
+        var matrices: [String: WeightMatrix] = [:]
+        for tensor in model.tensors {
+            weights[tensor.name] = try WeightReader.f32(tensor)
+            if tensor.shape.count >= 2 { matrices[tensor.name] = try WeightMatrix(tensor) }
+        }
         self.weights = weights
+        self.matrices = matrices
     }
 
     func linear(_ prefix: String, inputs: Int, outputs: Int) -> LinearLayer {
-        LinearLayer(weight: weights[prefix + ".weight"]!, bias: weights[prefix + ".bias"], inputs: inputs, outputs: outputs)
+        LinearLayer(weight: matrices[prefix + ".weight"]!, bias: weights[prefix + ".bias"], inputs: inputs, outputs: outputs)
     }
 
+    /// A stack [count, outputs, inputs] (bias [count, outputs]) as one layer per expert.
     func experts(_ prefix: String, count: Int, inputs: Int, outputs: Int) -> ExpertLinears {
-        ExpertLinears(weight: weights[prefix + ".weight"]!, bias: weights[prefix + ".bias"], experts: count,
-                      inputs: inputs, outputs: outputs)
+        let (stack, bias) = (matrices[prefix + ".weight"]!, weights[prefix + ".bias"])
+        return ExpertLinears(layers: (0..<count).map { e in
+            LinearLayer(weight: stack.advanced(by: e * outputs * inputs),
+                        bias: bias.map { Array($0[(e * outputs)..<((e + 1) * outputs)]) }, inputs: inputs, outputs: outputs)
+        })
     }
 
     /// Runs the module on `inputs` (its last dimension the model width); returns `outputs` and,
