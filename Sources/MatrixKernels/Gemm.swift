@@ -50,6 +50,9 @@ enum Gemm {
             var n0 = rows.lowerBound
             while n0 < rows.upperBound {
                 let n1 = min(rows.upperBound, n0 + rowBlock)
+                // The last rows, when they do not fill a tile: packed once, zero-padded.
+                let partial = (n1 - n0) % rowTile
+                if partial > 0 { packTile(E.self, weight, ldw: inputs, rows: (n1 - partial)..<n1, k: k, into: packed) }
                 var panel = 0
                 while panel < tokens / tokenPanel {
                     let valid = min(tokenPanel, validTokens - panel * tokenPanel)
@@ -63,9 +66,7 @@ enum Gemm {
                                                             stride: inputs * E.byteWidth)
                             tile(rowsInPlace, xPanel, k.count, target, first: k0 == 0, valid: valid)
                         } else {
-                            // The last rows: the same tile, on a zero-padded copy of the rows and of
-                            // their outputs.
-                            pack(E.self, weight, ldw: inputs, rows: n..<n1, k: k, into: packed)
+                            // The same tile on the packed rows and a copy of their outputs.
                             let w = PackedWeights(base: packed)
                             edge.withUnsafeMutableBufferPointer { e in
                                 let copy = e.baseAddress!
@@ -85,35 +86,19 @@ enum Gemm {
         } while k0 < inputs  // runs once when inputs == 0: the tiles store zeros
     }
 
-    /// Rows `rows`, columns `k` of the weight, widened to fp32, as row tiles: tile i holds
-    /// [k][rowTile] (rows past the end are zero).
-    @inline(__always)
-    static func pack<E: WeightElement>(_: E.Type, _ weight: UnsafeRawPointer, ldw: Int, rows: Range<Int>, k: Range<Int>,
-                                       into packed: UnsafeMutablePointer<Float>) {
+    /// Rows `rows` (at most a tile), columns `k` of the weight, widened to fp32, as one row tile
+    /// [k][rowTile]; rows past the end are zero.
+    static func packTile<E: WeightElement>(_: E.Type, _ weight: UnsafeRawPointer, ldw: Int, rows: Range<Int>, k: Range<Int>,
+                                           into tile: UnsafeMutablePointer<Float>) {
         let count = k.count
-        var n0 = rows.lowerBound
-        while n0 < rows.upperBound {
-            let tile = packed + (n0 - rows.lowerBound) * count
-            for r in 0..<rowTile {
-                let n = n0 + r
-                guard n < rows.upperBound else {
-                    for i in 0..<count { tile[i * rowTile + r] = 0 }
-                    continue
-                }
-                let row = weight + (n * ldw + k.lowerBound) * E.byteWidth
-                var i = 0
-                while i + 16 <= count {
-                    let v = E.vector(row, i)
-                    let out = tile + i * rowTile + r
-                    for l in 0..<16 { out[l * rowTile] = v[l] }
-                    i += 16
-                }
-                while i < count {
-                    tile[i * rowTile + r] = E.scalar(row, i)
-                    i += 1
-                }
+        for r in 0..<rowTile {
+            let n = rows.lowerBound + r
+            guard n < rows.upperBound else {
+                for i in 0..<count { tile[i * rowTile + r] = 0 }
+                continue
             }
-            n0 += rowTile
+            let row = weight + (n * ldw + k.lowerBound) * E.byteWidth
+            for i in 0..<count { tile[i * rowTile + r] = E.scalar(row, i) }
         }
     }
 
