@@ -27,9 +27,10 @@ enum Gemm {
     /// blocks load and store the partial sums less often (measured on Zen 3, one core, 512 tokens
     /// 1024 -> 3584: kc 256 83 GFLOP/s, 1024 91.6, against a 99 GFLOP/s FMA peak).
     static let kBlock = 1024
-    /// Weight rows per block, swept by every token panel before the next block (12 to 100 tiles
-    /// measured the same).
-    static let rowBlock = 40 * rowTile
+    /// Weight rows per block, swept by every token panel before the next block; the block's k
+    /// slice (at most 192 KiB on AVX2) stays in L2 (Zen 3, 512 x 1024 -> 3584: 8 tiles 179-181
+    /// GFLOP/s on two threads, 40 tiles 172-176).
+    static let rowBlock = 8 * rowTile
 
     /// - Parameters:
     ///   - weight: [*, inputs] row-major in element `E`; rows `rows` are computed.
