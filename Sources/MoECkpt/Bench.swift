@@ -90,7 +90,7 @@ public enum Bench {
         guard let checkpoint else { return (MixtralForward(synthetic: config, weights: weights), config) }
         let loaded = try ModelLoader.load(checkpoint)
         guard case .mixtral(let config) = loaded.architecture else {
-            throw FileError(path: checkpoint, problem: ForwardError.badInput("bench runs Mixtral-shaped models; this is \(loaded.architecture)"))
+            throw FileError(path: checkpoint, problem: ForwardError.badInput("bench runs Mixtral-shaped models; this is a \(loaded.architecture.modelType) module"))
         }
         do { return (try MixtralForward(loaded, config: config), config) } catch {
             throw FileError(path: checkpoint, problem: error)
