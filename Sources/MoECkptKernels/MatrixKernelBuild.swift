@@ -48,8 +48,8 @@ public enum MatrixKernelBuild: String, Sendable, CaseIterable {
                   x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
         switch self {
         case .avx2:
-            MoECkptMatrixAVX2.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens,
-                                                      validTokens: validTokens, y: y, outputs: outputs)
+            MoECkptMatrixAVX2.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
+                                                      tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
         case .avx512:
             MoECkptMatrixAVX512.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
                                                         tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
