@@ -66,6 +66,14 @@ struct BenchCommand: ParsableCommand {
                                    numHeads: heads, numKVHeads: kvHeads, headDim: hidden / heads, numExperts: experts,
                                    expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
                                    tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
+        func checkMemory(_ shape: MixtralConfig, synthetic: Bool) throws {
+            let needed = Bench.memoryNeeded(shape, tokens: tokens, what: what, syntheticWeights: synthetic,
+                                            weightBytes: dtype == "bf16" ? 2 : 4)
+            guard let needed, MemoryBudget.fits(needed) else {
+                throw ValidationError("this benchmark would need more memory than this machine has; use fewer --tokens or a smaller shape")
+            }
+        }
+        try checkMemory(config, synthetic: checkpoint == nil)
         let results: [BenchResult]
         var shape = config
         if what == "bandwidth" {
@@ -78,6 +86,7 @@ struct BenchCommand: ParsableCommand {
         } else {
             let model: MixtralForward
             (model, shape) = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype == "bf16" ? .bf16 : .f32)
+            if checkpoint != nil { try checkMemory(shape, synthetic: false) }
             let x = try Bench.moeInput(inputs, tokens: tokens, hidden: shape.hiddenSize)
             results = Bench.run(model, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup,
                                 parts: what == "both" ? ["moe", "forward"] : [what], moeInput: x)

@@ -31,7 +31,9 @@ struct BenchCommandTests {
         for arguments in [["bench", Fixtures.path("models/basic_moe"), "--what", "moe"],
                           ["bench", Fixtures.path("models/tiny-mixtral"), "--what", "moe", "--tokens", "3",
                            "--inputs", Fixtures.path("safetensors/all_dtypes.safetensors")],
-                          ["bench", "--dtype", "f8"]] {
+                          ["bench", "--dtype", "f8"],
+                          ["bench", "--what", "moe", "--tokens", "100000000"],
+                          ["bench", "--what", "cast", "--tokens", "100000"]] {
             let result = try CLI.run(arguments)
             #expect(result.status == 2, "\(arguments)")
             #expect(result.stderr.hasPrefix("moeckpt: error: ") && result.stderr.filter { $0 == "\n" }.count == 1, "\(result.stderr)")
