@@ -49,7 +49,8 @@ enum Gemm {
         let widens = E.byteWidth != 4
         let widened = UnsafeMutablePointer<Float>.allocate(capacity: widens ? rowBlock * kBlock : 0)
         defer { widened.deallocate() }
-        var edge = [Float](repeating: 0, count: rowTile * tokenPanel)
+        let edge = UnsafeMutablePointer<Float>.allocate(capacity: rowTile * tokenPanel)
+        defer { edge.deallocate() }
         var k0 = 0
         repeat {
             let k = k0..<min(inputs, k0 + kBlock)
@@ -77,14 +78,10 @@ enum Gemm {
                             tile(rowsInPlace, xPanel, k.count, target, first: k0 == 0, valid: valid)
                         } else {
                             // The same tile on the packed rows and a copy of their outputs.
-                            let w = PackedWeights(base: packed)
-                            edge.withUnsafeMutableBufferPointer { e in
-                                let copy = e.baseAddress!
-                                copy.initialize(repeating: 0, count: e.count)
-                                if k0 > 0 { copy.update(from: target, count: tileRows * tokenPanel) }
-                                tile(w, xPanel, k.count, copy, first: k0 == 0, valid: valid)
-                                target.update(from: copy, count: tileRows * tokenPanel)
-                            }
+                            edge.initialize(repeating: 0, count: rowTile * tokenPanel)
+                            if k0 > 0 { edge.update(from: target, count: tileRows * tokenPanel) }
+                            tile(PackedWeights(base: packed), xPanel, k.count, edge, first: k0 == 0, valid: valid)
+                            target.update(from: edge, count: tileRows * tokenPanel)
                         }
                         n += rowTile
                     }

@@ -196,15 +196,13 @@ public enum Bench {
 
     /// Bytes a benchmark would allocate, roughly (nil when that overflows): synthetic weights, the
     /// activations of `tokens` tokens (the logits and the per-head attention scores the largest),
-    /// or the cast benchmark's three buffers.
+    /// or the cast benchmark's three buffers. The shape comes from the command line: every step
+    /// is checked.
     public static func memoryNeeded(_ c: MixtralConfig, tokens: Int, what: String, syntheticWeights: Bool,
                                     weightBytes: Int) -> Int? {
-        func product(_ factors: Int...) -> Int? {
-            factors.reduce(Optional(1)) { total, factor in
-                guard let total, factor >= 0 else { return nil }
-                let (value, overflow) = total.multipliedReportingOverflow(by: factor)
-                return overflow ? nil : value
-            }
+        func product(_ factors: Int?...) -> Int? {
+            let known = factors.compactMap { $0 }
+            return known.count == factors.count ? try? Shape.elementCount(known) : nil
         }
         func sum(_ terms: Int?...) -> Int? {
             terms.reduce(Optional(0)) { total, term in
@@ -213,19 +211,16 @@ public enum Bench {
                 return overflow ? nil : value
             }
         }
+        let (h, i) = (c.hiddenSize, c.intermediateSize)
         switch what {
         case "cast": return product(tokens, 1 << 20, 10)
         case "bandwidth": return 1 << 30
-        case "linear": return sum(product(tokens, c.hiddenSize + 2 * c.intermediateSize, 4), product(c.hiddenSize, c.intermediateSize, 4))
+        case "linear": return sum(product(tokens, sum(h, i, i), 4), product(h, i, 4))
         default:
-            let h = c.hiddenSize, e = c.numExperts
-            let attention = product(2, c.numHeads, c.headDim, h)
-            let experts = product(3, e, h, c.intermediateSize)
-            let perLayer = sum(attention, experts, product(e, h))
-            let weights = syntheticWeights ? sum(product(c.numLayers, perLayer ?? -1, weightBytes), product(2, c.vocabSize, h, 4)) : 0
-            let activations = product(tokens, 4 * (c.vocabSize + 8 * max(h, c.intermediateSize) + (c.numLayers + 2) * h))
-            let scores = product(tokens, tokens, 4, 4)
-            return sum(weights, activations.map { $0 * 2 }, scores)
+            let perLayer = sum(product(2, c.numHeads, c.headDim, h), product(3, c.numExperts, h, i), product(c.numExperts, h))
+            let weights = syntheticWeights ? sum(product(c.numLayers, perLayer, weightBytes), product(2, c.vocabSize, h, 4)) : 0
+            let perToken = sum(c.vocabSize, product(8, max(h, i)), product(sum(c.numLayers, 2), h))
+            return sum(weights, product(2, tokens, 4, perToken), product(tokens, tokens, 4, 4))
         }
     }
 }

@@ -106,7 +106,7 @@ struct WeightMatrix: @unchecked Sendable {
 
     /// The matrix starting `elements` further on (one expert of a stack), kept alive by the same owner.
     func advanced(by elements: Int) -> WeightMatrix {
-        WeightMatrix(type: type, base: base + elements * (type == .bf16 ? 2 : 4), owner: owner)
+        WeightMatrix(type: type, base: base + elements * type.byteWidth, owner: owner)
     }
 
     /// Bytes `range` of a tensor (one expert of a stack, or all of it).

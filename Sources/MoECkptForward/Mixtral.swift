@@ -228,10 +228,12 @@ struct ExpertFeedForward {
 
     func run(_ layer: MixtralForward.Layer, _ routing: Routing, x: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
         let h = config.hiddenSize
-        let panels = TokenPanels()
         let active = (0..<config.numExperts).filter { !routing.tokens[$0].isEmpty }
         let largestFirst = active.indices.sorted { (routing.tokens[active[$0]].count, $1) > (routing.tokens[active[$1]].count, $0) }
-        let results = active.map { SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: h * panels.padded(routing.tokens[$0].count))) }
+        let results = active.map { e in
+            let count = routing.tokens[e].count
+            return SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: h * Self.layout(count).padded(count)))
+        }
         defer { for result in results { result.base.deallocate() } }
         let threadsPerExpert = active.count >= threads ? 1 : threads
         let input = SendableConstPointer(x)
@@ -244,35 +246,34 @@ struct ExpertFeedForward {
         for (index, e) in active.enumerated() {
             routing.tokens[e].withUnsafeBufferPointer { selected in
                 routing.weights[e].withUnsafeBufferPointer { weights in
-                    if selected.count <= Linear.maxDotTokens {
-                        for (j, row) in selected.enumerated() {
-                            let (source, target) = (results[index].base + j * h, output + row * h)
-                            for c in 0..<h { target[c] += weights[j] * source[c] }
-                        }
-                    } else {
-                        panels.scatterAdd(results[index].base, features: h, rows: selected, weights: weights, into: output)
-                    }
+                    Self.layout(selected.count).scatterAdd(results[index].base, features: h, rows: selected, weights: weights,
+                                                           into: output)
                 }
             }
         }
     }
 
-    /// w2(silu(w1 x) * w3 x) for one expert's tokens, into `result`: rows [tokens, hidden] for
-    /// few tokens, else token panels [hidden, tokens].
+    /// Where an expert with `count` tokens keeps its activations: rows (panels one token wide) for
+    /// the dot products of few tokens, else the kernels' token panels.
+    static func layout(_ count: Int) -> TokenPanels {
+        count <= Linear.maxDotTokens ? TokenPanels(width: 1) : TokenPanels()
+    }
+
+    /// w2(silu(w1 x) * w3 x) for one expert's tokens, into `result`, in `layout(tokens)`.
     func expert(_ layer: MixtralForward.Layer, _ e: Int, x: UnsafePointer<Float>, tokens selected: UnsafeBufferPointer<Int>,
                 into result: UnsafeMutablePointer<Float>, threads: Int) {
         let (h, i) = (config.hiddenSize, config.intermediateSize)
-        let panels = TokenPanels()
         let (w1, w3, w2) = (layer.gate.layers[e].weight, layer.up.layers[e].weight, layer.down.layers[e].weight)
         let count = selected.count
+        let panels = Self.layout(count)
         let padded = panels.padded(count)
         let input = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
         let gate = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
         let up = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
         defer { input.deallocate(); gate.deallocate(); up.deallocate() }
         withExtendedLifetime((w1.owner, w3.owner, w2.owner)) {
+            panels.gather(x, features: h, rows: selected, into: input, threads: threads)
             if count <= Linear.maxDotTokens {
-                for (j, row) in selected.enumerated() { (input + j * h).update(from: x + row * h, count: h) }
                 Linear.multiplyRows(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
                 Linear.multiplyRows(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
                 Activation.siluMultiply(gate, up, count: count * i)
@@ -282,7 +283,6 @@ struct ExpertFeedForward {
                 let lastPanel = (padded - panels.width) * i
                 (gate + lastPanel).initialize(repeating: 0, count: i * panels.width)
                 (up + lastPanel).initialize(repeating: 0, count: i * panels.width)
-                panels.gather(x, features: h, rows: selected, into: input, threads: threads)
                 Linear.multiply(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
                 Linear.multiply(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
                 Activation.siluMultiply(gate, up, count: i * padded)

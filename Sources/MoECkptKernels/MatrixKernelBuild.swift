@@ -6,6 +6,8 @@ import MoECkptMatrixAVX512
 /// The weight dtypes the matrix kernels read in place.
 public enum MatrixWeightType: Sendable {
     case f32, bf16
+
+    public var byteWidth: Int { self == .bf16 ? 2 : 4 }
 }
 
 /// The builds of the matrix kernels (see Sources/MatrixKernels), and which one this CPU runs.

@@ -1,7 +1,8 @@
 /// The layout the matrix kernels read and write activations in: a [features, tokens] matrix stored
 /// as panels of `width` tokens; within a panel each feature's `width` values are contiguous.
 /// Element (f, t) of a matrix with F features is at ((t / width) * F + f) * width + t % width.
-/// Token counts are padded to whole panels with zeros.
+/// Token counts are padded to whole panels with zeros. Panels one token wide are plain rows,
+/// [tokens, features].
 public struct TokenPanels: Sendable {
     public let width: Int
 
@@ -20,7 +21,7 @@ public struct TokenPanels: Sendable {
         let width = self.width
         let (source, target, selected) = (SendableConstPointer(x), SendablePointer(panels), SendableConstPointer(rowIndices))
         let count = rows.count
-        Parallel.ranges((count + width - 1) / width, threads: threads) { panelRange in
+        Parallel.ranges(padded(count) / width, threads: threads) { panelRange in
             for panel in panelRange {
                 let j0 = panel * width
                 let tokens = min(width, count - j0)
@@ -47,7 +48,7 @@ public struct TokenPanels: Sendable {
                        into y: UnsafeMutablePointer<Float>, threads: Int = 1) {
         let width = self.width
         let (source, target, b) = (SendableConstPointer(panels), SendablePointer(y), bias.map(SendableConstPointer.init))
-        Parallel.ranges((rows + width - 1) / width, threads: threads) { panelRange in
+        Parallel.ranges(padded(rows) / width, threads: threads) { panelRange in
             for panel in panelRange {
                 let block = source.base + panel * features * width
                 let tokens = min(width, rows - panel * width)

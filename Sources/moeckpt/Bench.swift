@@ -52,9 +52,7 @@ struct BenchCommand: ParsableCommand {
         if let read {
             let result = try Bench.read(read, repetitions: repetitions, checksum: checksum)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try printJSON(result)
             } else {
                 print(String(format: "%@ %@: %.1f MB in %.1f ms (median of %d; min %.1f, max %.1f): %.1f GB/s",
                              result.name, read, Double(result.tokens) / 1e6, result.median * 1e3, result.repetitions,
@@ -92,9 +90,7 @@ struct BenchCommand: ParsableCommand {
                                 parts: what == "both" ? ["moe", "forward"] : [what], moeInput: x)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            try printJSON(results)
             return
         }
         if what == "cast" || what == "bandwidth" {

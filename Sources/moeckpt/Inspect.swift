@@ -22,9 +22,7 @@ struct Inspect: ParsableCommand {
         let checkpoint = try Checkpoint.open(path)
         let report = Inspector.report(checkpoint, filter: filter, check: check)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             print(Inspector.render(report))
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CPlatform
+import Foundation
 import MoECkpt
 
 #if canImport(Glibc)
@@ -70,4 +71,13 @@ enum Main {
 /// buffers would then pile up in the heap.
 func keepActivationBuffersWarm() {
     moeckpt_keep_freed_memory()
+}
+
+/// Prints a report as the `--json` of every command: pretty, keys sorted, non-finite numbers as
+/// "inf", "-inf" and "nan".
+func printJSON<Value: Encodable>(_ value: Value) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }

@@ -53,10 +53,7 @@ struct Verify: ParsableCommand {
         let failed = reports.filter { !$0.passed }
         let tensors = reports.reduce(0) { $0 + $1.comparisons.count }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            print(String(decoding: try encoder.encode(reports), as: UTF8.self))
+            try printJSON(reports)
         } else {
             print(failed.isEmpty ? "verify: \(reports.count) models, \(tensors) tensors: all pass"
                                  : "verify: \(failed.count) of \(reports.count) models FAIL (\(failed.map(\.model).joined(separator: ", ")))")
