@@ -12,7 +12,7 @@ public enum OutputError: Error, CustomStringConvertible, Equatable, Sendable {
 
     public var description: String {
         switch self {
-        case .destinationIsInput: "is the input checkpoint: refusing to write over it"
+        case .destinationIsInput: "is a file this command reads: refusing to write over it"
         case .directoryNotEmpty: "output directory exists and is not empty"
         case .parentMissing(let parent): "cannot write here: directory \(parent) does not exist"
         case .insideShardDirectory(let directory):
@@ -41,17 +41,28 @@ public final class AtomicOutput: @unchecked Sendable {
         guard FileSystem.isDirectory(parent) else {
             throw FileError(path: destination, problem: OutputError.parentMissing(parent))
         }
+        // Any file read so far (checkpoint, shard, config, inputs), reached through any link.
+        if FilesRead.contains(destination) {
+            throw FileError(path: destination, problem: OutputError.destinationIsInput)
+        }
         if isDirectory && FileSystem.isDirectory(destination) && !FileSystem.contents(ofDirectory: destination).isEmpty {
             throw FileError(path: destination, problem: OutputError.directoryNotEmpty)
         }
         let prefix = "." + FileSystem.baseName(destination) + ".moeckpt-partial-"
-        Self.removeStale(in: parent, prefix: prefix)
+        PartialCleanup.removeStale(in: parent, prefix: prefix)
         temporaryPath = FileSystem.join(parent, prefix + String(getpid()))
-        Self.removeTree(temporaryPath)
+        // A leftover of an earlier process that had this pid; anything else there stays, and the
+        // exclusive create below fails on it.
+        PartialCleanup.remove(temporaryPath, requireMarker: true)
         if isDirectory {
             guard mkdir(temporaryPath, 0o755) == 0 else {
                 throw FileError(path: destination, problem: IOError.cannotWrite(errnoText()))
             }
+            let marker = OutputFile.createExclusive(FileSystem.join(temporaryPath, PartialCleanup.marker))
+            guard marker >= 0 else {
+                throw FileError(path: destination, problem: IOError.cannotWrite(errnoText()))
+            }
+            close(marker)
         }
         InterruptCleanup.register(temporaryPath)
     }
@@ -63,6 +74,7 @@ public final class AtomicOutput: @unchecked Sendable {
 
     /// Moves the finished output into place.
     public func commit() throws(FileError) {
+        if isDirectory { unlink(FileSystem.join(temporaryPath, PartialCleanup.marker)) }
         if isDirectory, FileSystem.isDirectory(destination) {
             rmdir(destination)  // rename(2) needs the empty destination directory gone or empty
         }
@@ -83,27 +95,79 @@ public final class AtomicOutput: @unchecked Sendable {
 
     /// Removes whatever was written.
     public func abandon() {
-        Self.removeTree(temporaryPath)
+        PartialCleanup.remove(temporaryPath, requireMarker: false)
         finished = true
         InterruptCleanup.unregister(temporaryPath)
     }
+}
 
-    private static func removeStale(in directory: String, prefix: String) {
+/// Removes partial outputs without ever following a symlink: entries are examined with
+/// `AT_SYMLINK_NOFOLLOW`, directories opened with `O_NOFOLLOW` and emptied through their descriptor
+/// with `unlinkat`, so a link planted under a partial name (or inside a partial directory) is at
+/// most unlinked, never traversed. Only entries owned by this user are touched, and another
+/// process's partial directory only if it holds moeckpt's marker file.
+enum PartialCleanup {
+    /// The file moeckpt creates inside every partial directory (removed just before the rename).
+    static let marker = ".moeckpt-partial"
+
+    /// Removes `.<name>.moeckpt-partial-<pid>` leftovers in `directory` whose process is gone.
+    static func removeStale(in directory: String, prefix: String) {
         for name in FileSystem.contents(ofDirectory: directory) where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count)) else { continue }
+            let suffix = name.dropFirst(prefix.count)
+            guard let pid = Int32(suffix), String(pid) == suffix, pid > 0 else { continue }
             if pid == getpid() || kill(pid, 0) != 0 && errno == ESRCH {
-                removeTree(FileSystem.join(directory, name))
+                remove(FileSystem.join(directory, name), requireMarker: true)
             }
         }
     }
 
-    static func removeTree(_ path: String) {
-        if FileSystem.isDirectory(path) {
-            for name in FileSystem.contents(ofDirectory: path) { removeTree(FileSystem.join(path, name)) }
-            rmdir(path)
-        } else {
-            unlink(path)
+    /// Removes a partial output: a regular file, or a directory of files (sharded output).
+    static func remove(_ path: String, requireMarker: Bool) {
+        let parent = open(FileSystem.directoryName(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return }
+        defer { close(parent) }
+        let name = FileSystem.baseName(path)
+        guard let info = status(of: name, in: parent), info.st_uid == geteuid() else { return }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            unlinkat(parent, name, 0)
+        case S_IFDIR:
+            let fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { return }
+            var opened = stat()
+            // The directory examined is the one opened (not swapped in between), and it is moeckpt's.
+            guard fstat(fd, &opened) == 0, opened.st_ino == info.st_ino, opened.st_dev == info.st_dev,
+                  !requireMarker || status(of: marker, in: fd).map({ ($0.st_mode & S_IFMT) == S_IFREG && $0.st_uid == geteuid() }) == true
+            else { close(fd); return }
+            emptyDirectory(fd)
+            unlinkat(parent, name, AT_REMOVEDIR)
+        default:
+            break  // a symlink or anything else moeckpt never creates under a partial name
         }
+    }
+
+    /// Unlinks the files and symlinks of an open directory (consumes `fd`); subdirectories, which
+    /// moeckpt never creates there, stay (and so does the directory).
+    private static func emptyDirectory(_ fd: Int32) {
+        guard let dir = fdopendir(fd) else { close(fd); return }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        for name in names {
+            guard let info = status(of: name, in: dirfd(dir)), (info.st_mode & S_IFMT) != S_IFDIR else { continue }
+            unlinkat(dirfd(dir), name, 0)
+        }
+    }
+
+    /// `lstat` relative to a directory descriptor.
+    private static func status(of name: String, in directory: Int32) -> stat? {
+        var info = stat()
+        return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? info : nil
     }
 }
 
@@ -142,7 +206,8 @@ enum InterruptCleanup {
     /// Temporary outputs are single files, or directories of files (sharded output).
     static func removeRegistered() {
         for path in InterruptCleanup.paths {
-            if unlink(path) != 0, let dir = opendir(path) {
+            let fd = unlink(path) == 0 ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if fd >= 0, let dir = fdopendir(fd) {
                 while let entry = readdir(dir) {
                     _ = withUnsafePointer(to: entry.pointee.d_name) {
                         $0.withMemoryRebound(to: CChar.self, capacity: 256) { unlinkat(dirfd(dir), $0, 0) }
@@ -216,11 +281,16 @@ public final class OutputFile: ByteSink {
 
     public init(creating path: String) throws(FileError) {
         self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        fd = Self.createExclusive(path)
         guard fd >= 0 else { throw FileError(path: path, problem: IOError.cannotOpen(errnoText())) }
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    /// A new file, never an existing one and never through a symlink (O_EXCL fails on both).
+    static func createExclusive(_ path: String) -> Int32 {
+        open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+    }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
         var offset = 0

@@ -35,6 +35,7 @@ public final class FileMapping: @unchecked Sendable {
         guard fstat(fd, &info) == 0 else { throw FileError(path: path, problem: IOError.cannotRead(errnoText())) }
         if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError(path: path, problem: IOError.isADirectory) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, problem: IOError.notARegularFile) }
+        FilesRead.record(info)
         let size = Int(info.st_size)
         guard size > 0 else {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -64,5 +65,24 @@ public final class FileMapping: @unchecked Sendable {
         let end = min(range.upperBound / page * page, bytes.count)
         guard end > start else { return }
         madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+}
+
+/// Every file this process has opened for reading (by device and inode), so that no command
+/// writes over one of its own inputs, whatever path or link names it.
+public enum FilesRead {
+    private struct Identity: Hashable { let device: UInt64; let inode: UInt64 }
+    nonisolated(unsafe) private static var identities: Set<Identity> = []
+    private static let lock = NSLockLike()
+
+    static func record(_ info: stat) {
+        lock.locked { _ = identities.insert(Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))) }
+    }
+
+    /// Whether `path` (links followed) is a file read so far.
+    public static func contains(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return lock.locked { identities.contains(Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))) }
     }
 }

@@ -63,12 +63,17 @@ public enum HDF5File {
         let (metadata, rootAttributes) = try attributes(of: root.id, object: "/")
         var attributes = rootAttributes
         var tensors: [StoredTensor] = []
+        var locations: [String: String] = [:]  // tensor name -> dataset path
         for link in try links(file.id) {
             let object = try HDF5Handle(H5Oopen(file.id, link, HDF5.defaultProperties), "open \(link)", close: H5Oclose)
             let (strings, others) = try Self.attributes(of: object.id, object: "/" + link)
             attributes += others + strings.sorted { $0.key < $1.key }.map { CheckpointAttribute(object: "/" + link, name: $0.key, value: $0.value) }
             guard H5Iget_type(object.id) == H5I_DATASET else { continue }
-            tensors.append(try dataset(file, path, mapping, link, object.id, declared: strings["dtype"]))
+            let tensor = try dataset(file, path, mapping, link, object.id, declared: strings["dtype"])
+            if let first = locations.updateValue("/" + link, forKey: tensor.name) {
+                throw HDF5FormatError.nameCollision(tensor: tensor.name, first: first, second: "/" + link)
+            }
+            tensors.append(tensor)
         }
         return Checkpoint(path: path, format: .hdf5, tensors: tensors, metadata: metadata, files: [path], attributes: attributes)
     }
@@ -118,6 +123,7 @@ public enum HDF5File {
         let littleEndian = H5Tget_order(type.id) != H5T_ORDER_BE
         let creation = try HDF5Handle(H5Dget_create_plist(id), "read the properties of /\(link)", close: H5Pclose)
         guard H5Pget_external_count(creation.id) == 0 else { throw HDF5FormatError.externalData("/" + link) }
+        if H5Pget_layout(creation.id) == H5D_VIRTUAL { try refuseOtherFileSources(creation.id, dataset: "/" + link) }
         // Contiguous, unfiltered little-endian data is stored exactly as moeckpt holds it: map it
         // in place instead of reading it (zero-copy, like safetensors).
         if littleEndian, H5Pget_layout(creation.id) == H5D_CONTIGUOUS, H5Pget_nfilters(creation.id) == 0, byteCount > 0 {
@@ -132,6 +138,20 @@ public enum HDF5File {
         let storage = HDF5DatasetStorage(file: file, filePath: filePath, path: "/" + link, byteCount: byteCount, littleEndian: littleEndian)
         return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: storage, offset: 0,
                             location: "/" + link)
+    }
+
+    /// A virtual dataset may draw only on this same file (source file name "."): another file's
+    /// bytes would land in the output, and a missing source would read as silent fill values.
+    private static func refuseOtherFileSources(_ creation: hid_t, dataset: String) throws {
+        var count = 0
+        try HDF5.check(H5Pget_virtual_count(creation, &count), "read the sources of \(dataset)")
+        for index in 0..<count {
+            let length = try HDF5.check(H5Pget_virtual_filename(creation, index, nil, 0), "read the sources of \(dataset)")
+            var name = [CChar](repeating: 0, count: Int(length) + 1)
+            try HDF5.check(H5Pget_virtual_filename(creation, index, &name, name.count), "read the sources of \(dataset)")
+            let source = String(decoding: name.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard source == "." else { throw HDF5FormatError.virtualSource(dataset: dataset, file: source) }
+        }
     }
 
     /// String attributes (scalar) as a map, and every other attribute as text.

@@ -14,6 +14,8 @@ public enum HDF5FormatError: Error, CustomStringConvertible, Equatable, Sendable
     case unsupportedDataspace(dataset: String)
     case externalLink(String)
     case externalData(String)
+    case virtualSource(dataset: String, file: String)
+    case nameCollision(tensor: String, first: String, second: String)
     case cannotStore(tensor: String, dtype: DType)
     case nameClash(tensor: String, group: String)
     case notHDF5
@@ -26,6 +28,10 @@ public enum HDF5FormatError: Error, CustomStringConvertible, Equatable, Sendable
         case .unsupportedDataspace(let dataset): "dataset \(dataset) has no simple dataspace"
         case .externalLink(let name): "\(name) is an external link; moeckpt reads only datasets inside the file"
         case .externalData(let name): "dataset \(name) keeps its data in external files; moeckpt reads only data inside the file"
+        case .virtualSource(let dataset, let file):
+            "dataset \(dataset) is virtual, drawing on the file \"\(file)\"; moeckpt reads only data inside the file"
+        case .nameCollision(let tensor, let first, let second):
+            "datasets \(first) and \(second) both map to the tensor name \(tensor); rename one of them"
         case .cannotStore(let tensor, let dtype): "tensor \(tensor) is \(dtype.name), which moeckpt does not write to HDF5"
         case .nameClash(let tensor, let group):
             "tensor \(tensor) would be a dataset where another tensor needs the group /\(group); HDF5 cannot hold both"

@@ -1,0 +1,112 @@
+import Foundation
+import MoECkpt
+import MoECkptTestSupport
+import Testing
+
+/// Regression tests for the hostile-input review (issue 12): each test builds the hostile file or
+/// file-system state and checks the rule of docs/SECURITY.md that it breaks.
+@Suite(.serialized)
+struct HostileInputTests {
+    /// A copy of a fixture model directory that a test may damage.
+    static func copyModel(_ fixture: String, into dir: TemporaryDirectory, as name: String = "model") throws -> String {
+        let target = dir.file(name)
+        try FileManager.default.copyItem(atPath: Fixtures.path(fixture), toPath: target)
+        return target
+    }
+
+    /// Every file under `path` with its bytes, following no links.
+    static func snapshot(_ path: String) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: path)
+        while let name = enumerator?.nextObject() as? String {
+            let full = (path as NSString).appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue {
+                files[name] = try fileBytes(full)
+            }
+        }
+        return files
+    }
+
+    // 1. Stale-partial cleanup never follows a symlink and removes only moeckpt's own partials.
+    @Test func staleCleanupNeverFollowsSymlinks() throws {
+        let dir = try TemporaryDirectory()
+        let victim = dir.file("victim")
+        try FileManager.default.createDirectory(atPath: victim + "/sub", withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: victim + "/a"))
+        try Data("y".utf8).write(to: URL(fileURLWithPath: victim + "/sub/b"))
+        let before = try Self.snapshot(victim)
+        let input = Fixtures.path("models/tiny-mixtral/model.safetensors")
+        for output in ["out.safetensors", "sharded"] {
+            // A link planted under a stale partial name, and a partial directory without moeckpt's
+            // marker holding a link to the victim: neither is followed.
+            try FileManager.default.createSymbolicLink(atPath: dir.file(".\(output).moeckpt-partial-999999"),
+                                                       withDestinationPath: victim)
+            let unmarked = dir.file(".\(output).moeckpt-partial-999998")
+            try FileManager.default.createDirectory(atPath: unmarked, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: unmarked + "/link", withDestinationPath: victim)
+            // A marked partial directory (what a killed moeckpt leaves) holding a link: removed,
+            // the link unlinked, its target untouched.
+            let marked = dir.file(".\(output).moeckpt-partial-999997")
+            try FileManager.default.createDirectory(atPath: marked, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: marked + "/.moeckpt-partial", contents: Data())
+            _ = FileManager.default.createFile(atPath: marked + "/model-00001-of-00002.safetensors", contents: Data("partial".utf8))
+            try FileManager.default.createSymbolicLink(atPath: marked + "/link", withDestinationPath: victim)
+
+            let extra = output == "sharded" ? ["--max-shard-size", "30KB"] : []
+            let result = try CLI.run(["convert", input, dir.file(output), "--quiet"] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(try Self.snapshot(victim) == before, "\(output): the victim directory changed")
+            #expect(FileManager.default.fileExists(atPath: unmarked + "/link"))
+            #expect(!FileManager.default.fileExists(atPath: marked))
+            #expect(!FileManager.default.fileExists(atPath: dir.file(output) + "/.moeckpt-partial"))
+        }
+    }
+
+    // 2. No command writes over a file it reads, whatever path or link names it.
+    @Test func runRefusesToOverwriteItsInputs() throws {
+        let dir = try TemporaryDirectory()
+        let model = try Self.copyModel("models/tiny-mixtral", into: dir)
+        try FileManager.default.createSymbolicLink(atPath: dir.file("alias.safetensors"), withDestinationPath: model + "/model.safetensors")
+        try FileManager.default.linkItem(atPath: model + "/expected.safetensors", toPath: dir.file("hardlink.safetensors"))
+        let before = try Self.snapshot(model)
+        for output in [model + "/model.safetensors", model + "/expected.safetensors", model + "/config.json",
+                       dir.file("alias.safetensors"), dir.file("hardlink.safetensors")] {
+            let result = try CLI.run(["run", model, "--input", model + "/expected.safetensors", "--output", output])
+            #expect(result.status == 2, "\(output)")
+            #expect(result.stderr.contains("refusing to write over it"), "\(output): \(result.stderr)")
+        }
+        #expect(try Self.snapshot(model) == before)
+        let fine = try CLI.run(["run", model, "--input", model + "/expected.safetensors", "--output", dir.file("out.safetensors")])
+        #expect(fine.status == 0, "\(fine.stderr)")
+    }
+
+    // 3. A virtual dataset may draw only on its own file.
+    @Test func virtualDatasetsDrawingOnOtherFilesAreRefused() throws {
+        let dir = try TemporaryDirectory()
+        for (file, source) in [("vds-relative.h5", "vds-source.h5"), ("vds-absolute.h5", "/nonexistent/moeckpt/missing.h5")] {
+            for command in [["inspect", Fixtures.path("hostile/" + file)],
+                            ["convert", Fixtures.path("hostile/" + file), dir.file("out.safetensors")]] {
+                let result = try CLI.run(command)
+                #expect(result.status == 2, "\(command)")
+                #expect(result.stderr == "moeckpt: error: \(Fixtures.path("hostile/" + file)): dataset /weight is virtual, drawing on the file \"\(source)\"; moeckpt reads only data inside the file\n")
+            }
+        }
+        #expect(dir.contents().isEmpty)
+        let same = try CLI.run(["convert", Fixtures.path("hostile/vds-same-file.h5"), dir.file("same.safetensors"), "--quiet"])
+        #expect(same.status == 0, "\(same.stderr)")
+        let weight = try #require(try Checkpoint.open(dir.file("same.safetensors")).tensor(named: "weight"))
+        #expect(Array(weight.bytes.bindMemory(to: Float.self)) == (0..<8).map { Float($0) * 0.5 })
+    }
+
+    // 7. Two sources mapping to one tensor name are refused, naming both.
+    @Test func hdf5NameCollisionsAreRefused() throws {
+        let dir = try TemporaryDirectory()
+        let input = Fixtures.path("hostile/name-collision.h5")
+        let result = try CLI.run(["convert", input, dir.file("out.safetensors")])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("datasets /a/b and /a.b both map to the tensor name a.b")
+                || result.stderr.contains("datasets /a.b and /a/b both map to the tensor name a.b"), "\(result.stderr)")
+        #expect(dir.contents().isEmpty)
+    }
+}
