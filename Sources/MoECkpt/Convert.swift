@@ -207,20 +207,17 @@ public enum Converter {
         }
     }
 
-    /// Writes the tensor's bytes straight from the input mapping, releasing pages once written so
-    /// memory use stays flat however large the checkpoint.
+    /// Writes the tensor's bytes straight from the input mapping (or chunk by chunk from a dataset
+    /// read on demand), releasing pages once written so memory use stays flat however large the
+    /// checkpoint.
     static func copying(_ tensor: NamedTensor, progress: ProgressReporter?) -> TensorToWrite {
         TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.rope.count) {
             (file: any ByteSink) throws(FileError) in
             for piece in tensor.rope.pieces {
-                try piece.storage.load()
-                var start = 0
-                while start < piece.count {
-                    let end = min(start + copyChunkBytes, piece.count)
-                    try file.write(UnsafeRawBufferPointer(rebasing: piece.bytes[start..<end]))
-                    piece.storage.release((piece.offset + start)..<(piece.offset + end))
-                    progress?.advance(by: end - start)
-                    start = end
+                try piece.storage.stream(piece.offset..<(piece.offset + piece.count), chunk: copyChunkBytes, granule: 1) {
+                    (bytes: UnsafeRawBufferPointer) throws(FileError) in
+                    try file.write(bytes)
+                    progress?.advance(by: bytes.count)
                 }
             }
         }
@@ -237,19 +234,19 @@ public enum Converter {
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk * width, alignment: 64)
             defer { buffer.deallocate() }
             for piece in tensor.rope.pieces {
-                try piece.storage.load()
-                let elements = piece.count / sourceWidth
-                var start = 0
-                while start < elements {
-                    let n = min(chunk, elements - start)
-                    // canCast was checked when the plan was made, so this cannot throw.
-                    try? Cast.cast(piece.bytes.baseAddress! + start * sourceWidth, from: tensor.dtype,
-                                   into: buffer, as: target, count: n)
-                    try file.write(UnsafeRawBufferPointer(start: buffer, count: n * width))
-                    let released = piece.offset + start * sourceWidth
-                    piece.storage.release(released..<(released + n * sourceWidth))
-                    progress?.advance(by: n * width)
-                    start += n
+                try piece.storage.stream(piece.offset..<(piece.offset + piece.count), chunk: chunk * sourceWidth,
+                                         granule: sourceWidth) { (bytes: UnsafeRawBufferPointer) throws(FileError) in
+                    let elements = bytes.count / sourceWidth
+                    var start = 0
+                    while start < elements {
+                        let n = min(chunk, elements - start)
+                        // canCast was checked when the plan was made, so this cannot throw.
+                        try? Cast.cast(bytes.baseAddress! + start * sourceWidth, from: tensor.dtype,
+                                       into: buffer, as: target, count: n)
+                        try file.write(UnsafeRawBufferPointer(start: buffer, count: n * width))
+                        progress?.advance(by: n * width)
+                        start += n
+                    }
                 }
             }
         }

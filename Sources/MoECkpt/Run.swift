@@ -77,7 +77,7 @@ public struct ModelRunner: Sendable {
                 let perToken = 4 * (config.vocabSize + (config.numLayers + 2) * config.hiddenSize + config.numLayers * config.numExperts)
                 let (needed, overflow) = (batch * tokens).multipliedReportingOverflow(by: perToken)
                 guard !overflow, MemoryBudget.fits(needed * 2) else {
-                    throw fail("\(batch) x \(tokens) tokens would need more memory for their outputs than this machine has")
+                    throw fail("\(batch) x \(tokens) tokens would need more memory for their outputs than this process may use")
                 }
                 try ids.load()
                 let width = ids.dtype.byteWidth!

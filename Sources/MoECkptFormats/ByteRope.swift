@@ -7,6 +7,32 @@ public protocol ByteStorage: AnyObject, Sendable {
     /// Tells the storage a range will not be read again (a mapping drops its pages; a read buffer
     /// is freed once its end is released).
     func release(_ range: Range<Int>)
+    /// Passes the bytes of `range` to `body` in order, in pieces of at most `chunk` bytes (whole
+    /// multiples of `granule`, a dtype's width), holding no more than about a chunk in memory:
+    /// for streaming a tensor of any size into a writer. Pieces are released once passed.
+    func stream(_ range: Range<Int>, chunk: Int, granule: Int,
+                _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError)
+}
+
+extension ByteStorage {
+    public func stream(_ range: Range<Int>, chunk: Int, granule: Int,
+                       _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError) {
+        try streamViews(range, chunk: chunk, granule: granule, body)
+    }
+
+    /// Streams views of `bytes` (a mapping, or a buffer already read).
+    func streamViews(_ range: Range<Int>, chunk: Int, granule: Int,
+                     _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError) {
+        try load()
+        let step = max(granule, chunk / max(granule, 1) * max(granule, 1))
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let end = min(start + step, range.upperBound)
+            try body(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+            release(start..<end)
+            start = end
+        }
+    }
 }
 
 extension FileMapping: ByteStorage {

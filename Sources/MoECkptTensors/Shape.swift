@@ -2,20 +2,6 @@
 import Glibc
 #endif
 
-/// How much memory this machine has: allocations sized by untrusted input are checked against it
-/// before they are made (an allocation that fails would stop the process).
-public enum MemoryBudget {
-    public static var physicalBytes: Int {
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
-        guard pages > 0, size > 0 else { return Int.max }
-        let (bytes, overflow) = pages.multipliedReportingOverflow(by: size)
-        return overflow ? Int.max : bytes
-    }
-
-    /// Whether `bytes` could be allocated at all.
-    public static func fits(_ bytes: Int) -> Bool { bytes >= 0 && bytes <= physicalBytes }
-}
-
 /// Why a shape cannot describe a tensor of a given dtype.
 public enum ShapeError: Error, Equatable, Sendable {
     case negativeDimension(Int)

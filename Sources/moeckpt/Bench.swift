@@ -68,7 +68,7 @@ struct BenchCommand: ParsableCommand {
             let needed = Bench.memoryNeeded(shape, tokens: tokens, what: what, syntheticWeights: synthetic,
                                             weightBytes: dtype == "bf16" ? 2 : 4)
             guard let needed, MemoryBudget.fits(needed) else {
-                throw ValidationError("this benchmark would need more memory than this machine has; use fewer --tokens or a smaller shape")
+                throw ValidationError("this benchmark would need more memory than this process may use; use fewer --tokens or a smaller shape")
             }
         }
         try checkMemory(config, synthetic: checkpoint == nil)

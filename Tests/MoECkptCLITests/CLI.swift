@@ -29,10 +29,11 @@ enum CLI {
         return process
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs moeckpt, through `wrapper` (a command and its arguments, such as prlimit) if given.
+    static func run(_ arguments: [String], under wrapper: [String] = []) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: wrapper.first ?? executable)
+        process.arguments = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [executable] + arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -109,4 +109,54 @@ struct HostileInputTests {
                 || result.stderr.contains("datasets /a.b and /a/b both map to the tensor name a.b"), "\(result.stderr)")
         #expect(dir.contents().isEmpty)
     }
+
+    /// Runs the CLI under an address-space limit (util-linux's prlimit), as a process with less
+    /// memory than the machine would.
+    static func runLimited(addressSpace bytes: Int, _ arguments: [String]) throws -> CLI.Result {
+        try CLI.run(arguments, under: ["/usr/bin/prlimit", "--as=\(bytes)"])
+    }
+
+    // 6. A tiny file that expands into 512 MiB converts chunk by chunk under a 400 MB address
+    // space, to safetensors and to gzip HDF5, with every value right.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")))
+    func expandingHDF5DatasetsStreamInBoundedMemory() throws {
+        let dir = try TemporaryDirectory()
+        let input = Fixtures.path("hostile/gzip-fill-512MiB.h5")
+        for output in ["out.safetensors", "out.h5"] {
+            let extra = output.hasSuffix(".h5") ? ["--hdf5-compression", "gzip"] : []
+            let result = try Self.runLimited(addressSpace: 400_000_000, ["convert", input, dir.file(output), "--quiet"] + extra)
+            #expect(result.status == 0, "\(output): \(result.stderr)")
+            let written = try Checkpoint.open(dir.file(output))
+            let weight = try #require(written.tensor(named: "weight"))
+            #expect(weight.shape == [1 << 27] && weight.dtype == .f32)
+            if output.hasSuffix(".safetensors") {
+                let values = weight.bytes.bindMemory(to: Float.self)
+                #expect(values.allSatisfy { $0 == 0.25 })
+            }
+        }
+        #expect(dir.contents() == ["out.h5", "out.safetensors"])
+    }
+
+    // 6. Memory checks use the limits this process has, not the machine's memory: outputs that
+    // would not fit under a 400 MB address space are refused with one line, not a crash.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")))
+    func memoryChecksUseTheProcessLimits() throws {
+        let dir = try TemporaryDirectory()
+        let tokens = 1_000_000
+        let ids = TensorToWrite(name: "input_ids", dtype: .i64, shape: [1, tokens], byteCount: 8 * tokens) {
+            (file: any ByteSink) throws(FileError) in
+            try file.write([UInt8](repeating: 0, count: 8 * tokens))
+        }
+        let file = try OutputFile(creating: dir.file("ids.safetensors"))
+        try SafetensorsWriter.write([ids], metadata: [:], to: file)
+        try file.close()
+        let result = try Self.runLimited(addressSpace: 400_000_000, ["run", Fixtures.path("models/tiny-mixtral"),
+                                                                     "--input", dir.file("ids.safetensors"),
+                                                                     "--output", dir.file("out.safetensors")])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("moeckpt: error: \(dir.file("ids.safetensors")): ") && result.stderr.contains("more memory"),
+                "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(dir.contents() == ["ids.safetensors"])
+    }
 }

@@ -47,6 +47,65 @@ struct HDF5Tests {
         if let metadata = Self.manifest[file]?.metadata { #expect(checkpoint.metadata == metadata) }
     }
 
+    /// Streaming a dataset a few bytes at a time (hyperslabs of units along an inner axis, runs
+    /// cut at row ends) gives the bytes h5py recorded, for whole tensors and for ranges inside them.
+    @Test(arguments: readableFiles)
+    func datasetsStreamedInSmallPiecesGiveTheSameBytes(file: String) throws {
+        let checkpoint = try Checkpoint.open(Fixtures.path("hdf5/" + file))
+        let entries = try #require(Self.manifest[file]?.tensors)
+        for (_, entry) in entries {
+            let tensor = try #require(checkpoint.tensor(named: entry.name))
+            let width = max(1, tensor.dtype.bits / 8)
+            for chunk in [width, 8 * width, 52 * width, 4096] {
+                var streamed: [UInt8] = []
+                try tensor.storage.stream(tensor.offset..<(tensor.offset + tensor.byteCount), chunk: chunk, granule: width) {
+                    (bytes: UnsafeRawBufferPointer) throws(FileError) in
+                    #expect(bytes.count <= max(chunk, width) && bytes.count % width == 0)
+                    streamed += bytes
+                }
+                if let digest = entry.bytes_hex_sha256 { #expect(SHA256.hex(streamed) == digest, "\(file) \(entry.name) chunk \(chunk)") }
+                // A range that starts and ends inside units.
+                let elements = tensor.byteCount / width
+                guard elements > 2 else { continue }
+                var part: [UInt8] = []
+                try tensor.storage.stream((tensor.offset + width)..<(tensor.offset + (elements - 1) * width), chunk: chunk, granule: width) {
+                    (bytes: UnsafeRawBufferPointer) throws(FileError) in part += bytes
+                }
+                #expect(part == Array(streamed[width..<((elements - 1) * width)]), "\(file) \(entry.name) chunk \(chunk)")
+            }
+        }
+    }
+
+    /// Writing in runs of a few bytes, into chunks of a few bytes (gzip) or contiguous datasets,
+    /// gives files libhdf5 reads back to the same bytes.
+    @Test(arguments: [HDF5Compression.none, .gzip(level: 4)])
+    func datasetsWrittenInSmallRunsReadBackExactly(compression: HDF5Compression) throws {
+        let dir = try TemporaryDirectory()
+        let source = try Checkpoint.open(Fixtures.path("hdf5/nested.h5"))
+        let tensors = source.tensors.map { tensor in
+            TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount) {
+                (sink: any ByteSink) throws(FileError) in
+                // In uneven pieces, as a cast would deliver them.
+                let bytes = try tensor.load()
+                var start = 0
+                while start < bytes.count {
+                    let end = min(bytes.count, start + 7)
+                    try sink.write(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                    start = end
+                }
+            }
+        }
+        for (chunk, write) in [(16, 48), (64, 64), (1 << 20, 16 << 20)] {
+            let output = dir.file("out-\(chunk)-\(write).h5")
+            try HDF5Writer.write(tensors, metadata: [:], to: output, compression: compression, chunkBytes: chunk, writeBytes: write)
+            let back = try Checkpoint.open(output)
+            for tensor in source.tensors {
+                let copy = try #require(back.tensor(named: tensor.name))
+                #expect(try copy.shape == tensor.shape && Array(copy.load()) == Array(tensor.load()), "\(tensor.name) \(chunk)/\(write)")
+            }
+        }
+    }
+
     @Test func unsupportedTypesAreRefusedNamingTheDataset() throws {
         #expect {
             _ = try Checkpoint.open(Fixtures.path("hdf5/unsupported.h5"))

@@ -135,7 +135,8 @@ public enum HDF5File {
             }
         }
         H5Eclear2(moeckpt_h5e_default())
-        let storage = HDF5DatasetStorage(file: file, filePath: filePath, path: "/" + link, byteCount: byteCount, littleEndian: littleEndian)
+        let storage = HDF5DatasetStorage(file: file, filePath: filePath, path: "/" + link, shape: shape,
+                                         elementBytes: H5Tget_size(type.id), byteCount: byteCount, littleEndian: littleEndian)
         return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: storage, offset: 0,
                             location: "/" + link)
     }
@@ -179,51 +180,47 @@ public enum HDF5File {
     }
 }
 
-/// One dataset's bytes, read on first use straight into an aligned buffer, and freed when
-/// released (so a conversion holds one tensor at a time).
+/// One dataset's bytes: read whole on first use straight into an aligned buffer (for forward
+/// passes), and freed when released (so a conversion holds one tensor at a time); or streamed a
+/// bounded hyperslab at a time (for conversions), so that a small compressed file that expands
+/// into gigabytes never needs them in memory.
 final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
     let file: HDF5Handle
     let filePath: String
     let path: String
+    let shape: [Int]
+    let elementBytes: Int
     let byteCount: Int
     let littleEndian: Bool
     private var buffer: UnsafeMutableRawBufferPointer?
     private let lock = NSLockLike()
 
-    init(file: HDF5Handle, filePath: String, path: String, byteCount: Int, littleEndian: Bool) {
+    init(file: HDF5Handle, filePath: String, path: String, shape: [Int], elementBytes: Int, byteCount: Int, littleEndian: Bool) {
         self.file = file
         self.filePath = filePath
         self.path = path
+        self.shape = shape
+        self.elementBytes = max(elementBytes, 1)
         self.byteCount = byteCount
         self.littleEndian = littleEndian
     }
 
-    deinit { buffer?.deallocate() }
+    deinit { buffer.map { free($0.baseAddress) } }
 
     func load() throws(FileError) {
         let result = lock.locked { () -> Result<Void, FileError> in
             guard buffer == nil else { return .success(()) }
-            guard MemoryBudget.fits(byteCount) else {
-                return .failure(FileError(path: filePath, problem: HDF5Error(
-                    operation: "read \(path)", reason: "it needs \(byteCount) bytes, more than this machine's memory")))
-            }
-            let destination = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-            do {
-                try HDF5.locked { () throws in
-                    let dataset = try HDF5Handle(H5Dopen2(file.id, path, HDF5.defaultProperties), "open \(path)", close: H5Dclose)
-                    guard byteCount > 0 else { return }
-                    // The file's own type as the memory type reads the bytes as stored; big-endian
-                    // data is read through the same type in little-endian order (a byte swap).
-                    let type = try HDF5Handle(H5Dget_type(dataset.id), "read the type of \(path)", close: H5Tclose)
-                    let memory = try HDF5Handle(H5Tcopy(type.id), "copy the type of \(path)", close: H5Tclose)
-                    if !littleEndian { try HDF5.check(H5Tset_order(memory.id, H5T_ORDER_LE), "convert \(path) to little-endian") }
-                    try HDF5.check(H5Dread(dataset.id, memory.id, HDF5.all, HDF5.all, HDF5.defaultProperties, destination.baseAddress),
-                                   "read \(path)")
-                }
+            let destination: UnsafeMutableRawBufferPointer
+            do throws(MemoryError) {
+                destination = try MemoryBudget.allocate(byteCount)
             } catch {
-                destination.deallocate()
-                let problem = (error as? HDF5Error) ?? HDF5Error(operation: "read \(path)", reason: "\(error)")
-                return .failure(FileError(path: filePath, problem: problem))
+                return .failure(FileError(path: filePath, problem: HDF5Error(operation: "read \(path)", reason: error.description)))
+            }
+            do throws(FileError) {
+                try read(into: destination.baseAddress!, slab: nil)
+            } catch {
+                free(destination.baseAddress)
+                return .failure(error)
             }
             buffer = destination
             return .success(())
@@ -238,9 +235,56 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
     func release(_ range: Range<Int>) {
         guard range.upperBound >= byteCount else { return }
         lock.locked {
-            buffer?.deallocate()
+            buffer.map { free($0.baseAddress) }
             buffer = nil
         }
     }
-}
 
+    func stream(_ range: Range<Int>, chunk: Int, granule: Int,
+                _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError) {
+        if shape.isEmpty || byteCount <= chunk || lock.locked({ buffer != nil }) {
+            return try streamViews(range, chunk: chunk, granule: granule, body)
+        }
+        let slabs = HDF5Slabs(shape: shape, elementBytes: elementBytes, maxBytes: chunk)
+        let maxUnits = max(1, chunk / slabs.unitBytes)
+        let scratch: UnsafeMutableRawBufferPointer
+        do throws(MemoryError) { scratch = try MemoryBudget.allocate(maxUnits * slabs.unitBytes) } catch {
+            throw FileError(path: filePath, problem: HDF5Error(operation: "read \(path)", reason: error.description))
+        }
+        defer { free(scratch.baseAddress) }
+        let units = (range.lowerBound / slabs.unitBytes)..<((range.upperBound + slabs.unitBytes - 1) / slabs.unitBytes)
+        for run in slabs.runs(units, maxUnits: maxUnits) {
+            try read(into: scratch.baseAddress!, slab: slabs.hyperslab(first: run.lowerBound, count: run.count))
+            let runStart = run.lowerBound * slabs.unitBytes
+            let lower = max(range.lowerBound, runStart), upper = min(range.upperBound, run.upperBound * slabs.unitBytes)
+            try body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[(lower - runStart)..<(upper - runStart)]))
+        }
+    }
+
+    /// Reads the whole dataset, or one hyperslab of it, as little-endian bytes.
+    private func read(into destination: UnsafeMutableRawPointer, slab: (start: [hsize_t], count: [hsize_t])?) throws(FileError) {
+        do {
+            try HDF5.locked { () throws in
+                let dataset = try HDF5Handle(H5Dopen2(file.id, path, HDF5.defaultProperties), "open \(path)", close: H5Dclose)
+                guard byteCount > 0 else { return }
+                // The file's own type as the memory type reads the bytes as stored; big-endian
+                // data is read through the same type in little-endian order (a byte swap).
+                let type = try HDF5Handle(H5Dget_type(dataset.id), "read the type of \(path)", close: H5Tclose)
+                let memory = try HDF5Handle(H5Tcopy(type.id), "copy the type of \(path)", close: H5Tclose)
+                if !littleEndian { try HDF5.check(H5Tset_order(memory.id, H5T_ORDER_LE), "convert \(path) to little-endian") }
+                guard let slab else {
+                    try HDF5.check(H5Dread(dataset.id, memory.id, HDF5.all, HDF5.all, HDF5.defaultProperties, destination), "read \(path)")
+                    return
+                }
+                let fileSpace = try HDF5Handle(H5Dget_space(dataset.id), "read the shape of \(path)", close: H5Sclose)
+                try HDF5.check(H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, slab.start, nil, slab.count, nil), "select part of \(path)")
+                let elements = [hsize_t(slab.count.reduce(1, *))]
+                let memorySpace = try HDF5Handle(H5Screate_simple(1, elements, nil), "dataspace for \(path)", close: H5Sclose)
+                try HDF5.check(H5Dread(dataset.id, memory.id, memorySpace.id, fileSpace.id, HDF5.defaultProperties, destination),
+                               "read \(path)")
+            }
+        } catch {
+            throw FileError(path: filePath, problem: (error as? HDF5Error) ?? HDF5Error(operation: "read \(path)", reason: "\(error)"))
+        }
+    }
+}

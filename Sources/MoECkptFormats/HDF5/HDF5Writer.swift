@@ -27,7 +27,9 @@ public enum HDF5Compression: Equatable, Sendable {
 /// sets use dense storage.
 public enum HDF5Writer {
     /// Bytes of one chunk at most, for compressed datasets.
-    static let chunkBytes = 1 << 20
+    public static let chunkBytes = 1 << 20
+    /// Bytes of one write at most: a tensor is written a bounded piece at a time.
+    public static let writeBytes = 16 << 20
 
     /// Refuses names HDF5 cannot hold before anything is written: a tensor whose path is the group
     /// of another, and dtypes with no HDF5 representation.
@@ -47,14 +49,16 @@ public enum HDF5Writer {
     }
 
     /// Writes a new file at `path` (which must not exist) and flushes it to disk.
+    /// `chunkBytes` and `writeBytes` bound a chunk and one write (smaller in tests, to exercise the runs).
     public static func write(_ tensors: [TensorToWrite], metadata: [String: String], to path: String,
-                             compression: HDF5Compression) throws(FileError) {
+                             compression: HDF5Compression, chunkBytes: Int = chunkBytes, writeBytes: Int = writeBytes) throws(FileError) {
         do throws(HDF5FormatError) { try check(tensors) } catch { throw FileError(path: path, problem: error) }
         // libhdf5 can crash when a write fails (a full disk, say): write in a child process, so
         // that a failure is an error message and never takes moeckpt down.
         let outcome = HDF5Sandbox.run(timeLimit: nil) { () -> String? in
             do {
-                try HDF5.locked { () throws in try create(tensors, metadata: metadata, path: path, compression: compression) }
+                try HDF5.locked { () throws in try create(tensors, metadata: metadata, path: path, compression: compression,
+                                                       sizes: (chunkBytes, writeBytes)) }
                 return nil
             } catch let error as FileError {
                 return error.problem.description
@@ -74,14 +78,14 @@ public enum HDF5Writer {
     }
 
     private static func create(_ tensors: [TensorToWrite], metadata: [String: String], path: String,
-                               compression: HDF5Compression) throws {
+                               compression: HDF5Compression, sizes: (chunk: Int, write: Int)) throws {
         let access = try HDF5Handle(H5Pcreate(moeckpt_h5p_file_access()), "file access properties", close: H5Pclose)
         try HDF5.check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V110), "set library version bounds")
         let file = try HDF5Handle(H5Fcreate(path, moeckpt_h5f_acc_excl(), HDF5.defaultProperties, access.id), "create", close: H5Fclose)
         let links = try HDF5Handle(H5Pcreate(moeckpt_h5p_link_create()), "link properties", close: H5Pclose)
         try HDF5.check(H5Pset_create_intermediate_group(links.id, 1), "create intermediate groups")
         for tensor in tensors {
-            try write(tensor, into: file.id, links: links.id, compression: compression)
+            try write(tensor, into: file.id, links: links.id, compression: compression, sizes: sizes)
         }
         for key in metadata.keys.sorted() {
             try writeString(metadata[key]!, attribute: key, on: file.id)
@@ -89,20 +93,23 @@ public enum HDF5Writer {
         try HDF5.check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "flush")
     }
 
-    private static func write(_ tensor: TensorToWrite, into file: hid_t, links: hid_t, compression: HDF5Compression) throws {
+    private static func write(_ tensor: TensorToWrite, into file: hid_t, links: hid_t, compression: HDF5Compression,
+                              sizes: (chunk: Int, write: Int)) throws {
         let path = "/" + tensor.name.split(separator: ".").joined(separator: "/")
         let type = try HDF5Types.fileType(tensor.dtype)
         let space = try HDF5Handle(tensor.shape.isEmpty ? H5Screate(H5S_SCALAR)
                                        : H5Screate_simple(Int32(tensor.shape.count), tensor.shape.map { hsize_t($0) }, nil),
                                    "dataspace of \(path)", close: H5Sclose)
         let creation = try HDF5Handle(H5Pcreate(moeckpt_h5p_dataset_create()), "dataset properties", close: H5Pclose)
+        // Chunks are runs of units of at most chunkBytes (one index along one axis, the later axes
+        // whole); writes are whole runs of chunks, so no chunk is ever written twice.
+        let slabs = HDF5Slabs(shape: tensor.shape, elementBytes: max(1, tensor.dtype.bits / 8), maxBytes: sizes.chunk)
+        let chunkUnits = min(slabs.unitsPerRow, max(1, sizes.chunk / slabs.unitBytes))
         if case .gzip(let level) = compression, !tensor.shape.isEmpty, tensor.byteCount > 0 {
-            var chunk = tensor.shape
-            let width = max(1, tensor.dtype.bits / 8)
-            while chunk.reduce(width, *) > chunkBytes, let largest = chunk.indices.max(by: { chunk[$0] < chunk[$1] }) {
-                chunk[largest] = (chunk[largest] + 1) / 2
-            }
-            try HDF5.check(H5Pset_chunk(creation.id, Int32(chunk.count), chunk.map { hsize_t($0) }), "chunk \(path)")
+            var chunk = tensor.shape.map { hsize_t($0) }
+            for axis in 0..<slabs.axis { chunk[axis] = 1 }
+            chunk[slabs.axis] = hsize_t(chunkUnits)
+            try HDF5.check(H5Pset_chunk(creation.id, Int32(chunk.count), chunk), "chunk \(path)")
             try HDF5.check(H5Pset_deflate(creation.id, UInt32(level)), "compress \(path)")
         }
         let dataset = try HDF5Handle(H5Dcreate2(file, path, type.id, space.id, links, creation.id, HDF5.defaultProperties),
@@ -110,13 +117,11 @@ public enum HDF5Writer {
         if HDF5Types.needsDtypeAttribute(tensor.dtype) {
             try writeString(tensor.dtype.name, attribute: "dtype", on: dataset.id)
         }
-        let sink = MemorySink(byteCount: tensor.byteCount, name: tensor.name)
+        guard tensor.byteCount > 0 else { return }
+        let runUnits = chunkUnits * max(1, sizes.write / (chunkUnits * slabs.unitBytes))
+        let sink = try HDF5DatasetSink(dataset: dataset.id, type: type.id, slabs: slabs, runUnits: runUnits, path: path)
         try tensor.produce(sink)
         guard sink.bytesWritten == tensor.byteCount else { throw WriterInconsistency(tensor: tensor.name) }
-        if tensor.byteCount > 0 {
-            try HDF5.check(H5Dwrite(dataset.id, type.id, HDF5.all, HDF5.all, HDF5.defaultProperties, sink.buffer.baseAddress),
-                           "write \(path)")
-        }
     }
 
     /// A scalar variable-length UTF-8 string attribute, as h5py writes `attrs[name] = "..."`.
@@ -130,6 +135,71 @@ public enum HDF5Writer {
         try value.withCString { text in
             var pointer: UnsafePointer<CChar>? = text
             try HDF5.check(H5Awrite(attribute.id, type.id, &pointer), "write attribute \(name)")
+        }
+    }
+}
+
+/// Receives a tensor's bytes in order and writes them to its dataset a run of whole units at a
+/// time (a hyperslab, or the whole dataset for a scalar), holding one run in memory.
+final class HDF5DatasetSink: ByteSink {
+    private(set) var bytesWritten = 0
+    private let dataset: hid_t
+    private let type: hid_t
+    private let slabs: HDF5Slabs
+    private let runUnits: Int
+    private let path: String
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var filled = 0
+    private var nextUnit = 0
+
+    init(dataset: hid_t, type: hid_t, slabs: HDF5Slabs, runUnits: Int, path: String) throws(FileError) {
+        self.dataset = dataset
+        self.type = type
+        self.slabs = slabs
+        self.runUnits = runUnits
+        self.path = path
+        do throws(MemoryError) { buffer = try MemoryBudget.allocate(runUnits * slabs.unitBytes) } catch {
+            throw FileError(path: path, problem: error)
+        }
+    }
+
+    deinit { free(buffer.baseAddress) }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
+        var offset = 0
+        while offset < bytes.count {
+            let run = nextUnit < slabs.totalUnits ? slabs.run(from: nextUnit, maxUnits: runUnits, limit: slabs.totalUnits)
+                : nextUnit..<nextUnit
+            let runBytes = run.count * slabs.unitBytes
+            guard runBytes > 0 else { throw FileError(path: path, problem: WriterInconsistency(tensor: path)) }
+            let n = min(runBytes - filled, bytes.count - offset)
+            (buffer.baseAddress! + filled).copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
+            filled += n
+            offset += n
+            if filled == runBytes {
+                try flush(run)
+                nextUnit = run.upperBound
+                filled = 0
+            }
+        }
+        bytesWritten += bytes.count
+    }
+
+    private func flush(_ run: Range<Int>) throws(FileError) {
+        do {
+            if slabs.shape.isEmpty {
+                try HDF5.check(H5Dwrite(dataset, type, HDF5.all, HDF5.all, HDF5.defaultProperties, buffer.baseAddress), "write \(path)")
+                return
+            }
+            let slab = slabs.hyperslab(first: run.lowerBound, count: run.count)
+            let fileSpace = try HDF5Handle(H5Dget_space(dataset), "read the shape of \(path)", close: H5Sclose)
+            try HDF5.check(H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, slab.start, nil, slab.count, nil), "select part of \(path)")
+            let memorySpace = try HDF5Handle(H5Screate_simple(1, [hsize_t(slab.count.reduce(1, *))], nil), "dataspace for \(path)",
+                                             close: H5Sclose)
+            try HDF5.check(H5Dwrite(dataset, type, memorySpace.id, fileSpace.id, HDF5.defaultProperties, buffer.baseAddress),
+                           "write \(path)")
+        } catch {
+            throw FileError(path: path, problem: error)
         }
     }
 }

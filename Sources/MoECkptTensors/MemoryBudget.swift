@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How much more memory this process may use: allocations sized by untrusted input are checked
+/// against it before they are made. The budget is the least of the machine's physical memory,
+/// the address-space and data limits (`RLIMIT_AS`, `RLIMIT_DATA`, less what is already mapped) and
+/// the memory cgroup's limit (cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`, less its usage).
+public enum MemoryBudget {
+    public static var physicalBytes: Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, size > 0 else { return Int.max }
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: size)
+        return overflow ? Int.max : bytes
+    }
+
+    /// Bytes this process can still allocate, by its limits.
+    public static var availableBytes: Int {
+        var available = physicalBytes
+        let page = max(1, sysconf(Int32(_SC_PAGESIZE)))
+        // statm: total program size and data + stack, in pages.
+        let statm = readText("/proc/self/statm")?.split(separator: " ").compactMap { Int($0) } ?? []
+        for (resource, usedPages) in [(RLIMIT_AS, statm.first), (RLIMIT_DATA, statm.count > 5 ? statm[5] : nil)] {
+            var limit = rlimit()
+            guard getrlimit(__rlimit_resource_t(resource.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
+                  limit.rlim_cur < rlim_t(Int.max) else { continue }
+            available = min(available, Int(limit.rlim_cur) - (usedPages ?? 0) * page)
+        }
+        if let cgroup = cgroupRemaining { available = min(available, cgroup) }
+        return max(available, 0)
+    }
+
+    /// Whether `bytes` more could be allocated.
+    public static func fits(_ bytes: Int) -> Bool { bytes >= 0 && bytes <= availableBytes }
+
+    /// A 64-byte aligned buffer (release it with `free`), or an error instead of a crash when the
+    /// limits refuse it or the allocation fails.
+    public static func allocate(_ bytes: Int) throws(MemoryError) -> UnsafeMutableRawBufferPointer {
+        guard fits(bytes) else { throw MemoryError(bytes: bytes, available: availableBytes) }
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, 64, max(bytes, 1)) == 0, let pointer else {
+            throw MemoryError(bytes: bytes, available: availableBytes)
+        }
+        return UnsafeMutableRawBufferPointer(start: pointer, count: bytes)
+    }
+
+    /// The memory cgroup's limit less its usage, for the cgroup this process is in (v2, then v1).
+    static var cgroupRemaining: Int? {
+        let lines = readText("/proc/self/cgroup")?.split(separator: "\n") ?? []
+        var remaining: Int?
+        func consider(_ directory: String, limit: String, usage: String) {
+            guard let max = readText(directory + "/" + limit).flatMap({ Int($0.trimmingSpaces) }),
+                  let used = readText(directory + "/" + usage).flatMap({ Int($0.trimmingSpaces) }) else { return }
+            remaining = Swift.min(remaining ?? Int.max, max - used)
+        }
+        for line in lines {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let path = String(fields[2])
+            if fields[0] == "0" {
+                // v2 ("max" when unlimited, which Int() rejects), at the process's path or the namespace root.
+                for directory in ["/sys/fs/cgroup" + path, "/sys/fs/cgroup"] { consider(directory, limit: "memory.max", usage: "memory.current") }
+            } else if fields[1].split(separator: ",").contains("memory") {
+                for directory in ["/sys/fs/cgroup/memory" + path, "/sys/fs/cgroup/memory"] {
+                    consider(directory, limit: "memory.limit_in_bytes", usage: "memory.usage_in_bytes")
+                }
+            }
+        }
+        return remaining
+    }
+
+    /// A small text file of /proc or /sys, whole (at most 64 KiB).
+    static func readText(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 65536)
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            count += n
+        }
+        return String(decoding: bytes[0..<count], as: UTF8.self)
+    }
+}
+
+/// An allocation the process's memory limits do not allow.
+public struct MemoryError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let bytes: Int
+    public let available: Int
+    public var description: String {
+        "it needs \(bytes) bytes of memory, more than this process may still use (\(available) bytes)"
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String { String(filter { !$0.isWhitespace }) }
+}
