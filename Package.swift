@@ -33,7 +33,7 @@ let package = Package(
         // libhdf5 (Debian's libhdf5-dev, found with pkg-config) and its zlib deflate filter.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev", "zlib1g-dev"])]),
         // File formats: memory mappings, safetensors (single and sharded), HDF5, atomic writers.
-        .target(name: "MoECkptFormats", dependencies: ["MoECkptTensors", "CHDF5", "CCRC32C"]),
+        .target(name: "MoECkptFormats", dependencies: ["MoECkptTensors", "CHDF5", "CCRC32C", "CPlatform"]),
         // Model descriptions and weight-name layouts.
         .target(name: "MoECkptModels", dependencies: ["MoECkptTensors", "MoECkptFormats"]),
         // Forward passes: Mixtral and the seed modules, on the kernels.

@@ -176,16 +176,23 @@ enum PartialCleanup {
 enum InterruptCleanup {
     nonisolated(unsafe) private static var paths: [UnsafeMutablePointer<CChar>] = []
     nonisolated(unsafe) private static var installed = false
+    /// A child process working for moeckpt (the HDF5 sandbox), ended before moeckpt exits on a signal.
+    nonisolated(unsafe) static var child: pid_t = 0
     private static let lock = NSLockLike()
 
     static func register(_ path: String) {
         lock.locked {
             paths.append(strdup(path))
-            if !installed {
-                installed = true
-                for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, handler) }
-            }
+            installHandlers()
         }
+    }
+
+    /// SIGINT, SIGTERM and SIGHUP end the child and remove temporary outputs; so do crashes (an
+    /// allocation that fails, a trap), which then go on to their default action.
+    static func installHandlers() {
+        guard !installed else { return }
+        installed = true
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGABRT, SIGILL, SIGTRAP, SIGSEGV, SIGFPE] { signal(sig, handler) }
     }
 
     static func unregister(_ path: String) {
@@ -205,6 +212,7 @@ enum InterruptCleanup {
     /// Removes every temporary output, from a signal handler (only async-signal-safe calls).
     /// Temporary outputs are single files, or directories of files (sharded output).
     static func removeRegistered() {
+        if child > 0 { kill(child, SIGKILL) }
         for path in InterruptCleanup.paths {
             let fd = unlink(path) == 0 ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if fd >= 0, let dir = fdopendir(fd) {

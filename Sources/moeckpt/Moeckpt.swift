@@ -29,6 +29,12 @@ enum Main {
             _ = message.withCString { write(2, $0, strlen($0)) }
             exit(2)
         }
+        // The signals whose handlers end the HDF5 child and remove partial outputs must arrive,
+        // even when the program that started moeckpt left them blocked (Foundation's Process does).
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         // A file truncated by another process while mapped raises SIGBUS on the next access of a
         // lost page; report it as bad input instead of dying.
         signal(SIGBUS) { _ in

@@ -159,4 +159,51 @@ struct HostileInputTests {
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(dir.contents() == ["ids.safetensors"])
     }
+
+    /// The children of a process (from /proc).
+    static func children(of pid: Int32) -> [Int32] {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").compactMap { Int32($0) }
+    }
+
+    static func isAlive(_ pid: Int32) -> Bool {
+        // A zombie is not working; its state letter is after the name in parentheses.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
+    }
+
+    // 10. The HDF5 writer child dies with its parent: after kill -9 and after SIGINT/TERM/HUP.
+    @Test func theHDF5WriterChildDiesWithItsParent() throws {
+        let dir = try TemporaryDirectory()
+        let input = dir.file("in.safetensors")
+        try InterruptionTests.makeLargeInput(at: input)
+        var checked = 0
+        for sig in [SIGKILL, SIGTERM, SIGINT, SIGHUP] {
+            let process = try CLI.start(["convert", input, dir.file("out.h5"), "--hdf5-compression", "gzip:9", "--quiet"])
+            var child: Int32?
+            for _ in 0..<400 where child == nil {
+                child = Self.children(of: process.processIdentifier).first
+                if child == nil { Thread.sleep(forTimeInterval: 0.005) }
+            }
+            guard let child else {  // finished before a child was seen
+                process.waitUntilExit()
+                try? FileManager.default.removeItem(atPath: dir.file("out.h5"))
+                continue
+            }
+            kill(process.processIdentifier, sig)
+            process.waitUntilExit()
+            var gone = false
+            for _ in 0..<200 where !gone {
+                gone = !Self.isAlive(child)
+                if !gone { Thread.sleep(forTimeInterval: 0.01) }
+            }
+            #expect(gone, "signal \(sig): the writer child \(child) outlived its parent")
+            #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == sig)
+            if sig != SIGKILL { #expect(dir.contents() == ["in.safetensors"], "signal \(sig) left \(dir.contents())") }
+            for leftover in dir.contents() where leftover != "in.safetensors" { try? FileManager.default.removeItem(atPath: dir.file(leftover)) }
+            checked += 1
+        }
+        #expect(checked >= 3, "the convert finished before its child could be seen")
+    }
 }

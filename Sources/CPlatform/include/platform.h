@@ -2,6 +2,9 @@
 #define MOECKPT_PLATFORM_H
 
 #include <malloc.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 /// 1 when the CPU and the operating system support every instruction set that code built with
 /// `-target-cpu znver4` may use (AVX-512 F/BW/CD/DQ/VL/BF16/VBMI/VNNI..., GFNI, VAES), else 0.
@@ -16,6 +19,14 @@ int moeckpt_cpu_has_haswell_features(void);
 static inline void moeckpt_keep_freed_memory(void) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+/// In a forked child: be sent SIGKILL when the parent dies, so that a child never outlives a
+/// killed moeckpt; 0 on success. (`prctl` is variadic, which Swift cannot call.)
+static inline int moeckpt_die_with_parent(pid_t parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
+    // The parent may have died before the call: then this process has been re-parented.
+    return getppid() == parent ? 0 : -1;
 }
 
 #endif

@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,12 +30,16 @@ enum HDF5Sandbox {
     private static func forkAndWait(timeLimit: Double?, quiet: Bool, _ body: () -> String?) -> Outcome {
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { return .unavailable }
+        let parent = getpid()
         let pid = fork()
         if pid == 0 {
+            // Never outlive the parent (after a kill -9 of moeckpt, a writer would go on filling an
+            // unlinked or partial file).
+            if moeckpt_die_with_parent(parent) != 0 { _exit(4) }
             HDF5.inSandboxChild = true
             // A crash in the child is the parent's information, not something to report or
             // handle here (handlers inherited from sanitizers or fuzzers would): die by the signal.
-            for crash in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT] { signal(crash, SIG_DFL) }
+            for crash in [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT] { signal(crash, SIG_DFL) }
             // Under a sanitizer (tests, fuzzing) its report stays, but the fuzzer's death callback
             // must not treat the child's crash as its own.
             if let setDeathCallback = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__sanitizer_set_death_callback") {
@@ -55,6 +60,9 @@ enum HDF5Sandbox {
         close(pipeEnds[1])
         defer { close(pipeEnds[0]) }
         guard pid > 0 else { return .unavailable }
+        // The signal handlers that end moeckpt end the child first.
+        InterruptCleanup.child = pid
+        defer { InterruptCleanup.child = 0 }
         var status: Int32 = 0
         var waited = 0.0
         while true {
