@@ -12,10 +12,13 @@ public struct ConvertOptions {
     public var names: String?
     /// How HDF5 output stores its datasets.
     public var hdf5Compression: HDF5Compression
+    /// Verify a `.moeckpt` input's checksums and padding as its tensors are copied.
+    public var checkIntegrity: Bool
     public var progress: ProgressReporter?
 
     public init(dtype: DType? = nil, maxShardBytes: Int? = nil, names: String? = nil,
-                hdf5Compression: HDF5Compression = .none, progress: ProgressReporter? = nil) {
+                hdf5Compression: HDF5Compression = .none, checkIntegrity: Bool = true, progress: ProgressReporter? = nil) {
+        self.checkIntegrity = checkIntegrity
         self.dtype = dtype
         self.maxShardBytes = maxShardBytes
         self.names = names
@@ -93,15 +96,16 @@ public enum Converter {
         }
 
         var uncastable: [String] = []
+        let integrity = options.checkIntegrity ? try NativeIntegrity(input) : nil
         let tensors = source.map { tensor -> TensorToWrite in
             guard let target = options.dtype, tensor.dtype.isFloatingPoint, tensor.dtype != target else {
-                return copying(tensor, progress: options.progress)
+                return copying(tensor, integrity: integrity, progress: options.progress)
             }
             guard Cast.canCast(from: tensor.dtype, to: target) else {
                 uncastable.append(tensor.name)
-                return copying(tensor, progress: options.progress)
+                return copying(tensor, integrity: integrity, progress: options.progress)
             }
-            return casting(tensor, to: target, progress: options.progress)
+            return casting(tensor, to: target, integrity: integrity, progress: options.progress)
         }
         let hdf5 = outputFormat == .hdf5
         if metadata["format"] == nil && !hdf5 && outputFormat != .moeckpt {
@@ -210,10 +214,11 @@ public enum Converter {
     /// Writes the tensor's bytes straight from the input mapping (or chunk by chunk from a dataset
     /// read on demand), releasing pages once written so memory use stays flat however large the
     /// checkpoint.
-    static func copying(_ tensor: NamedTensor, progress: ProgressReporter?) -> TensorToWrite {
+    static func copying(_ tensor: NamedTensor, integrity: NativeIntegrity?, progress: ProgressReporter?) -> TensorToWrite {
         TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.rope.count) {
             (file: any ByteSink) throws(FileError) in
             for piece in tensor.rope.pieces {
+                try integrity?.verify(piece)
                 try piece.storage.stream(piece.offset..<(piece.offset + piece.count), chunk: copyChunkBytes, granule: 1) {
                     (bytes: UnsafeRawBufferPointer) throws(FileError) in
                     try file.write(bytes)
@@ -224,7 +229,7 @@ public enum Converter {
     }
 
     /// Casts piece by piece (pieces hold whole elements: layouts only split tensors at rows).
-    static func casting(_ tensor: NamedTensor, to target: DType, progress: ProgressReporter?) -> TensorToWrite {
+    static func casting(_ tensor: NamedTensor, to target: DType, integrity: NativeIntegrity?, progress: ProgressReporter?) -> TensorToWrite {
         let width = target.byteWidth!
         let sourceWidth = tensor.dtype.byteWidth!
         let count = tensor.rope.count / sourceWidth
@@ -234,6 +239,7 @@ public enum Converter {
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk * width, alignment: 64)
             defer { buffer.deallocate() }
             for piece in tensor.rope.pieces {
+                try integrity?.verify(piece)
                 try piece.storage.stream(piece.offset..<(piece.offset + piece.count), chunk: chunk * sourceWidth,
                                          granule: sourceWidth) { (bytes: UnsafeRawBufferPointer) throws(FileError) in
                     let elements = bytes.count / sourceWidth

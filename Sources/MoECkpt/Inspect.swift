@@ -114,7 +114,9 @@ public enum Inspector {
         case .success(let (architecture, source)):
             // A description beside a file of other tensors (reference outputs, say) is not its own.
             guard let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) else { return nil }
-            let problems = architecture.inconsistencies + LayoutMapper.load(stored, architecture: architecture, layout: layout).problems
+            let problems = architecture.inconsistencies
+                + (ModelLoader.scaleProblem(architecture, checkpoint).map { [$0] }
+                    ?? LayoutMapper.load(stored, architecture: architecture, layout: layout).problems)
             return .init(architecture: architecture.modelType, descriptionSource: FileSystem.baseName(source),
                          layout: layout.key, layoutTitle: layout.title, problems: problems)
         case .failure(let error):

@@ -13,6 +13,11 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(problem)" }
 }
 
+/// A problem reported by a child process as text (the HDF5 writer's sandbox).
+public struct ReportedProblem: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
 /// Operating-system failures, with the call that failed and errno's text.
 public enum IOError: Error, CustomStringConvertible, Equatable, Sendable {
     case cannotOpen(String)

@@ -1,4 +1,5 @@
 import MoECkptFormats
+import MoECkptTensors
 
 /// A canonical tensor a model needs: its name and shape.
 public struct TensorRequirement: Equatable, Sendable {
@@ -100,6 +101,30 @@ public enum Architecture: Equatable, Sendable {
         return 0
     }
 
+    /// How many canonical tensors and parameters the description plans, computed without listing
+    /// them (nil when the count overflows), so that a description too large for its checkpoint is
+    /// refused before it is expanded.
+    public var plannedScale: (tensors: Int, parameters: Int)? {
+        guard case .mixtral(let c) = self else {
+            // The seed modules plan a fixed handful of tensors.
+            var parameters = 0
+            for tensor in canonicalTensors {
+                guard let count = try? Shape.elementCount(tensor.shape) else { return nil }
+                let (sum, overflow) = parameters.addingReportingOverflow(count)
+                guard !overflow else { return nil }
+                parameters = sum
+            }
+            return (canonicalTensors.count, parameters)
+        }
+        let (h, e, i, v) = (c.hiddenSize, c.numExperts, c.intermediateSize, c.vocabSize)
+        let (q, kv) = (c.numHeads * c.headDim, c.numKVHeads * c.headDim)
+        let perLayer = Checked(h) * 2 + Checked(q) * h * 2 + Checked(kv) * h * 2 + Checked(e) * h + Checked(e) * i * h * 3
+        let parameters = perLayer * c.numLayers + Checked(v) * h * (c.tieWordEmbeddings ? 1 : 2) + h
+        let tensors = Checked(c.numLayers) * 10 + (c.tieWordEmbeddings ? 2 : 3)
+        guard let parameters = parameters.value, let tensors = tensors.value else { return nil }
+        return (tensors, parameters)
+    }
+
     /// Every canonical tensor with its shape, in a stable order.
     public var canonicalTensors: [TensorRequirement] {
         func t(_ name: String, _ shape: [Int]) -> TensorRequirement { TensorRequirement(name: name, shape: shape) }
@@ -170,4 +195,24 @@ public enum Architecture: Equatable, Sendable {
         case .sparseMoE: [SeedLayouts.sparseMoE]
         }
     }
+}
+
+/// Integer arithmetic that turns nil on overflow instead of trapping (sizes from untrusted files).
+struct Checked {
+    let value: Int?
+    init(_ value: Int?) { self.value = value }
+
+    static func * (a: Checked, b: Int) -> Checked {
+        guard let x = a.value else { return a }
+        let (product, overflow) = x.multipliedReportingOverflow(by: b)
+        return Checked(overflow ? nil : product)
+    }
+
+    static func + (a: Checked, b: Checked) -> Checked {
+        guard let x = a.value, let y = b.value else { return Checked(nil) }
+        let (sum, overflow) = x.addingReportingOverflow(y)
+        return Checked(overflow ? nil : sum)
+    }
+
+    static func + (a: Checked, b: Int) -> Checked { a + Checked(b) }
 }

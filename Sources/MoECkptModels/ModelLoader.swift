@@ -52,6 +52,26 @@ public enum ModelLoader {
         throw FileError(path: checkpoint.path, problem: ModelConfigError.noDescription)
     }
 
+    /// Why a description cannot be this checkpoint's, judged from counts alone before its tensors
+    /// are listed (a config that plans 2^24 layers must be refused at once, not expanded): every
+    /// canonical tensor is at least half a stored tensor (fused layouts store two in one), and
+    /// its parameters need at least the bits of the narrowest dtype present.
+    public static func scaleProblem(_ architecture: Architecture, _ checkpoint: Checkpoint) -> String? {
+        let storedBytes = checkpoint.tensors.reduce(0) { $0 &+ $1.byteCount }
+        let narrowestBits = checkpoint.tensors.map(\.dtype.bits).min() ?? 8
+        guard let (tensors, parameters) = architecture.plannedScale else {
+            return "the description's sizes overflow 64 bits"
+        }
+        if tensors / 2 > checkpoint.tensors.count {
+            return "the description plans \(tensors) tensors but the checkpoint holds \(checkpoint.tensors.count)"
+        }
+        let (bits, overflow) = parameters.multipliedReportingOverflow(by: narrowestBits)
+        if overflow || bits / 8 > storedBytes {
+            return "the description plans \(parameters) parameters, more than the checkpoint's \(storedBytes) bytes of tensors can hold"
+        }
+        return nil
+    }
+
     static func readObject(_ path: String) throws(ModelConfigError) -> JSONObject {
         let mapping: FileMapping
         do { mapping = try FileMapping(path: path) } catch { throw .notJSON(error.problem.description) }
@@ -66,6 +86,9 @@ public enum ModelLoader {
 
     public static func load(_ checkpoint: Checkpoint) throws(FileError) -> LoadedModel {
         let (architecture, source) = try describe(checkpoint)
+        if let problem = scaleProblem(architecture, checkpoint) {
+            throw FileError(path: checkpoint.path, problem: ModelLoadError.problems([problem]))
+        }
         let stored = checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
         let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
         let (tensors, mappingProblems) = LayoutMapper.load(stored, architecture: architecture, layout: layout)

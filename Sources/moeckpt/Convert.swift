@@ -36,6 +36,9 @@ struct Convert: ParsableCommand {
                                valueName: "none|gzip[:level]"))
     var hdf5Compression: String?
 
+    @Flag(help: "Do not verify a .moeckpt input's checksums and padding while copying (they are by default).")
+    var noCheck = false
+
     @Flag(name: [.short, .long], help: "No progress bar and no summary line.")
     var quiet = false
 
@@ -67,7 +70,7 @@ struct Convert: ParsableCommand {
         let options = ConvertOptions(dtype: dtype.flatMap(DType.init(userSpelling:)),
                                      maxShardBytes: maxShardSize.flatMap(ByteSize.parse), names: names,
                                      hdf5Compression: hdf5Compression.flatMap(HDF5Compression.init) ?? .none,
-                                     progress: showProgress ? TerminalProgressBar() : nil)
+                                     checkIntegrity: !noCheck, progress: showProgress ? TerminalProgressBar() : nil)
         let result = try Converter.convert(input, to: output, options: options)
         if !quiet {
             let files = result.files.count == 1 ? "1 file" : "\(result.files.count) files"

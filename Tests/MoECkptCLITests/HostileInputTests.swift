@@ -206,4 +206,26 @@ struct HostileInputTests {
         }
         #expect(checked >= 3, "the convert finished before its child could be seen")
     }
+
+    // 4. Config values at the documented limit are refused from counts alone (no expansion):
+    // under a 1 GB address space (the old behaviour allocated 7.6 GB), one line, exit 2.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")))
+    func configsAtTheCountLimitAreRefusedWithoutExpanding() throws {
+        let dir = try TemporaryDirectory()
+        let model = try Self.copyModel("models/tiny-mixtral", into: dir)
+        let config = try String(contentsOfFile: model + "/config.json", encoding: .utf8)
+        for key in ["num_hidden_layers", "num_local_experts"] {
+            let edited = config.replacingOccurrences(of: "\"\(key)\": ", with: "\"\(key)\": 16777216, \"was_\(key)\": ")
+            try edited.write(toFile: model + "/config.json", atomically: true, encoding: .utf8)
+            let inspect = try Self.runLimited(addressSpace: 1 << 30, ["inspect", model])
+            #expect(inspect.status == 0 && inspect.stdout.contains("the description plans"), "\(key): \(inspect.stderr)")
+            for command in [["verify", model], ["convert", model, dir.file("out"), "--names", "hf-fused"]] {
+                let result = try Self.runLimited(addressSpace: 1 << 30, command)
+                #expect(result.status == 2, "\(key) \(command[0])")
+                #expect(result.stderr.contains("the description plans") && result.stderr.split(separator: "\n").count == 1,
+                        "\(key) \(command[0]): \(result.stderr)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out")))
+    }
 }

@@ -160,4 +160,114 @@ struct NativeFormatTests {
         }
         #expect(refused > 1900)
     }
+
+    /// The file with its header text edited and its header checksum recomputed (the new header
+    /// must still end before the data section).
+    static func rewritingHeader(_ bytes: [UInt8], _ edit: (String) -> String) -> [UInt8] {
+        let length = Int(bytes[16..<24].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = Array(edit(String(decoding: bytes[32..<(32 + length)], as: UTF8.self)).utf8)
+        let dataOffset = (32 + length + 4095) / 4096 * 4096
+        precondition(32 + header.count <= dataOffset, "the edited header no longer fits")
+        var out = Array(bytes[0..<32]) + header + [UInt8](repeating: 0, count: dataOffset - 32 - header.count) + bytes[dataOffset...]
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { for i in 0..<8 { out[16 + i] = $0[i] } }
+        var crc = out[0..<24].withUnsafeBytes { CRC32C.checksum($0) }
+        crc = out[32..<(32 + header.count)].withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { out[24 + i] = $0[i] } }
+        return out
+    }
+
+    // Issue 12, finding 14: every value FORMAT.md fixes is checked, with a valid header checksum.
+    @Test func headerValuesThatBreakTheSpecificationAreRefused() throws {
+        let dir = try TemporaryDirectory()
+        let original = try Self.smallNativeFile(dir)
+        #expect(Self.outcome(Self.rewritingHeader(original) { $0 }, in: dir) == nil)
+        let edits: [(String, String, String)] = [
+            ("\"format\":\"moeckpt\"", "\"format\":\"gguf\"", "\"format\" must be \"moeckpt\""),
+            ("\"checksum\":\"crc32c\"", "\"checksum\":\"md5\"", "\"checksum\" must be \"crc32c\""),
+            ("\"version\":[1,0]", "\"version\":[1,1]", "\"version\" must be [1, 0]"),
+            ("\"version\":[1,0]", "\"version\":[1]", "\"version\" must be [1, 0]"),
+            ("\"version\":[1,0],", "", "\"version\" must be [1, 0]"),
+            ("\"metadata\":{", "\"layout\":\"evil\",\"metadata\":{", "\"layout\" must be \"canonical\""),
+            ("\"metadata\":{", "\"source_layout\":\"../x\",\"metadata\":{", "\"source_layout\" must be a layout name"),
+        ]
+        for (old, new, message) in edits {
+            let mutant = Self.rewritingHeader(original) { $0.replacingOccurrences(of: old, with: new) }
+            let outcome = Self.outcome(mutant, in: dir)
+            #expect(outcome?.contains("header is malformed: " + message) == true, "\(new): \(outcome ?? "accepted")")
+        }
+        // Upper-case or signed checksum digits.
+        let upper = Self.rewritingHeader(original) { header in
+            let range = header.range(of: "\"crc32c\":\"")!
+            let digits = header[range.upperBound...].prefix(8)
+            return header.replacingCharacters(in: range.upperBound..<header.index(range.upperBound, offsetBy: 8),
+                                              with: digits.contains(where: \.isLetter) ? digits.uppercased() : "+" + digits.dropFirst())
+        }
+        #expect(Self.outcome(upper, in: dir)?.contains("8 lowercase hex digits") == true)
+    }
+
+    // Finding 9: converting a damaged .moeckpt is refused (a flipped data bit, non-zero padding
+    // between tensors), naming the file and the damage, with no output; --no-check lets it through.
+    @Test func convertingADamagedFileIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        let original = try Self.smallNativeFile(dir)
+        let checkpoint = try MoeckptFile.open(dir.file("small.moeckpt"))
+        let ordered = checkpoint.tensors.sorted { $0.offset < $1.offset }
+        let tensor = try #require(ordered.first { $0.byteCount > 0 })
+        let gap = try #require(zip(ordered, ordered.dropFirst()).first { $0.offset + $0.byteCount < $1.offset })
+        var flipped = original
+        flipped[tensor.offset + tensor.byteCount / 2] ^= 0x10
+        var padded = original
+        padded[gap.0.offset + gap.0.byteCount] = 1
+        for (name, bytes, message) in [("flipped", flipped, "tensor \"\(tensor.name)\" checksum mismatch"),
+                                       ("padded", padded, "padding before tensor \"\(gap.1.name)\" is not zero")] {
+            let input = dir.file(name + ".moeckpt")
+            FileManager.default.createFile(atPath: input, contents: Data(bytes))
+            for output in ["out.safetensors", "out.moeckpt", "outdir"] {
+                #expect {
+                    _ = try Converter.convert(input, to: dir.file(output))
+                } throws: { error in
+                    (error as? FileError).map { $0.path == input && $0.description.contains(message) } ?? false
+                }
+                #expect(!FileManager.default.fileExists(atPath: dir.file(output)))
+            }
+            _ = try Converter.convert(input, to: dir.file("unchecked.safetensors"), options: ConvertOptions(checkIntegrity: false))
+            try FileManager.default.removeItem(atPath: dir.file("unchecked.safetensors"))
+        }
+        // Converting to another layout reads stacked tensors in pieces: each is still checked.
+        _ = try Converter.convert(Fixtures.path("models/tiny-mixtral"), to: dir.file("model.moeckpt"))
+        var model = [UInt8](try fileBytes(dir.file("model.moeckpt")))
+        let gate = try #require(try MoeckptFile.open(dir.file("model.moeckpt")).tensor(named: "layers.1.moe.gate"))
+        model[gate.offset + gate.byteCount - 1] ^= 1
+        FileManager.default.createFile(atPath: dir.file("damaged.moeckpt"), contents: Data(model))
+        for (output, names) in [("hf", "hf"), ("model.h5", nil)] {
+            #expect {
+                _ = try Converter.convert(dir.file("damaged.moeckpt"), to: dir.file(output), options: ConvertOptions(names: names))
+            } throws: { error in
+                (error as? FileError).map { $0.path == dir.file("damaged.moeckpt")
+                    && $0.description.contains("tensor \"layers.1.moe.gate\" checksum mismatch") } ?? false
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.file(output)))
+        }
+    }
+
+    // Finding 4: a model description inside a .moeckpt (checksum recomputed) that plans 2^24
+    // layers or experts is refused from counts alone, before any tensor list is made.
+    @Test func aHugeDescriptionInsideTheFileIsRefusedBeforeItIsExpanded() throws {
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(Fixtures.path("models/tiny-mixtral"), to: dir.file("model.moeckpt"))
+        let original = [UInt8](try fileBytes(dir.file("model.moeckpt")))
+        for (old, new) in [("\"num_hidden_layers\":2", "\"num_hidden_layers\":16777216"),
+                           ("\"num_local_experts\":4", "\"num_local_experts\":16777216")] {
+            let mutant = Self.rewritingHeader(original) { $0.replacingOccurrences(of: old, with: new) }
+            FileManager.default.createFile(atPath: dir.file("huge.moeckpt"), contents: Data(mutant))
+            #expect(Self.outcome(mutant, in: dir) == nil)  // the file itself is sound
+            #expect {
+                _ = try ModelLoader.load(dir.file("huge.moeckpt"))
+            } throws: { error in
+                (error as? FileError)?.description.contains("the description plans") ?? false
+            }
+            let report = Inspector.report(try Checkpoint.open(dir.file("huge.moeckpt")))
+            #expect(report.model?.problems.first?.contains("the description plans") == true)
+        }
+    }
 }

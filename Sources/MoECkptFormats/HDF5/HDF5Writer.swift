@@ -61,14 +61,18 @@ public enum HDF5Writer {
                                                        sizes: (chunkBytes, writeBytes)) }
                 return nil
             } catch let error as FileError {
-                return error.problem.description
+                // A problem of another file (an input found damaged while copying) keeps its path.
+                return error.path == path ? error.problem.description : "\u{1}\(error.path)\u{1}\(error.problem)"
             } catch {
                 return "\(error)"
             }
         }
         switch outcome {
         case .safe: break
-        case .failed(let message): throw FileError(path: path, problem: HDF5Error(operation: "write", reason: message))
+        case .failed(let message):
+            let parts = message.split(separator: "\u{1}", maxSplits: 2, omittingEmptySubsequences: false)
+            if parts.count == 3 { throw FileError(path: String(parts[1]), problem: ReportedProblem(description: String(parts[2]))) }
+            throw FileError(path: path, problem: HDF5Error(operation: "write", reason: message))
         case .crashed(let signal): throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "libhdf5 crashed (signal \(signal)); is the disk full?"))
         case .timedOut, .unavailable: throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "could not start the writer process"))
         }

@@ -78,6 +78,13 @@ public enum MoeckptFile {
             throw .headerNotJSON(error.description)
         }
         guard case .object(let header) = json else { throw .malformedHeader("not a JSON object") }
+        // The fields FORMAT.md fixes: format, version (the preamble's), checksum, layout.
+        guard header["format"] == .string("moeckpt") else { throw .malformedHeader("\"format\" must be \"moeckpt\"") }
+        guard case .array(let version)? = header["version"], version.count == 2,
+              version[0].nonNegativeInt == Int(major), version[1].nonNegativeInt == Int(minor) else {
+            throw .malformedHeader("\"version\" must be [\(major), \(minor)], the preamble's version")
+        }
+        guard header["checksum"] == .string("crc32c") else { throw .malformedHeader("\"checksum\" must be \"crc32c\"") }
         func count(_ key: String) throws(MoeckptError) -> Int {
             guard let value = header[key]?.nonNegativeInt else { throw .malformedHeader("\"\(key)\" is missing or not a non-negative integer") }
             return value
@@ -93,8 +100,8 @@ public enum MoeckptFile {
         }
 
         var metadata: [String: String] = [:]
-        if let value = header["metadata"] {
-            guard case .object(let object) = value else { throw .malformedHeader("\"metadata\" is not an object") }
+        do {
+            guard case .object(let object)? = header["metadata"] else { throw .malformedHeader("\"metadata\" is missing or not an object") }
             for (key, value) in object.entries {
                 guard case .string(let text) = value else { throw .malformedHeader("metadata \"\(key)\" is not a string") }
                 metadata[key] = text
@@ -126,7 +133,13 @@ public enum MoeckptFile {
             default: throw .malformedHeader("\"\(key)\" is not a string")
             }
         }
-        return (tensors, metadata, Header(model: model, layout: try string("layout"), sourceLayout: try string("source_layout"),
+        let layout = try string("layout")
+        guard layout == nil || layout == "canonical" else { throw .malformedHeader("\"layout\" must be \"canonical\" when present") }
+        let sourceLayout = try string("source_layout")
+        if let sourceLayout, !isLayoutKey(sourceLayout) {
+            throw .malformedHeader("\"source_layout\" must be a layout name (letters, digits, - and _)")
+        }
+        return (tensors, metadata, Header(model: model, layout: layout, sourceLayout: sourceLayout,
                                           checksums: checksums, dataOffset: dataOffset))
     }
 
@@ -145,8 +158,10 @@ public enum MoeckptFile {
         guard let offset = fields["offset"]?.nonNegativeInt, let length = fields["length"]?.nonNegativeInt else {
             throw .malformedHeader("tensor \"\(name)\" has no offset or length")
         }
-        guard case .string(let hex)? = fields["crc32c"], hex.count == 8, let checksum = UInt32(hex, radix: 16) else {
-            throw .malformedHeader("tensor \"\(name)\" has no 8-digit crc32c")
+        guard case .string(let hex)? = fields["crc32c"], hex.utf8.count == 8,
+              hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+              let checksum = UInt32(hex, radix: 16) else {
+            throw .malformedHeader("tensor \"\(name)\" has no crc32c of 8 lowercase hex digits")
         }
         let expected: Int
         do { expected = try Shape.byteCount(shape, dtype: dtype) } catch {
@@ -158,6 +173,12 @@ public enum MoeckptFile {
         let stored = StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: length, storage: mapping,
                                   offset: dataOffset + offset)
         return (stored, checksum)
+    }
+
+    /// A naming layout's key: 1 to 32 ASCII letters, digits, `-` and `_`.
+    static func isLayoutKey(_ text: String) -> Bool {
+        (1...32).contains(text.utf8.count)
+            && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D || $0 == 0x5F }
     }
 
     static func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool { !bytes.contains { $0 != 0 } }
@@ -191,26 +212,78 @@ public enum MoeckptFile {
     /// Verifies every tensor's checksum and that the padding between tensors is zero. Reads the
     /// whole data section (at memory speed: CRC-32C in hardware).
     public static func check(_ checkpoint: Checkpoint) -> (tensors: [TensorCheck], problems: [MoeckptError]) {
-        guard let native = checkpoint.native, let storage = checkpoint.tensors.first?.storage else { return ([], []) }
+        guard let native = checkpoint.native else { return ([], []) }
         var results: [TensorCheck] = []
-        var problems: [MoeckptError] = []
-        let data = storage.bytes
-        var position = native.dataOffset
+        var problems = paddingProblems(checkpoint)
         let ordered = checkpoint.tensors.sorted(by: { $0.offset < $1.offset })
-        let computedChecksums = parallelChecksums(ordered)
-        for (index, tensor) in ordered.enumerated() {
-            if tensor.offset > position, !isZero(UnsafeRawBufferPointer(rebasing: data[position..<tensor.offset])) {
-                problems.append(.nonzeroPadding(region: "before tensor \"\(tensor.name)\""))
-            }
-            let computed = computedChecksums[index]
+        for (tensor, computed) in zip(ordered, parallelChecksums(ordered)) {
             let stored = native.checksums[tensor.name] ?? 0
             results.append(TensorCheck(name: tensor.name, stored: CRC32C.hex(stored), computed: CRC32C.hex(computed)))
             if computed != stored { problems.append(.tensorChecksumMismatch(tensor: tensor.name, stored: stored, computed: computed)) }
+        }
+        return (results, problems)
+    }
+
+    /// The padding rule: the bytes between tensors and after the last one are zero.
+    static func paddingProblems(_ checkpoint: Checkpoint) -> [MoeckptError] {
+        guard let native = checkpoint.native, let storage = checkpoint.tensors.first?.storage else { return [] }
+        var problems: [MoeckptError] = []
+        let data = storage.bytes
+        var position = native.dataOffset
+        for tensor in checkpoint.tensors.sorted(by: { $0.offset < $1.offset }) {
+            if tensor.offset > position, !isZero(UnsafeRawBufferPointer(rebasing: data[position..<tensor.offset])) {
+                problems.append(.nonzeroPadding(region: "before tensor \"\(tensor.name)\""))
+            }
             position = max(position, tensor.offset + tensor.byteCount)
         }
         if position < data.count, !isZero(UnsafeRawBufferPointer(rebasing: data[position...])) {
             problems.append(.nonzeroPadding(region: "after the last tensor"))
         }
-        return (results, problems)
+        return problems
+    }
+}
+
+/// Checks a `.moeckpt` file as a conversion reads it: the padding rule at once, and each stored
+/// tensor's CRC-32C the first time any of its bytes is used, just before they are copied (the
+/// bytes are then in the cache for the copy), so that damage is never passed on.
+public final class NativeIntegrity: @unchecked Sendable {
+    private let checkpoint: Checkpoint
+    private let byOffset: [StoredTensor]
+    private var verified: Set<Int> = []
+    private let lock = NSLockLike()
+
+    /// Nil for checkpoints that are not `.moeckpt` files.
+    public init?(_ checkpoint: Checkpoint) throws(FileError) {
+        guard checkpoint.native != nil else { return nil }
+        if let problem = MoeckptFile.paddingProblems(checkpoint).first { throw FileError(path: checkpoint.path, problem: problem) }
+        self.checkpoint = checkpoint
+        byOffset = checkpoint.tensors.sorted { $0.offset < $1.offset }
+    }
+
+    /// Verifies every stored tensor that `piece` reads from, unless done before.
+    public func verify(_ piece: BytePiece) throws(FileError) {
+        guard piece.storage === byOffset.first?.storage, piece.count > 0 else { return }
+        // The first tensor that ends after the piece starts, then each one it overlaps.
+        var low = 0, high = byOffset.count
+        while low < high {
+            let middle = (low + high) / 2
+            if byOffset[middle].offset + byOffset[middle].byteCount <= piece.offset { low = middle + 1 } else { high = middle }
+        }
+        var index = low
+        while index < byOffset.count, byOffset[index].offset < piece.offset + piece.count {
+            try verify(index)
+            index += 1
+        }
+    }
+
+    private func verify(_ index: Int) throws(FileError) {
+        guard lock.locked({ !verified.contains(index) }) else { return }
+        let tensor = byOffset[index]
+        let computed = CRC32C.checksum(tensor.bytes)
+        let stored = checkpoint.native?.checksums[tensor.name] ?? 0
+        guard computed == stored else {
+            throw FileError(path: checkpoint.path, problem: MoeckptError.tensorChecksumMismatch(tensor: tensor.name, stored: stored, computed: computed))
+        }
+        _ = lock.locked { verified.insert(index) }
     }
 }
