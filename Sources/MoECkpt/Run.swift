@@ -72,12 +72,11 @@ public struct ModelRunner: Sendable {
                     throw fail("\(IOKeys.inputIDs) must be I64 or I32 [batch, tokens], not \(ids.dtype.name) \(ids.shape)")
                 }
                 let (batch, tokens) = (ids.shape[0], ids.shape[1])
-                // Logits and one hidden state per layer are kept for every token: refuse inputs
-                // whose outputs would not fit in memory, before allocating them.
-                let perToken = 4 * (config.vocabSize + (config.numLayers + 2) * config.hiddenSize + config.numLayers * config.numExperts)
-                let (needed, overflow) = (batch * tokens).multipliedReportingOverflow(by: perToken)
-                guard !overflow, MemoryBudget.fits(needed * 2) else {
-                    throw fail("\(batch) x \(tokens) tokens would need more memory for their outputs than this process may use")
+                // Refuse inputs whose activations and outputs would not fit, before allocating them.
+                let needed = MixtralForward.bytesNeeded(config, batch: batch, tokens: tokens, threads: options.threads)
+                guard let needed, MemoryBudget.fits(needed) else {
+                    throw fail("\(batch) x \(tokens) tokens would need more memory than this process may use"
+                               + (needed.map { " (\(ByteSize.describe($0)))" } ?? ""))
                 }
                 try ids.load()
                 let width = ids.dtype.byteWidth!
@@ -105,6 +104,9 @@ public struct ModelRunner: Sendable {
             case .module(let forward):
                 guard let inputs = file.tensor(named: IOKeys.inputs) else { throw fail("no \(IOKeys.inputs) tensor") }
                 guard Cast.canCast(from: inputs.dtype, to: .f32) else { throw fail("\(IOKeys.inputs) must be a float tensor") }
+                guard let needed = forward.bytesNeeded(inputs: inputs.shape), MemoryBudget.fits(needed) else {
+                    throw fail("\(IOKeys.inputs) of shape \(inputs.shape) would need more memory than this process may use")
+                }
                 var result = try forward.forward(HostTensor(shape: inputs.shape, values: try f32(inputs, in: file.path)), threads: options.threads)
                 if options.auxLosses, case .sparseMoE(let c) = model.architecture, let logits = result[IOKeys.routerLogits] {
                     result[IOKeys.auxLoss] = .scalar(AuxiliaryLoss.loadBalancing([logits.values], experts: c.expertNumber, k: c.topK))

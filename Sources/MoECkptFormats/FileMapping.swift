@@ -68,21 +68,30 @@ public final class FileMapping: @unchecked Sendable {
     }
 }
 
-/// Every file this process has opened for reading (by device and inode), so that no command
-/// writes over one of its own inputs, whatever path or link names it.
+/// Every file this process has opened for reading, so that no command writes over one of its own
+/// inputs, whatever path or link names it. A file is known by device, inode and change time: an
+/// inode freed and reused by a new file (in a long-running process) is not mistaken for an input.
 public enum FilesRead {
-    private struct Identity: Hashable { let device: UInt64; let inode: UInt64 }
+    private struct Identity: Hashable {
+        let device: UInt64, inode: UInt64, changedSeconds: Int, changedNanoseconds: Int
+        init(_ info: stat) {
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            changedSeconds = info.st_ctim.tv_sec
+            changedNanoseconds = info.st_ctim.tv_nsec
+        }
+    }
     nonisolated(unsafe) private static var identities: Set<Identity> = []
     private static let lock = NSLockLike()
 
     static func record(_ info: stat) {
-        lock.locked { _ = identities.insert(Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))) }
+        lock.locked { _ = identities.insert(Identity(info)) }
     }
 
     /// Whether `path` (links followed) is a file read so far.
     public static func contains(_ path: String) -> Bool {
         var info = stat()
         guard stat(path, &info) == 0 else { return false }
-        return lock.locked { identities.contains(Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))) }
+        return lock.locked { identities.contains(Identity(info)) }
     }
 }

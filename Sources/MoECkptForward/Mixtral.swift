@@ -100,6 +100,21 @@ public struct MixtralForward: Sendable {
         public var routerLogits: [[Float]]
     }
 
+    /// Bytes a forward pass of `batch` x `tokens` holds at its peak beyond the weights (nil when
+    /// the count overflows): the outputs kept for every token (logits, hidden states, router
+    /// logits), one layer's activations, and each thread's attention block.
+    public static func bytesNeeded(_ config: MixtralConfig, batch: Int, tokens: Int, threads: Int) -> Int? {
+        let (h, l, e) = (config.hiddenSize, config.numLayers, config.numExperts)
+        let (q, kv) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
+        let outputs = Checked(config.vocabSize) + Checked(l + 2) * h + Checked(l) * e
+        // hidden, two norms, attention and MoE outputs; q, k, v, context; each token's expert rows.
+        let activations = Checked(h) * 5 + Checked(q) * 2 + Checked(kv) * 2
+            + Checked(config.expertsPerToken) * config.intermediateSize * 3
+        let perToken = (outputs + activations) * 4 + 16  // + the token ids, read twice
+        let attention = Checked(HeadAttention.scratchBytes(tokens: tokens, d: config.headDim)) * max(threads, 1)
+        return (Checked(batch) * tokens * (perToken.value ?? Int.max) + attention).value
+    }
+
     /// Runs `ids` [batch][tokens] (every sequence the same length).
     public func forward(_ ids: [[Int]], threads: Int = 1) throws(ForwardError) -> Outputs {
         let batch = ids.count
@@ -177,16 +192,8 @@ public struct MixtralForward: Sendable {
                     let queries = columns(qs, rows: b * tokens..<(b + 1) * tokens, width: heads * d, from: head * d, count: d)
                     let keys = columns(ks, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
                     let values = columns(vs, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
-                    var scores = LinearLayer(weight: keys, inputs: d, outputs: tokens).apply(queries, rows: tokens, threads: 1)
-                    for i in 0..<tokens {
-                        for j in 0..<tokens {
-                            let visible = j <= i && (window.map { i - $0 < j } ?? true)
-                            scores[i * tokens + j] = visible ? scores[i * tokens + j] * scaling : -.infinity
-                        }
-                    }
-                    let probabilities = softmaxRows(scores, rows: tokens, columns: tokens)
-                    let result = LinearLayer(weight: transpose(values, rows: tokens, columns: d), inputs: tokens, outputs: d)
-                        .apply(probabilities, rows: tokens, threads: 1)
+                    let result = HeadAttention.attend(queries: queries, keys: keys, values: values, tokens: tokens, d: d,
+                                                      scaling: scaling, mask: .causal(window: window))
                     for i in 0..<tokens {
                         for c in 0..<d { output.base[(b * tokens + i) * heads * d + head * d + c] = result[i * d + c] }
                     }

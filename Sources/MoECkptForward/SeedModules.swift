@@ -1,5 +1,6 @@
 import MoECkptKernels
 import MoECkptModels
+import MoECkptTensors
 
 /// The reference PyTorch modules of the project's seeds, in eval mode (no dropout, no router noise),
 /// computing exactly what their code computes.
@@ -33,6 +34,27 @@ public struct SeedModuleForward: Sendable {
             LinearLayer(weight: stack.advanced(by: e * outputs * inputs),
                         bias: bias.map { Array($0[(e * outputs)..<((e + 1) * outputs)]) }, inputs: inputs, outputs: outputs)
         })
+    }
+
+    /// Bytes a forward pass on inputs of this shape holds at its peak (nil when the count
+    /// overflows): a few copies of the inputs, the experts' hidden rows (up to 4 x the width, for
+    /// every expert a token may reach) and, for the block with attention, one sequence's block.
+    public func bytesNeeded(inputs shape: [Int]) -> Int? {
+        guard let elements = try? Shape.elementCount(shape) else { return nil }
+        let experts: Int
+        switch architecture {
+        case .mixtureOfExperts(let c): experts = c.k * max(1, c.dFF / max(c.dModel, 1))
+        case .mixtralBlock(let c): experts = c.k * 4
+        case .switchTransformer: experts = 4
+        case .basicMoE(let c): experts = c.numExperts * max(1, c.featureOut / max(c.featureIn, 1))
+        case .sparseMoE(let c): experts = c.topK + c.sharedExpertsNumber
+        case .mixtral: experts = 1
+        }
+        var attention = 0
+        if case .mixtralBlock(let c) = architecture, shape.count == 3 {
+            attention = HeadAttention.scratchBytes(tokens: shape[1], d: c.dModel / max(c.nHeads, 1))
+        }
+        return (Checked(elements) * (12 + 2 * experts) * 4 + attention).value
     }
 
     /// Runs the module on `inputs` (its last dimension the model width); returns `outputs` and,
@@ -151,10 +173,8 @@ public struct SeedModuleForward: Sendable {
                 let q = columns(projected, rows: sequence, width: 3 * d, from: head * headDim, count: headDim)
                 let k = columns(projected, rows: sequence, width: 3 * d, from: d + head * headDim, count: headDim)
                 let v = columns(projected, rows: sequence, width: 3 * d, from: 2 * d + head * headDim, count: headDim)
-                let scores = LinearLayer(weight: k, inputs: headDim, outputs: tokens).apply(q, rows: tokens, threads: 1)
-                let probabilities = softmaxRows(scores.map { $0 * scaling }, rows: tokens, columns: tokens)
-                let result = LinearLayer(weight: transpose(v, rows: tokens, columns: headDim), inputs: tokens, outputs: headDim)
-                    .apply(probabilities, rows: tokens, threads: 1)
+                let result = HeadAttention.attend(queries: q, keys: k, values: v, tokens: tokens, d: headDim, scaling: scaling,
+                                                  mask: .none)
                 for i in 0..<tokens {
                     for col in 0..<headDim { context[(b * tokens + i) * d + head * headDim + col] = result[i * headDim + col] }
                 }

@@ -196,23 +196,3 @@ public enum Architecture: Equatable, Sendable {
         }
     }
 }
-
-/// Integer arithmetic that turns nil on overflow instead of trapping (sizes from untrusted files).
-struct Checked {
-    let value: Int?
-    init(_ value: Int?) { self.value = value }
-
-    static func * (a: Checked, b: Int) -> Checked {
-        guard let x = a.value else { return a }
-        let (product, overflow) = x.multipliedReportingOverflow(by: b)
-        return Checked(overflow ? nil : product)
-    }
-
-    static func + (a: Checked, b: Checked) -> Checked {
-        guard let x = a.value, let y = b.value else { return Checked(nil) }
-        let (sum, overflow) = x.addingReportingOverflow(y)
-        return Checked(overflow ? nil : sum)
-    }
-
-    static func + (a: Checked, b: Int) -> Checked { a + Checked(b) }
-}

@@ -34,3 +34,23 @@ public enum Shape {
         return bits / 8
     }
 }
+
+/// Integer arithmetic that turns nil on overflow instead of trapping (sizes from untrusted files).
+public struct Checked: Sendable {
+    public let value: Int?
+    public init(_ value: Int?) { self.value = value }
+
+    public static func * (a: Checked, b: Int) -> Checked {
+        guard let x = a.value else { return a }
+        let (product, overflow) = x.multipliedReportingOverflow(by: b)
+        return Checked(overflow ? nil : product)
+    }
+
+    public static func + (a: Checked, b: Checked) -> Checked {
+        guard let x = a.value, let y = b.value else { return Checked(nil) }
+        let (sum, overflow) = x.addingReportingOverflow(y)
+        return Checked(overflow ? nil : sum)
+    }
+
+    public static func + (a: Checked, b: Int) -> Checked { a + Checked(b) }
+}

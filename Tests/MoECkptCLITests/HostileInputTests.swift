@@ -228,4 +228,28 @@ struct HostileInputTests {
         }
         #expect(!FileManager.default.fileExists(atPath: dir.file("out")))
     }
+
+    static func writeIDs(_ path: String, tokens: Int, vocabulary: Int) throws {
+        let ids = TensorToWrite(name: "input_ids", dtype: .i64, shape: [1, tokens], byteCount: 8 * tokens) {
+            (file: any ByteSink) throws(FileError) in
+            let values = (0..<tokens).map { Int64(($0 * 7919) % vocabulary) }
+            let result = values.withUnsafeBytes { raw in Result { () throws(FileError) in try file.write(raw) } }
+            try result.get()
+        }
+        let file = try OutputFile(creating: path)
+        try SafetensorsWriter.write([ids], metadata: [:], to: file)
+        try file.close()
+    }
+
+    // 5. A sequence longer than the whole-sequence limit runs with attention in blocks of queries.
+    @Test func longSequencesRunWithAttentionInBlocks() throws {
+        let dir = try TemporaryDirectory()
+        try Self.writeIDs(dir.file("ids.safetensors"), tokens: 600, vocabulary: 64)
+        let result = try CLI.run(["run", Fixtures.path("models/tiny-mixtral"), "--input", dir.file("ids.safetensors"),
+                                  "--output", dir.file("out.safetensors")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let logits = try #require(try Checkpoint.open(dir.file("out.safetensors")).tensor(named: "logits"))
+        #expect(logits.shape == [1, 600, 64])
+        #expect(logits.bytes.bindMemory(to: Float.self).allSatisfy { $0.isFinite })
+    }
 }

@@ -1,0 +1,66 @@
+import MoECkptKernels
+
+/// Scaled dot-product attention of one head over one sequence. Sequences of up to
+/// `wholeSequenceTokens` are computed in one piece, exactly as before; longer ones in blocks of
+/// `queryBlockRows` queries, each against only the keys its rows can see, so that memory grows
+/// with the sequence length rather than its square (a 100,000-token input would otherwise need a
+/// 40 GB score matrix per head; a thread now holds 64 x tokens scores). A block's masked entries
+/// are exactly 0 after the softmax, so blocked results differ from whole-sequence ones only by
+/// the rounding of shorter sums (tested within 1e-6).
+enum HeadAttention {
+    static let wholeSequenceTokens = 512
+    static let queryBlockRows = 64
+
+    /// Which keys each query sees: all of them, or causally (optionally within a sliding window).
+    enum Mask {
+        case none
+        case causal(window: Int?)
+
+        /// The keys query `i` of `tokens` sees, a contiguous range.
+        func keys(_ i: Int, tokens: Int) -> Range<Int> {
+            switch self {
+            case .none: 0..<tokens
+            case .causal(let window): (window.map { max(0, i - $0 + 1) } ?? 0)..<(i + 1)
+            }
+        }
+    }
+
+    /// `queries`, `keys` and `values` are [tokens, d]; the result is [tokens, d]. `blockRows`
+    /// overrides the block size (tests).
+    static func attend(queries: [Float], keys: [Float], values: [Float], tokens: Int, d: Int, scaling: Float,
+                       mask: Mask, blockRows: Int? = nil) -> [Float] {
+        let rowsPerBlock = blockRows ?? (tokens <= wholeSequenceTokens ? max(tokens, 1) : queryBlockRows)
+        var result = [Float](repeating: 0, count: tokens * d)
+        var first = 0
+        while first < tokens {
+            let rows = first..<min(tokens, first + rowsPerBlock)
+            // Whole sequences keep the full square (the computation as it always was).
+            let span = rowsPerBlock >= tokens ? 0..<tokens
+                : mask.keys(rows.lowerBound, tokens: tokens).lowerBound..<mask.keys(rows.upperBound - 1, tokens: tokens).upperBound
+            let blockQueries = Array(queries[(rows.lowerBound * d)..<(rows.upperBound * d)])
+            let blockKeys = Array(keys[(span.lowerBound * d)..<(span.upperBound * d)])
+            var scores = LinearLayer(weight: blockKeys, inputs: d, outputs: span.count).apply(blockQueries, rows: rows.count, threads: 1)
+            for r in 0..<rows.count {
+                let visible = mask.keys(rows.lowerBound + r, tokens: tokens)
+                let base = r * span.count
+                for c in 0..<span.count {
+                    scores[base + c] = visible.contains(span.lowerBound + c) ? scores[base + c] * scaling : -.infinity
+                }
+            }
+            let probabilities = softmaxRows(scores, rows: rows.count, columns: span.count)
+            let blockValues = Array(values[(span.lowerBound * d)..<(span.upperBound * d)])
+            let output = LinearLayer(weight: transpose(blockValues, rows: span.count, columns: d), inputs: span.count, outputs: d)
+                .apply(probabilities, rows: rows.count, threads: 1)
+            for k in 0..<output.count { result[rows.lowerBound * d + k] = output[k] }
+            first = rows.upperBound
+        }
+        return result
+    }
+
+    /// Bytes one call holds at most besides its inputs and result: a block's scores and
+    /// probabilities, and its copies of keys and values.
+    static func scratchBytes(tokens: Int, d: Int) -> Int {
+        let rows = tokens <= wholeSequenceTokens ? tokens : queryBlockRows
+        return 4 * (2 * rows * tokens + 3 * tokens * d + 2 * rows * d)
+    }
+}
