@@ -283,7 +283,7 @@ public enum Converter {
         for name in names {
             let path = FileSystem.join(directory, name)
             guard FileSystem.exists(path) else { continue }
-            let mapping = try FileMapping(path: path)
+            let mapping = try FileMapping(path: path, maximumBytes: ModelLoader.descriptionLimitBytes)
             try writeSmallFile(output.path(of: name), Array(mapping.bytes))
         }
     }

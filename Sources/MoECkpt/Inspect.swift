@@ -185,7 +185,7 @@ public enum Inspector {
         } else {
             lines.append("Metadata:")
             for key in report.metadata.keys.sorted() {
-                lines.append("  \(key): \(report.metadata[key]!.debugDescriptionUnquoted)")
+                lines.append("  \(key.debugDescriptionUnquoted): \(report.metadata[key]!.debugDescriptionUnquoted)")
             }
         }
 
@@ -193,7 +193,8 @@ public enum Inspector {
             lines.append("")
             lines.append("Attributes:")
             for attribute in report.attributes {
-                lines.append("  \(attribute.object) \(attribute.name): \(attribute.value.debugDescriptionUnquoted)")
+                lines.append("  \(attribute.object.debugDescriptionUnquoted) \(attribute.name.debugDescriptionUnquoted): "
+                    + attribute.value.debugDescriptionUnquoted)
             }
         }
 
@@ -216,10 +217,12 @@ public enum Inspector {
             lines.append("  parameters: total \(grouped(s.totalParameters)), in experts \(grouped(s.expertParameters)), "
                 + "active per token \(grouped(moe.activeParameters))")
         }
-        return lines.joined(separator: "\n")
+        // Each element is one line: whatever a file put in a name, it stays on its line.
+        return lines.map(TerminalText.escaped).joined(separator: "\n")
     }
 
     private static func table(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
+        let rows = rows.map { $0.map(TerminalText.escaped) }
         guard let columns = rows.first?.count else { return [] }
         let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in

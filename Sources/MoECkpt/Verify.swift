@@ -39,7 +39,7 @@ public enum VerifyError: Error, CustomStringConvertible, Equatable, Sendable {
         case .noExpectedFile: "no expected outputs: pass --expected FILE or put expected.safetensors in the model directory"
         case .unknownKey(let key):
             "holds \"\(key)\", which verify does not understand (inputs: input_ids or inputs; outputs: logits, hidden_states.N, router_logits.N, router_logits, outputs, aux_loss, router_z_loss)"
-        case .notANumber(let key, let value): "metadata \(key) = \"\(value)\" is not a number"
+        case .notANumber(let key, let value): "metadata \(key) = \"\(value)\" is not a finite, non-negative number"
         case .nothingToCompare: "holds no outputs to compare"
         case .notProduced(let key): "expects \"\(key)\", which this model does not produce"
         }
@@ -68,7 +68,7 @@ public enum Verifier {
         func tolerance(_ key: String, _ flag: Double?) throws(FileError) -> Double {
             if let flag { return flag }
             guard let text = expected.metadata[key] else { return defaultTolerance }
-            guard let value = Double(text), value >= 0 else { throw fail(.notANumber(key, text)) }
+            guard let value = Double(text), value.isFinite, value >= 0 else { throw fail(.notANumber(key, text)) }
             return value
         }
         let (absolute, relative) = (try tolerance("atol", atol), try tolerance("rtol", rtol))
@@ -146,7 +146,7 @@ public enum Verifier {
                      "  expected \(report.expected) (atol \(report.atol), rtol \(report.rtol))"
                          + (report.reference.map { "; reference: \($0)" } ?? "")]
         let rows = [["TENSOR", "SHAPE", "MAX ABS ERR", "MAX REL ERR", "WORST AT", "RESULT"]] + report.comparisons.map { c in
-            [c.name, c.shape == c.expectedShape ? "\(c.shape)" : "\(c.shape) vs expected \(c.expectedShape)",
+            [TerminalText.escaped(c.name), c.shape == c.expectedShape ? "\(c.shape)" : "\(c.shape) vs expected \(c.expectedShape)",
              scientific(c.maxAbsoluteError), scientific(c.maxRelativeError), "\(c.worstIndex)", c.passed ? "pass" : "FAIL"]
         }
         let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -157,7 +157,7 @@ public enum Verifier {
         let failed = report.comparisons.filter { !$0.passed }.count
         lines.append("  " + (failed == 0 ? "pass: \(report.comparisons.count) tensors match"
                                          : "FAIL: \(failed) of \(report.comparisons.count) tensors differ"))
-        return lines.joined(separator: "\n")
+        return lines.map(TerminalText.escaped).joined(separator: "\n")
     }
 
     static func scientific(_ value: Double) -> String {

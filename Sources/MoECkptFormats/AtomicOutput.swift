@@ -306,6 +306,10 @@ public final class OutputFile: ByteSink {
             let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
+                // The kernel could not read the source: an input mapping lost its pages.
+                if errno == EFAULT, let input = FileMapping.path(holding: bytes.baseAddress! + offset) {
+                    throw FileError(path: input, problem: IOError.changedWhileReading)
+                }
                 throw FileError(path: path, problem: IOError.cannotWrite(errnoText()))
             }
             offset += n

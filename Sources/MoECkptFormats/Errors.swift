@@ -10,7 +10,38 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
         self.problem = problem
     }
 
-    public var description: String { "\(path): \(problem)" }
+    /// One line, whatever the file said: names and values from files are escaped.
+    public var description: String { TerminalText.escaped("\(path): \(problem)") }
+}
+
+/// Text from files made safe for a terminal: control characters (C0, DEL, C1) and the Unicode
+/// format controls that reorder or hide text (bidirectional overrides and isolates, zero-width
+/// marks) are shown as escapes, so a tensor name cannot break a line, forge a table row, move the
+/// cursor or cut a message at a NUL.
+public enum TerminalText {
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar) else { out.unicodeScalars.append(scalar); continue }
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\0": out += "\\0"
+            default: out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            }
+        }
+        return out
+    }
+
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F: true
+        case 0x200B...0x200F, 0x202A...0x202E, 0x2060...0x2069, 0xFEFF: true
+        default: false
+        }
+    }
 }
 
 /// A problem reported by a child process as text (the HDF5 writer's sandbox).
@@ -27,6 +58,8 @@ public enum IOError: Error, CustomStringConvertible, Equatable, Sendable {
     case cannotRename(String)
     case notARegularFile
     case isADirectory
+    case tooLarge(size: Int, limit: Int)
+    case changedWhileReading
 
     public var description: String {
         switch self {
@@ -37,6 +70,8 @@ public enum IOError: Error, CustomStringConvertible, Equatable, Sendable {
         case .cannotRename(let why): "cannot move the finished file into place: \(why)"
         case .notARegularFile: "not a regular file"
         case .isADirectory: "is a directory"
+        case .changedWhileReading: "changed while being read (truncated under its memory mapping)"
+        case .tooLarge(let size, let limit): "is \(size) bytes, more than the \(limit) bytes such a file may have; refusing to read it"
         }
     }
 }
@@ -138,7 +173,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable, Sendabl
             "index places tensor \"\(tensor)\" in \"\(file)\", which does not contain it"
         case .tensorInTwoShards(let tensor, let first, let second):
             "tensor \"\(tensor)\" is stored in both \"\(first)\" and \"\(second)\""
-        case .shardPathEscapes(let file): "index names shard \"\(file)\" outside the checkpoint's directory"
+        case .shardPathEscapes(let file):
+            "index names shard \"\(file)\", which is not a plain file name in the index's directory"
         case .tensorNotInIndex(let tensor, let file):
             "shard \"\(file)\" holds tensor \"\(tensor)\", which the index does not list"
         }

@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,7 +25,8 @@ public final class FileMapping: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(copy)[0..<source.count])
     }
 
-    public init(path: String) throws(FileError) {
+    /// Maps the file at `path`; a file larger than `maximumBytes` is refused before it is read.
+    public init(path: String, maximumBytes: Int = Int.max) throws(FileError) {
         self.path = path
         owned = false
         // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
@@ -37,6 +39,7 @@ public final class FileMapping: @unchecked Sendable {
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, problem: IOError.notARegularFile) }
         FilesRead.record(info)
         let size = Int(info.st_size)
+        guard size <= maximumBytes else { throw FileError(path: path, problem: IOError.tooLarge(size: size, limit: maximumBytes)) }
         guard size > 0 else {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
@@ -45,6 +48,15 @@ public final class FileMapping: @unchecked Sendable {
             throw FileError(path: path, problem: IOError.cannotMap(errnoText()))
         }
         bytes = UnsafeRawBufferPointer(start: base, count: size)
+        moeckpt_mapping_register(base, size, path, TerminalText.escaped(path))
+    }
+
+    /// A mapped input that is now shorter than its mapping (truncated while being read), if any.
+    public static var shrunkInput: String? { moeckpt_mapping_shrunk().map { String(cString: $0) } }
+
+    /// The path of the mapped input that holds `address`, if any.
+    public static func path(holding address: UnsafeRawPointer) -> String? {
+        moeckpt_mapping_label(address).map { String(cString: $0) }
     }
 
     deinit {
@@ -52,6 +64,7 @@ public final class FileMapping: @unchecked Sendable {
         if owned {
             UnsafeMutableRawPointer(mutating: base).deallocate()
         } else {
+            moeckpt_mapping_unregister(base)
             munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
         }
     }

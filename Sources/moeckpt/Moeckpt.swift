@@ -36,18 +36,13 @@ enum Main {
         for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, sig) }
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         // A file truncated by another process while mapped raises SIGBUS on the next access of a
-        // lost page; report it as bad input instead of dying.
-        signal(SIGBUS) { _ in
-            AtomicOutput.removeUnfinishedOutputs()
-            let message = "moeckpt: error: an input file changed size while it was being read (truncated under its memory mapping)\n"
-            _ = message.withCString { write(2, $0, strlen($0)) }
-            _exit(2)
-        }
+        // lost page; report it, naming the file, as bad input instead of dying.
+        moeckpt_install_sigbus_handler { AtomicOutput.removeUnfinishedOutputs() }
         do {
             var command = try Moeckpt.parseAsRoot()
             try command.run()
         } catch let error as FileError {
-            fail(String(describing: error))
+            fail(error.description)  // escaped: one line whatever the file holds
         } catch let code as ExitCode {
             exit(code.rawValue)
         } catch {

@@ -37,8 +37,8 @@ struct Verify: ParsableCommand {
     func validate() throws {
         if models.isEmpty { throw ValidationError("give at least one MODEL") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if let atol, atol < 0 { throw ValidationError("--atol must not be negative") }
-        if let rtol, rtol < 0 { throw ValidationError("--rtol must not be negative") }
+        if let atol, !(atol.isFinite && atol >= 0) { throw ValidationError("--atol must be a finite, non-negative number") }
+        if let rtol, !(rtol.isFinite && rtol >= 0) { throw ValidationError("--rtol must be a finite, non-negative number") }
     }
 
     func run() throws {

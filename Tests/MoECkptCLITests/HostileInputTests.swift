@@ -252,4 +252,166 @@ struct HostileInputTests {
         #expect(logits.shape == [1, 600, 64])
         #expect(logits.bytes.bindMemory(to: Float.self).allSatisfy { $0.isFinite })
     }
+
+    /// A safetensors file of the given tensors (F32 zeros) and metadata.
+    static func writeSafetensors(_ path: String, tensors: [(String, [Int])], metadata: [String: String] = [:]) throws {
+        let writes = tensors.map { name, shape in
+            TensorToWrite(name: name, dtype: .f32, shape: shape, byteCount: 4 * shape.reduce(1, *)) {
+                (file: any ByteSink) throws(FileError) in try file.write([UInt8](repeating: 0, count: 4 * shape.reduce(1, *)))
+            }
+        }
+        let file = try OutputFile(creating: path)
+        try SafetensorsWriter.write(writes, metadata: metadata, to: file)
+        try file.close()
+    }
+
+    // 8. Index entries are plain file names in the index's directory; a shard that is itself a
+    // link is followed (the Hugging Face cache's layout).
+    @Test func shardNamesWithDirectoryPartsAreRefused() throws {
+        let dir = try TemporaryDirectory()
+        let outside = dir.file("outside")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try Self.writeSafetensors(outside + "/x.safetensors", tensors: [("b", [2])])
+        let model = dir.file("model")
+        try FileManager.default.createDirectory(atPath: model + "/sub", withIntermediateDirectories: true)
+        try Self.writeSafetensors(model + "/a.safetensors", tensors: [("a", [2])])
+        try Self.writeSafetensors(model + "/sub/y.safetensors", tensors: [("b", [2])])
+        try FileManager.default.createSymbolicLink(atPath: model + "/link", withDestinationPath: outside)
+        for shard in ["link/x.safetensors", "sub/y.safetensors", "./a.safetensors", "..", "/etc/passwd"] {
+            let index = "{\"weight_map\": {\"a\": \"a.safetensors\", \"b\": \"\(shard)\"}}"
+            try index.write(toFile: model + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
+            let result = try CLI.run(["inspect", model])
+            #expect(result.status == 2, "\(shard)")
+            #expect(result.stderr.contains("index names shard \"\(shard)\", which is not a plain file name in the index's directory"),
+                    "\(shard): \(result.stderr)")
+        }
+        // The Hugging Face cache: snapshots/REV/x.safetensors -> ../../blobs/HASH.
+        let blobs = dir.file("cache/blobs"), snapshot = dir.file("cache/snapshots/rev")
+        try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: snapshot, withIntermediateDirectories: true)
+        try Self.writeSafetensors(blobs + "/0123abcd", tensors: [("a", [2])])
+        try Self.writeSafetensors(blobs + "/4567ef01", tensors: [("b", [2])])
+        try FileManager.default.createSymbolicLink(atPath: snapshot + "/model-00001-of-00002.safetensors", withDestinationPath: "../../blobs/0123abcd")
+        try FileManager.default.createSymbolicLink(atPath: snapshot + "/model-00002-of-00002.safetensors", withDestinationPath: "../../blobs/4567ef01")
+        let index = "{\"weight_map\": {\"a\": \"model-00001-of-00002.safetensors\", \"b\": \"model-00002-of-00002.safetensors\"}}"
+        try index.write(toFile: snapshot + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
+        let cached = try CLI.run(["inspect", snapshot])
+        #expect(cached.status == 0, "\(cached.stderr)")
+    }
+
+    // 11. Names, dtypes and values from files reach the terminal escaped: no row can be forged,
+    // no message cut, in inspect's table, its metadata, verify's table and every error.
+    @Test func controlCharactersFromFilesAreEscaped() throws {
+        let dir = try TemporaryDirectory()
+        let forged = "a\nb.weight  F32  [1]  1  4\u{1B}[2J\u{0}"
+        try Self.writeSafetensors(dir.file("names.safetensors"), tensors: [(forged, [2]), ("ok", [1])],
+                                  metadata: ["key\nforged": "value\u{1B}[31m"])
+        let inspect = try CLI.run(["inspect", dir.file("names.safetensors")])
+        #expect(inspect.status == 0)
+        #expect(!inspect.stdout.contains("\u{1B}") && !inspect.stdout.contains("\u{0}"))
+        #expect(inspect.stdout.contains("a\\nb.weight  F32  [1]  1  4\\u{1B}[2J\\0"), "\(inspect.stdout)")
+        #expect(inspect.stdout.contains("key\\nforged"))
+        // An error that quotes a name: one line, escaped, nothing cut.
+        let index = "{\"weight_map\": {\"x\\ny\\u001b[2J\\u0000z\": \"names.safetensors\"}}"
+        try index.write(toFile: dir.file("model.safetensors.index.json"), atomically: true, encoding: .utf8)
+        let error = try CLI.run(["inspect", dir.file("model.safetensors.index.json")])
+        #expect(error.status == 2)
+        #expect(error.stderr.split(separator: "\n").count == 1 && !error.stderr.contains("\u{1B}"), "\(error.stderr)")
+        #expect(error.stderr.contains("x\\ny\\u{1B}[2J\\0z"), "\(error.stderr)")
+    }
+
+    // 13. config.json has a size limit: a larger one is refused unread, in one line.
+    @Test func oversizedConfigsAreRefusedUnread() throws {
+        let dir = try TemporaryDirectory()
+        let model = try Self.copyModel("models/tiny-mixtral", into: dir)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: model + "/config.json"))
+        try handle.truncate(atOffset: UInt64(ModelLoader.descriptionLimitBytes) + 1)  // sparse: no disk used
+        try handle.close()
+        let result = try CLI.run(["verify", model])
+        #expect(result.status == 2)
+        #expect(result.stderr == "moeckpt: error: \(model)/config.json: is \(ModelLoader.descriptionLimitBytes + 1) bytes, more than the \(ModelLoader.descriptionLimitBytes) bytes such a file may have; refusing to read it\n")
+    }
+
+    // 15. Tolerances are finite and non-negative, from the expected file or the command line.
+    @Test func infiniteOrNegativeTolerancesAreRefused() throws {
+        let dir = try TemporaryDirectory()
+        let model = try Self.copyModel("models/basic_moe", into: dir)
+        let expected = try Checkpoint.open(model + "/expected.safetensors")
+        for (key, value) in [("atol", "inf"), ("rtol", "nan"), ("atol", "-1"), ("rtol", "1e999")] {
+            let writes = expected.tensors.map { tensor in
+                TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount) {
+                    (file: any ByteSink) throws(FileError) in try file.write(tensor.bytes)
+                }
+            }
+            let path = dir.file("expected-\(key).safetensors")
+            try? FileManager.default.removeItem(atPath: path)
+            let file = try OutputFile(creating: path)
+            try SafetensorsWriter.write(writes, metadata: expected.metadata.merging([key: value]) { $1 }, to: file)
+            try file.close()
+            let result = try CLI.run(["verify", model, "--expected", path])
+            #expect(result.status == 2, "\(key)=\(value)")
+            #expect(result.stderr.contains("metadata \(key) = \"\(value)\" is not a finite, non-negative number"), "\(result.stderr)")
+        }
+        for flag in [["--atol", "inf"], ["--rtol", "nan"], ["--atol=-0.5"]] {
+            let result = try CLI.run(["verify", model] + flag)
+            #expect(result.status == 2 && result.stderr.contains("finite, non-negative"), "\(flag): \(result.stderr)")
+        }
+    }
+
+    // 16. An input truncated while mapped is named in the error, whatever reads it (a copy's
+    // write(2), a cast's load, the HDF5 writer's child).
+    @Test func anInputTruncatedWhileReadIsNamed() throws {
+        let dir = try TemporaryDirectory()
+        let input = dir.file("in.safetensors")
+        try InterruptionTests.makeLargeInput(at: input)
+        var named = 0
+        for (output, extra) in [("out.safetensors", [String]()), ("cast.safetensors", ["--dtype", "f16"]), ("out.h5", [])] {
+            for delay in [0.05, 0.1, 0.2, 0.4] {
+                let victim = dir.file("victim.safetensors")
+                try? FileManager.default.removeItem(atPath: victim)
+                try FileManager.default.copyItem(atPath: input, toPath: victim)
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: CLI.executable)
+                process.arguments = ["convert", victim, dir.file(output), "--quiet"] + extra
+                let errors = Pipe()
+                process.standardError = errors
+                try process.run()
+                Thread.sleep(forTimeInterval: delay)
+                truncate(victim, 4096)
+                process.waitUntilExit()
+                let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                #expect(process.terminationReason == .exit)
+                try? FileManager.default.removeItem(atPath: dir.file(output))
+                // Truncated before it was opened: an ordinary refusal; try a later moment.
+                guard process.terminationStatus == 2, !stderr.contains("truncated file or trailing bytes") else { continue }
+                #expect(stderr == "moeckpt: error: \(victim): changed while being read (truncated under its memory mapping)\n",
+                        "\(output) after \(delay) s: \(stderr)")
+                named += 1
+                break
+            }
+        }
+        #expect(named >= 2, "the truncation came too late for most outputs")
+    }
+
+    // 17. A RoPE type or scaling moeckpt does not implement is refused by name, never ignored.
+    @Test func unsupportedRoPEIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        let model = try Self.copyModel("models/tiny-mixtral", into: dir)
+        let config = try String(contentsOfFile: model + "/config.json", encoding: .utf8)
+        let cases = [
+            ("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\", \"factor\": 1e30",
+             "rope_parameters rope_type \"yarn\" is not implemented by moeckpt"),
+            ("\"rope_parameters\": {", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"rope_parameters\": {",
+             "rope_scaling rope_type \"linear\" is not implemented by moeckpt"),
+            ("\"rope_parameters\": {", "\"rope_scaling\": {\"factor\": 2.0}, \"rope_parameters\": {",
+             "rope_scaling names no rope_type"),
+        ]
+        for (old, new, message) in cases {
+            let edited = config.replacingOccurrences(of: old, with: new)
+            try edited.write(toFile: model + "/config.json", atomically: true, encoding: .utf8)
+            let result = try CLI.run(["verify", model])
+            #expect(result.status == 2, "\(message)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+        }
+    }
 }

@@ -29,4 +29,17 @@ static inline int moeckpt_die_with_parent(pid_t parent) {
     return getppid() == parent ? 0 : -1;
 }
 
+/// Input file mappings, so that a fault on one (SIGBUS: the file was truncated under its mapping)
+/// can name the file. `label` is copied. Lookups are async-signal-safe.
+void moeckpt_mapping_register(const void *base, size_t length, const char *path, const char *label);
+void moeckpt_mapping_unregister(const void *base);
+/// The label of the mapping that holds `address`, or NULL.
+const char *moeckpt_mapping_label(const void *address);
+/// The label of a mapped file that is now shorter than its mapping, or NULL.
+const char *moeckpt_mapping_shrunk(void);
+
+/// On SIGBUS: runs `cleanup`, prints one line naming the mapped file that faulted (or saying an
+/// input changed) and exits with status 2.
+void moeckpt_install_sigbus_handler(void (*cleanup)(void));
+
 #endif

@@ -73,7 +73,10 @@ public enum HDF5Writer {
             let parts = message.split(separator: "\u{1}", maxSplits: 2, omittingEmptySubsequences: false)
             if parts.count == 3 { throw FileError(path: String(parts[1]), problem: ReportedProblem(description: String(parts[2]))) }
             throw FileError(path: path, problem: HDF5Error(operation: "write", reason: message))
-        case .crashed(let signal): throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "libhdf5 crashed (signal \(signal)); is the disk full?"))
+        case .crashed(let signal):
+            // A lost page of an input mapping (SIGBUS) is the input's problem, not the disk's.
+            if signal == SIGBUS, let input = FileMapping.shrunkInput { throw FileError(path: input, problem: IOError.changedWhileReading) }
+            throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "libhdf5 crashed (signal \(signal)); is the disk full?"))
         case .timedOut, .unavailable: throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "could not start the writer process"))
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)

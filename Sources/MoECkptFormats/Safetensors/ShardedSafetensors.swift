@@ -51,8 +51,10 @@ public enum ShardedSafetensors {
         for (_, file) in weightMap where !shardOrder.contains(file) { shardOrder.append(file) }
         var shards: [String: Checkpoint] = [:]
         for file in shardOrder {
-            let components = file.split(separator: "/", omittingEmptySubsequences: false)
-            guard !file.hasPrefix("/"), !components.contains("..") else { throw fail(.shardPathEscapes(file: file)) }
+            // A plain file name in the index's directory, as transformers writes them: no
+            // directory part to follow (a link inside the checkpoint could lead anywhere). The
+            // shard itself may be a link (the Hugging Face cache links shards to its blobs).
+            guard !file.contains("/"), file != ".", file != ".." else { throw fail(.shardPathEscapes(file: file)) }
             let shardPath = FileSystem.join(directory, file)
             guard FileSystem.exists(shardPath) else { throw fail(.shardMissing(file: file)) }
             shards[file] = try SafetensorsFile.open(shardPath)
@@ -106,9 +108,12 @@ public enum ShardedSafetensors {
         return Checkpoint(path: directory, format: .shardedSafetensors, tensors: tensors, metadata: metadata, files: paths)
     }
 
+    /// Indexes above this size are refused unread (DeepSeek-V3's, 91,000 tensors, is 9 MB).
+    public static let indexLimitBytes = 64 << 20
+
     /// The index's weight map, in file order.
     static func readWeightMap(_ indexPath: String) throws(FileError) -> [(String, String)] {
-        let mapping = try FileMapping(path: indexPath)
+        let mapping = try FileMapping(path: indexPath, maximumBytes: indexLimitBytes)
         do {
             return try parseWeightMap(mapping.bytes)
         } catch {

@@ -4,6 +4,7 @@ import MoECkptFormats
 /// lists them all.
 public enum ModelConfigError: Error, CustomStringConvertible, Equatable, Sendable {
     case notJSON(String)
+    case unreadable(String)
     case problems([String])
     case unknownModelType(String)
     case noDescription
@@ -11,6 +12,7 @@ public enum ModelConfigError: Error, CustomStringConvertible, Equatable, Sendabl
     public var description: String {
         switch self {
         case .notJSON(let why): "not a valid JSON object: \(why)"
+        case .unreadable(let why): why
         case .problems(let list): list.joined(separator: "; ")
         case .unknownModelType(let type):
             "model_type \"\(type)\" is not one moeckpt knows (\(Architecture.modelTypes.joined(separator: ", ")))"
@@ -121,6 +123,27 @@ public struct ConfigFields {
         guard let value = value(path) else { return nil }
         guard case .string(let text) = value else { problems.append("\(path) must be a string"); return nil }
         return text
+    }
+
+    /// The RoPE of a config: only the default rotary embedding is implemented, so any other type
+    /// or scaling (linear, dynamic, yarn, longrope, llama3, ...) is refused by name, never ignored.
+    /// transformers 4.x writes `rope_scaling` (null by default), 5.x `rope_parameters`.
+    mutating func requireDefaultRoPE(_ objects: [String]) {
+        for path in objects {
+            guard let value = value(path) else { continue }
+            guard case .object(let fields) = value else { problems.append("\(path) must be an object"); continue }
+            var type: String?
+            for key in ["rope_type", "type"] {
+                if case .string(let text)? = fields[key] { type = text; break }
+            }
+            guard let type else {
+                if path != "rope_parameters" { problems.append("\(path) names no rope_type; moeckpt implements only the default RoPE") }
+                continue
+            }
+            if type != "default" {
+                problems.append("\(path) rope_type \"\(type)\" is not implemented by moeckpt (only the default RoPE)")
+            }
+        }
     }
 
     func check() throws(ModelConfigError) {

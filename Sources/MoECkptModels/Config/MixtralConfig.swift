@@ -103,6 +103,7 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         tieWordEmbeddings = f.optionalBool(keys.tied) ?? false
         maxPositionEmbeddings = f.optionalCount(keys.maxPositions) ?? 4096 * 32
         hiddenAct = keys.activation.flatMap { f.optionalString($0) } ?? "silu"
+        f.requireDefaultRoPE(["rope_parameters", "rope_scaling"])
         try f.check()
     }
 
@@ -145,6 +146,9 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         tieWordEmbeddings = false  // decided by the presence of output.weight when loading
         maxPositionEmbeddings = int("llama.context_length") ?? 4096 * 32
         hiddenAct = "silu"
+        if let scaling = metadata["llama.rope.scaling.type"], scaling != "none" {
+            problems.append("llama.rope.scaling.type \"\(scaling)\" is not implemented by moeckpt (only the default RoPE)")
+        }
         if !problems.isEmpty { throw .problems(problems) }
     }
 
