@@ -20,6 +20,8 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
 /// cursor or cut a message at a NUL.
 public enum TerminalText {
     public static func escaped(_ text: String) -> String {
+        // Printable ASCII, the common case, is checked byte by byte.
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }
         var out = ""
         for scalar in text.unicodeScalars {

@@ -3,8 +3,9 @@
 /// Foundation's JSONSerialization silently keeps one of two duplicate keys; a header that names a
 /// tensor twice must be refused, so moeckpt parses JSON itself. Numbers keep their text so that
 /// 64-bit sizes and offsets are read exactly. Nesting is capped so hostile input cannot exhaust
-/// the stack.
-public indirect enum JSONValue: Equatable, Sendable {
+/// the stack. (Not `indirect`: arrays and objects already live on the heap, and a box per value
+/// would double the allocations of a large header.)
+public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(String)
@@ -55,12 +56,14 @@ public enum JSONError: Error, Equatable, Sendable, CustomStringConvertible {
     case syntax(String, offset: Int)
     case duplicateKey(String)
     case tooDeep(offset: Int)
+    case notAnObject
 
     public var description: String {
         switch self {
         case .syntax(let what, let offset): "\(what) at byte \(offset)"
         case .duplicateKey(let key): "duplicate key \"\(key)\""
         case .tooDeep(let offset): "nesting deeper than \(JSONParser.maximumDepth) levels at byte \(offset)"
+        case .notAnObject: "not a JSON object"
         }
     }
 }
@@ -79,6 +82,21 @@ public struct JSONParser {
         parser.skipWhitespace()
         guard parser.position == bytes.count else { throw parser.syntax("unexpected text after the JSON value") }
         return value
+    }
+
+    /// Parses a JSON object member by member, handing each to `body` and keeping none (a header
+    /// of a million tensors never exists as one tree); duplicate keys are refused. Stops early,
+    /// returning false, when `body` does.
+    public static func forEachMember(of bytes: UnsafeRawBufferPointer,
+                                     _ body: (String, JSONValue) -> Bool) throws(JSONError) -> Bool {
+        var parser = JSONParser(bytes: bytes)
+        parser.skipWhitespace()
+        guard parser.current == UInt8(ascii: "{") else { throw .notAnObject }
+        let finished = try parser.object(keeping: false, body)
+        guard finished else { return false }
+        parser.skipWhitespace()
+        guard parser.position == bytes.count else { throw parser.syntax("unexpected text after the JSON value") }
+        return true
     }
 
     public static func parse(_ text: String) throws(JSONError) -> JSONValue {
@@ -129,26 +147,43 @@ public struct JSONParser {
     }
 
     private mutating func object() throws(JSONError) -> JSONObject {
+        var result = JSONObject()
+        _ = try object(keeping: true) { key, value in
+            result.append(key, value)
+            return true
+        }
+        return result
+    }
+
+    /// Reads an object, handing each member to `body`; false when `body` stopped it.
+    private mutating func object(keeping: Bool, _ body: (String, JSONValue) -> Bool) throws(JSONError) -> Bool {
         try enter()
         defer { depth -= 1 }
         position += 1
-        var result = JSONObject()
+        // Small objects (a tensor entry) check their few keys directly; a set past 16 keys.
+        var keys: [String] = []
         var seen = Set<String>()
         skipWhitespace()
-        if current == UInt8(ascii: "}") { position += 1; return result }
+        if current == UInt8(ascii: "}") { position += 1; return true }
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw syntax("expected a string key") }
             let key = try string()
-            guard seen.insert(key).inserted else { throw .duplicateKey(key) }
+            if keys.count < 16 {
+                guard !keys.contains(key) else { throw .duplicateKey(key) }
+                keys.append(key)
+                if keys.count == 16 { seen = Set(keys) }
+            } else {
+                guard seen.insert(key).inserted else { throw .duplicateKey(key) }
+            }
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw syntax("expected ':'") }
             position += 1
-            result.append(key, try value())
+            guard body(key, try value()) else { return false }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return result
+            case UInt8(ascii: "}"): position += 1; return true
             default: throw syntax("expected ',' or '}'")
             }
         }
@@ -218,6 +253,16 @@ public struct JSONParser {
 
     private mutating func string() throws(JSONError) -> String {
         position += 1
+        // The common case, a string without escapes, straight from the input bytes.
+        var end = position
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+            guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self) else {
+                throw syntax("invalid UTF-8 in string")
+            }
+            position = end + 1
+            return text
+        }
         var utf8: [UInt8] = []
         while true {
             guard let byte = current else { throw syntax("unterminated string") }

@@ -5,19 +5,27 @@ public struct NamePattern: Sendable, Hashable {
     public let template: String
     private let pieces: [Piece]
 
-    private enum Piece: Sendable, Hashable { case literal(String), block, expert }
+    /// Literals as UTF-8 bytes: names are matched byte by byte (inspecting a header of 1.4 million
+    /// tensors matches every name against every layout's patterns).
+    private enum Piece: Sendable, Hashable { case literal([UInt8]), block, expert }
 
     public init(_ template: String) {
         self.template = template
         var pieces: [Piece] = []
         var rest = Substring(template)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-            if open > rest.startIndex { pieces.append(.literal(String(rest[..<open]))) }
+            if open > rest.startIndex { pieces.append(.literal(Array(rest[..<open].utf8))) }
             pieces.append(rest[open...close] == "{bid}" ? .block : .expert)
             rest = rest[rest.index(after: close)...]
         }
-        if !rest.isEmpty { pieces.append(.literal(String(rest))) }
+        if !rest.isEmpty { pieces.append(.literal(Array(rest.utf8))) }
         self.pieces = pieces
+    }
+
+    /// The literal bytes every matching name starts with (empty when the template starts with an index).
+    public var leadingLiteral: [UInt8] {
+        if case .literal(let text)? = pieces.first { return text }
+        return []
     }
 
     /// The indices a name carries, if it matches.
@@ -27,28 +35,40 @@ public struct NamePattern: Sendable, Hashable {
     }
 
     public func match(_ name: String) -> Match? {
-        var rest = Substring(name)
+        if let result = name.utf8.withContiguousStorageIfAvailable({ match($0) }) { return result }
+        return Array(name.utf8).withUnsafeBufferPointer { match($0) }
+    }
+
+    private func match(_ bytes: UnsafeBufferPointer<UInt8>) -> Match? {
+        var position = 0
         var result = Match()
         for piece in pieces {
             switch piece {
             case .literal(let text):
-                guard rest.hasPrefix(text) else { return nil }
-                rest = rest.dropFirst(text.count)
+                guard bytes.count - position >= text.count else { return nil }
+                for byte in text {
+                    guard bytes[position] == byte else { return nil }
+                    position += 1
+                }
             case .block, .expert:
-                let digits = rest.prefix { $0.isASCII && $0.isNumber }
-                guard !digits.isEmpty, digits.count <= 9, let value = Int(digits) else { return nil }
+                var value = 0, digits = 0
+                while position < bytes.count, (48...57).contains(bytes[position]), digits < 10 {
+                    value = value * 10 + Int(bytes[position] - 48)
+                    position += 1
+                    digits += 1
+                }
+                guard digits > 0, digits <= 9 else { return nil }
                 if case .block = piece { result.block = value } else { result.expert = value }
-                rest = rest.dropFirst(digits.count)
             }
         }
-        return rest.isEmpty ? result : nil
+        return position == bytes.count ? result : nil
     }
 
     /// The name for given indices.
     public func name(block: Int? = nil, expert: Int? = nil) -> String {
         pieces.map { piece in
             switch piece {
-            case .literal(let text): text
+            case .literal(let text): String(decoding: text, as: UTF8.self)
             case .block: String(block ?? 0)
             case .expert: String(expert ?? 0)
             }

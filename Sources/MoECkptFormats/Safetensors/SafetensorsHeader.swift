@@ -40,25 +40,37 @@ public struct SafetensorsHeader: Sendable {
         let headerBytes = UnsafeRawBufferPointer(rebasing: file[8..<(8 + Int(length))])
         guard isValidUTF8(headerBytes) else { throw .headerNotUTF8 }
 
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(headerBytes)
-        } catch {
-            if case .duplicateKey(let key) = error { throw .duplicateKey(key) }
-            throw .headerNotJSON(error.description)
-        }
-        guard case .object(let object) = json else { throw .headerNotObject }
-
         var metadata: [String: String] = [:]
         var entries: [SafetensorsEntry] = []
-        entries.reserveCapacity(object.keys.count)
-        for (key, value) in object.entries {
-            if key == metadataKey {
-                metadata = try parseMetadata(value)
-            } else {
-                entries.append(try parseEntry(name: key, value))
+        var problem: SafetensorsError?
+        do {
+            // Member by member: the entries are kept, never the JSON tree of the whole header. The
+            // whole header is still read after a bad entry, so that JSON errors and duplicate keys
+            // come first, as the rules are ordered.
+            _ = try JSONParser.forEachMember(of: headerBytes) { key, value in
+                guard problem == nil else { return true }
+                do throws(SafetensorsError) {
+                    if key == metadataKey {
+                        metadata = try parseMetadata(value)
+                    } else {
+                        entries.append(try parseEntry(name: key, value))
+                    }
+                    return true
+                } catch {
+                    problem = error
+                    return true
+                }
             }
+        } catch {
+            if case .duplicateKey(let key) = error { throw .duplicateKey(key) }
+            if case .notAnObject = error {
+                // Say what it is: a JSON value of another kind, or not JSON at all.
+                do { _ = try JSONParser.parse(headerBytes) } catch { throw .headerNotJSON(error.description) }
+                throw .headerNotObject
+            }
+            throw .headerNotJSON(error.description)
         }
+        if let problem { throw problem }
 
         let dataStart = 8 + Int(length)
         try checkTiling(&entries, dataSectionSize: file.count - dataStart)

@@ -73,9 +73,17 @@ public struct NamingLayout: Sendable {
                             entries: templates.map { LayoutEntry($0, $0) })
     }
 
-    /// How many of these names the layout's table accounts for.
+    /// How many of these names the layout's table accounts for. A name that starts with none of
+    /// the table's leading literals is passed over without trying each pattern.
     public func matchCount(_ names: some Sequence<String>) -> Int {
-        names.reduce(0) { count, name in count + (entries.contains { $0.stored.match(name) != nil } ? 1 : 0) }
+        let prefixes = Array(Set(entries.map(\.stored.leadingLiteral)))
+        let anything = prefixes.contains { $0.isEmpty }
+        return names.reduce(0) { count, name in
+            guard anything || name.utf8.withContiguousStorageIfAvailable({ bytes in
+                prefixes.contains { $0.count <= bytes.count && zip($0, bytes).allSatisfy { $0 == $1 } }
+            }) != false else { return count }
+            return count + (entries.contains { $0.stored.match(name) != nil } ? 1 : 0)
+        }
     }
 
     /// Every layout moeckpt knows, Mixtral's first.
