@@ -414,4 +414,41 @@ struct HostileInputTests {
             #expect(result.stderr.contains(message), "\(result.stderr)")
         }
     }
+
+    // 9, 14 and 4 on files written from docs/FORMAT.md by scripts/make_hostile_fixtures.py (not
+    // by moeckpt): what inspect --check and convert say of each.
+    @Test(arguments: [
+        ("native-format-gguf.moeckpt", "header is malformed: \"format\" must be \"moeckpt\""),
+        ("native-checksum-md5.moeckpt", "header is malformed: \"checksum\" must be \"crc32c\""),
+        ("native-layout-evil.moeckpt", "header is malformed: \"layout\" must be \"canonical\" when present"),
+        ("native-version-mismatch.moeckpt", "header is malformed: \"version\" must be [1, 0], the preamble's version"),
+        ("native-uppercase-crc.moeckpt", "header is malformed: tensor \"embed\" has no crc32c of 8 lowercase hex digits"),
+        ("native-nonzero-padding.moeckpt", "padding before tensor \"layers.0.attn.q\" is not zero"),
+        ("native-flipped-bit.moeckpt", "tensor \"embed\" checksum mismatch"),
+        ("native-huge-layers.moeckpt", "the description plans 167772163 tensors but the checkpoint holds 13"),
+        ("native-huge-experts.moeckpt", "the description plans 872415356 parameters"),
+    ])
+    func independentlyWrittenNativeFilesAreJudgedByTheSpecification(file: String, message: String) throws {
+        let dir = try TemporaryDirectory()
+        let input = Fixtures.path("hostile/" + file)
+        let convert = try CLI.run(["convert", input, dir.file("out.safetensors")])
+        #expect(convert.status == 2)
+        #expect(convert.stderr.hasPrefix("moeckpt: error: \(input): ") && convert.stderr.contains(message), "\(convert.stderr)")
+        #expect(dir.contents().isEmpty)
+        let inspect = try CLI.run(["inspect", "--check", input])
+        if file.contains("huge") {
+            #expect(inspect.status == 0 && inspect.stdout.contains("does not load: " + message), "\(inspect.stdout)")
+        } else {
+            #expect(inspect.status == 2 && inspect.stderr.contains(message), "\(inspect.stderr)")
+        }
+    }
+
+    @Test func anIndependentlyWrittenSoundNativeFileConverts() throws {
+        let dir = try TemporaryDirectory()
+        let input = Fixtures.path("hostile/native-sound.moeckpt")
+        #expect(try CLI.run(["inspect", "--check", input]).status == 0)
+        let result = try CLI.run(["convert", input, dir.file("hf"), "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir.file("hf/config.json")))
+    }
 }
