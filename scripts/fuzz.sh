@@ -2,7 +2,7 @@
 # Builds one libFuzzer target (Fuzz/Package.swift) with address sanitizer and runs it for SECONDS
 # on a seed corpus made from the fixtures. Crashes land in fuzz-artifacts/TARGET/.
 # Usage: scripts/fuzz.sh TARGET SECONDS [extra libFuzzer flags]
-#   TARGET: FuzzSafetensorsHeader | FuzzShardIndex | FuzzNative | FuzzConfig | FuzzHDF5
+#   TARGET: FuzzSafetensorsHeader | FuzzShardIndex | FuzzNative | FuzzConfig | FuzzHDF5 | FuzzNativeModel
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/fuzz.sh TARGET SECONDS}
@@ -14,18 +14,43 @@ swift build --package-path Fuzz --product "$target" -c release --scratch-path .b
 
 corpus=fuzz-corpus/$target
 mkdir -p "$corpus" "fuzz-artifacts/$target"
+# Seeds: the fixtures, and the hostile-input review's cases (fixtures/hostile/, and variants of
+# the fixtures made here: counts at the limit, shard names with directory parts, RoPE scalings,
+# control characters in names).
+seed() { [ -f "$corpus/$2" ] || printf '%s' "$1" > "$corpus/$2"; }
+config=$(cat fixtures/models/tiny-mixtral/config.json)
 case $target in
-  FuzzSafetensorsHeader) cp -n fixtures/safetensors/*.safetensors fixtures/malformed/*.safetensors "$corpus"/ 2>/dev/null || true ;;
-  FuzzShardIndex) for f in $(find fixtures -name '*.index.json'); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done ;;
-  FuzzNative)
+  FuzzSafetensorsHeader)
+    cp -n fixtures/safetensors/*.safetensors fixtures/malformed/*.safetensors "$corpus"/ 2>/dev/null || true
+    printf '\x48\x00\x00\x00\x00\x00\x00\x00{"a\\nb\\u001b[2J":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}      \x00\x00\x00\x00' \
+      > "$corpus/control-characters.safetensors" ;;
+  FuzzShardIndex)
+    for f in $(find fixtures -name '*.index.json'); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done
+    for name in link/x.safetensors ./a.safetensors .. /etc/passwd 'a\u0000b'; do
+      seed "{\"weight_map\": {\"a\": \"$name\"}}" "shard-$(echo "$name" | tr -c 'a-z' _).json"
+    done ;;
+  FuzzNative|FuzzNativeModel)
     bin=$(swift build -c release --show-bin-path)/moeckpt
     [ -x "$bin" ] || swift build -c release --product moeckpt > /dev/null
-    for f in safetensors/all_dtypes.safetensors safetensors/odd_shapes.safetensors models/tiny-mixtral models/basic_moe; do
-      out="$corpus/$(echo "$f" | tr / _).moeckpt"
-      [ -f "$out" ] || "$bin" convert "fixtures/$f" "$out" --quiet
-    done ;;
-  FuzzConfig) for f in $(find fixtures -name config.json -o -name params.json); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done ;;
-  FuzzHDF5) for f in $(find fixtures/hdf5 -name '*.h5' -size -64k); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done ;;
+    if [ "$target" = FuzzNative ]; then
+      for f in safetensors/all_dtypes.safetensors safetensors/odd_shapes.safetensors models/tiny-mixtral models/basic_moe; do
+        out="$corpus/$(echo "$f" | tr / _).moeckpt"
+        [ -f "$out" ] || "$bin" convert "fixtures/$f" "$out" --quiet
+      done
+      cp -n fixtures/hostile/*.moeckpt "$corpus"/
+    else
+      for f in $(find fixtures/models -name config.json); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done
+      seed "${config/\"num_hidden_layers\": 2/\"num_hidden_layers\": 16777216}" huge-layers.json
+      seed "${config/\"num_local_experts\": 4/\"num_local_experts\": 16777216}" huge-experts.json
+    fi ;;
+  FuzzConfig)
+    for f in $(find fixtures -name config.json -o -name params.json); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done
+    seed "${config/\"num_hidden_layers\": 2/\"num_hidden_layers\": 16777216}" huge-layers.json
+    seed "${config/\"num_local_experts\": 4/\"num_local_experts\": 16777216}" huge-experts.json
+    seed "${config/\"rope_type\": \"default\"/\"rope_type\": \"yarn\", \"factor\": 1e30}" rope-yarn.json
+    seed "${config/\"rope_parameters\": \{/\"rope_scaling\": {\"type\": \"linear\"}, \"rope_parameters\": \{}" rope-linear.json ;;
+  FuzzHDF5)
+    for f in $(find fixtures/hdf5 fixtures/hostile -name '*.h5' -size -64k); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 

@@ -48,7 +48,11 @@ public struct ModelRunner: Sendable {
     public let model: LoadedModel
     let forward: Forward
 
+    /// A `.moeckpt` model's checksums and padding are verified first: a damaged file never runs.
     public init(_ model: LoadedModel) throws(FileError) {
+        if model.checkpoint.native != nil, let problem = MoeckptFile.check(model.checkpoint).problems.first {
+            throw FileError(path: model.checkpoint.path, problem: problem)
+        }
         self.model = model
         do {
             if case .mixtral(let config) = model.architecture {
@@ -144,6 +148,10 @@ public struct ModelRunner: Sendable {
 func f32(_ tensor: StoredTensor, in path: String) throws(FileError) -> [Float] {
     guard Cast.canCast(from: tensor.dtype, to: .f32) else {
         throw FileError(path: path, problem: ForwardError.badInput("\(tensor.name) is \(tensor.dtype.name), not a float tensor"))
+    }
+    // Its bytes (read on demand for HDF5) and the fp32 copy.
+    guard MemoryBudget.fits(tensor.byteCount + 4 * tensor.elementCount) else {
+        throw FileError(path: path, problem: MemoryError(bytes: tensor.byteCount + 4 * tensor.elementCount, available: MemoryBudget.availableBytes))
     }
     var values = [Float](repeating: 0, count: tensor.elementCount)
     if let source = try tensor.load().baseAddress {

@@ -54,9 +54,7 @@ public enum Verifier {
     public static func verify(_ modelPath: String, expected expectedPath: String? = nil, atol: Double? = nil,
                               rtol: Double? = nil, options: RunOptions = RunOptions()) throws(FileError) -> VerifyReport {
         let model = try ModelLoader.load(modelPath)
-        if model.checkpoint.native != nil, let problem = MoeckptFile.check(model.checkpoint).problems.first {
-            throw FileError(path: model.checkpoint.path, problem: problem)
-        }
+        let runner = try ModelRunner(model)  // checks a .moeckpt's checksums first
         let expectedFile: String
         if let expectedPath { expectedFile = expectedPath } else { expectedFile = try locateExpected(modelPath, model) }
         let expected = try Checkpoint.open(expectedFile)
@@ -76,7 +74,7 @@ public enum Verifier {
         var runOptions = options
         runOptions.auxLosses = outputKeys.contains(IOKeys.routerZLoss)
             || (outputKeys.contains(IOKeys.auxLoss) && !producesOwnAuxLoss(model.architecture))
-        let actual = try ModelRunner(model).run(inputsFrom: expected, options: runOptions)
+        let actual = try runner.run(inputsFrom: expected, options: runOptions)
 
         var comparisons: [TensorComparison] = []
         for key in outputKeys.sorted(by: naturalOrder) {

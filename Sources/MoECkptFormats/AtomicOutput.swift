@@ -151,14 +151,7 @@ enum PartialCleanup {
     private static func emptyDirectory(_ fd: Int32) {
         guard let dir = fdopendir(fd) else { close(fd); return }
         defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        for name in names {
+        for name in FileSystem.names(in: dir) {
             guard let info = status(of: name, in: dirfd(dir)), (info.st_mode & S_IFMT) != S_IFDIR else { continue }
             unlinkat(dirfd(dir), name, 0)
         }

@@ -18,6 +18,11 @@ public enum FileSystem {
     public static func contents(ofDirectory path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
+        return names(in: dir)
+    }
+
+    /// The names in an open directory stream, sorted, without `.` and `..`.
+    static func names(in dir: OpaquePointer) -> [String] {
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {

@@ -90,6 +90,12 @@ public enum MemoryBudget {
 public struct MemoryError: Error, CustomStringConvertible, Equatable, Sendable {
     public let bytes: Int
     public let available: Int
+
+    public init(bytes: Int, available: Int) {
+        self.bytes = bytes
+        self.available = available
+    }
+
     public var description: String {
         "it needs \(bytes) bytes of memory, more than this process may still use (\(available) bytes)"
     }

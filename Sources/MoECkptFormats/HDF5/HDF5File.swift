@@ -135,8 +135,17 @@ public enum HDF5File {
             }
         }
         H5Eclear2(moeckpt_h5e_default())
+        // libhdf5 holds a whole chunk in memory to read any part of it (and a compressed one twice).
+        var chunkBytes = 0
+        if H5Pget_layout(creation.id) == H5D_CHUNKED {
+            var chunk = [hsize_t](repeating: 0, count: max(Int(rank), 1))
+            if H5Pget_chunk(creation.id, rank, &chunk) == rank {
+                chunkBytes = (Checked(H5Tget_size(type.id)) * chunk.prefix(Int(rank)).reduce(1) { $0 &* Int(clamping: $1) } * 2).value ?? Int.max
+            }
+        }
         let storage = HDF5DatasetStorage(file: file, filePath: filePath, path: "/" + link, shape: shape,
-                                         elementBytes: H5Tget_size(type.id), byteCount: byteCount, littleEndian: littleEndian)
+                                         elementBytes: H5Tget_size(type.id), byteCount: byteCount, chunkBytes: chunkBytes,
+                                         littleEndian: littleEndian)
         return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: storage, offset: 0,
                             location: "/" + link)
     }
@@ -191,11 +200,15 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
     let shape: [Int]
     let elementBytes: Int
     let byteCount: Int
+    /// Memory libhdf5 needs besides ours to read a chunk (twice a chunk; 0 when not chunked).
+    let chunkBytes: Int
     let littleEndian: Bool
     private var buffer: UnsafeMutableRawBufferPointer?
     private let lock = NSLockLike()
 
-    init(file: HDF5Handle, filePath: String, path: String, shape: [Int], elementBytes: Int, byteCount: Int, littleEndian: Bool) {
+    init(file: HDF5Handle, filePath: String, path: String, shape: [Int], elementBytes: Int, byteCount: Int, chunkBytes: Int,
+         littleEndian: Bool) {
+        self.chunkBytes = chunkBytes
         self.file = file
         self.filePath = filePath
         self.path = path
@@ -263,6 +276,10 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
 
     /// Reads the whole dataset, or one hyperslab of it, as little-endian bytes.
     private func read(into destination: UnsafeMutableRawPointer, slab: (start: [hsize_t], count: [hsize_t])?) throws(FileError) {
+        guard MemoryBudget.fits(chunkBytes) else {
+            throw FileError(path: filePath, problem: HDF5Error(operation: "read \(path)", reason: "its chunks are too large: "
+                + MemoryError(bytes: chunkBytes, available: MemoryBudget.availableBytes).description))
+        }
         do {
             try HDF5.locked { () throws in
                 let dataset = try HDF5Handle(H5Dopen2(file.id, path, HDF5.defaultProperties), "open \(path)", close: H5Dclose)

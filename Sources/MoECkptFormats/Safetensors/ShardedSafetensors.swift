@@ -54,7 +54,7 @@ public enum ShardedSafetensors {
             // A plain file name in the index's directory, as transformers writes them: no
             // directory part to follow (a link inside the checkpoint could lead anywhere). The
             // shard itself may be a link (the Hugging Face cache links shards to its blobs).
-            guard !file.contains("/"), file != ".", file != ".." else { throw fail(.shardPathEscapes(file: file)) }
+            guard !file.contains("/"), !file.contains("\0"), file != ".", file != ".." else { throw fail(.shardPathEscapes(file: file)) }
             let shardPath = FileSystem.join(directory, file)
             guard FileSystem.exists(shardPath) else { throw fail(.shardMissing(file: file)) }
             shards[file] = try SafetensorsFile.open(shardPath)

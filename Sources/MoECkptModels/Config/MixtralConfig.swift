@@ -31,6 +31,8 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         if numKVHeads < 1 || numHeads < 1 { problems.append("there must be at least one attention and one key/value head") }
         if headDim < 2 || headDim % 2 != 0 { problems.append("head_dim (\(headDim)) must be even and positive for rotary embeddings") }
         if hiddenAct != "silu" { problems.append("hidden_act \"\(hiddenAct)\" is not supported (Mixtral uses silu)") }
+        if !(ropeTheta > 0) { problems.append("rope_theta (\(ropeTheta)) must be positive") }
+        if !(rmsNormEps >= 0) { problems.append("rms_norm_eps (\(rmsNormEps)) must not be negative") }
         return problems
     }
 
