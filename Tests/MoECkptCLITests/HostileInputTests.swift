@@ -277,12 +277,14 @@ struct HostileInputTests {
         try Self.writeSafetensors(model + "/a.safetensors", tensors: [("a", [2])])
         try Self.writeSafetensors(model + "/sub/y.safetensors", tensors: [("b", [2])])
         try FileManager.default.createSymbolicLink(atPath: model + "/link", withDestinationPath: outside)
-        for shard in ["link/x.safetensors", "sub/y.safetensors", "./a.safetensors", "..", "/etc/passwd"] {
-            let index = "{\"weight_map\": {\"a\": \"a.safetensors\", \"b\": \"\(shard)\"}}"
+        for shard in ["link/x.safetensors", "sub/y.safetensors", "./a.safetensors", "..", "/etc/passwd", "a.safetensors\u{0}x"] {
+            let quoted = shard.replacingOccurrences(of: "\u{0}", with: "\\u0000")
+            let index = "{\"weight_map\": {\"a\": \"a.safetensors\", \"b\": \"\(quoted)\"}}"
             try index.write(toFile: model + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
             let result = try CLI.run(["inspect", model])
             #expect(result.status == 2, "\(shard)")
-            #expect(result.stderr.contains("index names shard \"\(shard)\", which is not a plain file name in the index's directory"),
+            let shown = shard.replacingOccurrences(of: "\u{0}", with: "\\0")
+            #expect(result.stderr.contains("index names shard \"\(shown)\", which is not a plain file name in the index's directory"),
                     "\(shard): \(result.stderr)")
         }
         // The Hugging Face cache: snapshots/REV/x.safetensors -> ../../blobs/HASH.
@@ -405,6 +407,7 @@ struct HostileInputTests {
              "rope_scaling rope_type \"linear\" is not implemented by moeckpt"),
             ("\"rope_parameters\": {", "\"rope_scaling\": {\"factor\": 2.0}, \"rope_parameters\": {",
              "rope_scaling names no rope_type"),
+            ("\"rope_theta\": 1000000.0", "\"rope_theta\": -1.0", "rope_theta (-1.0) must be positive"),
         ]
         for (old, new, message) in cases {
             let edited = config.replacingOccurrences(of: old, with: new)
@@ -435,6 +438,11 @@ struct HostileInputTests {
         #expect(convert.status == 2)
         #expect(convert.stderr.hasPrefix("moeckpt: error: \(input): ") && convert.stderr.contains(message), "\(convert.stderr)")
         #expect(dir.contents().isEmpty)
+        if file.contains("flipped") || file.contains("padding") {  // run refuses damaged weights too
+            let run = try CLI.run(["run", input, "--input", Fixtures.path("models/tiny-mixtral/expected.safetensors"),
+                                   "--output", dir.file("run.safetensors")])
+            #expect(run.status == 2 && run.stderr.contains(message), "\(run.stderr)")
+        }
         let inspect = try CLI.run(["inspect", "--check", input])
         if file.contains("huge") {
             #expect(inspect.status == 0 && inspect.stdout.contains("does not load: " + message), "\(inspect.stdout)")
