@@ -77,21 +77,26 @@ public enum Inspector {
 
     static func report(_ checkpoint: Checkpoint, filter: String?) -> InspectReport {
         let described = describe(checkpoint)
-        let all = checkpoint.tensors.sorted { naturalOrder($0.name, $1.name) }
-        let shown = all.filter { tensor in filter.map { fnmatch($0, tensor.name, 0) == 0 } ?? true }
-        let rows = shown.map {
-            InspectReport.Tensor(name: $0.name, path: $0.location, dtype: $0.dtype.name, shape: $0.shape,
-                                 parameters: $0.elementCount, bytes: $0.byteCount)
-        }
-        let totals = Dictionary(grouping: shown, by: \.dtype).sorted { $0.key > $1.key }.map { dtype, tensors in
-            InspectReport.DTypeTotal(dtype: dtype.name, tensors: tensors.count,
-                                     parameters: tensors.reduce(0) { $0 + $1.elementCount },
-                                     bytes: tensors.reduce(0) { $0 + $1.byteCount })
+        // One pass in name order over indices: no copy of the tensor list (a header can hold 1.4 million).
+        let tensors = checkpoint.tensors
+        let order = tensors.indices.sorted { naturalOrder(tensors[$0].name, tensors[$1].name) }
+        var rows: [InspectReport.Tensor] = []
+        var totals: [DType: InspectReport.DTypeTotal] = [:]
+        for index in order {
+            let tensor = tensors[index]
+            guard filter.map({ fnmatch($0, tensor.name, 0) == 0 }) ?? true else { continue }
+            rows.append(InspectReport.Tensor(name: tensor.name, path: tensor.location, dtype: tensor.dtype.name, shape: tensor.shape,
+                                             parameters: tensor.elementCount, bytes: tensor.byteCount))
+            let total = totals[tensor.dtype] ?? InspectReport.DTypeTotal(dtype: tensor.dtype.name, tensors: 0, parameters: 0, bytes: 0)
+            totals[tensor.dtype] = InspectReport.DTypeTotal(dtype: total.dtype, tensors: total.tensors + 1,
+                                                             parameters: total.parameters + tensor.elementCount,
+                                                             bytes: total.bytes + tensor.byteCount)
         }
         return InspectReport(
             path: checkpoint.path, format: checkpoint.format.rawValue, files: checkpoint.files,
-            tensorCount: all.count, parameters: all.reduce(0) { $0 + $1.elementCount },
-            bytes: all.reduce(0) { $0 + $1.byteCount }, tensors: rows, totalsByDtype: totals,
+            tensorCount: tensors.count, parameters: tensors.reduce(0) { $0 + $1.elementCount },
+            bytes: tensors.reduce(0) { $0 + $1.byteCount }, tensors: rows,
+            totalsByDtype: totals.sorted { $0.key > $1.key }.map(\.value),
             metadata: checkpoint.metadata, attributes: checkpoint.attributes, model: model(of: checkpoint, described),
             moe: moe(of: checkpoint, described), integrity: nil)
     }
@@ -109,20 +114,21 @@ public enum Inspector {
     }
 
     static func model(of checkpoint: Checkpoint, _ described: Description) -> InspectReport.Model? {
-        let stored = checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
+        let names = checkpoint.tensors.map(\.name)
         switch described {
         case .success(let (architecture, source)):
             // A description beside a file of other tensors (reference outputs, say) is not its own.
-            guard let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) else { return nil }
+            guard let layout = NamingLayout.detect(names, among: architecture.layouts) else { return nil }
             let problems = architecture.inconsistencies
                 + (ModelLoader.scaleProblem(architecture, checkpoint).map { [$0] }
-                    ?? LayoutMapper.load(stored, architecture: architecture, layout: layout).problems)
+                    ?? LayoutMapper.load(checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) },
+                                         architecture: architecture, layout: layout).problems)
             return .init(architecture: architecture.modelType, descriptionSource: FileSystem.baseName(source),
                          layout: layout.key, layoutTitle: layout.title, problems: problems)
         case .failure(let error):
             return .init(architecture: nil, descriptionSource: nil, layout: nil, layoutTitle: nil, problems: [error.description])
         case nil:
-            let layout = NamingLayout.detect(stored.map(\.name))
+            let layout = NamingLayout.detect(names)
             guard let layout else { return nil }
             return .init(architecture: nil, descriptionSource: nil, layout: layout.key, layoutTitle: layout.title, problems: [])
         }
@@ -145,6 +151,15 @@ public enum Inspector {
     /// The report as aligned text.
     public static func render(_ report: InspectReport) -> String {
         var lines: [String] = []
+        render(report) { lines.append($0) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The report line by line, each line escaped as a whole (whatever a file put in a name, it
+    /// stays on its line). The tensor table is made a row at a time, never held whole: a header
+    /// can list 1.4 million tensors.
+    public static func render(_ report: InspectReport, line: (String) -> Void) {
+        var lines: [String] = []
         lines.append("checkpoint  \(report.path)")
         let fileNote = report.files.count == 1 ? "" : " (\(report.files.count) files)"
         lines.append("format      \(report.format)\(fileNote)")
@@ -164,11 +179,20 @@ public enum Inspector {
 
         let withPaths = report.tensors.contains { $0.path != nil }
         let header = [withPaths ? "PATH" : "NAME", "DTYPE", "SHAPE", "PARAMS", "BYTES"]
-        let body = report.tensors.map {
-            [$0.path ?? $0.name, $0.dtype, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]",
-             grouped($0.parameters), grouped($0.bytes)]
+        func row(_ tensor: InspectReport.Tensor) -> [String] {
+            var shape = "["
+            for (i, dim) in tensor.shape.enumerated() { shape += (i == 0 ? "" : ", ") + String(dim) }
+            return [TerminalText.escaped(tensor.path ?? tensor.name), TerminalText.escaped(tensor.dtype), shape + "]",
+                    grouped(tensor.parameters), grouped(tensor.bytes)]
         }
-        lines += table([header] + body, rightAligned: [3, 4])
+        var widths = header.map(\.count)
+        for tensor in report.tensors {
+            for (column, cell) in row(tensor).enumerated() { widths[column] = max(widths[column], width(cell)) }
+        }
+        lines.map(TerminalText.escaped).forEach(line)
+        lines = []
+        line(aligned(header, widths: widths, rightAligned: [3, 4]))
+        for tensor in report.tensors { line(aligned(row(tensor), widths: widths, rightAligned: [3, 4])) }
         if report.tensors.count != report.tensorCount {
             lines.append("(\(report.tensors.count) of \(report.tensorCount) tensors match the filter)")
         }
@@ -217,20 +241,36 @@ public enum Inspector {
             lines.append("  parameters: total \(grouped(s.totalParameters)), in experts \(grouped(s.expertParameters)), "
                 + "active per token \(grouped(moe.activeParameters))")
         }
-        // Each element is one line: whatever a file put in a name, it stays on its line.
-        return lines.map(TerminalText.escaped).joined(separator: "\n")
+        lines.map(TerminalText.escaped).forEach(line)
     }
 
     private static func table(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
         let rows = rows.map { $0.map(TerminalText.escaped) }
         guard let columns = rows.first?.count else { return [] }
-        let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { column, cell in
-                let pad = String(repeating: " ", count: widths[column] - cell.count)
-                return rightAligned.contains(column) ? pad + cell : cell + pad
-            }.joined(separator: "  ").replacingTrailingSpaces()
+        let widths = (0..<columns).map { column in rows.map { width($0[column]) }.max() ?? 0 }
+        return rows.map { aligned($0, widths: widths, rightAligned: rightAligned) }
+    }
+
+    /// Cells padded to their columns' widths, two spaces apart, without trailing spaces.
+    private static func aligned(_ row: [String], widths: [Int], rightAligned: Set<Int>) -> String {
+        var line = ""
+        line.reserveCapacity(widths.reduce(2 * widths.count, +))
+        for (column, cell) in row.enumerated() {
+            if column > 0 { line += "  " }
+            let pad = max(0, widths[column] - width(cell))
+            if rightAligned.contains(column) {
+                line += String(repeating: " ", count: pad) + cell
+            } else {
+                line += cell
+                if column < row.count - 1 { line += String(repeating: " ", count: pad) }
+            }
         }
+        return line.replacingTrailingSpaces()
+    }
+
+    /// Columns a cell takes: its characters (its bytes when ASCII, which is cheaper to count).
+    private static func width(_ cell: String) -> Int {
+        cell.utf8.allSatisfy { $0 < 0x80 } ? cell.utf8.count : cell.count
     }
 }
 

@@ -255,9 +255,15 @@ public struct JSONParser {
         position += 1
         // The common case, a string without escapes, straight from the input bytes.
         var end = position
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+        var ascii = true
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
+            ascii = ascii && bytes[end] < 0x80
+            end += 1
+        }
         if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
-            guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self) else {
+            let raw = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
+            // ASCII needs no validation; anything else must be valid UTF-8.
+            guard let text = ascii ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self) else {
                 throw syntax("invalid UTF-8 in string")
             }
             position = end + 1

@@ -24,7 +24,7 @@ struct Inspect: ParsableCommand {
         if json {
             try printJSON(report)
         } else {
-            print(Inspector.render(report))
+            Inspector.render(report) { print($0) }
         }
         if let problem = report.integrity?.problems.first {
             throw FileError(path: path, problem: IntegrityFailure(problem: problem, count: report.integrity!.problems.count))
