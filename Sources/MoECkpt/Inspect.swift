@@ -259,13 +259,14 @@ public enum Inspector {
             if column > 0 { line += "  " }
             let pad = max(0, widths[column] - width(cell))
             if rightAligned.contains(column) {
-                line += String(repeating: " ", count: pad) + cell
+                line += String(repeating: " ", count: pad)
+                line += cell
             } else {
                 line += cell
                 if column < row.count - 1 { line += String(repeating: " ", count: pad) }
             }
         }
-        return line.replacingTrailingSpaces()
+        return line.utf8.last == UInt8(ascii: " ") ? line.replacingTrailingSpaces() : line
     }
 
     /// Columns a cell takes: its characters (its bytes when ASCII, which is cheaper to count).

@@ -172,7 +172,11 @@ public struct JSONParser {
             if keys.count < 16 {
                 guard !keys.contains(key) else { throw .duplicateKey(key) }
                 keys.append(key)
-                if keys.count == 16 { seen = Set(keys) }
+                if keys.count == 16 {
+                    // A large object (a header's tensor table): room for about one key per 64 bytes left.
+                    seen.reserveCapacity(min((bytes.count - position) / 64, 1 << 22))
+                    seen.formUnion(keys)
+                }
             } else {
                 guard seen.insert(key).inserted else { throw .duplicateKey(key) }
             }

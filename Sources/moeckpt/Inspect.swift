@@ -24,7 +24,14 @@ struct Inspect: ParsableCommand {
         if json {
             try printJSON(report)
         } else {
-            Inspector.render(report) { print($0) }
+            // Written in blocks of lines: a table can have a million rows.
+            var block = ""
+            Inspector.render(report) { line in
+                block += line
+                block += "\n"
+                if block.utf8.count > 1 << 16 { print(block, terminator: ""); block = "" }
+            }
+            print(block, terminator: "")
         }
         if let problem = report.integrity?.problems.first {
             throw FileError(path: path, problem: IntegrityFailure(problem: problem, count: report.integrity!.problems.count))
