@@ -266,7 +266,10 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
         }
         defer { free(scratch.baseAddress) }
         let units = (range.lowerBound / slabs.unitBytes)..<((range.upperBound + slabs.unitBytes - 1) / slabs.unitBytes)
-        for run in slabs.runs(units, maxUnits: maxUnits) {
+        var first = units.lowerBound
+        while first < units.upperBound {  // one run at a time: a hostile shape can have billions
+            let run = slabs.run(from: first, maxUnits: maxUnits, limit: units.upperBound)
+            first = run.upperBound
             try read(into: scratch.baseAddress!, slab: slabs.hyperslab(first: run.lowerBound, count: run.count))
             let runStart = run.lowerBound * slabs.unitBytes
             let lower = max(range.lowerBound, runStart), upper = min(range.upperBound, run.upperBound * slabs.unitBytes)

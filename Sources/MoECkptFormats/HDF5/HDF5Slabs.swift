@@ -48,15 +48,4 @@ struct HDF5Slabs {
         let rowEnd = (first / unitsPerRow + 1) * unitsPerRow
         return first..<min(limit, rowEnd, first + max(1, maxUnits))
     }
-
-    /// Runs of at most `maxUnits` units covering `units`, each inside one row.
-    func runs(_ units: Range<Int>, maxUnits: Int) -> [Range<Int>] {
-        var runs: [Range<Int>] = []
-        var first = units.lowerBound
-        while first < units.upperBound {
-            runs.append(run(from: first, maxUnits: maxUnits, limit: units.upperBound))
-            first = runs.last!.upperBound
-        }
-        return runs
-    }
 }
