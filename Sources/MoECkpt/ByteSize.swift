@@ -35,11 +35,24 @@ public enum ByteSize {
 
 /// `1,234,567`: thousands separators for parameter and byte counts.
 func grouped(_ value: Int) -> String {
-    let digits = String(value.magnitude)
-    var out = ""
-    for (i, c) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-        out.append(c)
+    let digits = Array(String(value.magnitude).utf8)
+    var out: [UInt8] = value < 0 ? [UInt8(ascii: "-")] : []
+    out.reserveCapacity(digits.count + digits.count / 3 + 1)
+    for (i, digit) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { out.append(UInt8(ascii: ",")) }
+        out.append(digit)
     }
-    return value < 0 ? "-" + out : out
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// How many characters `grouped(value)` takes, without making it.
+func groupedWidth(_ value: Int) -> Int {
+    let digits = decimalDigits(value.magnitude)
+    return digits + (digits - 1) / 3 + (value < 0 ? 1 : 0)
+}
+
+func decimalDigits(_ value: UInt) -> Int {
+    var (count, rest) = (1, value)
+    while rest >= 10 { rest /= 10; count += 1 }
+    return count
 }

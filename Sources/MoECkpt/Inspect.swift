@@ -185,9 +185,13 @@ public enum Inspector {
             return [TerminalText.escaped(tensor.path ?? tensor.name), TerminalText.escaped(tensor.dtype), shape + "]",
                     grouped(tensor.parameters), grouped(tensor.bytes)]
         }
+        // Widths first, counted without making the cells.
         var widths = header.map(\.count)
         for tensor in report.tensors {
-            for (column, cell) in row(tensor).enumerated() { widths[column] = max(widths[column], width(cell)) }
+            let shapeWidth = 2 + tensor.shape.reduce(0) { $0 + decimalDigits(UInt(max($1, 0))) } + 2 * max(tensor.shape.count - 1, 0)
+            let cells = [width(TerminalText.escaped(tensor.path ?? tensor.name)), width(TerminalText.escaped(tensor.dtype)), shapeWidth,
+                         groupedWidth(tensor.parameters), groupedWidth(tensor.bytes)]
+            for column in 0..<5 { widths[column] = max(widths[column], cells[column]) }
         }
         lines.map(TerminalText.escaped).forEach(line)
         lines = []
@@ -251,22 +255,25 @@ public enum Inspector {
         return rows.map { aligned($0, widths: widths, rightAligned: rightAligned) }
     }
 
-    /// Cells padded to their columns' widths, two spaces apart, without trailing spaces.
+    /// Cells padded to their columns' widths, two spaces apart, without trailing spaces (built as
+    /// bytes: a table can have a million rows).
     private static func aligned(_ row: [String], widths: [Int], rightAligned: Set<Int>) -> String {
-        var line = ""
-        line.reserveCapacity(widths.reduce(2 * widths.count, +))
+        let space = UInt8(ascii: " ")
+        var line: [UInt8] = []
+        line.reserveCapacity(widths.reduce(2 * widths.count, +) + 16)
         for (column, cell) in row.enumerated() {
-            if column > 0 { line += "  " }
+            if column > 0 { line += [space, space] }
             let pad = max(0, widths[column] - width(cell))
             if rightAligned.contains(column) {
-                line += String(repeating: " ", count: pad)
-                line += cell
+                line += repeatElement(space, count: pad)
+                line += cell.utf8
             } else {
-                line += cell
-                if column < row.count - 1 { line += String(repeating: " ", count: pad) }
+                line += cell.utf8
+                line += repeatElement(space, count: pad)
             }
         }
-        return line.utf8.last == UInt8(ascii: " ") ? line.replacingTrailingSpaces() : line
+        while line.last == space { line.removeLast() }
+        return String(decoding: line, as: UTF8.self)
     }
 
     /// Columns a cell takes: its characters (its bytes when ASCII, which is cheaper to count).

@@ -89,10 +89,19 @@ public struct JSONParser {
     /// returning false, when `body` does.
     public static func forEachMember(of bytes: UnsafeRawBufferPointer,
                                      _ body: (String, JSONValue) -> Bool) throws(JSONError) -> Bool {
+        try forEachMember(of: bytes, parsing: { (key: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+            body(key, try parser.value())
+        })
+    }
+
+    /// The same, with `body` reading each member's value from the parser itself (with `value()`,
+    /// or a faster special-purpose reader such as `plainTensorEntry()`).
+    public static func forEachMember(of bytes: UnsafeRawBufferPointer,
+                                     parsing body: (String, inout JSONParser) throws(JSONError) -> Bool) throws(JSONError) -> Bool {
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
         guard parser.current == UInt8(ascii: "{") else { throw .notAnObject }
-        let finished = try parser.object(keeping: false, body)
+        let finished = try parser.object(body)
         guard finished else { return false }
         parser.skipWhitespace()
         guard parser.position == bytes.count else { throw parser.syntax("unexpected text after the JSON value") }
@@ -126,7 +135,87 @@ public struct JSONParser {
         position += count
     }
 
-    private mutating func value() throws(JSONError) -> JSONValue {
+    /// A safetensors tensor entry in its plain form, read without building JSON values:
+    /// `{"dtype": "...", "shape": [...], "data_offsets": [...]}` in any key order, each key once,
+    /// strings without escapes, integers of at most 18 digits without sign, fraction or exponent,
+    /// at most 64 of them. Anything else returns nil with the position unchanged, for `value()`
+    /// to read (and report) in full.
+    public struct PlainTensorEntry {
+        public var dtype: String
+        public var shape: [Int]
+        public var offsets: [Int]
+    }
+
+    public mutating func plainTensorEntry() -> PlainTensorEntry? {
+        let start = position
+        guard let entry = readPlainTensorEntry() else { position = start; return nil }
+        return entry
+    }
+
+    private mutating func readPlainTensorEntry() -> PlainTensorEntry? {
+        skipWhitespace()
+        guard current == UInt8(ascii: "{") else { return nil }
+        position += 1
+        var dtype: String?, shape: [Int]?, offsets: [Int]?
+        for field in 0..<3 {
+            skipWhitespace()
+            guard current == UInt8(ascii: "\""), let key = try? string() else { return nil }
+            skipWhitespace()
+            guard current == UInt8(ascii: ":") else { return nil }
+            position += 1
+            skipWhitespace()
+            switch key {
+            case "dtype":
+                guard dtype == nil, current == UInt8(ascii: "\""), let text = try? string() else { return nil }
+                dtype = text
+            case "shape":
+                guard shape == nil, let ints = plainIntegers() else { return nil }
+                shape = ints
+            case "data_offsets":
+                guard offsets == nil, let ints = plainIntegers() else { return nil }
+                offsets = ints
+            default:
+                return nil
+            }
+            skipWhitespace()
+            if field < 2 {
+                guard current == UInt8(ascii: ",") else { return nil }
+                position += 1
+            }
+        }
+        guard current == UInt8(ascii: "}"), let dtype, let shape, let offsets else { return nil }
+        position += 1
+        return PlainTensorEntry(dtype: dtype, shape: shape, offsets: offsets)
+    }
+
+    private mutating func plainIntegers() -> [Int]? {
+        guard current == UInt8(ascii: "[") else { return nil }
+        position += 1
+        skipWhitespace()
+        var values: [Int] = []
+        if current == UInt8(ascii: "]") { position += 1; return values }
+        while values.count < 64 {
+            skipWhitespace()
+            let start = position
+            var value = 0
+            while let byte = current, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), position - start < 18 {
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                position += 1
+            }
+            let length = position - start
+            guard length > 0, length == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
+            values.append(value)
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "]"): position += 1; return values
+            default: return nil  // a fraction, an exponent, a 19th digit, or bad syntax
+            }
+        }
+        return nil
+    }
+
+    public mutating func value() throws(JSONError) -> JSONValue {
         skipWhitespace()
         guard let byte = current else { throw syntax("unexpected end of input") }
         switch byte {
@@ -148,15 +237,16 @@ public struct JSONParser {
 
     private mutating func object() throws(JSONError) -> JSONObject {
         var result = JSONObject()
-        _ = try object(keeping: true) { key, value in
-            result.append(key, value)
+        _ = try object { (key: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+            result.append(key, try parser.value())
             return true
         }
         return result
     }
 
-    /// Reads an object, handing each member to `body`; false when `body` stopped it.
-    private mutating func object(keeping: Bool, _ body: (String, JSONValue) -> Bool) throws(JSONError) -> Bool {
+    /// Reads an object, handing each key to `body`, which reads its value; false when `body`
+    /// stopped it.
+    private mutating func object(_ body: (String, inout JSONParser) throws(JSONError) -> Bool) throws(JSONError) -> Bool {
         try enter()
         defer { depth -= 1 }
         position += 1
@@ -183,7 +273,7 @@ public struct JSONParser {
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw syntax("expected ':'") }
             position += 1
-            guard body(key, try value()) else { return false }
+            guard try body(key, &self) else { return false }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): position += 1

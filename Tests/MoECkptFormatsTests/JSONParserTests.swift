@@ -40,4 +40,41 @@ struct JSONParserTests {
         #expect(JSONText.quoted("a\"b\\c\n\u{1F}é") == "\"a\\\"b\\\\c\\n\\u001fé\"")
         #expect(JSONText.quotedASCII("é🚀") == "\"\\u00e9\\ud83d\\ude80\"")
     }
+
+    /// The plain-entry reader takes only the plain form and leaves everything else, unread, to the
+    /// general parser, so that a header's errors are the same on either path.
+    @Test func plainTensorEntriesAndTheirFallback() throws {
+        let plain = [
+            (#"{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}"#, ("F32", [2, 3], [0, 24])),
+            (#" { "data_offsets" : [ 0 , 24 ] , "shape" : [2, 3], "dtype" : "F32" } "#, ("F32", [2, 3], [0, 24])),
+            (#"{"dtype":"U8","shape":[],"data_offsets":[5]}"#, ("U8", [], [5])),
+        ]
+        for (text, expected) in plain {
+            var found: JSONParser.PlainTensorEntry?
+            var bytes = "{\"t\":" + text + "}"
+            try bytes.withUTF8 { buffer in
+                _ = try JSONParser.forEachMember(of: UnsafeRawBufferPointer(buffer), parsing: { (_: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+                    found = parser.plainTensorEntry()
+                    if found == nil { _ = try parser.value() }
+                    return true
+                })
+            }
+            #expect(found?.dtype == expected.0 && found?.shape == expected.1 && found?.offsets == expected.2, "\(text)")
+        }
+        let others = [#"{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}"#, #"{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]}"#,
+                      #"{"dtype":"F32","dtype":"F16","shape":[2],"data_offsets":[0,8]}"#, #"{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}"#,
+                      #"{"dtype":"F\u0033\u0032","shape":[-2],"data_offsets":[0,8]}"#, #"[1]"#, #"{"dtype":"F32","shape":[2]}"#]
+        for text in others {
+            var found: JSONParser.PlainTensorEntry?
+            var bytes = "{\"t\":" + text + "}"
+            _ = try? bytes.withUTF8 { buffer in
+                try JSONParser.forEachMember(of: UnsafeRawBufferPointer(buffer), parsing: { (_: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+                    found = parser.plainTensorEntry()
+                    if found == nil { _ = try parser.value() }  // the general parser reads it from the same place
+                    return true
+                })
+            }
+            #expect(found == nil, "\(text)")
+        }
+    }
 }

@@ -47,7 +47,13 @@ public struct SafetensorsHeader: Sendable {
             // Member by member: the entries are kept, never the JSON tree of the whole header. The
             // whole header is still read after a bad entry, so that JSON errors and duplicate keys
             // come first, as the rules are ordered.
-            _ = try JSONParser.forEachMember(of: headerBytes) { key, value in
+            _ = try JSONParser.forEachMember(of: headerBytes, parsing: { (key: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+                // The common entry without JSON values (a header can list 1.4 million tensors).
+                if problem == nil, key != metadataKey, let plain = parser.plainTensorEntry() {
+                    do throws(SafetensorsError) { entries.append(try plainEntry(name: key, plain)) } catch { problem = error }
+                    return true
+                }
+                let value = try parser.value()
                 guard problem == nil else { return true }
                 do throws(SafetensorsError) {
                     if key == metadataKey {
@@ -55,12 +61,11 @@ public struct SafetensorsHeader: Sendable {
                     } else {
                         entries.append(try parseEntry(name: key, value))
                     }
-                    return true
                 } catch {
                     problem = error
-                    return true
                 }
-            }
+                return true
+            })
         } catch {
             if case .duplicateKey(let key) = error { throw .duplicateKey(key) }
             if case .notAnObject = error {
@@ -148,6 +153,24 @@ public struct SafetensorsHeader: Sendable {
             }
         }
 
+        return try entry(name: name, dtype: dtype, shape: shape, begin: bounds[0], end: bounds[1])
+    }
+
+    /// An entry read in its plain form: the same checks, in the same order, as `parseEntry`.
+    private static func plainEntry(name: String, _ plain: JSONParser.PlainTensorEntry) throws(SafetensorsError) -> SafetensorsEntry {
+        guard plain.offsets.count == 2 else {
+            throw .malformedTensorEntry(tensor: name, reason: "\"data_offsets\" is missing or not a pair [begin, end]")
+        }
+        guard let dtype = DType(rawValue: plain.dtype) else { throw .unknownDtype(tensor: name, dtype: plain.dtype) }
+        guard plain.shape.count <= maximumRank else {
+            throw .invalidShape(tensor: name, reason: "\(plain.shape.count) dimensions, more than \(maximumRank)")
+        }
+        return try entry(name: name, dtype: dtype, shape: plain.shape, begin: plain.offsets[0], end: plain.offsets[1])
+    }
+
+    /// The checks once sizes and offsets are integers: whole bytes, no overflow, begin <= end,
+    /// and the offsets spanning exactly shape x dtype.
+    private static func entry(name: String, dtype: DType, shape: [Int], begin: Int, end: Int) throws(SafetensorsError) -> SafetensorsEntry {
         let expected: Int
         do {
             expected = try Shape.byteCount(shape, dtype: dtype)
@@ -159,7 +182,6 @@ public struct SafetensorsHeader: Sendable {
                 throw .sizeOverflow(tensor: name)
             }
         }
-        let (begin, end) = (bounds[0], bounds[1])
         guard begin <= end else { throw .offsetsReversed(tensor: name, begin: begin, end: end) }
         guard end - begin == expected else {
             throw .byteLengthMismatch(tensor: name, expected: expected, actual: end - begin)
