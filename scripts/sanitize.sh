@@ -8,9 +8,9 @@ which=${1:-all}
 if [ "$which" = address ] || [ "$which" = all ]; then
   echo "== address sanitizer: the whole suite"
   # Leak checking is off: the test harness (XCTest, swift-testing) keeps allocations to exit.
-  ASAN_OPTIONS=detect_leaks=0 swift test --sanitize=address --scratch-path .build-asan
+  ASAN_OPTIONS=detect_leaks=0 swift test --no-parallel --sanitize=address --scratch-path .build-asan
 fi
 if [ "$which" = thread ] || [ "$which" = all ]; then
   echo "== thread sanitizer: threaded kernels, forward passes and verify"
-  swift test --sanitize=thread --scratch-path .build-tsan --filter 'KernelTests|VerifyTests|NativeFormatTests'
+  swift test --no-parallel --sanitize=thread --scratch-path .build-tsan --filter 'KernelTests|VerifyTests|NativeFormatTests'
 fi
