@@ -1,4 +1,5 @@
 import MoECkptKernels
+import MoECkptTensors
 
 /// Scaled dot-product attention of one head over one sequence. Sequences of up to
 /// `wholeSequenceTokens` are computed in one piece, exactly as before; longer ones in blocks of
@@ -59,8 +60,9 @@ enum HeadAttention {
 
     /// Bytes one call holds at most besides its inputs and result: a block's scores and
     /// probabilities, and its copies of keys and values.
+    /// Int.max when the count overflows (a token count from a hostile file).
     static func scratchBytes(tokens: Int, d: Int) -> Int {
         let rows = tokens <= wholeSequenceTokens ? tokens : queryBlockRows
-        return 4 * (2 * rows * tokens + 3 * tokens * d + 2 * rows * d)
+        return ((Checked(rows) * tokens * 2 + Checked(tokens) * d * 3 + Checked(rows) * d * 2) * 4).value ?? Int.max
     }
 }

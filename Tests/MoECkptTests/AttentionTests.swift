@@ -40,5 +40,6 @@ struct AttentionTests {
         let long = HeadAttention.scratchBytes(tokens: 100_000, d: 128)
         #expect(long < 200 << 20)
         #expect(HeadAttention.scratchBytes(tokens: 200_000, d: 128) < 2 * long + 1024)
+        #expect(HeadAttention.scratchBytes(tokens: 1 << 60, d: 128) == Int.max)  // overflow counts as too much
     }
 }
