@@ -110,6 +110,11 @@ struct HostileInputTests {
         #expect(dir.contents().isEmpty)
     }
 
+    /// Whether address-space limits can be tried: util-linux's prlimit is there and the build is
+    /// not under the address sanitizer (whose shadow memory needs terabytes of address space).
+    static let addressSpaceLimitsWork = FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")
+        && dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") == nil
+
     /// Runs the CLI under an address-space limit (util-linux's prlimit), as a process with less
     /// memory than the machine would.
     static func runLimited(addressSpace bytes: Int, _ arguments: [String]) throws -> CLI.Result {
@@ -118,7 +123,7 @@ struct HostileInputTests {
 
     // 6. A tiny file that expands into 512 MiB converts chunk by chunk under a 400 MB address
     // space, to safetensors and to gzip HDF5, with every value right.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")))
+    @Test(.enabled(if: addressSpaceLimitsWork, "needs prlimit and a build without the address sanitizer"))
     func expandingHDF5DatasetsStreamInBoundedMemory() throws {
         let dir = try TemporaryDirectory()
         let input = Fixtures.path("hostile/gzip-fill-512MiB.h5")
@@ -139,7 +144,7 @@ struct HostileInputTests {
 
     // 6. Memory checks use the limits this process has, not the machine's memory: outputs that
     // would not fit under a 400 MB address space are refused with one line, not a crash.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")))
+    @Test(.enabled(if: addressSpaceLimitsWork, "needs prlimit and a build without the address sanitizer"))
     func memoryChecksUseTheProcessLimits() throws {
         let dir = try TemporaryDirectory()
         let tokens = 1_000_000
@@ -209,7 +214,7 @@ struct HostileInputTests {
 
     // 4. Config values at the documented limit are refused from counts alone (no expansion):
     // under a 1 GB address space (the old behaviour allocated 7.6 GB), one line, exit 2.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")))
+    @Test(.enabled(if: addressSpaceLimitsWork, "needs prlimit and a build without the address sanitizer"))
     func configsAtTheCountLimitAreRefusedWithoutExpanding() throws {
         let dir = try TemporaryDirectory()
         let model = try Self.copyModel("models/tiny-mixtral", into: dir)
