@@ -251,29 +251,6 @@ extension ByteSink {
     }
 }
 
-/// A buffer of a fixed size filled by a producer; writing past its end is an error, not a trap.
-public final class MemorySink: ByteSink {
-    public let buffer: UnsafeMutableRawBufferPointer
-    public private(set) var bytesWritten = 0
-    private let name: String
-
-    public init(byteCount: Int, name: String) {
-        buffer = .allocate(byteCount: max(byteCount, 1), alignment: 64)
-        self.name = name
-    }
-
-    deinit { buffer.deallocate() }
-
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
-        guard bytesWritten + bytes.count <= buffer.count, let base = bytes.baseAddress else {
-            if bytes.isEmpty { return }
-            throw FileError(path: name, problem: WriterInconsistency(tensor: name))
-        }
-        (buffer.baseAddress! + bytesWritten).copyMemory(from: base, byteCount: bytes.count)
-        bytesWritten += bytes.count
-    }
-}
-
 /// A file being written with write(2), retried on short writes and EINTR.
 public final class OutputFile: ByteSink {
     public let path: String

@@ -105,23 +105,22 @@ public enum Architecture: Equatable, Sendable {
     /// them (nil when the count overflows), so that a description too large for its checkpoint is
     /// refused before it is expanded.
     public var plannedScale: (tensors: Int, parameters: Int)? {
-        guard case .mixtral(let c) = self else {
-            // The seed modules plan a fixed handful of tensors.
-            var parameters = 0
-            for tensor in canonicalTensors {
-                guard let count = try? Shape.elementCount(tensor.shape) else { return nil }
-                let (sum, overflow) = parameters.addingReportingOverflow(count)
-                guard !overflow else { return nil }
-                parameters = sum
-            }
-            return (canonicalTensors.count, parameters)
+        func scale(_ tensors: [TensorRequirement]) -> (tensors: Int, parameters: Int)? {
+            var parameters = Checked(0)
+            for tensor in tensors { parameters = parameters + Checked(try? Shape.elementCount(tensor.shape)) }
+            return parameters.value.map { (tensors.count, $0) }
         }
-        let (h, e, i, v) = (c.hiddenSize, c.numExperts, c.intermediateSize, c.vocabSize)
-        let (q, kv) = (c.numHeads * c.headDim, c.numKVHeads * c.headDim)
-        let perLayer = Checked(h) * 2 + Checked(q) * h * 2 + Checked(kv) * h * 2 + Checked(e) * h + Checked(e) * i * h * 3
-        let parameters = perLayer * c.numLayers + Checked(v) * h * (c.tieWordEmbeddings ? 1 : 2) + h
-        let tensors = Checked(c.numLayers) * 10 + (c.tieWordEmbeddings ? 2 : 3)
-        guard let parameters = parameters.value, let tensors = tensors.value else { return nil }
+        // The seed modules plan a fixed handful of tensors; Mixtral's are listed with no layer and
+        // with one, which gives a layer's share from the same table without listing them all.
+        guard case .mixtral(var c) = self else { return scale(canonicalTensors) }
+        let layers = c.numLayers
+        c.numLayers = 0
+        guard let base = scale(Architecture.mixtral(c).canonicalTensors) else { return nil }
+        c.numLayers = 1
+        guard let one = scale(Architecture.mixtral(c).canonicalTensors) else { return nil }
+        let tensors = Checked(one.tensors - base.tensors) * layers + base.tensors
+        let parameters = Checked(one.parameters - base.parameters) * layers + base.parameters
+        guard let tensors = tensors.value, let parameters = parameters.value else { return nil }
         return (tensors, parameters)
     }
 

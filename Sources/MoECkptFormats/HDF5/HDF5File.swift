@@ -230,7 +230,7 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
                 return .failure(FileError(path: filePath, problem: HDF5Error(operation: "read \(path)", reason: error.description)))
             }
             do throws(FileError) {
-                try read(into: destination.baseAddress!, slab: nil)
+                try read(into: destination.baseAddress!, run: nil)
             } catch {
                 free(destination.baseAddress)
                 return .failure(error)
@@ -270,7 +270,7 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
         while first < units.upperBound {  // one run at a time: a hostile shape can have billions
             let run = slabs.run(from: first, maxUnits: maxUnits, limit: units.upperBound)
             first = run.upperBound
-            try read(into: scratch.baseAddress!, slab: slabs.hyperslab(first: run.lowerBound, count: run.count))
+            try read(into: scratch.baseAddress!, run: (slabs, run))
             let runStart = run.lowerBound * slabs.unitBytes
             let lower = max(range.lowerBound, runStart), upper = min(range.upperBound, run.upperBound * slabs.unitBytes)
             try body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[(lower - runStart)..<(upper - runStart)]))
@@ -278,7 +278,7 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
     }
 
     /// Reads the whole dataset, or one hyperslab of it, as little-endian bytes.
-    private func read(into destination: UnsafeMutableRawPointer, slab: (start: [hsize_t], count: [hsize_t])?) throws(FileError) {
+    private func read(into destination: UnsafeMutableRawPointer, run: (slabs: HDF5Slabs, units: Range<Int>)?) throws(FileError) {
         guard MemoryBudget.fits(chunkBytes) else {
             throw FileError(path: filePath, problem: HDF5Error(operation: "read \(path)", reason: "its chunks are too large: "
                 + MemoryError(bytes: chunkBytes, available: MemoryBudget.availableBytes).description))
@@ -292,15 +292,12 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
                 let type = try HDF5Handle(H5Dget_type(dataset.id), "read the type of \(path)", close: H5Tclose)
                 let memory = try HDF5Handle(H5Tcopy(type.id), "copy the type of \(path)", close: H5Tclose)
                 if !littleEndian { try HDF5.check(H5Tset_order(memory.id, H5T_ORDER_LE), "convert \(path) to little-endian") }
-                guard let slab else {
+                guard let run else {
                     try HDF5.check(H5Dread(dataset.id, memory.id, HDF5.all, HDF5.all, HDF5.defaultProperties, destination), "read \(path)")
                     return
                 }
-                let fileSpace = try HDF5Handle(H5Dget_space(dataset.id), "read the shape of \(path)", close: H5Sclose)
-                try HDF5.check(H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, slab.start, nil, slab.count, nil), "select part of \(path)")
-                let elements = [hsize_t(slab.count.reduce(1, *))]
-                let memorySpace = try HDF5Handle(H5Screate_simple(1, elements, nil), "dataspace for \(path)", close: H5Sclose)
-                try HDF5.check(H5Dread(dataset.id, memory.id, memorySpace.id, fileSpace.id, HDF5.defaultProperties, destination),
+                let spaces = try run.slabs.spaces(of: run.units, in: dataset.id, path)
+                try HDF5.check(H5Dread(dataset.id, memory.id, spaces.memory.id, spaces.file.id, HDF5.defaultProperties, destination),
                                "read \(path)")
             }
         } catch {

@@ -48,4 +48,14 @@ struct HDF5Slabs {
         let rowEnd = (first / unitsPerRow + 1) * unitsPerRow
         return first..<min(limit, rowEnd, first + max(1, maxUnits))
     }
+
+    /// The dataspaces that move a run of units between a dataset and a flat buffer: the dataset's
+    /// space with the run's hyperslab selected, and a one-dimensional memory space of its elements.
+    func spaces(of run: Range<Int>, in dataset: hid_t, _ path: String) throws(HDF5Error) -> (file: HDF5Handle, memory: HDF5Handle) {
+        let slab = hyperslab(first: run.lowerBound, count: run.count)
+        let file = try HDF5Handle(H5Dget_space(dataset), "read the shape of \(path)", close: H5Sclose)
+        try HDF5.check(H5Sselect_hyperslab(file.id, H5S_SELECT_SET, slab.start, nil, slab.count, nil), "select part of \(path)")
+        let memory = try HDF5Handle(H5Screate_simple(1, [hsize_t(slab.count.reduce(1, *))], nil), "dataspace for \(path)", close: H5Sclose)
+        return (file, memory)
+    }
 }

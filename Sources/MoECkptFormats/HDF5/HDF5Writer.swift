@@ -198,12 +198,8 @@ final class HDF5DatasetSink: ByteSink {
                 try HDF5.check(H5Dwrite(dataset, type, HDF5.all, HDF5.all, HDF5.defaultProperties, buffer.baseAddress), "write \(path)")
                 return
             }
-            let slab = slabs.hyperslab(first: run.lowerBound, count: run.count)
-            let fileSpace = try HDF5Handle(H5Dget_space(dataset), "read the shape of \(path)", close: H5Sclose)
-            try HDF5.check(H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, slab.start, nil, slab.count, nil), "select part of \(path)")
-            let memorySpace = try HDF5Handle(H5Screate_simple(1, [hsize_t(slab.count.reduce(1, *))], nil), "dataspace for \(path)",
-                                             close: H5Sclose)
-            try HDF5.check(H5Dwrite(dataset, type, memorySpace.id, fileSpace.id, HDF5.defaultProperties, buffer.baseAddress),
+            let spaces = try slabs.spaces(of: run, in: dataset, path)
+            try HDF5.check(H5Dwrite(dataset, type, spaces.memory.id, spaces.file.id, HDF5.defaultProperties, buffer.baseAddress),
                            "write \(path)")
         } catch {
             throw FileError(path: path, problem: error)
