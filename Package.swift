@@ -36,13 +36,21 @@ let package = Package(
         .target(name: "MoECkptFormats", dependencies: ["MoECkptTensors", "CHDF5", "CCRC32C", "CPlatform"]),
         // Model descriptions and weight-name layouts.
         .target(name: "MoECkptModels", dependencies: ["MoECkptTensors", "MoECkptFormats"]),
-        // Forward passes: Mixtral and the seed modules, on the kernels.
+        // The building blocks of forward passes on checkpoint weights: weight matrices read in place,
+        // linear layers, routing, attention.
         .target(name: "MoECkptForward", dependencies: ["MoECkptKernels", "MoECkptModels", "MoECkptTensors"], swiftSettings: fastCPU),
-        // The operations behind each command (inspect, convert), re-exporting the modules above.
-        .target(name: "MoECkpt", dependencies: ["MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels", "MoECkptForward"]),
+        // One folder or file per model family (description, layouts, forward pass) and their registry.
+        .target(name: "MoECkptArchitectures", dependencies: ["MoECkptForward", "MoECkptModels", "MoECkptKernels"],
+                swiftSettings: fastCPU),
+        // The operations behind each command (inspect, convert, verify, run, bench), re-exporting the modules above.
+        .target(name: "MoECkpt", dependencies: ["MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels",
+                                                "MoECkptForward", "MoECkptArchitectures"]),
+        // The command line: each command parses its arguments and calls MoECkpt. (Its folder's name
+        // differs from MoECkpt's by more than case, for case-insensitive file systems.)
         .executableTarget(
             name: "moeckpt",
-            dependencies: ["MoECkpt", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoECkpt", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/MoeckptCLI"
         ),
         // Fixture paths and temporary directories shared by the test targets.
         .target(name: "MoECkptTestSupport", path: "Tests/Support"),
@@ -52,7 +60,7 @@ let package = Package(
         .target(name: "MatrixWideLogic", path: "Tests/MatrixWideLogic",
                 swiftSettings: fastCPU + [.define("WIDE_VECTORS")]),
         .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MatrixWideLogic", "MoECkptTestSupport"]),
-        .testTarget(name: "MoECkptModelsTests", dependencies: ["MoECkptModels", "MoECkptTestSupport"]),
+        .testTarget(name: "MoECkptArchitecturesTests", dependencies: ["MoECkptArchitectures", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptTests", dependencies: ["MoECkpt", "MoECkptTestSupport"]),
         // Runs the built `moeckpt` binary (listed so that it is built first).

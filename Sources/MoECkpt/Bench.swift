@@ -16,6 +16,37 @@ public struct BenchResult: Codable, Sendable {
     public let gflops: Double
 }
 
+/// What `moeckpt bench` times.
+public enum BenchTarget: String, CaseIterable, Sendable {
+    /// The MoE block of the first layer.
+    case moe
+    /// The full forward pass.
+    case forward
+    case both
+    /// One expert projection, hidden to intermediate.
+    case linear
+    /// The BF16 -> F32 cast kernel against memcpy.
+    case cast
+    /// Memory read bandwidth.
+    case bandwidth
+
+    /// The parts of a model it times (none for the kernel and memory benchmarks).
+    public var modelParts: Set<BenchPart> {
+        switch self {
+        case .moe: [.moe]
+        case .forward: [.forward]
+        case .both: [.moe, .forward]
+        case .linear, .cast, .bandwidth: []
+        }
+    }
+}
+
+/// A part of a model's forward pass that `Bench.run` times.
+public enum BenchPart: Sendable, Hashable {
+    case moe
+    case forward
+}
+
 public enum Bench {
     /// Floating-point operations of one MoE block: router, and for each token its k experts
     /// (three matrix products of hidden x intermediate).
@@ -60,7 +91,7 @@ public enum Bench {
         var times: [Double] = []
         var total = 0
         for pass in 0...repetitions {
-            let checkpoint = try Checkpoint.open(path)
+            let checkpoint = try ModelDirectory.open(path)
             let start = DispatchTime.now().uptimeNanoseconds
             var checksum = SIMD8<UInt64>()
             total = 0
@@ -75,7 +106,7 @@ public enum Bench {
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             if pass > 0 { times.append(seconds) }
-            if checksum == SIMD8(repeating: 1) { print("") }  // keeps the reads
+            blackHole(checksum)
         }
         let sorted = times.sorted()
         return BenchResult(name: checksumming ? "crc32c" : "read", tokens: total, threads: 1, repetitions: times.count, median: sorted[sorted.count / 2],
@@ -89,7 +120,7 @@ public enum Bench {
                              weights: MatrixWeightType) throws(FileError) -> (MixtralForward, MixtralConfig) {
         guard let checkpoint else { return (MixtralForward(synthetic: config, weights: weights), config) }
         let loaded = try ModelLoader.load(checkpoint)
-        guard case .mixtral(let config) = loaded.architecture else {
+        guard let config = loaded.architecture as? MixtralConfig else {
             throw FileError(path: checkpoint, problem: ForwardError.badInput("bench runs Mixtral-shaped models; this is a \(loaded.architecture.modelType) module"))
         }
         do { return (try MixtralForward(loaded, config: config), config) } catch {
@@ -107,7 +138,7 @@ public enum Bench {
                 return Float(state >> 40) / Float(1 << 24) * 2 - 1
             }
         }
-        let file = try Checkpoint.open(path)
+        let file = try ModelDirectory.open(path)
         guard let tensor = file.tensors.first(where: { $0.name == "hidden_states" }), tensor.elementCount == tokens * hidden else {
             throw FileError(path: path, problem: ForwardError.badInput("expected a tensor hidden_states of \(tokens) x \(hidden) values"))
         }
@@ -115,16 +146,16 @@ public enum Bench {
     }
 
     public static func run(_ model: MixtralForward, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
-                           parts: Set<String>, moeInput x: [Float]) -> [BenchResult] {
+                           parts: Set<BenchPart>, moeInput x: [Float]) -> [BenchResult] {
         let config = model.config
         var results: [BenchResult] = []
-        if parts.contains("moe") {
+        if parts.contains(.moe) {
             let times = time(repetitions: repetitions, warmup: warmup) {
                 _ = model.moeBlock(layer: 0, x, rows: tokens, threads: threads)
             }
             results.append(result("moe-block", times, tokens: tokens, threads: threads, flops: moeFLOPs(config, tokens: tokens)))
         }
-        if parts.contains("forward") {
+        if parts.contains(.forward) {
             let ids = [(0..<tokens).map { ($0 * 7919) % config.vocabSize }]
             let times = time(repetitions: repetitions, warmup: warmup) {
                 _ = try? model.forward(ids, threads: threads)
@@ -198,7 +229,7 @@ public enum Bench {
     /// activations of `tokens` tokens (the logits and the per-head attention scores the largest),
     /// or the cast benchmark's three buffers. The shape comes from the command line: every step
     /// is checked.
-    public static func memoryNeeded(_ c: MixtralConfig, tokens: Int, what: String, syntheticWeights: Bool,
+    public static func memoryNeeded(_ c: MixtralConfig, tokens: Int, what: BenchTarget, syntheticWeights: Bool,
                                     weightBytes: Int) -> Int? {
         func product(_ factors: Int?...) -> Int? {
             let known = factors.compactMap { $0 }
@@ -213,10 +244,10 @@ public enum Bench {
         }
         let (h, i) = (c.hiddenSize, c.intermediateSize)
         switch what {
-        case "cast": return product(tokens, 1 << 20, 10)
-        case "bandwidth": return 1 << 30
-        case "linear": return sum(product(tokens, sum(h, i, i), 4), product(h, i, 4))
-        default:
+        case .cast: return product(tokens, 1 << 20, 10)
+        case .bandwidth: return 1 << 30
+        case .linear: return sum(product(tokens, sum(h, i, i), 4), product(h, i, 4))
+        case .moe, .forward, .both:
             let perLayer = sum(product(2, c.numHeads, c.headDim, h), product(3, c.numExperts, h, i), product(c.numExperts, h))
             let weights = syntheticWeights ? sum(product(c.numLayers, perLayer, weightBytes), product(2, c.vocabSize, h, 4)) : 0
             let perToken = sum(c.vocabSize, product(8, max(h, i)), product(sum(c.numLayers, 2), h))
@@ -224,3 +255,7 @@ public enum Bench {
         }
     }
 }
+
+/// Keeps a value computed only to be timed from being optimised away.
+@inline(never)
+func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }

@@ -1,3 +1,4 @@
+@_exported import MoECkptArchitectures
 @_exported import MoECkptFormats
 @_exported import MoECkptForward
 @_exported import MoECkptKernels

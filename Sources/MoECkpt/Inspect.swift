@@ -47,7 +47,7 @@ public struct InspectReport: Codable, Sendable {
     public var integrity: Integrity?
 
     public struct Integrity: Codable, Sendable {
-        public let tensors: [MoeckptFile.TensorCheck]
+        public let tensors: [TensorCheck]
         public let problems: [String]
     }
 
@@ -68,8 +68,7 @@ public enum Inspector {
     /// Builds the report; `filter` is a shell glob (`*experts.0.*`) that narrows the tensor table.
     public static func report(_ checkpoint: Checkpoint, filter: String? = nil, check: Bool = false) -> InspectReport {
         var report = report(checkpoint, filter: filter)
-        if check, checkpoint.native != nil {
-            let (tensors, problems) = MoeckptFile.check(checkpoint)
+        if check, let (tensors, problems) = checkpoint.verifyChecksums() {
             report.integrity = .init(tensors: tensors, problems: problems.map(\.description))
         }
         return report
@@ -102,13 +101,12 @@ public enum Inspector {
     }
 
     /// The architecture from the description file (nil when absent), or the reason it cannot be read.
-    typealias Description = Result<(architecture: Architecture, source: String), FileError>?
+    typealias Description = Result<ModelDescription, FileError>?
 
     static func describe(_ checkpoint: Checkpoint) -> Description {
         do {
-            return .success(try ModelLoader.describe(checkpoint))
+            return try ModelLoader.standard.describeIfDescribed(checkpoint).map { .success($0) }
         } catch {
-            if case ModelConfigError.noDescription? = error.problem as? ModelConfigError { return nil }
             return .failure(error)
         }
     }
@@ -116,31 +114,33 @@ public enum Inspector {
     static func model(of checkpoint: Checkpoint, _ described: Description) -> InspectReport.Model? {
         let names = checkpoint.tensors.map(\.name)
         switch described {
-        case .success(let (architecture, source)):
+        case .success(let description):
+            let architecture = description.architecture
             // A description beside a file of other tensors (reference outputs, say) is not its own.
             guard let layout = NamingLayout.detect(names, among: architecture.layouts) else { return nil }
-            let problems = architecture.inconsistencies
-                + (ModelLoader.scaleProblem(architecture, checkpoint).map { [$0] }
-                    ?? LayoutMapper.load(checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) },
-                                         architecture: architecture, layout: layout).problems)
-            return .init(architecture: architecture.modelType, descriptionSource: FileSystem.baseName(source),
-                         layout: layout.key, layoutTitle: layout.title, problems: problems)
+            return .init(architecture: architecture.modelType, descriptionSource: description.source.name,
+                         layout: layout.key.rawValue, layoutTitle: layout.title,
+                         problems: ModelLoader.problems(checkpoint, as: architecture, layout: layout))
         case .failure(let error):
             return .init(architecture: nil, descriptionSource: nil, layout: nil, layoutTitle: nil, problems: [error.description])
         case nil:
-            let layout = NamingLayout.detect(names)
+            let layout = NamingLayout.detect(names, among: ArchitectureRegistry.standard.layouts)
             guard let layout else { return nil }
-            return .init(architecture: nil, descriptionSource: nil, layout: layout.key, layoutTitle: layout.title, problems: [])
+            return .init(architecture: nil, descriptionSource: nil, layout: layout.key.rawValue, layoutTitle: layout.title, problems: [])
         }
     }
 
+    /// The MoE structure, read off the names by the described architecture's tables (by the
+    /// first architecture whose tables fit, without a description).
     static func moe(of checkpoint: Checkpoint, _ described: Description) -> InspectReport.MoE? {
-        guard let summary = MoESummary.detect(tensors: checkpoint.tensors.map { ($0.name, $0.shape) }) else {
-            return nil
+        let tensors = checkpoint.tensors.map { ($0.name, $0.shape) }
+        let candidates: [any Architecture.Type]
+        if case .success(let description)? = described { candidates = [type(of: description.architecture)] } else {
+            candidates = ArchitectureRegistry.standard.types
         }
-        if case .success(let (.mixtral(config), source))? = described {
-            let k = config.expertsPerToken
-            return .init(summary: summary, expertsPerToken: k, expertsPerTokenSource: FileSystem.baseName(source),
+        guard let summary = candidates.lazy.compactMap({ MoESummary.detect(tensors: tensors, as: $0) }).first else { return nil }
+        if case .success(let description)? = described, let k = description.architecture.routedExpertsPerToken {
+            return .init(summary: summary, expertsPerToken: k, expertsPerTokenSource: description.source.name,
                          activeParameters: summary.activeParameters(expertsPerToken: k))
         }
         let assumed = min(2, summary.expertsPerLayer)

@@ -68,13 +68,17 @@ public struct Checkpoint: Sendable {
     public let files: [String]
     /// Attributes that are not metadata (HDF5 attributes of groups and datasets, non-string ones).
     public let attributes: [CheckpointAttribute]
-    /// The native format's header: model description, layouts, checksums.
-    public let native: MoeckptFile.Header?
+    /// What the file says about its model besides its tensors (a `.moeckpt` header's description).
+    public let embedded: EmbeddedModel?
+    /// The checksums the format stores (a `.moeckpt` file's), verified with `verifyChecksums()`
+    /// or, as a conversion reads the tensors, by `checksumVerifier()`.
+    public let checksums: StoredChecksums?
 
     public init(path: String, format: CheckpointFormat, tensors: [StoredTensor],
                 metadata: [String: String], files: [String], attributes: [CheckpointAttribute] = [],
-                native: MoeckptFile.Header? = nil) {
-        self.native = native
+                embedded: EmbeddedModel? = nil, checksums: StoredChecksums? = nil) {
+        self.embedded = embedded
+        self.checksums = checksums
         self.path = path
         self.format = format
         self.tensors = tensors
@@ -85,10 +89,11 @@ public struct Checkpoint: Sendable {
 
     public func tensor(named name: String) -> StoredTensor? { tensors.first { $0.name == name } }
 
-    /// Opens a safetensors file, a sharded checkpoint's index.json, or a directory holding either.
-    public static func open(_ path: String) throws(FileError) -> Checkpoint {
+    /// Opens a safetensors, HDF5 or `.moeckpt` file, a sharded checkpoint's index.json, or a
+    /// directory holding one of them (found by `locator`).
+    public static func open(_ path: String, locator: CheckpointLocator = CheckpointLocator()) throws(FileError) -> Checkpoint {
         if FileSystem.isDirectory(path) {
-            switch try SafetensorsLocator.locate(inDirectory: path) {
+            switch try locator.locate(inDirectory: path) {
             case .file(let found): return try open(found)
             case .unindexedShards(let shards): return try ShardedSafetensors.open(unindexed: shards, directory: path)
             }
@@ -98,4 +103,42 @@ public struct Checkpoint: Sendable {
         if HDF5File.isHDF5(path) { return try HDF5File.open(path) }
         return try SafetensorsFile.open(path)
     }
+}
+
+/// A model description a checkpoint file carries itself (the `.moeckpt` header's).
+public struct EmbeddedModel: Sendable {
+    /// A config.json object.
+    public let description: JSONObject?
+    /// The layout the tensor names are in (`canonical`), and the layout they were converted from.
+    public let layout: String?
+    public let sourceLayout: String?
+}
+
+/// Checksums a format stores with its tensors, and where its data section starts (the bytes
+/// between tensors there must be zero).
+public struct StoredChecksums: Sendable {
+    public let crc32c: [String: UInt32]
+    public let dataOffset: Int
+}
+
+/// The result of checking one tensor's checksum.
+public struct TensorCheck: Sendable, Codable {
+    public let name: String
+    public let stored: String
+    public let computed: String
+    public var passed: Bool { stored == computed }
+}
+
+extension Checkpoint {
+    /// Every tensor's checksum and the padding rule, checked (reads all data); nil when the format
+    /// stores no checksums.
+    public func verifyChecksums() -> (tensors: [TensorCheck], problems: [any Error & CustomStringConvertible & Sendable])? {
+        guard checksums != nil else { return nil }
+        let (tensors, problems) = MoeckptFile.check(self)
+        return (tensors, problems.map { $0 })
+    }
+
+    /// Checks each stored tensor the first time a conversion reads it; nil when the format
+    /// stores no checksums.
+    public func checksumVerifier() throws(FileError) -> NativeIntegrity? { try NativeIntegrity(self) }
 }

@@ -404,19 +404,72 @@ public struct JSONParser {
     }
 }
 
+/// How JSON text is laid out. moeckpt has one JSON writer, `JSONValue.serialized(_:)`, and the
+/// styles of the files it writes.
+public enum JSONStyle: Sendable {
+    /// serde_json's compact text (safetensors and .moeckpt headers): no spaces.
+    case compact
+    /// One member per line, two spaces in; nested values on their member's line as Python's
+    /// `json.dumps` writes them without indent (`{"a": 1, "b": 2}`): config.json, params.json.
+    case memberPerLine
+    /// Python's `json.dumps(value, indent=2)` with `ensure_ascii` (non-ASCII as `\u` escapes):
+    /// transformers' index.json.
+    case pythonIndented
+}
+
 extension JSONValue {
     /// Compact JSON text, object keys in their stored order.
-    public var serialized: String {
-        switch self {
-        case .null: "null"
-        case .bool(let value): value ? "true" : "false"
-        case .number(let text): text
-        case .string(let text): JSONText.quoted(text)
-        case .array(let items): "[" + items.map(\.serialized).joined(separator: ",") + "]"
-        case .object(let object):
-            "{" + object.entries.map { JSONText.quoted($0) + ":" + $1.serialized }.joined(separator: ",") + "}"
+    public var serialized: String { serialized(.compact) }
+
+    /// The value as JSON text in `style`, object keys in their stored order (no final newline).
+    public func serialized(_ style: JSONStyle) -> String {
+        switch style {
+        case .compact: layout(indent: nil, depth: 0, comma: ",", colon: ":", quote: JSONText.quoted)
+        case .pythonIndented: layout(indent: 2, depth: 0, comma: ",", colon: ": ", quote: JSONText.quotedASCII)
+        case .memberPerLine:
+            if case .object(let object) = self, !object.keys.isEmpty {
+                "{\n" + object.entries.map { key, value in
+                    "  " + JSONText.quoted(key) + ": " + value.layout(indent: nil, depth: 0, comma: ", ", colon: ": ",
+                                                                     quote: JSONText.quoted)
+                }.joined(separator: ",\n") + "\n}"
+            } else {
+                layout(indent: nil, depth: 0, comma: ", ", colon: ": ", quote: JSONText.quoted)
+            }
         }
     }
+
+    /// Items `comma`-separated, each on its own line `indent` spaces deeper when indenting.
+    private func layout(indent: Int?, depth: Int, comma: String, colon: String, quote: (String) -> String) -> String {
+        func items(_ texts: [String], _ open: String, _ close: String) -> String {
+            guard !texts.isEmpty else { return open + close }
+            guard let indent else { return open + texts.joined(separator: comma) + close }
+            let inner = "\n" + String(repeating: " ", count: indent * (depth + 1))
+            let outer = "\n" + String(repeating: " ", count: indent * depth)
+            return open + inner + texts.joined(separator: comma + inner) + outer + close
+        }
+        switch self {
+        case .null: return "null"
+        case .bool(let value): return value ? "true" : "false"
+        case .number(let text): return text
+        case .string(let text): return quote(text)
+        case .array(let values):
+            return items(values.map { $0.layout(indent: indent, depth: depth + 1, comma: comma, colon: colon, quote: quote) },
+                         "[", "]")
+        case .object(let object):
+            return items(object.entries.map { key, value in
+                quote(key) + colon + value.layout(indent: indent, depth: depth + 1, comma: comma, colon: colon, quote: quote)
+            }, "{", "}")
+        }
+    }
+}
+
+extension JSONValue {
+    public static func integer(_ value: Int) -> JSONValue { .number(String(value)) }
+
+    /// A double as Python's json writes a float: integers keep a `.0`.
+    public static func float(_ value: Double) -> JSONValue { .number(JSONText.pythonFloat(value)) }
+
+    public static func integer(_ value: Int?) -> JSONValue { value.map(integer) ?? .null }
 }
 
 extension JSONObject {
@@ -429,6 +482,12 @@ extension JSONObject {
 /// Writes JSON text the way serde_json does (compact, same string escapes), so headers moeckpt
 /// writes match the reference writer's byte for byte.
 public enum JSONText {
+    /// A double as Python's json writes a float: integers keep a `.0`.
+    public static func pythonFloat(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e16 { return String(Int(value)) + ".0" }
+        return "\(value)"
+    }
+
     public static func quoted(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {

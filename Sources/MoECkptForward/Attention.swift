@@ -8,12 +8,12 @@ import MoECkptTensors
 /// 40 GB score matrix per head; a thread now holds 64 x tokens scores). A block's masked entries
 /// are exactly 0 after the softmax, so blocked results differ from whole-sequence ones only by
 /// the rounding of shorter sums (tested within 1e-6).
-enum HeadAttention {
+package enum HeadAttention {
     static let wholeSequenceTokens = 512
     static let queryBlockRows = 64
 
     /// Which keys each query sees: all of them, or causally (optionally within a sliding window).
-    enum Mask {
+    package enum Mask {
         case none
         case causal(window: Int?)
 
@@ -28,7 +28,7 @@ enum HeadAttention {
 
     /// `queries`, `keys` and `values` are [tokens, d]; the result is [tokens, d]. `blockRows`
     /// overrides the block size (tests).
-    static func attend(queries: [Float], keys: [Float], values: [Float], tokens: Int, d: Int, scaling: Float,
+    package static func attend(queries: [Float], keys: [Float], values: [Float], tokens: Int, d: Int, scaling: Float,
                        mask: Mask, blockRows: Int? = nil) -> [Float] {
         let rowsPerBlock = blockRows ?? (tokens <= wholeSequenceTokens ? max(tokens, 1) : queryBlockRows)
         var result = [Float](repeating: 0, count: tokens * d)
@@ -61,8 +61,25 @@ enum HeadAttention {
     /// Bytes one call holds at most besides its inputs and result: a block's scores and
     /// probabilities, and its copies of keys and values.
     /// Int.max when the count overflows (a token count from a hostile file).
-    static func scratchBytes(tokens: Int, d: Int) -> Int {
+    package static func scratchBytes(tokens: Int, d: Int) -> Int {
         let rows = tokens <= wholeSequenceTokens ? tokens : queryBlockRows
         return ((Checked(rows) * tokens * 2 + Checked(tokens) * d * 3 + Checked(rows) * d * 2) * 4).value ?? Int.max
     }
+}
+
+/// Columns `from..<from+count` of rows `rows` of a [*, width] matrix, contiguous.
+package func columns(_ x: [Float], rows: Range<Int>, width: Int, from: Int, count: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: rows.count * count)
+    for (i, r) in rows.enumerated() {
+        for c in 0..<count { out[i * count + c] = x[r * width + from + c] }
+    }
+    return out
+}
+
+func transpose(_ x: [Float], rows: Int, columns: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: rows * columns)
+    for r in 0..<rows {
+        for c in 0..<columns { out[c * rows + r] = x[r * columns + c] }
+    }
+    return out
 }

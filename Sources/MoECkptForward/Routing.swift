@@ -1,14 +1,14 @@
 import MoECkptKernels
 
 /// Which experts each token goes to, and with what weight.
-struct Routing {
+package struct Routing {
     /// For each expert, the tokens routed to it (ascending) and their gate weights.
-    var tokens: [[Int]]
-    var weights: [[Float]]
+    package var tokens: [[Int]]
+    package var weights: [[Float]]
 
     /// Top-k of each row of `probabilities` [tokens, experts] (ties to the lower index, as a
     /// stable descending sort gives), optionally renormalised over the k.
-    static func topK(_ probabilities: [Float], tokens: Int, experts: Int, k: Int, renormalize: Bool) -> Routing {
+    package static func topK(_ probabilities: [Float], tokens: Int, experts: Int, k: Int, renormalize: Bool) -> Routing {
         var routing = Routing(tokens: Array(repeating: [], count: experts), weights: Array(repeating: [], count: experts))
         for t in 0..<tokens {
             let row = Array(probabilities[(t * experts)..<((t + 1) * experts)])
@@ -24,7 +24,7 @@ struct Routing {
     }
 
     /// Rows `tokens` of x [*, width], gathered into a contiguous matrix.
-    static func gather(_ x: [Float], width: Int, rows: [Int]) -> [Float] {
+    package static func gather(_ x: [Float], width: Int, rows: [Int]) -> [Float] {
         var out = [Float](repeating: 0, count: rows.count * width)
         for (i, r) in rows.enumerated() {
             for c in 0..<width { out[i * width + c] = x[r * width + c] }
@@ -33,7 +33,7 @@ struct Routing {
     }
 
     /// output[token] += weight * y[i] for each routed token i (weight 1 when nil).
-    static func scatterAdd(_ y: [Float], width: Int, rows: [Int], weights: [Float]?, into output: inout [Float]) {
+    package static func scatterAdd(_ y: [Float], width: Int, rows: [Int], weights: [Float]?, into output: inout [Float]) {
         for (i, r) in rows.enumerated() {
             let w = weights?[i]
             for c in 0..<width {
@@ -45,7 +45,7 @@ struct Routing {
 }
 
 /// Row-wise softmax of a copy.
-func softmaxRows(_ x: [Float], rows: Int, columns: Int) -> [Float] {
+package func softmaxRows(_ x: [Float], rows: Int, columns: Int) -> [Float] {
     var out = x
     out.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: rows, columns: columns) }
     return out

@@ -5,193 +5,168 @@ import MoECkptTensors
 public struct TensorRequirement: Equatable, Sendable {
     public let name: String
     public let shape: [Int]
+
+    public init(name: String, shape: [Int]) {
+        self.name = name
+        self.shape = shape
+    }
 }
 
-/// The models moeckpt describes: Mixtral, and the reference PyTorch modules of the project's seeds.
-/// Each case's canonical tensors stack experts into one tensor per projection, [experts, out, in].
-public enum Architecture: Equatable, Sendable {
-    case mixtral(MixtralConfig)
-    case mixtureOfExperts(TopKMoEConfig)
-    case switchTransformer(SwitchConfig)
-    case mixtralBlock(MixtralBlockConfig)
-    case basicMoE(BasicMoEConfig)
-    case sparseMoE(SparseMoEConfig)
+/// A model family moeckpt knows: its description, tensors, layouts and forward pass, in one type.
+/// A value is one model's configuration. Each family conforms in its own file (or folder) under
+/// Sources/MoECkptArchitectures and is listed once in the registry there; nothing else names it.
+public protocol Architecture: Sendable, Equatable {
+    /// config.json's `model_type`.
+    static var modelType: String { get }
 
-    public static let modelTypes = ["mixtral", "mixture_of_experts", "switch_transformer", "mixtral_block",
-                                    "basic_moe", "sparse_moe"]
+    /// Reads a config.json with every key variant the family's tools write, leaving every
+    /// missing or mistyped field as a problem in `fields` (all are reported at once).
+    init(configJSON fields: inout ConfigFields)
 
-    public var modelType: String {
-        switch self {
-        case .mixtral: "mixtral"
-        case .mixtureOfExperts: "mixture_of_experts"
-        case .switchTransformer: "switch_transformer"
-        case .mixtralBlock: "mixtral_block"
-        case .basicMoE: "basic_moe"
-        case .sparseMoE: "sparse_moe"
-        }
+    /// A description that is not a config.json with this `model_type` (Mistral's params.json,
+    /// llama.cpp's keys); nil when it is not one of this family's.
+    static func read(_ description: OtherDescription) throws(ModelConfigError) -> Self?
+
+    /// The naming layouts of the family's checkpoints, in detection order; the first is the one
+    /// a new checkpoint is written in. moeckpt's canonical names are added after them.
+    static var externalLayouts: [NamingLayout] { get }
+
+    /// Whether a metadata key is part of a description this family writes into the metadata
+    /// (dropped when the tensors are written in another layout).
+    static func isDescriptionKey(_ key: String) -> Bool
+
+    /// The config.json that describes this model, as an object in the order its keys are written.
+    var configJSON: JSONObject { get }
+
+    /// The description a layout keeps beside its weights, when it is not a config.json.
+    func description(_ file: DescriptionFile) -> WrittenDescription?
+
+    /// Problems in the configuration itself, which no checkpoint can avoid.
+    var inconsistencies: [String] { get }
+
+    /// Every canonical tensor with its shape, in a stable order. Experts are stacked into one
+    /// tensor per projection, [experts, out, in].
+    var canonicalTensors: [TensorRequirement] { get }
+
+    /// How many canonical tensors and parameters the description plans, without listing them
+    /// (nil when the count overflows), so a description too large for its checkpoint is refused
+    /// before it is expanded.
+    var plannedScale: (tensors: Int, parameters: Int)? { get }
+
+    /// Head size, for layouts that store query/key rows in interleaved rotary order (0: none).
+    var rotaryHeadDim: Int { get }
+
+    /// Experts each token is routed to, when the description says (inspect's active parameters).
+    var routedExpertsPerToken: Int? { get }
+
+    /// The canonical names of the router and of the expert projections, for reading the MoE
+    /// structure off stored names (nil: the family has no summary).
+    static var moeRoles: MoERoles? { get }
+
+    /// The forward pass on a loaded model's weights.
+    func forwardPass(_ model: LoadedModel) throws(ForwardError) -> any ForwardPass
+}
+
+/// A description other than a config.json naming its `model_type`.
+public enum OtherDescription: Sendable {
+    /// Mistral's params.json.
+    case mistralParams(JSONObject)
+    /// llama.cpp's key/values, as strings in a safetensors `__metadata__`; whether the checkpoint
+    /// has an output (LM head) tensor of its own.
+    case ggufMetadata([String: String], hasOutputTensor: Bool)
+}
+
+/// A description as written beside (or into) a checkpoint.
+public enum WrittenDescription: Equatable, Sendable {
+    /// A JSON file's text.
+    case text(String)
+    /// Key/values merged into the safetensors metadata.
+    case metadata([String: String])
+}
+
+/// Which canonical names are the router and the experts (by prefix and suffix of the template).
+public struct MoERoles: Sendable {
+    public let routerSuffix: String
+    public let expertInfix: String
+
+    public init(routerSuffix: String, expertInfix: String) {
+        self.routerSuffix = routerSuffix
+        self.expertInfix = expertInfix
+    }
+}
+
+extension Architecture {
+    public static func read(_ description: OtherDescription) throws(ModelConfigError) -> Self? { nil }
+    public static func isDescriptionKey(_ key: String) -> Bool { false }
+    public func description(_ file: DescriptionFile) -> WrittenDescription? { nil }
+    public var rotaryHeadDim: Int { 0 }
+    public var routedExpertsPerToken: Int? { nil }
+    public static var moeRoles: MoERoles? { nil }
+    public var plannedScale: (tensors: Int, parameters: Int)? { Self.scale(of: canonicalTensors) }
+
+    public var modelType: String { Self.modelType }
+
+    /// The layouts checkpoints come in, moeckpt's canonical names last.
+    public var layouts: [NamingLayout] { Self.layouts }
+
+    public static var layouts: [NamingLayout] {
+        externalLayouts + [NamingLayout.canonical(from: externalLayouts[0])]
     }
 
-    /// Reads a config.json: `model_type` picks the architecture, the other fields its config.
-    public init(configJSON object: JSONObject) throws(ModelConfigError) {
-        var f = ConfigFields(object)
-        guard let type = f.optionalString("model_type") else {
-            try f.check()
+    /// config.json's text, as moeckpt writes it.
+    public var configJSONText: String { JSONValue.object(configJSON).serialized(.memberPerLine) + "\n" }
+
+    /// Tensors and parameters of a list of requirements (nil when the parameters overflow).
+    public static func scale(of tensors: [TensorRequirement]) -> (tensors: Int, parameters: Int)? {
+        var parameters = Checked(0)
+        for tensor in tensors { parameters = parameters + Checked(try? Shape.elementCount(tensor.shape)) }
+        return parameters.value.map { (tensors.count, $0) }
+    }
+
+    /// Whether `other` is the same model description.
+    public func isSame(as other: any Architecture) -> Bool { (other as? Self) == self }
+}
+
+/// The architectures moeckpt knows, in the order they are tried: the one table a new family is
+/// added to (see MoECkptArchitectures' Registry.swift).
+public struct ArchitectureRegistry: Sendable {
+    public let types: [any Architecture.Type]
+
+    public init(_ types: [any Architecture.Type]) { self.types = types }
+
+    public var modelTypes: [String] { types.map { $0.modelType } }
+
+    /// Every external layout of every family, in registry order (the `--names` values).
+    public var layouts: [NamingLayout] { types.flatMap { $0.externalLayouts } }
+
+    public func layout(_ key: LayoutKey) -> NamingLayout? { layouts.first { $0.key == key } }
+
+    public func isDescriptionKey(_ key: String) -> Bool { types.contains { $0.isDescriptionKey(key) } }
+
+    /// Reads a config.json: `model_type` picks the family, the other fields its configuration.
+    public func read(configJSON object: JSONObject) throws(ModelConfigError) -> any Architecture {
+        var fields = ConfigFields(object)
+        guard let modelType = fields.optionalString("model_type") else {
+            try fields.check()
             throw .problems(["model_type is missing"])
         }
-        switch type {
-        case "mixtral": self = .mixtral(try MixtralConfig(huggingFace: object))
-        case "mixture_of_experts": self = .mixtureOfExperts(TopKMoEConfig(&f))
-        case "switch_transformer": self = .switchTransformer(SwitchConfig(&f))
-        case "mixtral_block": self = .mixtralBlock(MixtralBlockConfig(&f))
-        case "basic_moe": self = .basicMoE(BasicMoEConfig(&f))
-        case "sparse_moe": self = .sparseMoE(SparseMoEConfig(&f))
-        default: throw .unknownModelType(type)
+        guard let type = types.first(where: { $0.modelType == modelType }) else {
+            throw .unknownModelType(modelType, known: modelTypes)
         }
-        try f.check()
+        let architecture = Self.make(type, &fields)
+        try fields.check()
+        return architecture
     }
 
-    /// The config.json that describes this architecture.
-    public var configJSON: String {
-        var w = JSONObjectWriter()
-        switch self {
-        case .mixtral(let c): return c.huggingFaceJSON
-        case .mixtureOfExperts(let c):
-            w.add("model_type", string: modelType)
-            w.add("d_model", c.dModel); w.add("d_ff", c.dFF); w.add("num_experts", c.numExperts); w.add("k", c.k)
-        case .switchTransformer(let c):
-            w.add("model_type", string: modelType)
-            w.add("d_model", c.dModel); w.add("num_experts", c.numExperts); w.add("capacity_factor", c.capacityFactor)
-            if c.scaleByRouterProbability { w.add("scale_by_router_probability", true) }
-        case .mixtralBlock(let c):
-            w.add("model_type", string: modelType)
-            w.add("d_model", c.dModel); w.add("n_heads", c.nHeads); w.add("num_experts", c.numExperts); w.add("k", c.k)
-        case .basicMoE(let c):
-            w.add("model_type", string: modelType)
-            w.add("feature_in", c.featureIn); w.add("feature_out", c.featureOut); w.add("num_experts", c.numExperts)
-        case .sparseMoE(let c):
-            w.add("model_type", string: modelType)
-            w.add("hidden_dim", c.hiddenDim); w.add("expert_number", c.expertNumber); w.add("top_k", c.topK)
-            w.add("shared_experts_number", c.sharedExpertsNumber)
-        }
-        return w.text
+    private static func make<A: Architecture>(_ type: A.Type, _ fields: inout ConfigFields) -> any Architecture {
+        A(configJSON: &fields)
     }
 
-    /// Problems in the configuration itself.
-    public var inconsistencies: [String] {
-        switch self {
-        case .mixtral(let c): return c.inconsistencies
-        case .mixtureOfExperts(let c):
-            return c.k > c.numExperts ? ["k (\(c.k)) exceeds num_experts (\(c.numExperts))"] : []
-        case .mixtralBlock(let c):
-            var problems = c.k > c.numExperts ? ["k (\(c.k)) exceeds num_experts (\(c.numExperts))"] : []
-            if c.dModel % c.nHeads != 0 { problems.append("d_model (\(c.dModel)) is not divisible by n_heads (\(c.nHeads))") }
-            return problems
-        case .sparseMoE(let c):
-            return c.topK > c.expertNumber ? ["top_k (\(c.topK)) exceeds expert_number (\(c.expertNumber))"] : []
-        case .switchTransformer(let c):
-            return c.capacityFactor > 0 ? [] : ["capacity_factor must be positive"]
-        case .basicMoE:
-            return []
+    /// The first family that reads a description of another kind, or nil when none does.
+    public func read(_ description: OtherDescription) throws(ModelConfigError) -> (any Architecture)? {
+        for type in types {
+            if let architecture = try type.read(description) { return architecture }
         }
-    }
-
-    /// Head size, for layouts that store query/key rows in interleaved rotary order.
-    var headDim: Int {
-        if case .mixtral(let c) = self { return c.headDim }
-        return 0
-    }
-
-    /// How many canonical tensors and parameters the description plans, computed without listing
-    /// them (nil when the count overflows), so that a description too large for its checkpoint is
-    /// refused before it is expanded.
-    public var plannedScale: (tensors: Int, parameters: Int)? {
-        func scale(_ tensors: [TensorRequirement]) -> (tensors: Int, parameters: Int)? {
-            var parameters = Checked(0)
-            for tensor in tensors { parameters = parameters + Checked(try? Shape.elementCount(tensor.shape)) }
-            return parameters.value.map { (tensors.count, $0) }
-        }
-        // The seed modules plan a fixed handful of tensors; Mixtral's are listed with no layer and
-        // with one, which gives a layer's share from the same table without listing them all.
-        guard case .mixtral(var c) = self else { return scale(canonicalTensors) }
-        let layers = c.numLayers
-        c.numLayers = 0
-        guard let base = scale(Architecture.mixtral(c).canonicalTensors) else { return nil }
-        c.numLayers = 1
-        guard let one = scale(Architecture.mixtral(c).canonicalTensors) else { return nil }
-        let tensors = Checked(one.tensors - base.tensors) * layers + base.tensors
-        let parameters = Checked(one.parameters - base.parameters) * layers + base.parameters
-        guard let tensors = tensors.value, let parameters = parameters.value else { return nil }
-        return (tensors, parameters)
-    }
-
-    /// Every canonical tensor with its shape, in a stable order.
-    public var canonicalTensors: [TensorRequirement] {
-        func t(_ name: String, _ shape: [Int]) -> TensorRequirement { TensorRequirement(name: name, shape: shape) }
-        /// A linear layer per expert, stacked: weight [n, out, in] and bias [n, out].
-        func experts(_ prefix: String, _ n: Int, _ out: Int, _ input: Int) -> [TensorRequirement] {
-            [t(prefix + ".weight", [n, out, input]), t(prefix + ".bias", [n, out])]
-        }
-        func linear(_ prefix: String, _ out: Int, _ input: Int) -> [TensorRequirement] {
-            [t(prefix + ".weight", [out, input]), t(prefix + ".bias", [out])]
-        }
-        switch self {
-        case .mixtral(let c):
-            let (h, e, i) = (c.hiddenSize, c.numExperts, c.intermediateSize)
-            var list = [t("embed", [c.vocabSize, h])]
-            for l in 0..<c.numLayers {
-                let p = "layers.\(l)."
-                list += [
-                    t(p + "attn_norm", [h]),
-                    t(p + "attn.q", [c.numHeads * c.headDim, h]),
-                    t(p + "attn.k", [c.numKVHeads * c.headDim, h]),
-                    t(p + "attn.v", [c.numKVHeads * c.headDim, h]),
-                    t(p + "attn.o", [h, c.numHeads * c.headDim]),
-                    t(p + "ffn_norm", [h]),
-                    t(p + "moe.router", [e, h]),
-                    t(p + "moe.gate", [e, i, h]),
-                    t(p + "moe.up", [e, i, h]),
-                    t(p + "moe.down", [e, h, i]),
-                ]
-            }
-            list.append(t("final_norm", [h]))
-            if !c.tieWordEmbeddings { list.append(t("lm_head", [c.vocabSize, h])) }
-            return list
-        case .mixtureOfExperts(let c):
-            return linear("router", c.numExperts, c.dModel) + experts("experts.w1", c.numExperts, c.dFF, c.dModel)
-                + experts("experts.w2", c.numExperts, c.dModel, c.dFF)
-        case .switchTransformer(let c):
-            return linear("router", c.numExperts, c.dModel) + experts("experts.w1", c.numExperts, 4 * c.dModel, c.dModel)
-                + experts("experts.w2", c.numExperts, c.dModel, 4 * c.dModel)
-        case .mixtralBlock(let c):
-            let d = c.dModel
-            return [t("attn.in_proj.weight", [3 * d, d]), t("attn.in_proj.bias", [3 * d])] + linear("attn.out_proj", d, d)
-                + linear("moe.router", c.numExperts, d) + experts("moe.experts.w1", c.numExperts, 4 * d, d)
-                + experts("moe.experts.w2", c.numExperts, d, 4 * d)
-                + [t("ln1.weight", [d]), t("ln1.bias", [d]), t("ln2.weight", [d]), t("ln2.bias", [d])]
-        case .basicMoE(let c):
-            return linear("gate", c.numExperts, c.featureIn) + experts("experts.fc", c.numExperts, c.featureOut, c.featureIn)
-        case .sparseMoE(let c):
-            let h = c.hiddenDim
-            var list = linear("router", c.expertNumber, h) + experts("experts.fc", c.expertNumber, h, h)
-            if c.sharedExpertsNumber > 0 { list += experts("shared.fc", c.sharedExpertsNumber, h, h) }
-            return list
-        }
-    }
-
-    /// The naming layouts this architecture's checkpoints come in, moeckpt's canonical names last.
-    public var layouts: [NamingLayout] {
-        let external = externalLayouts
-        return external + [NamingLayout.canonical(from: external[0])]
-    }
-
-    var externalLayouts: [NamingLayout] {
-        switch self {
-        case .mixtral: MixtralLayouts.all
-        case .mixtureOfExperts: [SeedLayouts.mixtureOfExperts]
-        case .switchTransformer: [SeedLayouts.switchTransformer]
-        case .mixtralBlock: [SeedLayouts.mixtralBlock]
-        case .basicMoE: [SeedLayouts.basicMoE]
-        case .sparseMoE: [SeedLayouts.sparseMoE]
-        }
+        return nil
     }
 }

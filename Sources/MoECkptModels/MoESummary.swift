@@ -1,5 +1,6 @@
 /// The MoE structure read off tensor names and shapes alone.
 public struct MoESummary: Sendable, Codable, Equatable {
+    /// The title of the layout the names are in.
     public var layout: String
     public var layers: Int
     /// Experts per MoE layer (the largest count seen).
@@ -18,13 +19,15 @@ public struct MoESummary: Sendable, Codable, Equatable {
         return totalParameters - expertParameters + expertParameters / expertsPerLayer * min(k, expertsPerLayer)
     }
 
-    /// Reads the structure off names and shapes, using the Mixtral layout tables: the layout
-    /// that accounts for the most names, its router entry and its expert entries.
-    public static func detect(tensors: [(name: String, shape: [Int])]) -> MoESummary? {
-        let layouts = MixtralLayouts.all + [NamingLayout.canonical(from: MixtralLayouts.huggingFace)]
-        guard let layout = NamingLayout.detect(tensors.map(\.name), among: layouts) else { return nil }
-        let routers = layout.entries.filter { $0.canonical[0].template.hasSuffix("moe.router") }.map(\.stored)
-        let expertEntries = layout.entries.filter { $0.canonical.contains { $0.template.contains("moe.") && !$0.template.hasSuffix("router") } }
+    /// Reads the structure off names and shapes, using an architecture's layout tables: the
+    /// layout that accounts for the most names, its router entry and its expert entries.
+    public static func detect(tensors: [(name: String, shape: [Int])], as architecture: any Architecture.Type) -> MoESummary? {
+        guard let roles = architecture.moeRoles,
+              let layout = NamingLayout.detect(tensors.map(\.name), among: architecture.layouts) else { return nil }
+        let routers = layout.entries.filter { $0.canonical[0].template.hasSuffix(roles.routerSuffix) }.map(\.stored)
+        let expertEntries = layout.entries.filter {
+            $0.canonical.contains { $0.template.contains(roles.expertInfix) && !$0.template.hasSuffix(roles.routerSuffix) }
+        }
         var layers = Set<Int>()
         var routerShape: [Int] = []
         var expertsByLayer: [Int: Set<Int>] = [:]

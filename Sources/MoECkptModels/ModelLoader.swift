@@ -1,11 +1,46 @@
 import MoECkptFormats
 import MoECkptTensors
 
+/// A model directory's conventions: description files beside the weights, and reference outputs
+/// (`moeckpt verify`'s `expected.safetensors`), which are never taken for the weights.
+public enum ModelDirectory {
+    public static let expectedOutputsName = "expected.safetensors"
+    public static let locator = CheckpointLocator(notWeights: [expectedOutputsName])
+
+    /// Opens a checkpoint (file, index.json or model directory).
+    public static func open(_ path: String) throws(FileError) -> Checkpoint {
+        try Checkpoint.open(path, locator: locator)
+    }
+
+    /// The directory a checkpoint's data files are in.
+    public static func of(_ checkpoint: Checkpoint) -> String {
+        FileSystem.directoryName(checkpoint.files.first ?? checkpoint.path)
+    }
+}
+
+/// Where a model description came from.
+public enum DescriptionSource: Sendable, Equatable {
+    /// config.json or params.json beside the weights (its path).
+    case file(String)
+    /// The description embedded in a `.moeckpt` header.
+    case embedded
+    /// llama.cpp's keys in the safetensors metadata.
+    case ggufMetadata
+
+    /// How reports name it: the file's name, or where in the checkpoint it is.
+    public var name: String {
+        switch self {
+        case .file(let path): FileSystem.baseName(path)
+        case .embedded: "the .moeckpt header"
+        case .ggufMetadata: "__metadata__ (GGUF keys)"
+        }
+    }
+}
+
 /// A checkpoint loaded as a canonical model.
 public struct LoadedModel: Sendable {
-    public let architecture: Architecture
-    /// Where the description came from (config.json, params.json or the GGUF metadata).
-    public let descriptionSource: String
+    public let architecture: any Architecture
+    public let descriptionSource: DescriptionSource
     public let layout: NamingLayout
     /// The canonical tensors, in the architecture's order.
     public let tensors: [CanonicalTensor]
@@ -14,42 +49,60 @@ public struct LoadedModel: Sendable {
     public func tensor(_ name: String) -> CanonicalTensor? { tensors.first { $0.name == name } }
 }
 
-/// Finds a checkpoint's model description, recognises its naming layout and loads it canonically.
-public enum ModelLoader {
-    /// The architecture of a checkpoint, from the description file beside its data files, or
-    /// from llama.cpp's keys in its metadata.
-    public static func describe(_ checkpoint: Checkpoint) throws(FileError) -> (Architecture, source: String) {
-        if let model = checkpoint.native?.model {
+/// A checkpoint's description: its architecture and where that came from.
+public struct ModelDescription: Sendable {
+    public let architecture: any Architecture
+    public let source: DescriptionSource
+}
+
+/// Finds a checkpoint's model description, recognises its naming layout and loads it canonically,
+/// as one of the architectures of a registry.
+public struct ModelLoader: Sendable {
+    public let registry: ArchitectureRegistry
+
+    public init(registry: ArchitectureRegistry) { self.registry = registry }
+
+    /// The description embedded in the checkpoint, or the description file beside its data files,
+    /// or llama.cpp's keys in its metadata; nil when it has none.
+    public func describeIfDescribed(_ checkpoint: Checkpoint) throws(FileError) -> ModelDescription? {
+        if let model = checkpoint.embedded?.description {
             do {
-                return (try Architecture(configJSON: model), "the .moeckpt header")
+                return ModelDescription(architecture: try registry.read(configJSON: model), source: .embedded)
             } catch {
                 throw FileError(path: checkpoint.path, problem: error)
             }
         }
-        let directory = FileSystem.directoryName(checkpoint.files.first ?? checkpoint.path)
+        let directory = ModelDirectory.of(checkpoint)
         let configPath = FileSystem.join(directory, DescriptionFile.configJSON.rawValue)
         let paramsPath = FileSystem.join(directory, DescriptionFile.mistralParams.rawValue)
         do {
             if FileSystem.exists(configPath) {
-                return (try Architecture(configJSON: try readObject(configPath)), configPath)
+                return ModelDescription(architecture: try registry.read(configJSON: try Self.readObject(configPath)),
+                                        source: .file(configPath))
             }
-            if FileSystem.exists(paramsPath) {
-                let config = try MixtralConfig(mistralParams: try readObject(paramsPath))
-                return (.mixtral(config), paramsPath)
+            if FileSystem.exists(paramsPath),
+               let architecture = try registry.read(.mistralParams(try Self.readObject(paramsPath))) {
+                return ModelDescription(architecture: architecture, source: .file(paramsPath))
             }
         } catch {
             throw FileError(path: FileSystem.exists(configPath) ? configPath : paramsPath, problem: error)
         }
-        if MixtralConfig.hasGGUFMetadata(checkpoint.metadata) {
-            do {
-                var config = try MixtralConfig(ggufMetadata: checkpoint.metadata)
-                config.tieWordEmbeddings = checkpoint.tensor(named: "output.weight") == nil
-                return (.mixtral(config), "__metadata__ (GGUF keys)")
-            } catch {
-                throw FileError(path: checkpoint.path, problem: error)
-            }
+        do {
+            let keys = OtherDescription.ggufMetadata(checkpoint.metadata,
+                                                     hasOutputTensor: checkpoint.tensor(named: "output.weight") != nil)
+            if let architecture = try registry.read(keys) { return ModelDescription(architecture: architecture, source: .ggufMetadata) }
+        } catch {
+            throw FileError(path: checkpoint.path, problem: error)
         }
-        throw FileError(path: checkpoint.path, problem: ModelConfigError.noDescription)
+        return nil
+    }
+
+    /// The description; a checkpoint without one is an error.
+    public func describe(_ checkpoint: Checkpoint) throws(FileError) -> ModelDescription {
+        guard let description = try describeIfDescribed(checkpoint) else {
+            throw FileError(path: checkpoint.path, problem: ModelConfigError.noDescription)
+        }
+        return description
     }
 
     /// Why a description cannot be this checkpoint's, judged from counts alone before its tensors
@@ -58,7 +111,7 @@ public enum ModelLoader {
     /// its parameters need at least the bits of the narrowest dtype present. A description that
     /// misses by a little (a few tensors absent) passes, to be told apart tensor by tensor; the
     /// work of listing stays proportional to the checkpoint's size.
-    public static func scaleProblem(_ architecture: Architecture, _ checkpoint: Checkpoint) -> String? {
+    public static func scaleProblem(_ architecture: any Architecture, _ checkpoint: Checkpoint) -> String? {
         let storedBytes = checkpoint.tensors.reduce(0) { $0 &+ $1.byteCount }
         let narrowestBits = checkpoint.tensors.map(\.dtype.bits).min() ?? 8
         guard let (tensors, parameters) = architecture.plannedScale else {
@@ -85,23 +138,46 @@ public enum ModelLoader {
         return try ConfigFields.parse(mapping.bytes)
     }
 
-    /// Opens and loads a checkpoint; every mismatch between the checkpoint and its description is
-    /// reported in one error.
-    public static func load(_ path: String) throws(FileError) -> LoadedModel {
-        try load(try Checkpoint.open(path))
+    /// The checkpoint's tensors under their stored names, as the layout mapper takes them.
+    public static func stored(_ checkpoint: Checkpoint) -> [NamedTensor] {
+        checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
     }
 
-    public static func load(_ checkpoint: Checkpoint) throws(FileError) -> LoadedModel {
-        let (architecture, source) = try describe(checkpoint)
-        if let problem = scaleProblem(architecture, checkpoint) {
+    /// Why the checkpoint does not load as its description in `layout` (empty when it does): the
+    /// configuration's own problems, then the scale check or every tensor mismatch.
+    public static func problems(_ checkpoint: Checkpoint, as architecture: any Architecture, layout: NamingLayout) -> [String] {
+        if let problem = scaleProblem(architecture, checkpoint) { return architecture.inconsistencies + [problem] }
+        return architecture.inconsistencies + LayoutMapper.load(stored(checkpoint), architecture: architecture, layout: layout).problems
+    }
+
+    /// Opens and loads a checkpoint; every mismatch between the checkpoint and its description is
+    /// reported in one error.
+    public func load(_ path: String) throws(FileError) -> LoadedModel {
+        try load(try ModelDirectory.open(path))
+    }
+
+    public func load(_ checkpoint: Checkpoint) throws(FileError) -> LoadedModel {
+        try load(checkpoint, described: try describe(checkpoint))
+    }
+
+    /// The canonical model when the checkpoint has a description (its problems are errors), nil
+    /// when it has none.
+    public func loadIfDescribed(_ checkpoint: Checkpoint) throws(FileError) -> LoadedModel? {
+        guard let description = try describeIfDescribed(checkpoint) else { return nil }
+        return try load(checkpoint, described: description)
+    }
+
+    func load(_ checkpoint: Checkpoint, described description: ModelDescription) throws(FileError) -> LoadedModel {
+        let architecture = description.architecture
+        if let problem = Self.scaleProblem(architecture, checkpoint) {
             throw FileError(path: checkpoint.path, problem: ModelLoadError.problems([problem]))
         }
-        let stored = checkpoint.tensors.map { NamedTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, rope: $0.rope) }
+        let stored = Self.stored(checkpoint)
         let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
         let (tensors, mappingProblems) = LayoutMapper.load(stored, architecture: architecture, layout: layout)
         let problems = architecture.inconsistencies + mappingProblems
         guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: ModelLoadError.problems(problems)) }
-        return LoadedModel(architecture: architecture, descriptionSource: source, layout: layout, tensors: tensors,
+        return LoadedModel(architecture: architecture, descriptionSource: description.source, layout: layout, tensors: tensors,
                            checkpoint: checkpoint)
     }
 }

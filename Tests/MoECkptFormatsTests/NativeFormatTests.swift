@@ -44,17 +44,17 @@ struct NativeFormatTests {
         _ = try Converter.convert(Fixtures.path(fixture), to: native)
         let back = dir.file("back")
         _ = try Converter.convert(native, to: back)
-        #expect(try Self.sameTensors(try Checkpoint.open(Fixtures.path(fixture)), try Checkpoint.open(back)))
-        #expect(MoeckptFile.check(try Checkpoint.open(native)).problems.isEmpty)
+        #expect(try Self.sameTensors(try ModelDirectory.open(Fixtures.path(fixture)), try ModelDirectory.open(back)))
+        #expect(try ModelDirectory.open(native).verifyChecksums()!.problems.isEmpty)
     }
 
     @Test func aHuggingFaceCheckpointComesBackByteForByteWithItsConfig() throws {
         let dir = try TemporaryDirectory()
         _ = try Converter.convert(Fixtures.path("models/tiny-mixtral"), to: dir.file("m.moeckpt"))
-        let native = try Checkpoint.open(dir.file("m.moeckpt"))
-        #expect(native.native?.layout == "canonical" && native.native?.sourceLayout == "hf")
+        let native = try ModelDirectory.open(dir.file("m.moeckpt"))
+        #expect(native.embedded?.layout == "canonical" && native.embedded?.sourceLayout == "hf")
         #expect(native.tensor(named: "layers.1.moe.down")?.shape == [4, 16, 32])
-        #expect(native.tensors.allSatisfy { ($0.offset - native.native!.dataOffset) % 64 == 0 } && native.native!.dataOffset % 4096 == 0)
+        #expect(native.tensors.allSatisfy { ($0.offset - native.checksums!.dataOffset) % 64 == 0 } && native.checksums!.dataOffset % 4096 == 0)
         _ = try Converter.convert(dir.file("m.moeckpt"), to: dir.file("back"))
         #expect(try fileBytes(dir.file("back/model.safetensors")) == fileBytes(Fixtures.path("models/tiny-mixtral/model.safetensors")))
         #expect(FileManager.default.fileExists(atPath: dir.file("back/config.json")))
@@ -76,7 +76,7 @@ struct NativeFormatTests {
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
         do {
             let checkpoint = try MoeckptFile.open(path)
-            return MoeckptFile.check(checkpoint).problems.first.map { "\($0)" }
+            return checkpoint.verifyChecksums()!.problems.first.map { "\($0)" }
         } catch {
             return error.description
         }
@@ -100,7 +100,7 @@ struct NativeFormatTests {
             // Flips inside a tensor name that tensor.
             if let tensor = checkpoint.tensors.first(where: { ($0.offset..<($0.offset + $0.byteCount)).contains(position) }) {
                 #expect(message?.contains("tensor \"\(tensor.name)\" checksum mismatch") == true, "byte \(position)")
-            } else if position >= 32 && position < checkpoint.native!.dataOffset {
+            } else if position >= 32 && position < checkpoint.checksums!.dataOffset {
                 #expect(message?.contains("header") == true || message?.contains("padding") == true, "byte \(position): \(message ?? "")")
             }
         }
@@ -127,12 +127,12 @@ struct NativeFormatTests {
         var bytes = try Self.smallNativeFile(dir)
         let checkpoint = try MoeckptFile.open(dir.file("small.moeckpt"))
         // Zero the whole data section: opening still succeeds (only the header is read).
-        for i in checkpoint.native!.dataOffset..<bytes.count { bytes[i] = 0 }
+        for i in checkpoint.checksums!.dataOffset..<bytes.count { bytes[i] = 0 }
         let path = dir.file("zeroed.moeckpt")
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
         let zeroed = try MoeckptFile.open(path)
         #expect(zeroed.tensors.count == checkpoint.tensors.count)
-        #expect(!MoeckptFile.check(zeroed).problems.isEmpty)
+        #expect(!zeroed.verifyChecksums()!.problems.isEmpty)
     }
 
     @Test func randomMutationsNeverCrash() throws {
@@ -241,7 +241,7 @@ struct NativeFormatTests {
         FileManager.default.createFile(atPath: dir.file("damaged.moeckpt"), contents: Data(model))
         for (output, names) in [("hf", "hf"), ("model.h5", nil)] {
             #expect {
-                _ = try Converter.convert(dir.file("damaged.moeckpt"), to: dir.file(output), options: ConvertOptions(names: names))
+                _ = try Converter.convert(dir.file("damaged.moeckpt"), to: dir.file(output), options: ConvertOptions(names: names.map(LayoutKey.init(rawValue:))))
             } throws: { error in
                 (error as? FileError).map { $0.path == dir.file("damaged.moeckpt")
                     && $0.description.contains("tensor \"layers.1.moe.gate\" checksum mismatch") } ?? false
@@ -266,7 +266,7 @@ struct NativeFormatTests {
             } throws: { error in
                 (error as? FileError)?.description.contains("the description plans") ?? false
             }
-            let report = Inspector.report(try Checkpoint.open(dir.file("huge.moeckpt")))
+            let report = Inspector.report(try ModelDirectory.open(dir.file("huge.moeckpt")))
             #expect(report.model?.problems.first?.contains("the description plans") == true)
         }
     }

@@ -19,13 +19,13 @@ public enum MoeckptFile {
     }
 
     /// What the header says beyond the tensor table.
-    public struct Header: Sendable {
-        public let model: JSONObject?
-        public let layout: String?
-        public let sourceLayout: String?
-        public let checksums: [String: UInt32]
+    struct Header: Sendable {
+        let model: JSONObject?
+        let layout: String?
+        let sourceLayout: String?
+        let checksums: [String: UInt32]
         /// Where the data section starts in the file.
-        public let dataOffset: Int
+        let dataOffset: Int
     }
 
     public static func open(_ path: String) throws(FileError) -> Checkpoint {
@@ -38,7 +38,9 @@ public enum MoeckptFile {
         do {
             let (tensors, metadata, header) = try parse(mapping)
             return Checkpoint(path: path, format: .moeckpt, tensors: tensors, metadata: metadata, files: [path],
-                              native: header)
+                              embedded: EmbeddedModel(description: header.model, layout: header.layout,
+                                                      sourceLayout: header.sourceLayout),
+                              checksums: StoredChecksums(crc32c: header.checksums, dataOffset: header.dataOffset))
         } catch {
             throw FileError(path: path, problem: error)
         }
@@ -201,23 +203,15 @@ public enum MoeckptFile {
         return Array(buffer.prefix(tensors.count))
     }
 
-    /// The result of checking one tensor's checksum.
-    public struct TensorCheck: Sendable, Codable {
-        public let name: String
-        public let stored: String
-        public let computed: String
-        public var passed: Bool { stored == computed }
-    }
-
     /// Verifies every tensor's checksum and that the padding between tensors is zero. Reads the
     /// whole data section (at memory speed: CRC-32C in hardware).
-    public static func check(_ checkpoint: Checkpoint) -> (tensors: [TensorCheck], problems: [MoeckptError]) {
-        guard let native = checkpoint.native else { return ([], []) }
+    static func check(_ checkpoint: Checkpoint) -> (tensors: [TensorCheck], problems: [MoeckptError]) {
+        guard let native = checkpoint.checksums else { return ([], []) }
         var results: [TensorCheck] = []
         var problems = paddingProblems(checkpoint)
         let ordered = checkpoint.tensors.sorted(by: { $0.offset < $1.offset })
         for (tensor, computed) in zip(ordered, parallelChecksums(ordered)) {
-            let stored = native.checksums[tensor.name] ?? 0
+            let stored = native.crc32c[tensor.name] ?? 0
             results.append(TensorCheck(name: tensor.name, stored: CRC32C.hex(stored), computed: CRC32C.hex(computed)))
             if computed != stored { problems.append(.tensorChecksumMismatch(tensor: tensor.name, stored: stored, computed: computed)) }
         }
@@ -226,7 +220,7 @@ public enum MoeckptFile {
 
     /// The padding rule: the bytes between tensors and after the last one are zero.
     static func paddingProblems(_ checkpoint: Checkpoint) -> [MoeckptError] {
-        guard let native = checkpoint.native, let storage = checkpoint.tensors.first?.storage else { return [] }
+        guard let native = checkpoint.checksums, let storage = checkpoint.tensors.first?.storage else { return [] }
         var problems: [MoeckptError] = []
         let data = storage.bytes
         var position = native.dataOffset
@@ -253,8 +247,8 @@ public final class NativeIntegrity: @unchecked Sendable {
     private let lock = NSLockLike()
 
     /// Nil for checkpoints that are not `.moeckpt` files.
-    public init?(_ checkpoint: Checkpoint) throws(FileError) {
-        guard checkpoint.native != nil else { return nil }
+    init?(_ checkpoint: Checkpoint) throws(FileError) {
+        guard checkpoint.checksums != nil else { return nil }
         if let problem = MoeckptFile.paddingProblems(checkpoint).first { throw FileError(path: checkpoint.path, problem: problem) }
         self.checkpoint = checkpoint
         byOffset = checkpoint.tensors.sorted { $0.offset < $1.offset }
@@ -280,7 +274,7 @@ public final class NativeIntegrity: @unchecked Sendable {
         guard lock.locked({ !verified.contains(index) }) else { return }
         let tensor = byOffset[index]
         let computed = CRC32C.checksum(tensor.bytes)
-        let stored = checkpoint.native?.checksums[tensor.name] ?? 0
+        let stored = checkpoint.checksums?.crc32c[tensor.name] ?? 0
         guard computed == stored else {
             throw FileError(path: checkpoint.path, problem: MoeckptError.tensorChecksumMismatch(tensor: tensor.name, stored: stored, computed: computed))
         }

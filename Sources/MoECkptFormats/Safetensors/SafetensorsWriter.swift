@@ -40,24 +40,21 @@ public enum SafetensorsWriter {
 
     /// The header bytes (without the 8-byte length) for tensors already in reference order.
     public static func header(for ordered: [TensorToWrite], metadata: [String: String]) -> [UInt8] {
-        var json = "{"
-        var first = true
+        var members: [(String, JSONValue)] = []
         if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-                .map { JSONText.quoted($0) + ":" + JSONText.quoted(metadata[$0]!) }
-            json += JSONText.quoted(SafetensorsHeader.metadataKey) + ":{" + pairs.joined(separator: ",") + "}"
-            first = false
+            let keys = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            members.append((SafetensorsHeader.metadataKey, .object(JSONObject(keys.map { ($0, .string(metadata[$0]!)) }))))
         }
         var offset = 0
         for tensor in ordered {
-            if !first { json += "," }
-            first = false
-            let shape = tensor.shape.map(String.init).joined(separator: ",")
-            json += JSONText.quoted(tensor.name) + ":{\"dtype\":\"\(tensor.dtype.name)\",\"shape\":[\(shape)],"
-                + "\"data_offsets\":[\(offset),\(offset + tensor.byteCount)]}"
+            members.append((tensor.name, .object(JSONObject([
+                ("dtype", .string(tensor.dtype.name)),
+                ("shape", .array(tensor.shape.map { .number(String($0)) })),
+                ("data_offsets", .array([.number(String(offset)), .number(String(offset + tensor.byteCount))])),
+            ]))))
             offset += tensor.byteCount
         }
-        json += "}"
+        let json = JSONValue.object(JSONObject(members)).serialized(.compact)
         var bytes = Array(json.utf8)
         bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - bytes.count % 8) % 8))
         return bytes
@@ -118,8 +115,10 @@ public enum ShardPlanner {
     /// The index.json transformers writes: `json.dumps(index, indent=2, sort_keys=True) + "\n"`.
     public static func indexJSON(weightMap: [String: String], totalSize: Int) -> String {
         let names = weightMap.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
-        let entries = names.map { "    \(JSONText.quotedASCII($0)): \(JSONText.quotedASCII(weightMap[$0]!))" }
-        return "{\n  \"metadata\": {\n    \"total_size\": \(totalSize)\n  },\n  \"weight_map\": {\n"
-            + entries.joined(separator: ",\n") + "\n  }\n}\n"
+        let index = JSONValue.object(JSONObject([
+            ("metadata", .object(JSONObject([("total_size", .number(String(totalSize)))]))),
+            ("weight_map", .object(JSONObject(names.map { ($0, .string(weightMap[$0]!)) }))),
+        ]))
+        return index.serialized(.pythonIndented) + "\n"
     }
 }

@@ -1,43 +1,4 @@
 /// Finds the safetensors checkpoint inside a directory, the way `from_pretrained` does.
-public enum SafetensorsLocator {
-    public static let indexName = "model.safetensors.index.json"
-    public static let singleName = "model.safetensors"
-    /// Reference outputs kept beside a model (`moeckpt verify`'s convention), not weights.
-    public static let expectedOutputsName = "expected.safetensors"
-
-    public struct NoCheckpoint: Error, CustomStringConvertible, Sendable {
-        public var description: String {
-            "directory holds no \(SafetensorsLocator.singleName), \(SafetensorsLocator.indexName), other single checkpoint or single HDF5 file"
-        }
-    }
-
-    /// What a directory holds.
-    public enum Found: Equatable, Sendable {
-        case file(String)
-        /// Shards without an index (`consolidated-00001-of-00002.safetensors`, ...), as Mistral's
-        /// native checkpoints come.
-        case unindexedShards([String])
-    }
-
-    /// The index if there is one, else `model.safetensors`, else the only `.safetensors` file,
-    /// else a complete set of `-0000i-of-0000N` shards.
-    public static func locate(inDirectory directory: String) throws(FileError) -> Found {
-        let names = FileSystem.contents(ofDirectory: directory)
-        if names.contains(indexName) { return .file(FileSystem.join(directory, indexName)) }
-        let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
-        if indexes.count == 1 { return .file(FileSystem.join(directory, indexes[0])) }
-        if names.contains(singleName) { return .file(FileSystem.join(directory, singleName)) }
-        let files = names.filter { $0.hasSuffix(".safetensors") && $0 != expectedOutputsName }
-        if files.count == 1 { return .file(FileSystem.join(directory, files[0])) }
-        if !files.isEmpty, files.allSatisfy({ $0.contains("-of-") }) {
-            return .unindexedShards(files.map { FileSystem.join(directory, $0) })
-        }
-        let hdf5 = names.filter { $0.hasSuffix(".h5") || $0.hasSuffix(".hdf5") }
-        if files.isEmpty, hdf5.count == 1 { return .file(FileSystem.join(directory, hdf5[0])) }
-        throw FileError(path: directory, problem: NoCheckpoint())
-    }
-}
-
 /// Opens a checkpoint split over several safetensors files by a transformers-style index:
 /// `{"metadata": {...}, "weight_map": {"tensor name": "shard file name", ...}}`.
 public enum ShardedSafetensors {

@@ -6,7 +6,7 @@ public enum ModelConfigError: Error, CustomStringConvertible, Equatable, Sendabl
     case notJSON(String)
     case unreadable(String)
     case problems([String])
-    case unknownModelType(String)
+    case unknownModelType(String, known: [String])
     case noDescription
 
     public var description: String {
@@ -14,8 +14,8 @@ public enum ModelConfigError: Error, CustomStringConvertible, Equatable, Sendabl
         case .notJSON(let why): "not a valid JSON object: \(why)"
         case .unreadable(let why): why
         case .problems(let list): list.joined(separator: "; ")
-        case .unknownModelType(let type):
-            "model_type \"\(type)\" is not one moeckpt knows (\(Architecture.modelTypes.joined(separator: ", ")))"
+        case .unknownModelType(let type, let known):
+            "model_type \"\(type)\" is not one moeckpt knows (\(known.joined(separator: ", ")))"
         case .noDescription:
             "no model description: expected config.json, params.json, or GGUF keys in the safetensors metadata"
         }
@@ -28,7 +28,7 @@ public struct ConfigFields {
     let object: JSONObject
     private(set) var problems: [String] = []
 
-    init(_ object: JSONObject) { self.object = object }
+    public init(_ object: JSONObject) { self.object = object }
 
     public static func parse(_ text: UnsafeRawBufferPointer) throws(ModelConfigError) -> JSONObject {
         do {
@@ -51,7 +51,7 @@ public struct ConfigFields {
     }
 
     /// The value at a dotted path (`moe.num_experts`), or nil when absent or null.
-    func value(_ path: String) -> JSONValue? {
+    public func value(_ path: String) -> JSONValue? {
         var current: JSONValue = .object(object)
         for key in path.split(separator: ".") {
             guard case .object(let inner) = current, let next = inner[String(key)] else { return nil }
@@ -60,7 +60,7 @@ public struct ConfigFields {
         return current == .null ? nil : current
     }
 
-    mutating func optionalInt(_ path: String) -> Int? {
+    public mutating func optionalInt(_ path: String) -> Int? {
         guard let value = value(path) else { return nil }
         guard let int = value.nonNegativeInt else {
             problems.append("\(path) must be a non-negative integer")
@@ -69,7 +69,7 @@ public struct ConfigFields {
         return int
     }
 
-    mutating func int(_ path: String) -> Int {
+    public mutating func int(_ path: String) -> Int {
         guard value(path) != nil else { problems.append("\(path) is missing"); return 0 }
         return optionalInt(path) ?? 0
     }
@@ -79,7 +79,7 @@ public struct ConfigFields {
     public static let largestCount = 1 << 24
 
     /// A positive integer (sizes and counts), at most `largestCount`.
-    mutating func count(_ path: String) -> Int {
+    public mutating func count(_ path: String) -> Int {
         let result = int(path)
         if value(path)?.nonNegativeInt == 0 { problems.append("\(path) must be positive") }
         if result > Self.largestCount {
@@ -90,7 +90,7 @@ public struct ConfigFields {
     }
 
     /// An optional size or count: positive and at most `largestCount` when present.
-    mutating func optionalCount(_ path: String, allowZero: Bool = false) -> Int? {
+    public mutating func optionalCount(_ path: String, allowZero: Bool = false) -> Int? {
         guard let value = optionalInt(path) else { return nil }
         guard value <= Self.largestCount, allowZero || value > 0 else {
             problems.append("\(path) = \(value) must be \(allowZero ? "" : "positive and ")at most \(Self.largestCount)")
@@ -99,7 +99,7 @@ public struct ConfigFields {
         return value
     }
 
-    mutating func optionalDouble(_ path: String) -> Double? {
+    public mutating func optionalDouble(_ path: String) -> Double? {
         guard let value = value(path) else { return nil }
         guard case .number(let text) = value, let double = Double(text), double.isFinite else {
             problems.append("\(path) must be a number")
@@ -108,18 +108,18 @@ public struct ConfigFields {
         return double
     }
 
-    mutating func double(_ path: String) -> Double {
+    public mutating func double(_ path: String) -> Double {
         guard value(path) != nil else { problems.append("\(path) is missing"); return 0 }
         return optionalDouble(path) ?? 0
     }
 
-    mutating func optionalBool(_ path: String) -> Bool? {
+    public mutating func optionalBool(_ path: String) -> Bool? {
         guard let value = value(path) else { return nil }
         guard case .bool(let bool) = value else { problems.append("\(path) must be true or false"); return nil }
         return bool
     }
 
-    mutating func optionalString(_ path: String) -> String? {
+    public mutating func optionalString(_ path: String) -> String? {
         guard let value = value(path) else { return nil }
         guard case .string(let text) = value else { problems.append("\(path) must be a string"); return nil }
         return text
@@ -128,7 +128,7 @@ public struct ConfigFields {
     /// The RoPE of a config: only the default rotary embedding is implemented, so any other type
     /// or scaling (linear, dynamic, yarn, longrope, llama3, ...) is refused by name, never ignored.
     /// transformers 4.x writes `rope_scaling` (null by default), 5.x `rope_parameters`.
-    mutating func requireDefaultRoPE(_ objects: [String]) {
+    public mutating func requireDefaultRoPE(_ objects: [String]) {
         for path in objects {
             guard let value = value(path) else { continue }
             guard case .object(let fields) = value else { problems.append("\(path) must be an object"); continue }
@@ -146,30 +146,8 @@ public struct ConfigFields {
         }
     }
 
-    func check() throws(ModelConfigError) {
+    public func check() throws(ModelConfigError) {
         if !problems.isEmpty { throw .problems(problems) }
     }
 }
 
-/// Writes a flat JSON object with two-space indentation, keys in the given order.
-struct JSONObjectWriter {
-    private var lines: [String] = []
-
-    mutating func add(_ key: String, _ rawValue: String) {
-        lines.append("  \(JSONText.quoted(key)): \(rawValue)")
-    }
-
-    mutating func add(_ key: String, _ value: Int) { add(key, String(value)) }
-    mutating func add(_ key: String, _ value: Double) { add(key, jsonNumber(value)) }
-    mutating func add(_ key: String, _ value: Bool) { add(key, value ? "true" : "false") }
-    mutating func add(_ key: String, string value: String) { add(key, JSONText.quoted(value)) }
-    mutating func add(_ key: String, _ value: Int?) { add(key, value.map(String.init) ?? "null") }
-
-    var text: String { "{\n" + lines.joined(separator: ",\n") + "\n}\n" }
-}
-
-/// A double as JSON: integers keep a `.0`, as Python's json writes floats.
-func jsonNumber(_ value: Double) -> String {
-    if value == value.rounded(), abs(value) < 1e16 { return String(Int(value)) + ".0" }
-    return "\(value)"
-}

@@ -25,7 +25,7 @@ public typealias CanonicalTensor = NamedTensor
 public enum LayoutMapper {
     /// Loads the canonical tensors from stored ones, reporting every problem at once: missing and
     /// unexpected tensors, wrong shapes, mixed dtypes.
-    public static func load(_ stored: [NamedTensor], architecture: Architecture, layout: NamingLayout)
+    public static func load(_ stored: [NamedTensor], architecture: any Architecture, layout: NamingLayout)
         -> (tensors: [CanonicalTensor], problems: [String]) {
         let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var used = Set<String>()
@@ -58,12 +58,12 @@ public enum LayoutMapper {
                     }
                 case .rotaryInterleaved:
                     if let t = fetch(entry.stored.name(block: block), shape: shapes[0]) {
-                        guard let rows = RowLayout(t.dtype, shapes[0]), architecture.headDim > 0 else {
+                        guard let rows = RowLayout(t.dtype, shapes[0]), architecture.rotaryHeadDim > 0 else {
                             problems.append("\(t.name): cannot reorder rows of a \(t.dtype.name) tensor"); continue
                         }
                         result[canonicalNames[0]] = CanonicalTensor(
                             name: canonicalNames[0], dtype: t.dtype, shape: t.shape,
-                            rope: rows.permuted(t.rope, headDim: architecture.headDim, fromInterleaved: true))
+                            rope: rows.permuted(t.rope, headDim: architecture.rotaryHeadDim, fromInterleaved: true))
                     }
                 case .perExpert:
                     let count = shapes[0][0]
@@ -95,7 +95,7 @@ public enum LayoutMapper {
     }
 
     /// The canonical tensors under a layout's names, in table order.
-    public static func export(_ canonical: [CanonicalTensor], architecture: Architecture, layout: NamingLayout)
+    public static func export(_ canonical: [CanonicalTensor], architecture: any Architecture, layout: NamingLayout)
         throws(ModelLoadError) -> [NamedTensor] {
         let byName = Dictionary(uniqueKeysWithValues: canonical.map { ($0.name, $0) })
         var out: [NamedTensor] = []
@@ -112,7 +112,7 @@ public enum LayoutMapper {
                 case .rotaryInterleaved:
                     guard let rows = RowLayout(tensor.dtype, tensor.shape) else { throw .cannotRearrange(tensor.name, tensor.dtype) }
                     out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: tensor.shape,
-                                           rope: rows.permuted(tensor.rope, headDim: architecture.headDim, fromInterleaved: false)))
+                                           rope: rows.permuted(tensor.rope, headDim: architecture.rotaryHeadDim, fromInterleaved: false)))
                 case .perExpert:
                     guard let rows = RowLayout(tensor.dtype, tensor.shape) else { throw .cannotRearrange(tensor.name, tensor.dtype) }
                     let expertBytes = rows.rowBytes
@@ -198,7 +198,7 @@ struct RowLayout {
 /// Why a model cannot be loaded or written in a layout.
 public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable {
     case problems([String])
-    case layoutNotForArchitecture(layout: String, modelType: String)
+    case layoutNotForArchitecture(layout: LayoutKey, modelType: String)
     case cannotRearrange(String, DType)
 
     public var description: String {

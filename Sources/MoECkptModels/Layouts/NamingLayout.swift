@@ -42,10 +42,23 @@ public struct LayoutEntry: Sendable {
     }
 }
 
+/// A naming layout's name, the `--names` value (`hf`, `mistral`, `canonical`, ...).
+public struct LayoutKey: RawRepresentable, Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { rawValue = value }
+
+    public var description: String { rawValue }
+
+    /// moeckpt's own names, those of `Architecture.canonicalTensors`.
+    public static let canonical: LayoutKey = "canonical"
+}
+
 /// The names one tool gives a model's tensors, as a table (like gguf-py's tensor_mapping).
 public struct NamingLayout: Sendable {
     /// The `--names` value.
-    public let key: String
+    public let key: LayoutKey
     public let title: String
     public let entries: [LayoutEntry]
     public let description: DescriptionFile
@@ -54,7 +67,7 @@ public struct NamingLayout: Sendable {
     /// Stored tensors that carry nothing (old checkpoints' rotary `inv_freq` buffers).
     public let ignored: [NamePattern]
 
-    public init(key: String, title: String, entries: [LayoutEntry], description: DescriptionFile = .configJSON,
+    public init(key: LayoutKey, title: String, entries: [LayoutEntry], description: DescriptionFile = .configJSON,
                 fileStem: String = "model", ignored: [String] = []) {
         self.key = key
         self.title = title
@@ -69,7 +82,7 @@ public struct NamingLayout: Sendable {
     public static func canonical(from layout: NamingLayout) -> NamingLayout {
         var seen = Set<String>()
         let templates = layout.entries.flatMap(\.canonical).map(\.template).filter { seen.insert($0).inserted }
-        return NamingLayout(key: "canonical", title: "moeckpt canonical (experts stacked)",
+        return NamingLayout(key: .canonical, title: "moeckpt canonical (experts stacked)",
                             entries: templates.map { LayoutEntry($0, $0) })
     }
 
@@ -86,13 +99,8 @@ public struct NamingLayout: Sendable {
         }
     }
 
-    /// Every layout moeckpt knows, Mixtral's first.
-    public static var all: [NamingLayout] { MixtralLayouts.all + SeedLayouts.all }
-
-    public static func named(_ key: String) -> NamingLayout? { all.first { $0.key == key } }
-
     /// The layout whose table accounts for the most names (ties go to the earlier layout).
-    public static func detect(_ names: [String], among layouts: [NamingLayout] = all) -> NamingLayout? {
+    public static func detect(_ names: [String], among layouts: [NamingLayout]) -> NamingLayout? {
         var best: (layout: NamingLayout, count: Int)?
         for layout in layouts {
             let count = layout.matchCount(names)

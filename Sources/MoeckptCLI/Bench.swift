@@ -5,12 +5,12 @@ import MoECkpt
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time the MoE block and the full forward pass on synthetic weights of a given shape.",
+        abstract: "Time the MoE block and the full forward pass (synthetic weights of a given shape, or a Mixtral checkpoint's), kernels, or reading a checkpoint.",
         discussion: "Prints the median, fastest and slowest of the repetitions after warm-up, tokens/s and GFLOP/s.")
 
     @Argument(help: "A Mixtral checkpoint to time (its shape and weights); without it, synthetic weights of the shape below.")
     var checkpoint: String?
-    @Option(help: "Synthetic weights' dtype: f32 or bf16 (read in place by the kernels).") var dtype = "f32"
+    @Option(help: "Synthetic weights' dtype: f32 or bf16 (read in place by the kernels).") var dtype: MatrixWeightType = .f32
     @Option(help: "A safetensors file whose hidden_states [tokens, hidden] feed the MoE block (default: seeded random).")
     var inputs: String?
     @Option(help: "Hidden size.") var hidden = 1024
@@ -22,36 +22,32 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Key/value heads.") var kvHeads = 2
     @Option(help: "Vocabulary size (full forward).") var vocab = 32000
     @Option(help: "Tokens in the batch.") var tokens = 512
-    @Option(help: "Threads.") var threads = RunOptions.defaultThreads
+    @OptionGroup var threads: ThreadOptions
     @Option(name: .customLong("repeat"), help: "Timed repetitions.") var repetitions = 5
     @Option(help: "Untimed warm-up runs.") var warmup = 1
     @Option(help: "What to time: moe, forward, both; linear (one expert projection, hidden to intermediate); cast (BF16 to F32 of --tokens million elements, against memcpy); bandwidth (memory read, 1 GiB, --threads).")
-    var what = "both"
+    var what: BenchTarget = .both
     @Option(help: "Instead, time reading every tensor of this checkpoint (GB/s).") var read: String?
     @Flag(help: "With --read: time the CRC-32C of every tensor instead of a plain read.") var checksum = false
-    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var output: JSONOption
 
     func validate() throws {
         for (name, value) in [("hidden", hidden), ("intermediate", intermediate), ("experts", experts), ("top-k", topK),
                               ("layers", layers), ("heads", heads), ("kv-heads", kvHeads), ("vocab", vocab),
-                              ("tokens", tokens), ("threads", threads), ("repeat", repetitions)] where value < 1 {
+                              ("tokens", tokens), ("repeat", repetitions)] where value < 1 {
             throw ValidationError("--\(name) must be at least 1")
         }
         guard topK <= experts else { throw ValidationError("--top-k must not exceed --experts") }
         guard hidden % heads == 0, heads % kvHeads == 0, (hidden / heads) % 2 == 0 else {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
-        guard ["moe", "forward", "both", "linear", "cast", "bandwidth"].contains(what) else {
-            throw ValidationError("--what must be moe, forward, both, linear, cast or bandwidth")
-        }
-        guard ["f32", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or bf16") }
     }
 
     func run() throws {
         keepActivationBuffersWarm()
         if let read {
             let result = try Bench.read(read, repetitions: repetitions, checksum: checksum)
-            if json {
+            if output.json {
                 try printJSON(result)
             } else {
                 print(String(format: "%@ %@: %.1f MB in %.1f ms (median of %d; min %.1f, max %.1f): %.1f GB/s",
@@ -66,7 +62,7 @@ struct BenchCommand: ParsableCommand {
                                    tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
         func checkMemory(_ shape: MixtralConfig, synthetic: Bool) throws {
             let needed = Bench.memoryNeeded(shape, tokens: tokens, what: what, syntheticWeights: synthetic,
-                                            weightBytes: dtype == "bf16" ? 2 : 4)
+                                            weightBytes: dtype.byteWidth)
             guard let needed, MemoryBudget.fits(needed) else {
                 throw ValidationError("this benchmark would need more memory than this process may use; use fewer --tokens or a smaller shape")
             }
@@ -74,33 +70,35 @@ struct BenchCommand: ParsableCommand {
         try checkMemory(config, synthetic: checkpoint == nil)
         let results: [BenchResult]
         var shape = config
-        if what == "bandwidth" {
+        let threads = self.threads.threads
+        switch what {
+        case .bandwidth:
             results = [Bench.readBandwidth(bytes: 1 << 30, threads: threads, repetitions: repetitions, warmup: warmup)]
-        } else if what == "cast" {
+        case .cast:
             results = Bench.cast(count: tokens << 20, repetitions: repetitions, warmup: warmup)
-        } else if what == "linear" {
+        case .linear:
             results = [Bench.linear(hidden: hidden, intermediate: intermediate, tokens: tokens, threads: threads,
                                     repetitions: repetitions, warmup: warmup)]
-        } else {
+        case .moe, .forward, .both:
             let model: MixtralForward
-            (model, shape) = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype == "bf16" ? .bf16 : .f32)
+            (model, shape) = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype)
             if checkpoint != nil { try checkMemory(shape, synthetic: false) }
             let x = try Bench.moeInput(inputs, tokens: tokens, hidden: shape.hiddenSize)
             results = Bench.run(model, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup,
-                                parts: what == "both" ? ["moe", "forward"] : [what], moeInput: x)
+                                parts: what.modelParts, moeInput: x)
         }
-        if json {
+        if output.json {
             try printJSON(results)
             return
         }
-        if what == "cast" || what == "bandwidth" {
+        if what == .cast || what == .bandwidth {
             for r in results {
                 print(String(format: "%-14@ median %8.2f ms (min %.2f, max %.2f)  %6.1f GB/s",
                              r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.gflops))
             }
             return
         }
-        print("\(checkpoint ?? "synthetic \(dtype) weights"): hidden \(shape.hiddenSize), intermediate \(shape.intermediateSize), "
+        print("\(checkpoint ?? "synthetic \(dtype == .bf16 ? "bf16" : "f32") weights"): hidden \(shape.hiddenSize), intermediate \(shape.intermediateSize), "
               + "\(shape.numExperts) experts, top-\(shape.expertsPerToken); \(tokens) tokens, \(threads) threads, "
               + "\(MatrixKernelBuild.selected.rawValue) kernels")
         for r in results {

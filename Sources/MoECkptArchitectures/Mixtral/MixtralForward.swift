@@ -1,3 +1,4 @@
+import MoECkptForward
 import MoECkptKernels
 import MoECkptModels
 import MoECkptTensors
@@ -5,19 +6,23 @@ import MoECkptTensors
 /// Mixtral's causal LM forward pass, matching transformers' `MixtralForCausalLM` with eager
 /// attention, in fp32.
 public struct MixtralForward: Sendable {
+    /// Shapes with h = hidden size, i = intermediate size, e = experts, d = head size.
     struct Layer: Sendable {
-        let attentionNorm: [Float]
-        let q, k, v, o: LinearLayer
-        let ffnNorm: [Float]
-        let router: LinearLayer
-        let gate, up, down: ExpertLinears
+        let attentionNorm: [Float]  // [h]
+        let q: LinearLayer  // [heads * d, h]
+        let k, v: LinearLayer  // [kv_heads * d, h]
+        let o: LinearLayer  // [h, heads * d]
+        let ffnNorm: [Float]  // [h]
+        let router: LinearLayer  // [e, h]
+        let gate, up: ExpertLinears  // e x [i, h]
+        let down: ExpertLinears  // e x [h, i]
     }
 
     public let config: MixtralConfig
-    let embedding: [Float]
+    let embedding: [Float]  // [vocab, h]
     let layers: [Layer]
-    let finalNorm: [Float]
-    let lmHead: LinearLayer
+    let finalNorm: [Float]  // [h]
+    let lmHead: LinearLayer  // [vocab, h] (the embedding when tied)
 
     public init(_ model: LoadedModel, config: MixtralConfig) throws(ForwardError) {
         self.config = config
@@ -299,19 +304,37 @@ struct ExpertFeedForward {
     }
 }
 
-/// Columns `from..<from+count` of rows `rows` of a [*, width] matrix, contiguous.
-func columns(_ x: [Float], rows: Range<Int>, width: Int, from: Int, count: Int) -> [Float] {
-    var out = [Float](repeating: 0, count: rows.count * count)
-    for (i, r) in rows.enumerated() {
-        for c in 0..<count { out[i * count + c] = x[r * width + from + c] }
+extension MixtralConfig {
+    public func forwardPass(_ model: LoadedModel) throws(ForwardError) -> any ForwardPass {
+        try MixtralForward(model, config: self)
     }
-    return out
 }
 
-func transpose(_ x: [Float], rows: Int, columns: Int) -> [Float] {
-    var out = [Float](repeating: 0, count: rows * columns)
-    for r in 0..<rows {
-        for c in 0..<columns { out[c * rows + r] = x[r * columns + c] }
+extension MixtralForward: ForwardPass {
+    public var input: InputKey { .inputIDs }
+
+    public func bytesNeeded(input shape: [Int], threads: Int) -> Int? {
+        guard shape.count == 2 else { return nil }
+        return Self.bytesNeeded(config, batch: shape[0], tokens: shape[1], threads: threads)
     }
-    return out
+
+    /// `logits` [batch, tokens, vocab], `hidden_states.N` [batch, tokens, hidden] and
+    /// `router_logits.N` [batch * tokens, experts], as transformers returns them.
+    public func run(_ input: ModelInput, threads: Int, auxLosses: Bool) throws(ForwardError) -> [OutputKey: HostTensor] {
+        guard case .tokenIDs(let ids) = input else { throw .badInput("a causal LM takes input_ids, not inputs") }
+        let (batch, tokens) = (ids.count, ids.first?.count ?? 0)
+        let out = try forward(ids, threads: threads)
+        var result: [OutputKey: HostTensor] = [.logits: HostTensor(shape: [batch, tokens, config.vocabSize], values: out.logits)]
+        for (n, state) in out.hiddenStates.enumerated() {
+            result[.hiddenStates(n)] = HostTensor(shape: [batch, tokens, config.hiddenSize], values: state)
+        }
+        for (n, logits) in out.routerLogits.enumerated() {
+            result[.layerRouterLogits(n)] = HostTensor(shape: [batch * tokens, config.numExperts], values: logits)
+        }
+        if auxLosses {
+            result[.auxLoss] = .scalar(AuxiliaryLoss.loadBalancing(out.routerLogits, experts: config.numExperts, k: config.expertsPerToken))
+            result[.routerZLoss] = .scalar(AuxiliaryLoss.routerZ(out.routerLogits, experts: config.numExperts))
+        }
+        return result
+    }
 }

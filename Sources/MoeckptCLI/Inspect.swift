@@ -6,11 +6,10 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the tensors, metadata and MoE structure of a checkpoint (reads headers only).")
 
-    @Argument(help: "A .safetensors file, a sharded checkpoint's index.json, or a directory holding either.")
+    @Argument(help: "A safetensors, HDF5 or .moeckpt file, a sharded checkpoint's index.json, or a directory holding one.")
     var path: String
 
-    @Flag(help: "Print the report as JSON.")
-    var json = false
+    @OptionGroup var output: JSONOption
 
     @Option(help: "Show only tensors whose names match this shell glob, e.g. '*.experts.0.*'.")
     var filter: String?
@@ -19,9 +18,9 @@ struct Inspect: ParsableCommand {
     var check = false
 
     func run() throws {
-        let checkpoint = try Checkpoint.open(path)
+        let checkpoint = try ModelDirectory.open(path)
         let report = Inspector.report(checkpoint, filter: filter, check: check)
-        if json {
+        if output.json {
             try printJSON(report)
         } else {
             // Written in blocks of lines: a table can have a million rows.

@@ -13,7 +13,7 @@ struct Moeckpt: ParsableCommand {
         abstract: "Inspect, convert and verify Mixture-of-Experts checkpoints.",
         discussion: "Exit status: 0 success, 1 a failed numerical check, 2 bad input or usage.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Verify.self, Run.self, BenchCommand.self]
+        subcommands: [Inspect.self, Convert.self, VerifyCommand.self, RunCommand.self, BenchCommand.self]
     )
 }
 
@@ -54,12 +54,17 @@ enum Main {
         }
     }
 
-    /// One line on stderr, status 2. ArgumentParser's usage text after the first line is
-    /// replaced by a pointer to --help.
+    /// One line on stderr, status 2. ArgumentParser's list of valid values (lines `- value`) is
+    /// joined onto the first line; the rest of its usage text is replaced by a pointer to --help.
     static func fail(_ message: String) -> Never {
         var lines = message.split(separator: "\n", omittingEmptySubsequences: true)
         var first = lines.isEmpty ? "unknown error" : String(lines.removeFirst())
         if first.hasPrefix("Error: ") { first.removeFirst(7) }
+        let values = lines.prefix { $0.drop { $0 == " " }.hasPrefix("- ") }.map { $0.drop { $0 == " " }.dropFirst(2) }
+        if !values.isEmpty {
+            first += " " + values.joined(separator: ", ")
+            lines.removeFirst(values.count)
+        }
         let hint = lines.isEmpty ? "" : " (see moeckpt --help)"
         writeToStandardError("moeckpt: error: \(first)\(hint)\n")
         exit(2)

@@ -1,6 +1,7 @@
 import MoECkptTestSupport
 import Foundation
 import Testing
+@testable import MoECkptArchitectures
 @testable import MoECkptFormats
 @testable import MoECkptModels
 
@@ -9,6 +10,10 @@ struct ConfigTests {
     static func object(_ text: String) throws -> JSONObject {
         guard case .object(let object) = try JSONParser.parse(text) else { throw ModelConfigError.notJSON("") }
         return object
+    }
+
+    static func read(_ text: String) throws -> any Architecture {
+        try ArchitectureRegistry.standard.read(configJSON: object(text))
     }
 
     /// Mixtral-8x7B-v0.1's config.json (transformers 4.36): rope_theta at the top, no head_dim.
@@ -23,9 +28,7 @@ struct ConfigTests {
         """
 
     @Test func readsTransformers4Config() throws {
-        guard case .mixtral(let c) = try Architecture(configJSON: Self.object(Self.transformers4)) else {
-            Issue.record("not mixtral"); return
-        }
+        guard let c = try Self.read(Self.transformers4) as? MixtralConfig else { Issue.record("not mixtral"); return }
         #expect(c.hiddenSize == 4096 && c.headDim == 128 && c.numKVHeads == 8 && c.numExperts == 8 && c.expertsPerToken == 2)
         #expect(c.ropeTheta == 1e6 && c.rmsNormEps == 1e-5 && c.slidingWindow == nil && !c.tieWordEmbeddings)
         #expect(c.inconsistencies.isEmpty)
@@ -33,7 +36,7 @@ struct ConfigTests {
 
     @Test func readsTransformers5ConfigWithRopeParameters() throws {
         let text = try String(contentsOfFile: Fixtures.path("safetensors/tiny-mixtral/config.json"), encoding: .utf8)
-        guard case .mixtral(let c) = try Architecture(configJSON: Self.object(text)) else { Issue.record("not mixtral"); return }
+        guard let c = try Self.read(text) as? MixtralConfig else { Issue.record("not mixtral"); return }
         #expect(c.ropeTheta == 1e6 && c.headDim == 4 && c.numKVHeads == 2 && c.vocabSize == 64)
     }
 
@@ -44,9 +47,9 @@ struct ConfigTests {
              "sliding_window": 4, "tie_word_embeddings": true, "rope_parameters": {"rope_theta": 10000.0},
              "some_future_field": {"nested": [1, 2]}}
             """
-        guard case .mixtral(let c) = try Architecture(configJSON: Self.object(text)) else { Issue.record("not mixtral"); return }
+        guard let c = try Self.read(text) as? MixtralConfig else { Issue.record("not mixtral"); return }
         #expect(c.headDim == 8 && c.numKVHeads == 4 && c.slidingWindow == 4 && c.tieWordEmbeddings && c.ropeTheta == 10000)
-        let architecture = Architecture.mixtral(c)
+        let architecture = c
         #expect(!architecture.canonicalTensors.contains { $0.name == "lm_head" })
         #expect(architecture.canonicalTensors.first { $0.name == "layers.0.attn.q" }?.shape == [32, 16])
     }
@@ -57,7 +60,7 @@ struct ConfigTests {
             "num_attention_heads must be a non-negative integer", "vocab_size is missing", "intermediate_size is missing",
             "num_hidden_layers is missing", "num_local_experts is missing", "num_experts_per_tok is missing",
         ])) {
-            try Architecture(configJSON: Self.object(text))
+            try Self.read(text)
         }
     }
 
@@ -66,7 +69,7 @@ struct ConfigTests {
             {"model_type": "mixtral", "hidden_size": 16, "num_attention_heads": 6, "num_key_value_heads": 4,
              "vocab_size": 8, "intermediate_size": 8, "num_hidden_layers": 1, "num_local_experts": 2, "num_experts_per_tok": 3}
             """
-        let architecture = try Architecture(configJSON: Self.object(text))
+        let architecture = try Self.read(text)
         #expect(architecture.inconsistencies == [
             "experts per token (3) exceed the experts (2)",
             "attention heads (6) are not divisible by key/value heads (4)",
@@ -82,12 +85,14 @@ struct ConfigTests {
         #expect(c.hiddenSize == 4096 && c.intermediateSize == 14336 && c.numExperts == 8 && c.expertsPerToken == 2
                 && c.numKVHeads == 8 && c.headDim == 128 && c.ropeTheta == 1e6)
         // And back: params.json as written reads to the same config.
-        #expect(try MixtralConfig(mistralParams: Self.object(c.mistralParamsJSON)) == c)
+        #expect(try MixtralConfig(mistralParams: c.mistralParams) == c)
+        guard case .text(let written)? = c.description(.mistralParams) else { Issue.record("no params.json"); return }
+        #expect(try MixtralConfig(mistralParams: Self.object(written)) == c)
     }
 
     @Test func huggingFaceAndGGUFDescriptionsRoundTrip() throws {
-        guard case .mixtral(let c) = try Architecture(configJSON: Self.object(Self.transformers4)) else { return }
-        #expect(try Architecture(configJSON: Self.object(c.huggingFaceJSON)) == .mixtral(c))
+        guard let c = try Self.read(Self.transformers4) as? MixtralConfig else { Issue.record("not mixtral"); return }
+        #expect(try Self.read(c.configJSONText).isSame(as: c))
         #expect(try MixtralConfig(ggufMetadata: c.ggufMetadata) == c)
     }
 
@@ -99,14 +104,14 @@ struct ConfigTests {
         (#"{"model_type": "sparse_moe", "hidden_dim": 16, "expert_number": 4, "top_k": 2, "shared_experts_number": 2}"#, 6),
     ])
     func readsSeedModuleConfigs(text: String, tensorCount: Int) throws {
-        let architecture = try Architecture(configJSON: Self.object(text))
+        let architecture = try Self.read(text)
         #expect(architecture.canonicalTensors.count == tensorCount)
-        #expect(try Architecture(configJSON: Self.object(architecture.configJSON)) == architecture)
+        #expect(try Self.read(architecture.configJSONText).isSame(as: architecture))
     }
 
     @Test func refusesUnknownModelTypes() throws {
-        #expect(throws: ModelConfigError.unknownModelType("llama")) {
-            try Architecture(configJSON: Self.object(#"{"model_type": "llama"}"#))
+        #expect(throws: ModelConfigError.unknownModelType("llama", known: ArchitectureRegistry.standard.modelTypes)) {
+            try Self.read(#"{"model_type": "llama"}"#)
         }
     }
 }

@@ -1,3 +1,5 @@
+import MoECkptModels
+
 /// Mixtral's tensor names in every common layout, mapped onto the canonical names
 /// (`embed`, `layers.N.attn.q`, `layers.N.moe.gate` [experts, intermediate, hidden], ...).
 public enum MixtralLayouts {
@@ -82,43 +84,4 @@ public enum MixtralLayouts {
         ])
 
     public static let all = [huggingFace, huggingFaceFused, mistral, gguf, mlx]
-}
-
-/// The reference PyTorch modules (shared/seeds): their `state_dict()` names.
-public enum SeedLayouts {
-    static func linear(_ stored: String, _ canonical: String) -> [LayoutEntry] {
-        [LayoutEntry(stored + ".weight", canonical + ".weight"), LayoutEntry(stored + ".bias", canonical + ".bias")]
-    }
-
-    static func experts(_ stored: String, _ canonical: String) -> [LayoutEntry] {
-        [LayoutEntry(stored + ".weight", canonical + ".weight", .perExpert),
-         LayoutEntry(stored + ".bias", canonical + ".bias", .perExpert)]
-    }
-
-    public static let mixtureOfExperts = NamingLayout(
-        key: "mixture_of_experts", title: "MixtureOfExperts state_dict",
-        entries: linear("router.router", "router") + experts("experts.{xid}.w1", "experts.w1")
-            + experts("experts.{xid}.w2", "experts.w2"))
-
-    public static let switchTransformer = NamingLayout(
-        key: "switch_transformer", title: "SwitchTransformer state_dict",
-        entries: linear("router", "router") + experts("experts.{xid}.w1", "experts.w1") + experts("experts.{xid}.w2", "experts.w2"))
-
-    public static let mixtralBlock = NamingLayout(
-        key: "mixtral_block", title: "MixtralBlock state_dict",
-        entries: [LayoutEntry("attn.in_proj_weight", "attn.in_proj.weight"), LayoutEntry("attn.in_proj_bias", "attn.in_proj.bias")]
-            + linear("attn.out_proj", "attn.out_proj") + linear("moe.router.router", "moe.router")
-            + experts("moe.experts.{xid}.w1", "moe.experts.w1") + experts("moe.experts.{xid}.w2", "moe.experts.w2")
-            + linear("ln1", "ln1") + linear("ln2", "ln2"))
-
-    public static let basicMoE = NamingLayout(
-        key: "basic_moe", title: "BasicMOE state_dict",
-        entries: linear("gate", "gate") + experts("experts.{xid}.fc", "experts.fc"))
-
-    public static let sparseMoE = NamingLayout(
-        key: "sparse_moe", title: "SparseMOE state_dict",
-        entries: linear("router.gate", "router") + experts("experts.{xid}.fc", "experts.fc")
-            + experts("shared_experts.{xid}.fc", "shared.fc"))
-
-    public static let all = [mixtureOfExperts, switchTransformer, mixtralBlock, basicMoE, sparseMoE]
 }

@@ -1,7 +1,12 @@
 import MoECkptFormats
+import MoECkptModels
+import MoECkptTensors
 
-/// The hyperparameters of a Mixtral causal LM, whichever file they came from.
-public struct MixtralConfig: Codable, Equatable, Sendable {
+/// The hyperparameters of a Mixtral causal LM, whichever file they came from: transformers'
+/// config.json (4.x and 5.x), Mistral's params.json, llama.cpp's GGUF keys.
+public struct MixtralConfig: Architecture {
+    public static let modelType = "mixtral"
+
     public var vocabSize: Int
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -78,17 +83,24 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
     }
 
     /// transformers' config.json, 4.x (`rope_theta` at the top) or 5.x (`rope_parameters`).
+    public init(configJSON fields: inout ConfigFields) {
+        self.init(&fields, keys: .huggingFace)
+    }
+
     public init(huggingFace object: JSONObject) throws(ModelConfigError) {
-        try self.init(object, keys: .huggingFace)
+        var fields = ConfigFields(object)
+        self.init(&fields, keys: .huggingFace)
+        try fields.check()
     }
 
     /// Mistral's params.json (`dim`, `n_layers`, ..., `moe: {num_experts, num_experts_per_tok}`).
     public init(mistralParams object: JSONObject) throws(ModelConfigError) {
-        try self.init(object, keys: .mistral)
+        var fields = ConfigFields(object)
+        self.init(&fields, keys: .mistral)
+        try fields.check()
     }
 
-    init(_ object: JSONObject, keys: Keys) throws(ModelConfigError) {
-        var f = ConfigFields(object)
+    init(_ f: inout ConfigFields, keys: Keys) {
         hiddenSize = f.count(keys.hidden)
         numHeads = f.count(keys.heads)
         vocabSize = f.count(keys.vocab)
@@ -106,7 +118,20 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         maxPositionEmbeddings = f.optionalCount(keys.maxPositions) ?? 4096 * 32
         hiddenAct = keys.activation.flatMap { f.optionalString($0) } ?? "silu"
         f.requireDefaultRoPE(["rope_parameters", "rope_scaling"])
-        try f.check()
+    }
+
+    /// params.json, or llama.cpp's keys (architecture `llama`; tied embeddings when the
+    /// checkpoint has no output tensor).
+    public static func read(_ description: OtherDescription) throws(ModelConfigError) -> MixtralConfig? {
+        switch description {
+        case .mistralParams(let object):
+            return try MixtralConfig(mistralParams: object)
+        case .ggufMetadata(let metadata, let hasOutputTensor):
+            guard metadata["general.architecture"] == "llama" else { return nil }
+            var config = try MixtralConfig(ggufMetadata: metadata)
+            config.tieWordEmbeddings = !hasOutputTensor
+            return config
+        }
     }
 
     /// The key/values llama.cpp's converter writes for Mixtral (architecture `llama`), as strings
@@ -154,53 +179,53 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         if !problems.isEmpty { throw .problems(problems) }
     }
 
-    /// Whether a metadata key is one of llama.cpp's (dropped when writing another layout).
-    public static func isGGUFKey(_ key: String) -> Bool { key.hasPrefix("general.") || key.hasPrefix("llama.") }
+    /// llama.cpp's keys (`general.*`, `llama.*`) are a description of their own, dropped when the
+    /// tensors are written in another layout.
+    public static func isDescriptionKey(_ key: String) -> Bool { key.hasPrefix("general.") || key.hasPrefix("llama.") }
 
-    /// Whether a metadata map carries llama.cpp's keys.
-    public static func hasGGUFMetadata(_ metadata: [String: String]) -> Bool {
-        metadata["general.architecture"] == "llama"
+    public var configJSON: JSONObject {
+        JSONObject([
+            ("architectures", .array([.string("MixtralForCausalLM")])),
+            ("model_type", .string(Self.modelType)),
+            ("vocab_size", .integer(vocabSize)),
+            ("hidden_size", .integer(hiddenSize)),
+            ("intermediate_size", .integer(intermediateSize)),
+            ("num_hidden_layers", .integer(numLayers)),
+            ("num_attention_heads", .integer(numHeads)),
+            ("num_key_value_heads", .integer(numKVHeads)),
+            ("head_dim", .integer(headDim)),
+            ("num_local_experts", .integer(numExperts)),
+            ("num_experts_per_tok", .integer(expertsPerToken)),
+            ("hidden_act", .string(hiddenAct)),
+            ("rms_norm_eps", .float(rmsNormEps)),
+            ("rope_theta", .float(ropeTheta)),
+            ("sliding_window", .integer(slidingWindow)),
+            ("max_position_embeddings", .integer(maxPositionEmbeddings)),
+            ("tie_word_embeddings", .bool(tieWordEmbeddings)),
+        ])
     }
 
-    public var huggingFaceJSON: String {
-        var w = JSONObjectWriter()
-        w.add("architectures", "[\"MixtralForCausalLM\"]")
-        w.add("model_type", string: "mixtral")
-        w.add("vocab_size", vocabSize)
-        w.add("hidden_size", hiddenSize)
-        w.add("intermediate_size", intermediateSize)
-        w.add("num_hidden_layers", numLayers)
-        w.add("num_attention_heads", numHeads)
-        w.add("num_key_value_heads", numKVHeads)
-        w.add("head_dim", headDim)
-        w.add("num_local_experts", numExperts)
-        w.add("num_experts_per_tok", expertsPerToken)
-        w.add("hidden_act", string: hiddenAct)
-        w.add("rms_norm_eps", rmsNormEps)
-        w.add("rope_theta", ropeTheta)
-        w.add("sliding_window", slidingWindow)
-        w.add("max_position_embeddings", maxPositionEmbeddings)
-        w.add("tie_word_embeddings", tieWordEmbeddings)
-        return w.text
-    }
-
-    public var mistralParamsJSON: String {
-        var w = JSONObjectWriter()
-        w.add("dim", hiddenSize)
-        w.add("n_layers", numLayers)
-        w.add("head_dim", headDim)
-        w.add("hidden_dim", intermediateSize)
-        w.add("n_heads", numHeads)
-        w.add("n_kv_heads", numKVHeads)
-        w.add("norm_eps", rmsNormEps)
-        w.add("vocab_size", vocabSize)
-        w.add("rope_theta", ropeTheta)
-        if let slidingWindow { w.add("sliding_window", slidingWindow) }
-        if tieWordEmbeddings { w.add("tied_embeddings", true) }
+    public var mistralParams: JSONObject {
+        var members: [(String, JSONValue)] = [
+            ("dim", .integer(hiddenSize)), ("n_layers", .integer(numLayers)), ("head_dim", .integer(headDim)),
+            ("hidden_dim", .integer(intermediateSize)), ("n_heads", .integer(numHeads)), ("n_kv_heads", .integer(numKVHeads)),
+            ("norm_eps", .float(rmsNormEps)), ("vocab_size", .integer(vocabSize)), ("rope_theta", .float(ropeTheta)),
+        ]
+        if let slidingWindow { members.append(("sliding_window", .integer(slidingWindow))) }
+        if tieWordEmbeddings { members.append(("tied_embeddings", .bool(true))) }
         // Not read by Mistral's tools; keeps max_position_embeddings through a round trip.
-        w.add("max_seq_len", maxPositionEmbeddings)
-        w.add("moe", "{\"num_experts\": \(numExperts), \"num_experts_per_tok\": \(expertsPerToken)}")
-        return w.text
+        members.append(("max_seq_len", .integer(maxPositionEmbeddings)))
+        members.append(("moe", .object(JSONObject([("num_experts", .integer(numExperts)),
+                                                    ("num_experts_per_tok", .integer(expertsPerToken))]))))
+        return JSONObject(members)
+    }
+
+    public func description(_ file: DescriptionFile) -> WrittenDescription? {
+        switch file {
+        case .configJSON: nil
+        case .mistralParams: .text(JSONValue.object(mistralParams).serialized(.memberPerLine) + "\n")
+        case .ggufMetadata: .metadata(ggufMetadata)
+        }
     }
 
     public var ggufMetadata: [String: String] {
@@ -212,7 +237,7 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
             "llama.feed_forward_length": String(intermediateSize),
             "llama.attention.head_count": String(numHeads),
             "llama.attention.head_count_kv": String(numKVHeads),
-            "llama.rope.freq_base": jsonNumber(ropeTheta),
+            "llama.rope.freq_base": JSONText.pythonFloat(ropeTheta),
             "llama.attention.layer_norm_rms_epsilon": "\(rmsNormEps)",
             "llama.expert_count": String(numExperts),
             "llama.expert_used_count": String(expertsPerToken),
@@ -221,5 +246,50 @@ public struct MixtralConfig: Codable, Equatable, Sendable {
         ]
         if let slidingWindow { metadata["llama.attention.sliding_window"] = String(slidingWindow) }
         return metadata
+    }
+}
+
+extension MixtralConfig {
+    public static let externalLayouts = MixtralLayouts.all
+    public static let moeRoles: MoERoles? = MoERoles(routerSuffix: "moe.router", expertInfix: "moe.")
+    public var rotaryHeadDim: Int { headDim }
+    public var routedExpertsPerToken: Int? { expertsPerToken }
+
+    public var canonicalTensors: [TensorRequirement] {
+        func t(_ name: String, _ shape: [Int]) -> TensorRequirement { TensorRequirement(name: name, shape: shape) }
+        let (h, e, i) = (hiddenSize, numExperts, intermediateSize)
+        var list = [t("embed", [vocabSize, h])]
+        for l in 0..<numLayers {
+            let p = "layers.\(l)."
+            list += [
+                t(p + "attn_norm", [h]),
+                t(p + "attn.q", [numHeads * headDim, h]),
+                t(p + "attn.k", [numKVHeads * headDim, h]),
+                t(p + "attn.v", [numKVHeads * headDim, h]),
+                t(p + "attn.o", [h, numHeads * headDim]),
+                t(p + "ffn_norm", [h]),
+                t(p + "moe.router", [e, h]),
+                t(p + "moe.gate", [e, i, h]),
+                t(p + "moe.up", [e, i, h]),
+                t(p + "moe.down", [e, h, i]),
+            ]
+        }
+        list.append(t("final_norm", [h]))
+        if !tieWordEmbeddings { list.append(t("lm_head", [vocabSize, h])) }
+        return list
+    }
+
+    /// The tensors are listed with no layer and with one, which gives a layer's share from the
+    /// same table without listing them all.
+    public var plannedScale: (tensors: Int, parameters: Int)? {
+        var shape = self
+        shape.numLayers = 0
+        guard let base = Self.scale(of: shape.canonicalTensors) else { return nil }
+        shape.numLayers = 1
+        guard let one = Self.scale(of: shape.canonicalTensors) else { return nil }
+        let tensors = Checked(one.tensors - base.tensors) * numLayers + base.tensors
+        let parameters = Checked(one.parameters - base.parameters) * numLayers + base.parameters
+        guard let tensors = tensors.value, let parameters = parameters.value else { return nil }
+        return (tensors, parameters)
     }
 }

@@ -1,0 +1,258 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `moeckpt convert` should produce.
+public struct ConvertOptions {
+    /// Cast float tensors to this dtype (integer, bool and complex tensors are copied unchanged).
+    public var dtype: DType?
+    /// Split the output into shards of at most this many bytes.
+    public var maxShardBytes: Int?
+    /// Rewrite tensor names into this layout, with its description file.
+    public var names: LayoutKey?
+    /// How HDF5 output stores its datasets.
+    public var hdf5Compression: HDF5Compression
+    /// Verify the input's stored checksums (a `.moeckpt` file's) and padding as its tensors are copied.
+    public var checkIntegrity: Bool
+    public var progress: ProgressReporter?
+
+    public init(dtype: DType? = nil, maxShardBytes: Int? = nil, names: LayoutKey? = nil,
+                hdf5Compression: HDF5Compression = .none, checkIntegrity: Bool = true, progress: ProgressReporter? = nil) {
+        self.checkIntegrity = checkIntegrity
+        self.dtype = dtype
+        self.maxShardBytes = maxShardBytes
+        self.names = names
+        self.hdf5Compression = hdf5Compression
+        self.progress = progress
+    }
+}
+
+/// What a conversion wrote.
+public struct ConvertResult: Sendable {
+    public let output: String
+    public let files: [String]
+    public let tensors: Int
+    public let bytes: Int
+    /// Float tensors left in their dtype because they cannot be cast element-wise (F4, F6).
+    public let uncastable: [String]
+}
+
+/// What a conversion writes, worked out once from the input and the plan: the tensors under
+/// their output names, the metadata, and the description that goes with them.
+struct ConversionSource {
+    var tensors: [NamedTensor]
+    var metadata: [String: String]
+    /// Files written beside the weights of a directory output: a layout's description file (nil
+    /// when it went into the metadata), or the input's sidecars copied as they are.
+    var sidecars: Sidecars = .copied(Converter.sidecarFiles)
+    /// The stem of the data files of a directory output.
+    var fileStem = "model"
+    /// The header's model description, for `.moeckpt` output.
+    var native = MoeckptWriter.Description()
+
+    enum Sidecars {
+        case description(DescriptionFile, text: String?)
+        case copied([String])
+    }
+}
+
+public enum Converter {
+    /// Sidecar files of a model directory carried over to a directory output.
+    static let sidecarFiles = ["config.json", "generation_config.json", "params.json"]
+    static let copyChunkBytes = 16 << 20
+    static let castChunkElements = 1 << 20
+
+    /// Converts the checkpoint at `inputPath` into `outputPath` (see `OutputPlan` for what each
+    /// destination becomes). The output appears only when complete.
+    public static func convert(_ inputPath: String, to outputPath: String,
+                               options: ConvertOptions = ConvertOptions()) throws(FileError) -> ConvertResult {
+        let plan: OutputPlan
+        do { plan = try OutputPlan(destination: outputPath, options: options) } catch {
+            throw FileError(path: outputPath, problem: error)
+        }
+        return try convert(inputPath, plan: plan, checkIntegrity: options.checkIntegrity, progress: options.progress)
+    }
+
+    /// Opens the input once, works out what to write once, and writes it with the plan's writer.
+    public static func convert(_ inputPath: String, plan: OutputPlan, checkIntegrity: Bool = true,
+                               progress: ProgressReporter? = nil) throws(FileError) -> ConvertResult {
+        let input = try ModelDirectory.open(inputPath)
+        try refuseOverwritingInput(input, inputPath: inputPath, outputPath: plan.destination)
+        try refuseWritingIntoShards(input, outputPath: plan.destination)
+        let source = try self.source(input, named: inputPath, plan: plan)
+
+        var uncastable: [String] = []
+        let integrity = checkIntegrity ? try input.checksumVerifier() : nil
+        let tensors = source.tensors.map { tensor -> TensorToWrite in
+            guard let target = plan.dtype, tensor.dtype.isFloatingPoint, tensor.dtype != target else {
+                return copying(tensor, integrity: integrity, progress: progress)
+            }
+            guard Cast.canCast(from: tensor.dtype, to: target) else {
+                uncastable.append(tensor.name)
+                return copying(tensor, integrity: integrity, progress: progress)
+            }
+            return casting(tensor, to: target, integrity: integrity, progress: progress)
+        }
+        let tensorBytes = tensors.reduce(0) { $0 + $1.byteCount }
+        progress?.start(totalBytes: tensorBytes)
+        defer { progress?.finish() }
+
+        if case .hdf5 = plan.container {
+            do throws(HDF5FormatError) { try HDF5Writer.check(tensors) } catch { throw FileError(path: plan.destination, problem: error) }
+        }
+        let output = try AtomicOutput(destination: plan.destination, isDirectory: plan.isDirectory)
+        do {
+            let files: [String]
+            var bytes = tensorBytes
+            switch plan.container {
+            case .native:
+                files = try writeNative(tensors, source, to: output)
+            case .hdf5(let compression):
+                files = try writeHDF5(tensors, source, compression: compression, to: output)
+            case .safetensorsFile:
+                (files, bytes) = try writeSafetensors(tensors, source, to: output)
+            case .safetensorsDirectory(let maxShardBytes):
+                (files, bytes) = try writeDirectory(tensors, source, maxShardBytes: maxShardBytes, input: input, to: output)
+            }
+            try output.commit()
+            return ConvertResult(output: plan.destination, files: files, tensors: tensors.count, bytes: bytes, uncastable: uncastable)
+        } catch {
+            // Name the destination, not the temporary file.
+            guard error.path.hasPrefix(output.temporaryPath) else { throw error }
+            throw FileError(path: plan.destination + error.path.dropFirst(output.temporaryPath.count), problem: error.problem)
+        }
+    }
+
+    /// The tensors, names, metadata and description to write. A `.moeckpt` output holds the
+    /// canonical model (when the input has a description); `--names` exports to a layout; a
+    /// `.moeckpt` input written from a canonical model goes back to the layout it came from.
+    static func source(_ input: Checkpoint, named inputPath: String, plan: OutputPlan) throws(FileError) -> ConversionSource {
+        var source = ConversionSource(tensors: ModelLoader.stored(input), metadata: input.metadata)
+        let inputLayout = input.embedded?.layout.map(LayoutKey.init(rawValue:))
+        let inputSourceLayout = input.embedded?.sourceLayout.map(LayoutKey.init(rawValue:))
+        if plan.container == .native {
+            if let model = try ModelLoader.standard.loadIfDescribed(input) {
+                source.tensors = model.tensors
+                let sourceLayout = model.layout.key == .canonical ? inputSourceLayout : model.layout.key
+                source.native = MoeckptWriter.Description(model: model.architecture.configJSON, layout: LayoutKey.canonical.rawValue,
+                                                          sourceLayout: sourceLayout?.rawValue)
+            }
+        } else if let key = plan.names ?? (inputLayout == .canonical ? inputSourceLayout : nil) {
+            let model = try ModelLoader.standard.load(input)
+            guard let layout = model.architecture.layouts.first(where: { $0.key == key }) else {
+                throw FileError(path: inputPath, problem: ModelLoadError.layoutNotForArchitecture(
+                    layout: key, modelType: model.architecture.modelType))
+            }
+            do throws(ModelLoadError) {
+                source.tensors = try LayoutMapper.export(model.tensors, architecture: model.architecture, layout: layout)
+            } catch {
+                throw FileError(path: inputPath, problem: error)
+            }
+            source.metadata = source.metadata.filter { !ArchitectureRegistry.standard.isDescriptionKey($0.key) }
+            if plan.isDirectory {
+                switch model.architecture.description(layout.description) {
+                case .text(let text)?: source.sidecars = .description(layout.description, text: text)
+                case .metadata(let keys)?:
+                    source.metadata.merge(keys) { _, new in new }
+                    source.sidecars = .description(layout.description, text: nil)
+                case nil: source.sidecars = .description(.configJSON, text: model.architecture.configJSONText)
+                }
+            }
+            source.fileStem = layout.fileStem
+        }
+        switch plan.container {
+        case .safetensorsFile, .safetensorsDirectory:
+            if source.metadata["format"] == nil { source.metadata["format"] = "pt" }  // transformers requires it
+        case .hdf5, .native: break
+        }
+        return source
+    }
+
+    static func writeNative(_ tensors: [TensorToWrite], _ source: ConversionSource, to output: AtomicOutput) throws(FileError) -> [String] {
+        let file = try OutputFile(creating: output.temporaryPath)
+        try MoeckptWriter.write(tensors, metadata: source.metadata, description: source.native, to: file)
+        try file.close()
+        return [output.destination]
+    }
+
+    static func writeHDF5(_ tensors: [TensorToWrite], _ source: ConversionSource, compression: HDF5Compression,
+                          to output: AtomicOutput) throws(FileError) -> [String] {
+        try HDF5Writer.write(tensors.sorted { naturalOrder($0.name, $1.name) }, metadata: source.metadata,
+                             to: output.temporaryPath, compression: compression)
+        return [output.destination]
+    }
+
+    /// Returns the file and its bytes (header included).
+    static func writeSafetensors(_ tensors: [TensorToWrite], _ source: ConversionSource,
+                                 to output: AtomicOutput) throws(FileError) -> ([String], Int) {
+        let file = try OutputFile(creating: output.temporaryPath)
+        let bytes = try SafetensorsWriter.write(tensors, metadata: source.metadata, to: file)
+        try file.close()
+        return ([output.destination], bytes)
+    }
+
+    /// Shards (one file when they fit), their index, and the description or the input's sidecars.
+    static func writeDirectory(_ tensors: [TensorToWrite], _ source: ConversionSource, maxShardBytes: Int?, input: Checkpoint,
+                               to output: AtomicOutput) throws(FileError) -> ([String], Int) {
+        let shards = ShardPlanner.plan(tensors.sorted { naturalOrder($0.name, $1.name) }, maxBytes: maxShardBytes ?? Int.max)
+        var files: [String] = []
+        var bytes = 0
+        var weightMap: [String: String] = [:]
+        for (index, shard) in shards.enumerated() {
+            let name = ShardPlanner.fileName(stem: source.fileStem, index, of: shards.count)
+            let file = try OutputFile(creating: output.path(of: name))
+            bytes += try SafetensorsWriter.write(shard, metadata: source.metadata, to: file)
+            try file.close()
+            for tensor in shard { weightMap[tensor.name] = name }
+            files.append(FileSystem.join(output.destination, name))
+        }
+        if shards.count > 1 {
+            let index = ShardPlanner.indexJSON(weightMap: weightMap, totalSize: bytes)
+            try writeSmallFile(output.path(of: source.fileStem + ".safetensors.index.json"), Array(index.utf8))
+        }
+        switch source.sidecars {
+        case .description(let file, let text):
+            if let text { try writeSmallFile(output.path(of: file.rawValue), Array(text.utf8)) }
+            try copySidecars(from: input, into: output, only: file == .configJSON ? ["generation_config.json"] : [])
+        case .copied(let names):
+            try copySidecars(from: input, into: output, only: names)
+        }
+        return (files, bytes)
+    }
+
+    static func refuseOverwritingInput(_ input: Checkpoint, inputPath: String, outputPath: String) throws(FileError) {
+        guard let target = FileSystem.realPath(outputPath) else { return }
+        var protected = Set(input.files.compactMap(FileSystem.realPath))
+        if let root = FileSystem.realPath(inputPath) { protected.insert(root) }
+        for file in input.files { if let dir = FileSystem.realPath(FileSystem.directoryName(file)) { protected.insert(dir) } }
+        if protected.contains(target) { throw FileError(path: outputPath, problem: OutputError.destinationIsInput) }
+    }
+
+    /// A sharded input's directory is part of the input: writing into it would change what the
+    /// next reader of that directory finds.
+    static func refuseWritingIntoShards(_ input: Checkpoint, outputPath: String) throws(FileError) {
+        guard input.files.count > 1 || input.format == .shardedSafetensors,
+              let shardDirectory = input.files.first.flatMap({ FileSystem.realPath(FileSystem.directoryName($0)) }),
+              let outputParent = FileSystem.realPath(FileSystem.directoryName(outputPath)) else { return }
+        if outputParent == shardDirectory || outputParent.hasPrefix(shardDirectory + "/") {
+            throw FileError(path: outputPath, problem: OutputError.insideShardDirectory(shardDirectory))
+        }
+    }
+
+    static func copySidecars(from input: Checkpoint, into output: AtomicOutput, only names: [String]) throws(FileError) {
+        guard let first = input.files.first else { return }
+        let directory = FileSystem.directoryName(first)
+        for name in names {
+            let path = FileSystem.join(directory, name)
+            guard FileSystem.exists(path) else { continue }
+            let mapping = try FileMapping(path: path, maximumBytes: ModelLoader.descriptionLimitBytes)
+            try writeSmallFile(output.path(of: name), Array(mapping.bytes))
+        }
+    }
+
+    static func writeSmallFile(_ path: String, _ bytes: [UInt8]) throws(FileError) {
+        let file = try OutputFile(creating: path)
+        try file.write(bytes)
+        try file.close()
+    }
+}

@@ -1,0 +1,75 @@
+/// What `moeckpt convert` writes, decided from the destination and the options alone, before any
+/// input is read (the CLI's `validate()` makes the same plan, so a usage error is reported before
+/// work starts).
+public struct OutputPlan: Sendable, Equatable {
+    /// The kinds of output.
+    public enum Container: Sendable, Equatable {
+        /// One safetensors file (a path ending in `.safetensors`).
+        case safetensorsFile
+        /// A directory of `<stem>.safetensors`, or shards and their index, with the model's
+        /// description beside them (any other path, or `--names`, or `--max-shard-size`).
+        case safetensorsDirectory(maxShardBytes: Int?)
+        /// One HDF5 file (`.h5`, `.hdf5`).
+        case hdf5(HDF5Compression)
+        /// One `.moeckpt` file, canonical names and the model description in its header.
+        case native
+    }
+
+    public let destination: String
+    public let container: Container
+    /// The layout asked for (`--names`).
+    public let names: LayoutKey?
+    /// Float tensors cast to this dtype.
+    public let dtype: DType?
+
+    public init(destination: String, options: ConvertOptions) throws(OutputPlanError) {
+        self.destination = destination
+        names = options.names
+        dtype = options.dtype
+        let isHDF5 = destination.hasSuffix(".h5") || destination.hasSuffix(".hdf5")
+        if let dtype = options.dtype, !Cast.targets.contains(dtype) { throw .notACastTarget(dtype) }
+        if let names = options.names, ArchitectureRegistry.standard.layout(names) == nil { throw .unknownLayout(names) }
+        if destination.hasSuffix(".moeckpt") {
+            if options.names != nil { throw .namesNotForNative }
+            if options.maxShardBytes != nil { throw .nativeIsOneFile }
+            container = .native
+        } else if isHDF5 {
+            if options.maxShardBytes != nil || options.names != nil { throw .hdf5IsOneFile }
+            container = .hdf5(options.hdf5Compression)
+        } else if destination.hasSuffix(".safetensors") && options.names != nil {
+            throw .namesNeedDirectory
+        } else if destination.hasSuffix(".safetensors") && options.maxShardBytes == nil {
+            container = .safetensorsFile
+        } else {
+            container = .safetensorsDirectory(maxShardBytes: options.maxShardBytes)
+        }
+    }
+
+    /// Whether the output is a directory.
+    public var isDirectory: Bool {
+        if case .safetensorsDirectory = container { return true }
+        return false
+    }
+}
+
+/// Options that cannot go together, or with this destination.
+public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable {
+    case notACastTarget(DType)
+    case unknownLayout(LayoutKey)
+    case namesNeedDirectory
+    case hdf5IsOneFile
+    case namesNotForNative
+    case nativeIsOneFile
+
+    public var description: String {
+        switch self {
+        case .notACastTarget(let dtype): "--dtype must be f32, f16 or bf16, not '\(dtype.name)'"
+        case .unknownLayout(let key):
+            "--names must be one of \(ArchitectureRegistry.standard.layouts.map(\.key.rawValue).joined(separator: ", ")), not '\(key)'"
+        case .namesNeedDirectory: "with --names, OUT is a directory (the weights and their description file)"
+        case .hdf5IsOneFile: "HDF5 output is one file: --max-shard-size and --names write safetensors directories"
+        case .namesNotForNative: "a .moeckpt file always holds moeckpt's canonical names; --names applies to safetensors output"
+        case .nativeIsOneFile: "a .moeckpt output is one file: --max-shard-size writes safetensors directories"
+        }
+    }
+}

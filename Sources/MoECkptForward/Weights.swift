@@ -1,0 +1,108 @@
+import MoECkptFormats
+import MoECkptKernels
+import MoECkptModels
+import MoECkptTensors
+
+/// Canonical tensors turned into fp32 arrays (F16, BF16 and F8 widen exactly).
+package struct WeightReader {
+    package let model: LoadedModel
+
+    package init(model: LoadedModel) { self.model = model }
+
+    package func tensor(_ name: String) throws(ForwardError) -> CanonicalTensor {
+        guard let tensor = model.tensor(name) else { throw .badInput("missing weight \(name)") }
+        guard tensor.dtype.byteWidth != nil, Cast.canCast(from: tensor.dtype, to: .f32) else {
+            throw .unsupportedWeightDtype(tensor.name, tensor.dtype)
+        }
+        return tensor
+    }
+
+    package func f32(_ name: String) throws(ForwardError) -> [Float] { try Self.f32(tensor(name)) }
+
+    /// A weight matrix, in place where its dtype and bytes allow.
+    package func matrix(_ name: String) throws(ForwardError) -> WeightMatrix { try WeightMatrix(tensor(name)) }
+
+    package static func f32(_ tensor: CanonicalTensor) throws(ForwardError) -> [Float] {
+        do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
+        return try f32(tensor.name, dtype: tensor.dtype, tensor.rope)
+    }
+
+    /// The bytes of a loaded rope, widened to fp32.
+    package static func f32(_ name: String, dtype: DType, _ rope: ByteRope) throws(ForwardError) -> [Float] {
+        guard let width = dtype.byteWidth, Cast.canCast(from: dtype, to: .f32) else {
+            throw .unsupportedWeightDtype(name, dtype)
+        }
+        var out = [Float](repeating: 0, count: rope.count / width)
+        out.withUnsafeMutableBytes { destination in
+            var offset = 0
+            for piece in rope.pieces {
+                let count = piece.count / width
+                try? Cast.cast(piece.bytes.baseAddress!, from: dtype, into: destination.baseAddress! + offset * 4,
+                               as: .f32, count: count)
+                offset += count
+            }
+        }
+        return out
+    }
+}
+
+/// A weight matrix as the kernels read it: F32 or BF16, in place in the checkpoint's file mapping
+/// when its bytes are one contiguous run there, otherwise widened into fp32 memory of its own.
+package struct WeightMatrix: @unchecked Sendable {
+    package let type: MatrixWeightType
+    package let base: UnsafeRawPointer
+    /// Keeps `base` alive: the file mapping, or the array.
+    package let owner: AnyObject
+
+    /// fp32 values of its own.
+    package init(_ values: [Float]) {
+        let box = ArrayBox(values)
+        self.init(type: .f32, base: box.base, owner: box)
+    }
+
+    /// bfloat16 bit patterns of its own.
+    package init(bf16 values: [UInt16]) {
+        let box = ArrayBox(values)
+        self.init(type: .bf16, base: box.base, owner: box)
+    }
+
+    private init(type: MatrixWeightType, base: UnsafeRawPointer, owner: AnyObject) {
+        (self.type, self.base, self.owner) = (type, base, owner)
+    }
+
+    /// The matrix starting `elements` further on (one expert of a stack), kept alive by the same owner.
+    package func advanced(by elements: Int) -> WeightMatrix {
+        WeightMatrix(type: type, base: base + elements * type.byteWidth, owner: owner)
+    }
+
+    /// Bytes `range` of a tensor (one expert of a stack, or all of it).
+    package init(_ tensor: CanonicalTensor, bytes range: Range<Int>? = nil) throws(ForwardError) {
+        do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
+        let rope = range.map { tensor.rope.slice($0.lowerBound, $0.count) } ?? tensor.rope
+        let inPlace: MatrixWeightType? = switch tensor.dtype {
+        case .f32: .f32
+        case .bf16: .bf16
+        default: nil
+        }
+        if let inPlace, rope.pieces.count == 1, let piece = rope.pieces.first, let start = piece.bytes.baseAddress {
+            self.init(type: inPlace, base: start, owner: piece.storage)
+        } else {
+            self.init(try WeightReader.f32(tensor.name, dtype: tensor.dtype, rope))
+        }
+    }
+}
+
+/// A copy of an array's elements in memory that stays put for as long as a weight matrix refers
+/// to it (cache-line aligned).
+final class ArrayBox: @unchecked Sendable {
+    let base: UnsafeRawPointer
+
+    init<Element: BitwiseCopyable>(_ values: [Element]) {
+        let bytes = max(1, values.count * MemoryLayout<Element>.stride)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        values.withUnsafeBytes { if let source = $0.baseAddress { memory.copyMemory(from: source, byteCount: $0.count) } }
+        base = UnsafeRawPointer(memory)
+    }
+
+    deinit { UnsafeMutableRawPointer(mutating: base).deallocate() }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import MoECkpt
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a checkpoint between formats (safetensors, sharded safetensors, HDF5, .moeckpt), naming layouts and float dtypes.",
+        discussion: """
+            OUT ending in .safetensors is written as one safetensors file, .h5 or .hdf5 as one HDF5 file, and .moeckpt \
+            as one native file (canonical names, the model description in its header); any other OUT is a directory \
+            holding model.safetensors, or with --max-shard-size the shards model-0000i-of-0000N.safetensors and \
+            model.safetensors.index.json (config.json is copied along). The output appears only when complete; \
+            the input is never modified.
+            """)
+
+    @Argument(help: "The input checkpoint: a safetensors, HDF5 or .moeckpt file, an index.json, or a directory holding one.")
+    var input: String
+
+    @Argument(help: "The output: a .safetensors, .h5/.hdf5 or .moeckpt file, or a directory.")
+    var output: String
+
+    @Option(help: "Cast float tensors to f32, f16 or bf16 (round to nearest even); others are copied as they are.")
+    var dtype: DType?
+
+    @Option(help: ArgumentHelp("Split the output into shards of at most this size, e.g. 5GB, 500MB, 2GiB.", valueName: "size"))
+    var maxShardSize: ByteCount?
+
+    @Option(help: ArgumentHelp(
+        "Rewrite tensor names into a layout and write its description beside them: hf, hf-fused, mistral, gguf, mlx (Mixtral), or a seed module's state_dict names.",
+        valueName: "layout"))
+    var names: LayoutKey?
+
+    @Option(help: ArgumentHelp("HDF5 output: none (contiguous datasets, the default) or gzip[:LEVEL] (chunked deflate).",
+                               valueName: "none|gzip[:level]"))
+    var hdf5Compression: HDF5Compression = .none
+
+    @Flag(help: "Do not verify a .moeckpt input's checksums and padding while copying (they are by default).")
+    var noCheck = false
+
+    @Flag(name: [.short, .long], help: "No progress bar and no summary line.")
+    var quiet = false
+
+    var options: ConvertOptions {
+        ConvertOptions(dtype: dtype, maxShardBytes: maxShardSize?.bytes, names: names, hdf5Compression: hdf5Compression,
+                       checkIntegrity: !noCheck,
+                       progress: !quiet && TerminalProgressBar.stderrIsTerminal ? TerminalProgressBar() : nil)
+    }
+
+    func validate() throws {
+        do { _ = try OutputPlan(destination: output, options: options) } catch { throw ValidationError(error.description) }
+    }
+
+    func run() throws {
+        let options = self.options
+        let plan = try OutputPlan(destination: output, options: options)
+        let result = try Converter.convert(input, plan: plan, checkIntegrity: options.checkIntegrity, progress: options.progress)
+        if !quiet {
+            let files = result.files.count == 1 ? "1 file" : "\(result.files.count) files"
+            print("wrote \(result.output): \(result.tensors) tensors, \(ByteSize.describe(result.bytes)) in \(files)")
+            if !result.uncastable.isEmpty {
+                print("kept \(result.uncastable.count) sub-byte float tensors in their dtype (they cannot be cast element-wise)")
+            }
+        }
+    }
+}

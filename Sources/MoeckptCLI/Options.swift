@@ -1,0 +1,72 @@
+import ArgumentParser
+import MoECkpt
+
+/// `--threads`, for the commands that run forward passes.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Threads (default: all cores). Results are identical for any count.")
+    var threads: Int = RunOptions.defaultThreads
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+}
+
+/// `--json`, for the commands that print a report.
+struct JSONOption: ParsableArguments {
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+}
+
+// Closed sets of option values, parsed once by ArgumentParser (which lists the valid ones when a
+// value is not one of them).
+
+extension DType: ExpressibleByArgument {
+    /// A cast target: f32, f16 or bf16 (numpy's and torch's spellings too: float16, bfloat16, ...).
+    public init?(argument: String) {
+        guard let dtype = DType(userSpelling: argument), Cast.targets.contains(dtype) else { return nil }
+        self = dtype
+    }
+
+    public static var allValueStrings: [String] { [DType.f32, .f16, .bf16].map { $0.name.lowercased() } }
+}
+
+extension LayoutKey: ExpressibleByArgument {
+    /// A layout of one of the architectures moeckpt knows.
+    public init?(argument: String) {
+        guard ArchitectureRegistry.standard.layout(LayoutKey(rawValue: argument)) != nil else { return nil }
+        self.init(rawValue: argument)
+    }
+
+    public static var allValueStrings: [String] { ArchitectureRegistry.standard.layouts.map(\.key.rawValue) }
+}
+
+extension HDF5Compression: ExpressibleByArgument {
+    /// `none`, `gzip` or `gzip:LEVEL` (0-9).
+    public init?(argument: String) { self.init(argument) }
+
+    public static var allValueStrings: [String] { ["none", "gzip"] + (0...9).map { "gzip:\($0)" } }
+}
+
+extension MatrixWeightType: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "f32": self = .f32
+        case "bf16": self = .bf16
+        default: return nil
+        }
+    }
+
+    public static var allValueStrings: [String] { ["f32", "bf16"] }
+}
+
+extension BenchTarget: ExpressibleByArgument {}
+
+/// A size such as 5GB, 500MB or 2GiB.
+struct ByteCount: ExpressibleByArgument {
+    let bytes: Int
+
+    init?(argument: String) {
+        guard let bytes = ByteSize.parse(argument) else { return nil }
+        self.bytes = bytes
+    }
+}

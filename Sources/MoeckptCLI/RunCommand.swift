@@ -1,0 +1,36 @@
+import ArgumentParser
+import MoECkpt
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a model's forward pass on the inputs of a safetensors file and write its outputs.",
+        discussion: """
+            Inputs: input_ids (I64 [batch, tokens]) for causal LMs, inputs (float) for layer and block modules. \
+            Outputs, as F32: logits, hidden_states.N and router_logits.N (causal LMs); outputs, aux_loss and \
+            router_logits (modules that produce them).
+            """)
+
+    @Argument(help: "The model (file, directory or sharded checkpoint).")
+    var model: String
+
+    @Option(help: "The safetensors file holding the inputs.")
+    var input: String
+
+    @Option(help: "Where to write the outputs (safetensors).")
+    var output: String
+
+    @Flag(help: "Also compute the load-balancing loss (aux_loss) and router z-loss (router_z_loss).")
+    var auxLosses = false
+
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        keepActivationBuffersWarm()
+        let loaded = try ModelLoader.load(model)
+        let outputs = try ModelRunner(loaded).run(inputsFrom: try ModelDirectory.open(input),
+                                                  options: RunOptions(threads: threads.threads, auxLosses: auxLosses))
+        try ModelRunner.write(outputs, to: output, metadata: ["producer": "moeckpt run", "model": model])
+        print("wrote \(output): \(outputs.keys.map(\.description).sorted(by: naturalOrder).joined(separator: ", "))")
+    }
+}
