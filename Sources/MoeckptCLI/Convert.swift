@@ -18,14 +18,14 @@ struct Convert: ParsableCommand {
     @Argument(help: "The output: a .safetensors, .h5/.hdf5 or .moeckpt file, or a directory.")
     var output: String
 
-    @Option(help: "Cast float tensors to f32, f16 or bf16 (round to nearest even); others are copied as they are.")
+    @Option(help: "Cast float tensors to this dtype (round to nearest even); others are copied as they are.")
     var dtype: DType?
 
     @Option(help: ArgumentHelp("Split the output into shards of at most this size, e.g. 5GB, 500MB, 2GiB.", valueName: "size"))
     var maxShardSize: ByteCount?
 
     @Option(help: ArgumentHelp(
-        "Rewrite tensor names into a layout and write its description beside them: hf, hf-fused, mistral, gguf, mlx (Mixtral), or a seed module's state_dict names.",
+        "Rewrite tensor names into a layout of the model's family and write its description beside them.",
         valueName: "layout"))
     var names: LayoutKey?
 

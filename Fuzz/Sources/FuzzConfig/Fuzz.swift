@@ -8,7 +8,8 @@ import MoECkpt
 func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     fuzz(argc, argv) { bytes in
         guard let object = try? ConfigFields.parse(bytes) else { return }
-        for architecture in [try? Architecture(configJSON: object), (try? MixtralConfig(mistralParams: object)).map(Architecture.mixtral)] {
+        let registry = ArchitectureRegistry.standard
+        for architecture in [try? registry.read(configJSON: object), (try? registry.read(.mistralParams(object))) ?? nil] {
             guard let architecture, architecture.inconsistencies.isEmpty else { continue }
             guard let scale = architecture.plannedScale, scale.tensors <= 100_000 else { continue }
             _ = architecture.canonicalTensors.count

@@ -97,9 +97,6 @@ public enum Converter {
         progress?.start(totalBytes: tensorBytes)
         defer { progress?.finish() }
 
-        if case .hdf5 = plan.container {
-            do throws(HDF5FormatError) { try HDF5Writer.check(tensors) } catch { throw FileError(path: plan.destination, problem: error) }
-        }
         let output = try AtomicOutput(destination: plan.destination, isDirectory: plan.isDirectory)
         do {
             let files: [String]
