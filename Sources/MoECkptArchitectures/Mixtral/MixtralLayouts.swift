@@ -37,42 +37,33 @@ public enum MixtralLayouts {
             LayoutEntry("model.layers.{bid}.mlp.experts.down_proj", "layers.{bid}.moe.down"),
         ])
 
+    /// Mistral's and llama.cpp's names side by side, a row per canonical tensor: both store
+    /// query/key rows in interleaved rotary order; Mistral keeps a tensor per expert
+    /// (`.perExpert`), llama.cpp stacks them.
+    static let mistralAndGGUF: [(canonical: String, mistral: String, gguf: String, transform: LayoutEntry.Transform)] = [
+        ("embed", "tok_embeddings.weight", "token_embd.weight", .identity),
+        ("final_norm", "norm.weight", "output_norm.weight", .identity),
+        ("lm_head", "output.weight", "output.weight", .identity),
+        ("layers.{bid}.attn_norm", "layers.{bid}.attention_norm.weight", "blk.{bid}.attn_norm.weight", .identity),
+        ("layers.{bid}.ffn_norm", "layers.{bid}.ffn_norm.weight", "blk.{bid}.ffn_norm.weight", .identity),
+        ("layers.{bid}.attn.q", "layers.{bid}.attention.wq.weight", "blk.{bid}.attn_q.weight", .rotaryInterleaved),
+        ("layers.{bid}.attn.k", "layers.{bid}.attention.wk.weight", "blk.{bid}.attn_k.weight", .rotaryInterleaved),
+        ("layers.{bid}.attn.v", "layers.{bid}.attention.wv.weight", "blk.{bid}.attn_v.weight", .identity),
+        ("layers.{bid}.attn.o", "layers.{bid}.attention.wo.weight", "blk.{bid}.attn_output.weight", .identity),
+        ("layers.{bid}.moe.router", "layers.{bid}.feed_forward.gate.weight", "blk.{bid}.ffn_gate_inp.weight", .identity),
+        ("layers.{bid}.moe.gate", "layers.{bid}.feed_forward.experts.{xid}.w1.weight", "blk.{bid}.ffn_gate_exps.weight", .perExpert),
+        ("layers.{bid}.moe.up", "layers.{bid}.feed_forward.experts.{xid}.w3.weight", "blk.{bid}.ffn_up_exps.weight", .perExpert),
+        ("layers.{bid}.moe.down", "layers.{bid}.feed_forward.experts.{xid}.w2.weight", "blk.{bid}.ffn_down_exps.weight", .perExpert),
+    ]
+
     public static let mistral = NamingLayout(
         key: "mistral", title: "Mistral native",
-        entries: [
-            LayoutEntry("tok_embeddings.weight", "embed"),
-            LayoutEntry("norm.weight", "final_norm"),
-            LayoutEntry("output.weight", "lm_head"),
-            LayoutEntry("layers.{bid}.attention_norm.weight", "layers.{bid}.attn_norm"),
-            LayoutEntry("layers.{bid}.ffn_norm.weight", "layers.{bid}.ffn_norm"),
-            LayoutEntry("layers.{bid}.attention.wq.weight", "layers.{bid}.attn.q", .rotaryInterleaved),
-            LayoutEntry("layers.{bid}.attention.wk.weight", "layers.{bid}.attn.k", .rotaryInterleaved),
-            LayoutEntry("layers.{bid}.attention.wv.weight", "layers.{bid}.attn.v"),
-            LayoutEntry("layers.{bid}.attention.wo.weight", "layers.{bid}.attn.o"),
-            LayoutEntry("layers.{bid}.feed_forward.gate.weight", "layers.{bid}.moe.router"),
-            LayoutEntry("layers.{bid}.feed_forward.experts.{xid}.w1.weight", "layers.{bid}.moe.gate", .perExpert),
-            LayoutEntry("layers.{bid}.feed_forward.experts.{xid}.w3.weight", "layers.{bid}.moe.up", .perExpert),
-            LayoutEntry("layers.{bid}.feed_forward.experts.{xid}.w2.weight", "layers.{bid}.moe.down", .perExpert),
-        ],
+        entries: mistralAndGGUF.map { LayoutEntry($0.mistral, $0.canonical, $0.transform) },
         description: .mistralParams, fileStem: "consolidated")
 
     public static let gguf = NamingLayout(
         key: "gguf", title: "GGUF (llama.cpp)",
-        entries: [
-            LayoutEntry("token_embd.weight", "embed"),
-            LayoutEntry("output_norm.weight", "final_norm"),
-            LayoutEntry("output.weight", "lm_head"),
-            LayoutEntry("blk.{bid}.attn_norm.weight", "layers.{bid}.attn_norm"),
-            LayoutEntry("blk.{bid}.ffn_norm.weight", "layers.{bid}.ffn_norm"),
-            LayoutEntry("blk.{bid}.attn_q.weight", "layers.{bid}.attn.q", .rotaryInterleaved),
-            LayoutEntry("blk.{bid}.attn_k.weight", "layers.{bid}.attn.k", .rotaryInterleaved),
-            LayoutEntry("blk.{bid}.attn_v.weight", "layers.{bid}.attn.v"),
-            LayoutEntry("blk.{bid}.attn_output.weight", "layers.{bid}.attn.o"),
-            LayoutEntry("blk.{bid}.ffn_gate_inp.weight", "layers.{bid}.moe.router"),
-            LayoutEntry("blk.{bid}.ffn_gate_exps.weight", "layers.{bid}.moe.gate"),
-            LayoutEntry("blk.{bid}.ffn_up_exps.weight", "layers.{bid}.moe.up"),
-            LayoutEntry("blk.{bid}.ffn_down_exps.weight", "layers.{bid}.moe.down"),
-        ],
+        entries: mistralAndGGUF.map { LayoutEntry($0.gguf, $0.canonical, $0.transform == .perExpert ? .identity : $0.transform) },
         description: .ggufMetadata)
 
     public static let mlx = NamingLayout(

@@ -4,23 +4,16 @@ import MoECkptModels
 import MoECkptTensors
 
 /// `MixtralBlock(d_model, n_heads, num_experts, k)`: multi-head attention and a top-k MoE, post-norm.
-public struct MixtralBlockConfig: Architecture {
+public struct MixtralBlockConfig: SeedModule {
     public static let modelType = "mixtral_block"
-    public var dModel: Int
-    public var nHeads: Int
-    public var numExperts: Int
-    public var k: Int
+    public var dModel, nHeads, numExperts, k: Int
 
     public init(configJSON f: inout ConfigFields) {
-        dModel = f.count("d_model")
-        nHeads = f.count("n_heads")
-        numExperts = f.count("num_experts")
-        k = f.count("k")
+        (dModel, nHeads, numExperts, k) = (f.count("d_model"), f.count("n_heads"), f.count("num_experts"), f.count("k"))
     }
 
     public var configJSON: JSONObject {
-        JSONObject([("model_type", .string(Self.modelType)), ("d_model", .integer(dModel)), ("n_heads", .integer(nHeads)),
-                    ("num_experts", .integer(numExperts)), ("k", .integer(k))])
+        SeedConfig.json(Self.modelType, [("d_model", dModel), ("n_heads", nHeads), ("num_experts", numExperts), ("k", k)])
     }
 
     public var inconsistencies: [String] {
@@ -46,37 +39,30 @@ public struct MixtralBlockConfig: Architecture {
             + SeedLayoutRows.experts("moe.experts.{xid}.w2", "moe.experts.w2")
             + SeedLayoutRows.linear("ln1", "ln1") + SeedLayoutRows.linear("ln2", "ln2"))]
 
-    public func forwardPass(_ model: LoadedModel) throws(ForwardError) -> any ForwardPass {
-        MixtralBlockForward(config: self, weights: try SeedModuleWeights(model))
+    var inputWidth: Int { dModel }
+    var expertRows: Int { k * 4 }
+
+    func attentionScratch(inputs shape: [Int]) -> Int {
+        shape.count == 3 ? HeadAttention.scratchBytes(tokens: shape[1], d: dModel / max(nHeads, 1)) : 0
     }
 }
 
-/// nn.MultiheadAttention (packed in_proj with biases, no mask), residual, LayerNorm; the MoE with
-/// d_ff = 4 d, residual, LayerNorm. Returns `outputs` and the MoE's own `aux_loss`.
-struct MixtralBlockForward: ForwardPass {
-    let config: MixtralBlockConfig
-    let weights: SeedModuleWeights
-
-    var input: InputKey { .inputs }
-
-    func bytesNeeded(input shape: [Int], threads: Int) -> Int? {
-        let attention = shape.count == 3 ? HeadAttention.scratchBytes(tokens: shape[1], d: config.dModel / max(config.nHeads, 1)) : 0
-        return SeedModuleWeights.bytesNeeded(inputs: shape, expertRows: config.k * 4, attention: attention)
-    }
-
-    func run(_ input: ModelInput, threads: Int, auxLosses: Bool) throws(ForwardError) -> [OutputKey: HostTensor] {
-        let x = try input.values(width: config.dModel)
+extension MixtralBlockConfig {
+    /// nn.MultiheadAttention (packed in_proj with biases, no mask), residual, LayerNorm; the MoE with
+    /// d_ff = 4 d, residual, LayerNorm. Returns `outputs` and the MoE's own `aux_loss`.
+    func forward(_ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool)
+        throws(ForwardError) -> [OutputKey: HostTensor] {
         guard x.shape.count == 3 else { throw .badInput("inputs must be [batch, seq_len, d_model], not \(x.shape)") }
         let (batch, tokens) = (x.shape[0], x.shape[1])
-        let d = config.dModel
+        let d = dModel
         let rows = batch * tokens
-        let headDim = d / config.nHeads
+        let headDim = d / nHeads
         let projected = weights.linear("attn.in_proj", inputs: d, outputs: 3 * d).apply(x.values, rows: rows, threads: threads)
         var context = [Float](repeating: 0, count: rows * d)
         let scaling = 1 / Float(headDim).squareRoot()
         for b in 0..<batch {
             let sequence = b * tokens..<(b + 1) * tokens
-            for head in 0..<config.nHeads {
+            for head in 0..<nHeads {
                 let q = columns(projected, rows: sequence, width: 3 * d, from: head * headDim, count: headDim)
                 let k = columns(projected, rows: sequence, width: 3 * d, from: d + head * headDim, count: headDim)
                 let v = columns(projected, rows: sequence, width: 3 * d, from: 2 * d + head * headDim, count: headDim)
@@ -89,7 +75,7 @@ struct MixtralBlockForward: ForwardPass {
         }
         let attention = weights.linear("attn.out_proj", inputs: d, outputs: d).apply(context, rows: rows, threads: threads)
         let afterAttention = weights.layerNorm("ln1", zip(x.values, attention).map { $0 + $1 }, rows: rows, width: d)
-        let (moe, aux) = weights.topKMoE("moe.", d, 4 * d, config.numExperts, config.k, afterAttention, rows: rows, threads: threads)
+        let (moe, aux) = weights.topKMoE("moe.", d, 4 * d, numExperts, k, afterAttention, rows: rows, threads: threads)
         let out = weights.layerNorm("ln2", zip(afterAttention, moe).map { $0 + $1 }, rows: rows, width: d)
         return [.outputs: HostTensor(shape: x.shape, values: out), .auxLoss: .scalar(aux)]
     }

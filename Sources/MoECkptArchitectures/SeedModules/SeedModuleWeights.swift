@@ -1,3 +1,4 @@
+import MoECkptFormats
 import MoECkptForward
 import MoECkptKernels
 import MoECkptModels
@@ -15,6 +16,13 @@ enum SeedTensors {
     /// A linear layer: weight [out, in] and bias [out].
     static func linear(_ prefix: String, _ out: Int, _ input: Int) -> [TensorRequirement] {
         [TensorRequirement(name: prefix + ".weight", shape: [out, input]), TensorRequirement(name: prefix + ".bias", shape: [out])]
+    }
+}
+
+/// A seed module's config.json: its `model_type` and constructor arguments.
+enum SeedConfig {
+    static func json(_ modelType: String, _ fields: [(String, Int)]) -> JSONObject {
+        JSONObject([("model_type", .string(modelType))] + fields.map { ($0.0, .integer($0.1)) })
     }
 }
 
@@ -59,14 +67,6 @@ struct SeedModuleWeights: Sendable {
             LinearLayer(weight: stack.advanced(by: e * outputs * inputs),
                         bias: bias.map { Array($0[(e * outputs)..<((e + 1) * outputs)]) }, inputs: inputs, outputs: outputs)
         })
-    }
-
-    /// Bytes a forward pass on inputs of this shape holds at its peak (nil when the count
-    /// overflows): a few copies of the inputs, the experts' hidden rows (`expertRows` times the
-    /// width: up to 4 x, for every expert a token may reach) and any attention scratch.
-    static func bytesNeeded(inputs shape: [Int], expertRows: Int, attention: Int = 0) -> Int? {
-        guard let elements = try? Shape.elementCount(shape) else { return nil }
-        return (Checked(elements) * (12 + 2 * expertRows) * 4 + attention).value
     }
 
     /// ReLU expert: w2(relu(w1 x + b1)) + b2, for expert e on the given rows.
@@ -116,13 +116,46 @@ struct SeedModuleWeights: Sendable {
     }
 }
 
-extension ModelInput {
-    /// A module's float inputs, whose last dimension must be the model's width.
-    func values(width: Int) throws(ForwardError) -> HostTensor {
-        guard case .values(let inputs) = self else { throw .badInput("the module takes inputs, not input_ids") }
-        guard inputs.columns == width, !inputs.shape.isEmpty else {
-            throw .badInput("inputs have shape \(inputs.shape); the model expects a last dimension of \(width)")
+/// A seed module: a layer or block that runs on float `inputs` whose last dimension is its width.
+protocol SeedModule: Architecture {
+    /// The last dimension of its inputs.
+    var inputWidth: Int { get }
+    /// Hidden rows its experts hold at once per input row, in units of the input width (for
+    /// every expert a token may reach: up to 4 x the width each).
+    var expertRows: Int { get }
+    /// Bytes of attention scratch a run on inputs of this shape needs (0: no attention).
+    func attentionScratch(inputs shape: [Int]) -> Int
+    /// What the module's `forward` returns.
+    func forward(_ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool)
+        throws(ForwardError) -> [OutputKey: HostTensor]
+}
+
+extension SeedModule {
+    func attentionScratch(inputs shape: [Int]) -> Int { 0 }
+
+    public func forwardPass(_ model: LoadedModel) throws(ForwardError) -> any ForwardPass {
+        SeedModuleForward(module: self, weights: try SeedModuleWeights(model))
+    }
+}
+
+/// The forward pass of a seed module on its weights.
+struct SeedModuleForward<Module: SeedModule>: ForwardPass {
+    let module: Module
+    let weights: SeedModuleWeights
+
+    var input: InputKey { .inputs }
+
+    /// A few copies of the inputs, the experts' hidden rows and any attention scratch.
+    func bytesNeeded(input shape: [Int], threads: Int) -> Int? {
+        guard let elements = try? Shape.elementCount(shape) else { return nil }
+        return (Checked(elements) * (12 + 2 * module.expertRows) * 4 + module.attentionScratch(inputs: shape)).value
+    }
+
+    func run(_ input: ModelInput, threads: Int, auxLosses: Bool) throws(ForwardError) -> [OutputKey: HostTensor] {
+        guard case .values(let x) = input else { throw .badInput("the module takes inputs, not input_ids") }
+        guard x.columns == module.inputWidth, !x.shape.isEmpty else {
+            throw .badInput("inputs have shape \(x.shape); the model expects a last dimension of \(module.inputWidth)")
         }
-        return inputs
+        return try module.forward(x, weights, threads: threads, auxLosses: auxLosses)
     }
 }

@@ -4,10 +4,9 @@ import MoECkptModels
 import MoECkptTensors
 
 /// `SwitchTransformer(d_model, num_experts, capacity_factor)`: top-1 routing with a capacity.
-public struct SwitchConfig: Architecture {
+public struct SwitchConfig: SeedModule {
     public static let modelType = "switch_transformer"
-    public var dModel: Int
-    public var numExperts: Int
+    public var dModel, numExperts: Int
     public var capacityFactor: Double
     /// The Switch paper's variant: scale each expert output by its router probability (the seed
     /// module does not).
@@ -41,31 +40,21 @@ public struct SwitchConfig: Architecture {
         entries: SeedLayoutRows.linear("router", "router") + SeedLayoutRows.experts("experts.{xid}.w1", "experts.w1")
             + SeedLayoutRows.experts("experts.{xid}.w2", "experts.w2"))]
 
-    public func forwardPass(_ model: LoadedModel) throws(ForwardError) -> any ForwardPass {
-        SwitchTransformerForward(config: self, weights: try SeedModuleWeights(model))
-    }
+    var inputWidth: Int { dModel }
+    var expertRows: Int { 4 }
 }
 
-/// Top-1 by argmax; per expert at most int(capacity_factor * seq_len / E) tokens of the whole
-/// batch, the most probable kept; dropped tokens give zero; outputs not scaled by the gate unless
-/// the config asks for the paper's variant.
-struct SwitchTransformerForward: ForwardPass {
-    let config: SwitchConfig
-    let weights: SeedModuleWeights
-
-    var input: InputKey { .inputs }
-
-    func bytesNeeded(input shape: [Int], threads: Int) -> Int? {
-        SeedModuleWeights.bytesNeeded(inputs: shape, expertRows: 4)
-    }
-
-    func run(_ input: ModelInput, threads: Int, auxLosses: Bool) throws(ForwardError) -> [OutputKey: HostTensor] {
-        let x = try input.values(width: config.dModel)
+extension SwitchConfig {
+    /// Top-1 by argmax; per expert at most int(capacity_factor * seq_len / E) tokens of the whole
+    /// batch, the most probable kept; dropped tokens give zero; outputs not scaled by the gate unless
+    /// the config asks for the paper's variant.
+    func forward(_ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool)
+        throws(ForwardError) -> [OutputKey: HostTensor] {
         guard x.shape.count == 3 else { throw .badInput("inputs must be [batch, seq_len, d_model], not \(x.shape)") }
-        let (d, experts, rows) = (config.dModel, config.numExperts, x.rows)
+        let (d, experts, rows) = (dModel, numExperts, x.rows)
         let logits = weights.linear("router", inputs: d, outputs: experts).apply(x.values, rows: rows, threads: threads)
         let probabilities = softmaxRows(logits, rows: rows, columns: experts)
-        let capacity = Int(min((config.capacityFactor * Double(x.shape[1]) / Double(experts)).rounded(.towardZero), Double(rows)))
+        let capacity = Int(min((capacityFactor * Double(x.shape[1]) / Double(experts)).rounded(.towardZero), Double(rows)))
         var output = [Float](repeating: 0, count: rows * d)
         for e in 0..<experts {
             var routed: [Int] = []
@@ -82,7 +71,7 @@ struct SwitchTransformerForward: ForwardPass {
             guard !routed.isEmpty else { continue }
             let y = weights.reluExpert("experts.", e, Routing.gather(x.values, width: d, rows: routed), rows: routed.count,
                                        d: d, dFF: 4 * d, experts: experts, threads: threads)
-            let scale = config.scaleByRouterProbability ? routed.map { probabilities[$0 * experts + e] } : nil
+            let scale = scaleByRouterProbability ? routed.map { probabilities[$0 * experts + e] } : nil
             Routing.scatterAdd(y, width: d, rows: routed, weights: scale, into: &output)
         }
         return [.outputs: HostTensor(shape: x.shape, values: output)]
