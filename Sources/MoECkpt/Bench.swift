@@ -3,7 +3,7 @@ import Synchronization
 import MoECkptForward
 
 /// Times the MoE block and the full forward pass of a Mixtral-shaped model with synthetic weights.
-public struct BenchResult: Codable, Sendable {
+public struct BenchResult: Encodable, Sendable {
     public let name: String
     public let tokens: Int
     public let threads: Int

@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// What `moeckpt inspect` reports about a checkpoint. Built from headers only.
-public struct InspectReport: Codable, Sendable {
-    public struct Tensor: Codable, Sendable {
+public struct InspectReport: Encodable, Sendable {
+    public struct Tensor: Encodable, Sendable {
         public let name: String
         /// The dataset path, for HDF5.
         public let path: String?
@@ -14,14 +14,14 @@ public struct InspectReport: Codable, Sendable {
         public let bytes: Int
     }
 
-    public struct DTypeTotal: Codable, Sendable {
+    public struct DTypeTotal: Encodable, Sendable {
         public let dtype: String
         public let tensors: Int
         public let parameters: Int
         public let bytes: Int
     }
 
-    public struct MoE: Codable, Sendable {
+    public struct MoE: Encodable, Sendable {
         public let summary: MoESummary
         /// Experts per token used for `activeParameters`, and where that number came from.
         public let expertsPerToken: Int
@@ -46,13 +46,13 @@ public struct InspectReport: Codable, Sendable {
     /// `.moeckpt` checksums, when asked for (`--check`).
     public var integrity: Integrity?
 
-    public struct Integrity: Codable, Sendable {
+    public struct Integrity: Encodable, Sendable {
         public let tensors: [TensorCheck]
         public let problems: [String]
     }
 
     /// The architecture and naming layout, when recognised.
-    public struct Model: Codable, Sendable {
+    public struct Model: Encodable, Sendable {
         /// `mixtral`, or a seed module's model_type; nil when there is no description file.
         public let architecture: String?
         public let descriptionSource: String?

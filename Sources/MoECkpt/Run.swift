@@ -17,7 +17,7 @@ public struct RunOptions: Sendable {
     public static var defaultThreads: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 }
 
-/// Runs a loaded model on the inputs of a safetensors file.
+/// Runs a loaded model on the inputs of a file (any format moeckpt reads).
 public struct ModelRunner: Sendable {
     public let model: LoadedModel
     let forward: any ForwardPass

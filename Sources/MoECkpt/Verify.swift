@@ -2,7 +2,7 @@ import Foundation
 import MoECkptForward
 
 /// The outcome of comparing one output tensor with its expected values.
-public struct TensorComparison: Codable, Sendable {
+public struct TensorComparison: Encodable, Sendable {
     public let name: String
     public let shape: [Int]
     public let expectedShape: [Int]
@@ -14,7 +14,7 @@ public struct TensorComparison: Codable, Sendable {
 }
 
 /// One model checked against one expected file.
-public struct VerifyReport: Codable, Sendable {
+public struct VerifyReport: Encodable, Sendable {
     public let model: String
     public let architecture: String
     public let layout: String

@@ -1,7 +1,7 @@
 import MoECkptTensors
 
 /// Where a checkpoint came from.
-public enum CheckpointFormat: String, Sendable, Codable {
+public enum CheckpointFormat: String, Sendable {
     case safetensors
     case shardedSafetensors = "sharded-safetensors"
     case hdf5
@@ -50,7 +50,7 @@ public struct StoredTensor: Sendable {
 }
 
 /// An attribute of an object in a checkpoint, with its value as text.
-public struct CheckpointAttribute: Sendable, Equatable, Codable {
+public struct CheckpointAttribute: Sendable, Equatable, Encodable {
     /// The object's path (`/` for the root).
     public let object: String
     public let name: String
@@ -122,7 +122,7 @@ public struct StoredChecksums: Sendable {
 }
 
 /// The result of checking one tensor's checksum.
-public struct TensorCheck: Sendable, Codable {
+public struct TensorCheck: Sendable, Encodable {
     public let name: String
     public let stored: String
     public let computed: String

@@ -1,5 +1,5 @@
 /// The MoE structure read off tensor names and shapes alone.
-public struct MoESummary: Sendable, Codable, Equatable {
+public struct MoESummary: Sendable, Encodable, Equatable {
     /// The title of the layout the names are in.
     public var layout: String
     public var layers: Int

@@ -6,7 +6,7 @@ public enum DTypeKind: Sendable {
 /// The element types of the safetensors format, spelled and ordered as the reference crate spells
 /// and orders them. The declaration order is the reference's `Dtype` order, which its writer uses
 /// to lay tensors out (descending), so `Comparable` follows it.
-public enum DType: String, CaseIterable, Sendable, Hashable, Comparable, Codable {
+public enum DType: String, CaseIterable, Sendable, Hashable, Comparable {
     case bool = "BOOL"
     case f4 = "F4"
     case f6E2M3 = "F6_E2M3"

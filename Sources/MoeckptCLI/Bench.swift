@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "A Mixtral checkpoint to time (its shape and weights); without it, synthetic weights of the shape below.")
     var checkpoint: String?
     @Option(help: "Synthetic weights' dtype: f32 or bf16 (read in place by the kernels).") var dtype: MatrixWeightType = .f32
-    @Option(help: "A safetensors file whose hidden_states [tokens, hidden] feed the MoE block (default: seeded random).")
+    @Option(help: "A file (safetensors, HDF5 or .moeckpt) whose hidden_states [tokens, hidden] feed the MoE block (default: seeded random).")
     var inputs: String?
     @Option(help: "Hidden size.") var hidden = 1024
     @Option(help: "Expert intermediate size.") var intermediate = 3584

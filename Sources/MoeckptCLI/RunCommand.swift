@@ -4,20 +4,20 @@ import MoECkpt
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a model's forward pass on the inputs of a safetensors file and write its outputs.",
+        abstract: "Run a model's forward pass on the inputs of a file (safetensors, HDF5 or .moeckpt) and write its outputs.",
         discussion: """
             Inputs: input_ids (I64 [batch, tokens]) for causal LMs, inputs (float) for layer and block modules. \
             Outputs, as F32: logits, hidden_states.N and router_logits.N (causal LMs); outputs, aux_loss and \
             router_logits (modules that produce them).
             """)
 
-    @Argument(help: "The model (file, directory or sharded checkpoint).")
+    @Argument(help: "The model: a safetensors, HDF5 or .moeckpt file, an index.json, or a directory holding one.")
     var model: String
 
-    @Option(help: "The safetensors file holding the inputs.")
+    @Option(help: "The file holding the inputs (safetensors, HDF5 or .moeckpt).")
     var input: String
 
-    @Option(help: "Where to write the outputs (safetensors).")
+    @Option(help: "Where to write the outputs (a safetensors file, F32).")
     var output: String
 
     @Flag(help: "Also compute the load-balancing loss (aux_loss) and router z-loss (router_z_loss).")

@@ -11,7 +11,7 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Run models on stored inputs and check their outputs against stored reference outputs.",
         discussion: """
-            Each MODEL (file, directory or sharded checkpoint, any layout) runs on the inputs of its expected \
+            Each MODEL (a safetensors, HDF5 or .moeckpt file, a directory or a sharded checkpoint, in any layout) runs on the inputs of its expected \
             file (input_ids or inputs) and every output there is compared element-wise: \
             |actual - expected| <= atol + rtol * |expected|. Exit status 0 when all pass, 1 when any differs, \
             2 on bad input.
@@ -20,7 +20,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "Models to verify; a directory holding expected.safetensors needs no --expected.")
     var models: [String]
 
-    @Option(help: "The expected outputs (safetensors) for every MODEL.")
+    @Option(help: "The expected outputs for every MODEL (safetensors, HDF5 or .moeckpt).")
     var expected: String?
 
     @Option(help: "Absolute tolerance (default: the file's metadata atol, else 1e-4).")
