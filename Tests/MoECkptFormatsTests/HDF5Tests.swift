@@ -2,6 +2,7 @@ import Foundation
 import MoECkptTestSupport
 import Testing
 @testable import MoECkpt
+@testable import MoECkptFormats
 
 /// HDF5 files written by h5py (fixtures/hdf5, scripts/make_hdf5_fixtures.py): every dataset's
 /// dtype, shape and bytes against what the script recorded (MANIFEST.json).
@@ -169,6 +170,180 @@ struct HDF5Tests {
             let bytes = Array(try copy.load())
             #expect(copy.dtype == tensor.dtype && bytes == Array(tensor.bytes), "\(tensor.name)")
         }
+    }
+
+    // The writer: producers run in the caller's process and stream their bytes to the child
+    // that makes the libhdf5 calls.
+
+    /// The children of this process that exist (zombies included), from /proc.
+    static func children() -> Set<Int32> {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        var pids = Set<Int32>()
+        for task in tasks {
+            let text = (try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8)) ?? ""
+            pids.formUnion(text.split(separator: " ").compactMap { Int32($0) })
+        }
+        return pids
+    }
+
+    /// Tensors of `source` whose producers write in pieces of `piece` bytes and call `observe`
+    /// with each piece's size (in the process that runs them).
+    static func streamed(_ source: Checkpoint, piece: Int = 1000, observe: @escaping (String, Int) throws(FileError) -> Void)
+        -> [TensorToWrite] {
+        source.tensors.map { tensor in
+            TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount) {
+                (sink: any ByteSink) throws(FileError) in
+                let bytes = try tensor.load()
+                var start = 0
+                while start < bytes.count {
+                    let end = min(bytes.count, start + piece)
+                    try observe(tensor.name, end - start)
+                    try sink.write(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                    start = end
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [HDF5Compression.none, .gzip(level: 4)])
+    func producersRunInTheCallersProcess(compression: HDF5Compression) throws {
+        let dir = try TemporaryDirectory()
+        let source = try Checkpoint.open(Fixtures.path("models/tiny-mixtral/model.safetensors"))
+        final class Counter { var bytes = 0; var elsewhere = 0 }
+        let counter = Counter()
+        let me = getpid()
+        let tensors = Self.streamed(source) { _, count in
+            counter.bytes += count
+            if getpid() != me { counter.elsewhere += 1 }
+        }
+        let before = Self.children()
+        try HDF5Writer.write(tensors, metadata: ["format": "pt"], to: dir.file("out.h5"), compression: compression)
+        #expect(counter.bytes == tensors.reduce(0) { $0 + $1.byteCount } && counter.bytes > 0)
+        #expect(counter.elsewhere == 0)
+        #expect(Self.children().isSubset(of: before))
+        let back = try Checkpoint.open(dir.file("out.h5"))
+        #expect(back.metadata == ["format": "pt"] && back.tensors.count == source.tensors.count)
+        for tensor in source.tensors {
+            let copy = try #require(back.tensor(named: tensor.name))
+            #expect(copy.dtype == tensor.dtype && copy.shape == tensor.shape)
+            #expect(Array(try copy.load()) == Array(tensor.bytes), "\(tensor.name)")
+        }
+    }
+
+    /// An input found damaged while its bytes are produced: its error, naming the input, is what
+    /// `write` throws; the child is killed and reaped.
+    @Test func aProducersErrorIsThrownAsIsAndTheChildIsReaped() throws {
+        let dir = try TemporaryDirectory()
+        let source = try Checkpoint.open(Fixtures.path("models/tiny-mixtral/model.safetensors"))
+        let damaged = source.tensors[source.tensors.count / 2].name
+        let input = "/elsewhere/input.moeckpt"
+        let tensors = Self.streamed(source, piece: 64) { (name, _) throws(FileError) in
+            if name == damaged { throw FileError(path: input, problem: IOError.changedWhileReading) }
+        }
+        let before = Self.children()
+        do {
+            try HDF5Writer.write(tensors, metadata: [:], to: dir.file("out.h5"), compression: .gzip(level: 4))
+            Issue.record("the producer's error was not thrown")
+        } catch {
+            #expect(error.path == input)
+            #expect(error.problem as? IOError == .changedWhileReading)
+            #expect(error.description == "\(input): \(IOError.changedWhileReading)")
+        }
+        #expect(Self.children().isSubset(of: before), "children left: \(Self.children().subtracting(before))")
+        #expect(InterruptCleanup.child == 0)
+    }
+
+    /// A producer that hands the pipe a mapping whose file was truncated: the kernel cannot read
+    /// the lost pages (EFAULT, no SIGBUS), and the error names the input.
+    @Test func anInputTruncatedUnderItsMappingIsNamed() throws {
+        let dir = try TemporaryDirectory()
+        let input = dir.file("input.bin")
+        let size = 4 << 20
+        #expect(FileManager.default.createFile(atPath: input, contents: Data(repeating: 7, count: size)))
+        let mapping = try FileMapping(path: input)
+        #expect(truncate(input, 0) == 0)
+        let tensor = TensorToWrite(name: "t", dtype: .u8, shape: [size], byteCount: size) { (sink: any ByteSink) throws(FileError) in
+            try sink.write(mapping.bytes)
+        }
+        let before = Self.children()
+        #expect {
+            try HDF5Writer.write([tensor], metadata: [:], to: dir.file("out.h5"), compression: .none)
+        } throws: { error in
+            guard let error = error as? FileError else { return false }
+            return error.path == input && error.problem as? IOError == .changedWhileReading
+        }
+        #expect(Self.children().isSubset(of: before))
+    }
+
+    /// A child that fails while the producer is still sending (here: it cannot create the file)
+    /// breaks the pipe; its message is what `write` throws, and SIGPIPE does not end the caller.
+    @Test func theChildsErrorIsReportedWhenItStopsReading() throws {
+        let dir = try TemporaryDirectory()
+        var previous = sigaction()
+        var fatal = sigaction()
+        fatal.__sigaction_handler.sa_handler = SIG_DFL
+        sigaction(SIGPIPE, &fatal, &previous)
+        defer { sigaction(SIGPIPE, &previous, nil) }
+        let size = 8 << 20  // more than the pipe holds
+        let big = TensorToWrite(name: "big", dtype: .u8, shape: [size], byteCount: size) { (sink: any ByteSink) throws(FileError) in
+            let zeros = [UInt8](repeating: 0, count: size)
+            try sink.write(zeros)
+        }
+        let before = Self.children()
+        let output = dir.file("missing/out.h5")
+        #expect {
+            try HDF5Writer.write([big], metadata: [:], to: output, compression: .none)
+        } throws: { error in
+            guard let error = error as? FileError, let problem = error.problem as? HDF5Error else { return false }
+            return error.path == output && problem.operation == "write" && problem.reason.hasPrefix("create")
+        }
+        #expect(Self.children().isSubset(of: before))
+    }
+
+    /// A child that crashes mid-write is reported as a crash of libhdf5, as before.
+    @Test(arguments: [false, true])
+    func aCrashOfTheChildIsReported(atOnce: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let size = 4 << 20  // more than the pipe holds: when its write returns, the child is reading
+        let tensors = ["a", "b"].map { name in
+            TensorToWrite(name: name, dtype: .u8, shape: [size], byteCount: size) { (sink: any ByteSink) throws(FileError) in
+                // At once: the signal may reach the child before it has set itself up; it waits.
+                if name == (atOnce ? "a" : "b") { kill(InterruptCleanup.child, SIGSEGV) }
+                try sink.write([UInt8](repeating: 1, count: size))
+            }
+        }
+        let before = Self.children()
+        #expect {
+            try HDF5Writer.write(tensors, metadata: [:], to: dir.file("out.h5"), compression: .none)
+        } throws: { error in
+            guard let error = error as? FileError else { return false }
+            return error.path == dir.file("out.h5") && "\(error.problem)".contains("libhdf5 crashed (signal \(SIGSEGV))")
+        }
+        #expect(Self.children().isSubset(of: before))
+    }
+
+    /// An HDF5 input read through libhdf5 on demand (chunked, compressed datasets) while the
+    /// writer child writes HDF5: the producers take the libhdf5 lock in the caller's process.
+    @Test(.timeLimit(.minutes(1)))
+    func hdf5ConvertsToHDF5WithoutDeadlock() throws {
+        let dir = try TemporaryDirectory()
+        let original = Fixtures.path("hdf5/tiny-mixtral/model.h5")
+        _ = try Converter.convert(original, to: dir.file("a.h5"))
+        _ = try Converter.convert(dir.file("a.h5"), to: dir.file("gzip.h5"), options: ConvertOptions(hdf5Compression: .gzip(level: 4)))
+        // Datasets larger than a copy's chunk are streamed in hyperslabs through libhdf5.
+        _ = try Converter.convert(Fixtures.path("hdf5/chunked.h5"), to: dir.file("chunked.h5"))
+        _ = try Converter.convert(dir.file("gzip.h5"), to: dir.file("b.h5"), options: ConvertOptions(dtype: .bf16))
+        _ = try Converter.convert(dir.file("gzip.h5"), to: dir.file("c.h5"))
+        let source = try Checkpoint.open(original)
+        for file in ["a.h5", "gzip.h5", "c.h5"] {
+            let back = try Checkpoint.open(dir.file(file))
+            #expect(back.tensors.count == source.tensors.count)
+            for tensor in source.tensors {
+                let copy = try #require(back.tensor(named: tensor.name))
+                #expect(Array(try copy.load()) == Array(try tensor.load()), "\(file) \(tensor.name)")
+            }
+        }
+        #expect(try Checkpoint.open(dir.file("b.h5")).tensors.count == source.tensors.count)
     }
 
     @Test func theMixtralInHDF5VerifiesLikeTheOriginal() throws {

@@ -50,19 +50,32 @@ public enum HDF5Writer {
 
     /// Writes a new file at `path` (which must not exist) and flushes it to disk.
     /// `chunkBytes` and `writeBytes` bound a chunk and one write (smaller in tests, to exercise the runs).
+    ///
+    /// libhdf5 can crash when a write fails (a full disk, say), so its calls run in a child
+    /// process, where a crash is an error message and never takes moeckpt down. The producers run
+    /// here, in the caller's process, one tensor after the other (their progress reports and
+    /// integrity checks are the caller's): their bytes go to the child through a pipe, and it
+    /// writes them into the datasets. A producer's error is thrown as is (the child is killed).
     public static func write(_ tensors: [TensorToWrite], metadata: [String: String], to path: String,
                              compression: HDF5Compression, chunkBytes: Int = chunkBytes, writeBytes: Int = writeBytes) throws(FileError) {
         do throws(HDF5FormatError) { try check(tensors) } catch { throw FileError(path: path, problem: error) }
-        // libhdf5 can crash when a write fails (a full disk, say): write in a child process, so
-        // that a failure is an error message and never takes moeckpt down.
-        let outcome = HDF5Sandbox.run(timeLimit: nil) { () -> String? in
+        let outcome = try HDF5Sandbox.run(feeding: { (input: HDF5Sandbox.ChildInput) throws(FileError) in
+            for tensor in tensors {
+                let sink = PipeSink(input, tensor: tensor, path: path)
+                try tensor.produce(sink)
+                guard sink.bytesWritten == tensor.byteCount else {
+                    throw FileError(path: path, problem: WriterInconsistency(tensor: tensor.name))
+                }
+            }
+        }) { (input: Int32) -> String? in
             do {
+                let source = PipeSource(input)
                 try HDF5.locked { () throws in try create(tensors, metadata: metadata, path: path, compression: compression,
-                                                       sizes: (chunkBytes, writeBytes)) }
+                                                       sizes: (chunkBytes, writeBytes), source: source) }
                 return nil
             } catch let error as FileError {
-                // A problem of another file (an input found damaged while copying) keeps its path.
-                return error.path == path ? error.problem.description : "\u{1}\(error.path)\u{1}\(error.problem)"
+                // A dataset's sink: its path is the dataset's, which a libhdf5 error names already.
+                return error.problem is HDF5Error ? error.problem.description : "\(error.path): \(error.problem)"
             } catch {
                 return "\(error)"
             }
@@ -70,11 +83,12 @@ public enum HDF5Writer {
         switch outcome {
         case .safe: break
         case .failed(let message):
-            let parts = message.split(separator: "\u{1}", maxSplits: 2, omittingEmptySubsequences: false)
-            if parts.count == 3 { throw FileError(path: String(parts[1]), problem: ReportedProblem(description: String(parts[2]))) }
             throw FileError(path: path, problem: HDF5Error(operation: "write", reason: message))
         case .crashed(let signal):
-            // A lost page of an input mapping (SIGBUS) is the input's problem, not the disk's.
+            // A lost page of an input mapping (SIGBUS) is the input's problem, not the disk's. The
+            // child reads no input (the producers run here, where moeckpt's SIGBUS handler names
+            // the input, and a pipe write from a lost page fails with EFAULT, see PipeSink), but
+            // it has the inputs' mappings, so a SIGBUS there is still read the same way.
             if signal == SIGBUS, let input = FileMapping.shrunkInput { throw FileError(path: input, problem: IOError.changedWhileReading) }
             throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "libhdf5 crashed (signal \(signal)); is the disk full?"))
         case .timedOut, .unavailable: throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "could not start the writer process"))
@@ -85,14 +99,14 @@ public enum HDF5Writer {
     }
 
     private static func create(_ tensors: [TensorToWrite], metadata: [String: String], path: String,
-                               compression: HDF5Compression, sizes: (chunk: Int, write: Int)) throws {
+                               compression: HDF5Compression, sizes: (chunk: Int, write: Int), source: PipeSource) throws {
         let access = try HDF5Handle(H5Pcreate(moeckpt_h5p_file_access()), "file access properties", close: H5Pclose)
         try HDF5.check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V110), "set library version bounds")
         let file = try HDF5Handle(H5Fcreate(path, moeckpt_h5f_acc_excl(), HDF5.defaultProperties, access.id), "create", close: H5Fclose)
         let links = try HDF5Handle(H5Pcreate(moeckpt_h5p_link_create()), "link properties", close: H5Pclose)
         try HDF5.check(H5Pset_create_intermediate_group(links.id, 1), "create intermediate groups")
         for tensor in tensors {
-            try write(tensor, into: file.id, links: links.id, compression: compression, sizes: sizes)
+            try write(tensor, into: file.id, links: links.id, compression: compression, sizes: sizes, source: source)
         }
         for key in metadata.keys.sorted() {
             try writeString(metadata[key]!, attribute: key, on: file.id)
@@ -101,7 +115,7 @@ public enum HDF5Writer {
     }
 
     private static func write(_ tensor: TensorToWrite, into file: hid_t, links: hid_t, compression: HDF5Compression,
-                              sizes: (chunk: Int, write: Int)) throws {
+                              sizes: (chunk: Int, write: Int), source: PipeSource) throws {
         let path = "/" + tensor.name.split(separator: ".").joined(separator: "/")
         let type = try HDF5Types.fileType(tensor.dtype)
         let space = try HDF5Handle(tensor.shape.isEmpty ? H5Screate(H5S_SCALAR)
@@ -127,7 +141,7 @@ public enum HDF5Writer {
         guard tensor.byteCount > 0 else { return }
         let runUnits = chunkUnits * max(1, sizes.write / (chunkUnits * slabs.unitBytes))
         let sink = try HDF5DatasetSink(dataset: dataset.id, type: type.id, slabs: slabs, runUnits: runUnits, path: path)
-        try tensor.produce(sink)
+        try source.copy(tensor.byteCount, of: tensor.name, into: sink)
         guard sink.bytesWritten == tensor.byteCount else { throw WriterInconsistency(tensor: tensor.name) }
     }
 
@@ -203,6 +217,67 @@ final class HDF5DatasetSink: ByteSink {
                            "write \(path)")
         } catch {
             throw FileError(path: path, problem: error)
+        }
+    }
+}
+
+/// In the caller's process: a producer's bytes for one tensor, sent to the writer child. More
+/// bytes than the tensor has are refused before they reach the pipe (the child would take them
+/// for the next tensor's).
+final class PipeSink: ByteSink {
+    private(set) var bytesWritten = 0
+    private let input: HDF5Sandbox.ChildInput
+    private let tensor: TensorToWrite
+    private let path: String
+
+    init(_ input: HDF5Sandbox.ChildInput, tensor: TensorToWrite, path: String) {
+        self.input = input
+        self.tensor = tensor
+        self.path = path
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
+        guard bytes.count <= tensor.byteCount - bytesWritten else {
+            throw FileError(path: path, problem: WriterInconsistency(tensor: tensor.name))
+        }
+        if let failure = input.write(bytes) {
+            // The kernel could not read the source: an input mapping lost its pages.
+            if failure.errno == EFAULT, let source = FileMapping.path(holding: bytes.baseAddress! + failure.written) {
+                throw FileError(path: source, problem: IOError.changedWhileReading)
+            }
+            // EPIPE: the child stopped reading (it failed or crashed); HDF5Writer.write reports
+            // what became of it instead of this error.
+            throw FileError(path: path, problem: IOError.cannotWrite(String(cString: strerror(failure.errno))))
+        }
+        bytesWritten += bytes.count
+    }
+}
+
+/// In the writer child: the bytes the caller's process sends, read a bounded piece at a time.
+final class PipeSource {
+    /// Bytes of one read at most.
+    static let readBytes = 1 << 20
+    private let fd: Int32
+    private var buffer: UnsafeMutableRawBufferPointer?
+
+    init(_ fd: Int32) { self.fd = fd }
+
+    deinit { buffer.map { free($0.baseAddress) } }
+
+    /// Reads the next `count` bytes and writes them into `sink`.
+    func copy(_ count: Int, of tensor: String, into sink: any ByteSink) throws {
+        guard count > 0 else { return }
+        if buffer == nil { buffer = try MemoryBudget.allocate(Self.readBytes) }
+        let buffer = buffer!
+        var remaining = count
+        while remaining > 0 {
+            let n = read(fd, buffer.baseAddress, min(remaining, buffer.count))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw HDF5Error(operation: "write \(tensor)", reason: n == 0 ? "its bytes ended early" : "cannot read its bytes: \(errnoText())")
+            }
+            try sink.write(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
+            remaining -= n
         }
     }
 }
