@@ -46,11 +46,6 @@ public enum TerminalText {
     }
 }
 
-/// A problem reported by a child process as text (the HDF5 writer's sandbox).
-public struct ReportedProblem: Error, CustomStringConvertible, Sendable {
-    public let description: String
-}
-
 /// Operating-system failures, with the call that failed and errno's text.
 public enum IOError: Error, CustomStringConvertible, Equatable, Sendable {
     case cannotOpen(String)

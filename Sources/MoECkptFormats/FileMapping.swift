@@ -95,7 +95,7 @@ public enum FilesRead {
         }
     }
     nonisolated(unsafe) private static var identities: Set<Identity> = []
-    private static let lock = NSLockLike()
+    private static let lock = PthreadLock()
 
     static func record(_ info: stat) {
         lock.locked { _ = identities.insert(Identity(info)) }

@@ -9,7 +9,7 @@ enum InterruptCleanup {
     nonisolated(unsafe) private static var installed = false
     /// A child process working for moeckpt (the HDF5 sandbox), ended before moeckpt exits on a signal.
     nonisolated(unsafe) static var child: pid_t = 0
-    private static let lock = NSLockLike()
+    private static let lock = PthreadLock()
 
     static func register(_ path: String) {
         lock.locked {

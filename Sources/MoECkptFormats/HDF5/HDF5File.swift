@@ -204,7 +204,7 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
     let chunkBytes: Int
     let littleEndian: Bool
     private var buffer: UnsafeMutableRawBufferPointer?
-    private let lock = NSLockLike()
+    private let lock = PthreadLock()
 
     init(file: HDF5Handle, filePath: String, path: String, shape: [Int], elementBytes: Int, byteCount: Int, chunkBytes: Int,
          littleEndian: Bool) {

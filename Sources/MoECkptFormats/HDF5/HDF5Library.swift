@@ -51,7 +51,7 @@ enum HDF5 {
     /// The whole dataspace (H5S_ALL).
     static let all = hid_t(H5S_ALL)
     /// Recursive: handles close themselves (and take the lock) while other calls hold it.
-    private static let lock = NSLockLike(recursive: true)
+    private static let lock = PthreadLock(recursive: true)
     nonisolated(unsafe) private static var initialized = false
 
     /// Set in a sandbox child: it has one thread, and the lock it inherited belongs to the parent's

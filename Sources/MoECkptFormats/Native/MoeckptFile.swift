@@ -244,7 +244,7 @@ public final class NativeIntegrity: @unchecked Sendable {
     private let checkpoint: Checkpoint
     private let byOffset: [StoredTensor]
     private var verified: Set<Int> = []
-    private let lock = NSLockLike()
+    private let lock = PthreadLock()
 
     /// Nil for checkpoints that are not `.moeckpt` files.
     init?(_ checkpoint: Checkpoint) throws(FileError) {

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A minimal mutex over pthread, so the formats module needs no Foundation.
-final class NSLockLike: @unchecked Sendable {
+final class PthreadLock: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     init(recursive: Bool = false) {
         var attributes = pthread_mutexattr_t()
