@@ -15,7 +15,7 @@ let package = Package(
         .executable(name: "moeckpt", targets: ["moeckpt"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // Element types, shapes, tensor views and exact dtype conversions.
@@ -26,8 +26,9 @@ let package = Package(
         .target(name: "MoECkptMatrixAVX2", swiftSettings: fastCPU),
         .target(name: "MoECkptMatrixAVX512", swiftSettings: avx512CPU),
         // SIMD CPU kernels: linear layers, norms, softmax, activations, rotary embeddings.
-        .target(name: "MoECkptKernels", dependencies: ["MoECkptMatrixAVX2", "MoECkptMatrixAVX512", "CPlatform"],
-                swiftSettings: fastCPU),
+        .target(
+            name: "MoECkptKernels", dependencies: ["MoECkptMatrixAVX2", "MoECkptMatrixAVX512", "CPlatform"],
+            swiftSettings: fastCPU),
         // CRC-32C with the SSE4.2 instruction: the checksums of the native format.
         .target(name: "CCRC32C"),
         // libhdf5 (Debian's libhdf5-dev, found with pkg-config) and its zlib deflate filter.
@@ -40,11 +41,16 @@ let package = Package(
         // linear layers, routing, attention.
         .target(name: "MoECkptForward", dependencies: ["MoECkptKernels", "MoECkptModels", "MoECkptTensors"], swiftSettings: fastCPU),
         // One folder or file per model family (description, layouts, forward pass) and their registry.
-        .target(name: "MoECkptArchitectures", dependencies: ["MoECkptForward", "MoECkptModels", "MoECkptKernels"],
-                swiftSettings: fastCPU),
+        .target(
+            name: "MoECkptArchitectures", dependencies: ["MoECkptForward", "MoECkptModels", "MoECkptKernels"],
+            swiftSettings: fastCPU),
         // The operations behind each command (inspect, convert, verify, run, bench), re-exporting the modules above.
-        .target(name: "MoECkpt", dependencies: ["MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels",
-                                                "MoECkptForward", "MoECkptArchitectures"]),
+        .target(
+            name: "MoECkpt",
+            dependencies: [
+                "MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels",
+                "MoECkptForward", "MoECkptArchitectures",
+            ]),
         // The command line: each command parses its arguments and calls MoECkpt. (Its folder's name
         // differs from MoECkpt's by more than case, for case-insensitive file systems.)
         .executableTarget(
@@ -57,8 +63,9 @@ let package = Package(
         .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors", "MoECkptTestSupport"]),
         // The AVX-512 build's tiles compiled for AVX2, so that their logic is tested on any machine
         // (the instruction selection is the compiler's).
-        .target(name: "MatrixWideLogic", path: "Tests/MatrixWideLogic",
-                swiftSettings: fastCPU + [.define("WIDE_VECTORS")]),
+        .target(
+            name: "MatrixWideLogic", path: "Tests/MatrixWideLogic",
+            swiftSettings: fastCPU + [.define("WIDE_VECTORS")]),
         .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MatrixWideLogic", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptArchitecturesTests", dependencies: ["MoECkptArchitectures", "MoECkptForward", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),

@@ -8,8 +8,10 @@ let fuzzers = ["FuzzSafetensorsHeader", "FuzzShardIndex", "FuzzNative", "FuzzCon
 let package = Package(
     name: "moeckpt-fuzz",
     dependencies: [.package(name: "moeckpt", path: "..")],
-    targets: [.target(name: "FuzzDriver")] + fuzzers.map {
-        .executableTarget(name: $0, dependencies: ["FuzzDriver", .product(name: "MoECkpt", package: "moeckpt")],
-                          swiftSettings: [.unsafeFlags(["-parse-as-library"])])
-    }
+    targets: [.target(name: "FuzzDriver")]
+        + fuzzers.map {
+            .executableTarget(
+                name: $0, dependencies: ["FuzzDriver", .product(name: "MoECkpt", package: "moeckpt")],
+                swiftSettings: [.unsafeFlags(["-parse-as-library"])])
+        }
 )

@@ -16,8 +16,10 @@ enum Dots {
 
     /// y[t, n] = Σ_k weight[n, k] x[t, k] for n in `rows`, t < `tokens`.
     /// - Parameters: weight [*, inputs] in `E`; x [tokens, inputs]; y [tokens, outputs].
-    static func multiply<E: WeightElement>(_ element: E.Type, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                                           x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
+    static func multiply<E: WeightElement>(
+        _ element: E.Type, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
+    ) {
         let stride = inputs * E.byteWidth
         var n = rows.lowerBound
         if tokens == 1 {
@@ -52,8 +54,10 @@ enum Dots {
 
     /// The lane sum, then the k that do not fill a chunk.
     @inline(__always)
-    static func finish<E: WeightElement>(_: E.Type, _ acc: Vector, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>,
-                                         from start: Int, _ k: Int) -> Float {
+    static func finish<E: WeightElement>(
+        _: E.Type, _ acc: Vector, _ w: UnsafeRawPointer, _ x: UnsafePointer<Float>,
+        from start: Int, _ k: Int
+    ) -> Float {
         var sum = acc.sum()
         var i = start
         while i < k {
@@ -76,8 +80,10 @@ enum Dots {
 
     /// One token, four weight rows `stride` bytes apart.
     @inline(__always)
-    static func rows4<E: WeightElement>(_: E.Type, _ w: UnsafeRawPointer, _ stride: Int, _ k: Int, _ x: UnsafePointer<Float>,
-                                        _ y: UnsafeMutablePointer<Float>) {
+    static func rows4<E: WeightElement>(
+        _: E.Type, _ w: UnsafeRawPointer, _ stride: Int, _ k: Int, _ x: UnsafePointer<Float>,
+        _ y: UnsafeMutablePointer<Float>
+    ) {
         let (w0, w1, w2, w3) = (w, w + stride, w + 2 * stride, w + 3 * stride)
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
         var i = 0
@@ -95,8 +101,10 @@ enum Dots {
 
     /// One weight row, two tokens (rows of x `k` apart, of y `ldy` apart).
     @inline(__always)
-    static func tokens2<E: WeightElement>(_: E.Type, _ w: UnsafeRawPointer, _ k: Int, _ x: UnsafePointer<Float>,
-                                          _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+    static func tokens2<E: WeightElement>(
+        _: E.Type, _ w: UnsafeRawPointer, _ k: Int, _ x: UnsafePointer<Float>,
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int
+    ) {
         let (x0, x1) = (x, x + k)
         var a0 = Vector(), a1 = Vector()
         var i = 0
@@ -110,8 +118,10 @@ enum Dots {
     }
 
     @inline(__always)
-    static func tokens4<E: WeightElement>(_: E.Type, _ w: UnsafeRawPointer, _ k: Int, _ x: UnsafePointer<Float>,
-                                          _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+    static func tokens4<E: WeightElement>(
+        _: E.Type, _ w: UnsafeRawPointer, _ k: Int, _ x: UnsafePointer<Float>,
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int
+    ) {
         let (x0, x1, x2, x3) = (x, x + k, x + 2 * k, x + 3 * k)
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
         var i = 0

@@ -16,13 +16,13 @@
 /// hold a scalar reference of it).
 enum Gemm {
     typealias Vector = SIMD16<Float>
-#if WIDE_VECTORS
+    #if WIDE_VECTORS
     static let rowTile = 8
     static let tokenPanel = 32
-#else
+    #else
     static let rowTile = 6
     static let tokenPanel = 16
-#endif
+    #endif
     /// k per block. A token panel's block (1024 x 16 or 32 x 4 bytes) streams from L2; longer
     /// blocks load and store the partial sums less often (measured on Zen 3, one core, 512 tokens
     /// 1024 -> 3584: kc 256 83 GFLOP/s, 1024 91.6, against a 99 GFLOP/s FMA peak).
@@ -38,9 +38,11 @@ enum Gemm {
     ///     `validTokens` count.
     ///   - y: [outputs, tokens] in panels; rows `rows` are written (columns past `validTokens` of
     ///     the last panel may be left as they were).
-    static func multiply<E: WeightElement>(_ element: E.Type, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                                           x: UnsafePointer<Float>, tokens: Int, validTokens: Int,
-                                           y: UnsafeMutablePointer<Float>, outputs: Int) {
+    static func multiply<E: WeightElement>(
+        _ element: E.Type, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, validTokens: Int,
+        y: UnsafeMutablePointer<Float>, outputs: Int
+    ) {
         precondition(tokens % tokenPanel == 0 && validTokens <= tokens, "tokens must fill whole panels")
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: rowTile * kBlock)
         defer { packed.deallocate() }
@@ -73,8 +75,9 @@ enum Gemm {
                             let rows = WeightRows<F32Element>(base: widened + (n - n0) * k.count, stride: k.count * 4)
                             tile(rows, xPanel, k.count, target, first: k0 == 0, valid: valid)
                         } else if tileRows == rowTile {
-                            let rowsInPlace = WeightRows<E>(base: weight + (n * inputs + k.lowerBound) * E.byteWidth,
-                                                            stride: inputs * E.byteWidth)
+                            let rowsInPlace = WeightRows<E>(
+                                base: weight + (n * inputs + k.lowerBound) * E.byteWidth,
+                                stride: inputs * E.byteWidth)
                             tile(rowsInPlace, xPanel, k.count, target, first: k0 == 0, valid: valid)
                         } else {
                             // The same tile on the packed rows and a copy of their outputs.
@@ -94,8 +97,10 @@ enum Gemm {
     }
 
     /// Rows `rows`, columns `k` of the weight widened to fp32, row after row ([rows][k]).
-    static func widen<E: WeightElement>(_: E.Type, _ weight: UnsafeRawPointer, ldw: Int, rows: Range<Int>, k: Range<Int>,
-                                        into out: UnsafeMutablePointer<Float>) {
+    static func widen<E: WeightElement>(
+        _: E.Type, _ weight: UnsafeRawPointer, ldw: Int, rows: Range<Int>, k: Range<Int>,
+        into out: UnsafeMutablePointer<Float>
+    ) {
         for (r, n) in rows.enumerated() {
             let (row, target) = (weight + (n * ldw + k.lowerBound) * E.byteWidth, out + r * k.count)
             var i = 0
@@ -112,8 +117,10 @@ enum Gemm {
 
     /// Rows `rows` (at most a tile), columns `k` of the weight, widened to fp32, as one row tile
     /// [k][rowTile]; rows past the end are zero.
-    static func packTile<E: WeightElement>(_: E.Type, _ weight: UnsafeRawPointer, ldw: Int, rows: Range<Int>, k: Range<Int>,
-                                           into tile: UnsafeMutablePointer<Float>) {
+    static func packTile<E: WeightElement>(
+        _: E.Type, _ weight: UnsafeRawPointer, ldw: Int, rows: Range<Int>, k: Range<Int>,
+        into tile: UnsafeMutablePointer<Float>
+    ) {
         let count = k.count
         for r in 0..<rowTile {
             let n = rows.lowerBound + r
@@ -129,9 +136,11 @@ enum Gemm {
     /// The register tile for a panel with `valid` tokens: a panel of few tokens (an expert chosen
     /// by few) is computed on its first 8 or 16 lanes only.
     @inline(__always)
-    static func tile<W: TileWeights>(_ w: W, _ x: UnsafePointer<Float>, _ k: Int, _ y: UnsafeMutablePointer<Float>,
-                                     first: Bool, valid: Int) {
-#if WIDE_VECTORS
+    static func tile<W: TileWeights>(
+        _ w: W, _ x: UnsafePointer<Float>, _ k: Int, _ y: UnsafeMutablePointer<Float>,
+        first: Bool, valid: Int
+    ) {
+        #if WIDE_VECTORS
         if valid > 16 {
             tile(w, x, k, y, first: first)
         } else if valid > 8 {
@@ -139,13 +148,13 @@ enum Gemm {
         } else {
             tile(SIMD8<Float>.self, w, x, k, y, first: first)
         }
-#else
+        #else
         if valid > 8 {
             tile(SIMD16<Float>.self, w, x, k, y, first: first)
         } else {
             tile(SIMD8<Float>.self, w, x, k, y, first: first)
         }
-#endif
+        #endif
     }
 
     @inline(__always)
@@ -176,7 +185,7 @@ enum Gemm {
     @inline(__always)
     static func broadcast<W: TileWeights>(_ w: W, _ r: Int, _ i: Int) -> Vector { Vector(repeating: w.value(r, i)) }
 
-#if WIDE_VECTORS
+    #if WIDE_VECTORS
     /// 8 rows x 32 tokens; `w` the tile's weights, `x` the panel [k][32], `y` [8][32].
     @inline(__always)
     static func tile<W: TileWeights>(_ w: W, _ x: UnsafePointer<Float>, _ k: Int, _ y: UnsafeMutablePointer<Float>, first: Bool) {
@@ -202,33 +211,35 @@ enum Gemm {
         store(c4a, y + 128); store(c4b, y + 144); store(c5a, y + 160); store(c5b, y + 176)
         store(c6a, y + 192); store(c6b, y + 208); store(c7a, y + 224); store(c7b, y + 240)
     }
-#endif
+    #endif
 
     /// `rowTile` rows x one vector V of tokens (the panel's first lanes).
     @inline(__always)
-    static func tile<V: SIMD, W: TileWeights>(_: V.Type, _ w: W, _ x: UnsafePointer<Float>, _ k: Int,
-                                              _ y: UnsafeMutablePointer<Float>, first: Bool) where V.Scalar == Float {
+    static func tile<V: SIMD, W: TileWeights>(
+        _: V.Type, _ w: W, _ x: UnsafePointer<Float>, _ k: Int,
+        _ y: UnsafeMutablePointer<Float>, first: Bool
+    ) where V.Scalar == Float {
         let p = tokenPanel
         var c0 = start(V.self, y, first), c1 = start(V.self, y + p, first), c2 = start(V.self, y + 2 * p, first)
         var c3 = start(V.self, y + 3 * p, first), c4 = start(V.self, y + 4 * p, first), c5 = start(V.self, y + 5 * p, first)
-#if WIDE_VECTORS
+        #if WIDE_VECTORS
         var c6 = start(V.self, y + 6 * p, first), c7 = start(V.self, y + 7 * p, first)
-#endif
+        #endif
         var xp = x
         for i in 0..<k {
             let xa = load(V.self, xp)
             c0.addProduct(V(repeating: w.value(0, i)), xa); c1.addProduct(V(repeating: w.value(1, i)), xa)
             c2.addProduct(V(repeating: w.value(2, i)), xa); c3.addProduct(V(repeating: w.value(3, i)), xa)
             c4.addProduct(V(repeating: w.value(4, i)), xa); c5.addProduct(V(repeating: w.value(5, i)), xa)
-#if WIDE_VECTORS
+            #if WIDE_VECTORS
             c6.addProduct(V(repeating: w.value(6, i)), xa); c7.addProduct(V(repeating: w.value(7, i)), xa)
-#endif
+            #endif
             xp += p
         }
         store(c0, y); store(c1, y + p); store(c2, y + 2 * p); store(c3, y + 3 * p); store(c4, y + 4 * p); store(c5, y + 5 * p)
-#if WIDE_VECTORS
+        #if WIDE_VECTORS
         store(c6, y + 6 * p); store(c7, y + 7 * p)
-#endif
+        #endif
     }
 }
 

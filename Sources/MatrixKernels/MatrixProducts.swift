@@ -13,15 +13,19 @@ public enum MatrixProducts {
     /// y[n, t] = Σ_k weight[n, k] x[k, t] for n in `rows`, all `tokens` (whole panels); x is
     /// [inputs, tokens] and y [outputs, tokens] in panels of `tokenPanel`; weights F32, or BF16
     /// when `bf16`. Only the first `validTokens` tokens are guaranteed to be computed.
-    public static func multiply(bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                                x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>,
-                                outputs: Int) {
+    public static func multiply(
+        bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>,
+        outputs: Int
+    ) {
         if !bf16 {
-            Gemm.multiply(F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, validTokens: validTokens, y: y,
-                          outputs: outputs)
+            Gemm.multiply(
+                F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, validTokens: validTokens, y: y,
+                outputs: outputs)
         } else {
-            Gemm.multiply(BF16Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, validTokens: validTokens, y: y,
-                          outputs: outputs)
+            Gemm.multiply(
+                BF16Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, validTokens: validTokens, y: y,
+                outputs: outputs)
         }
     }
 
@@ -30,8 +34,10 @@ public enum MatrixProducts {
 
     /// y[t, n] = Σ_k weight[n, k] x[t, k] for n in `rows`, t < `tokens`, row-major: x [tokens,
     /// inputs], y [tokens, outputs].
-    public static func multiplyRows(bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                                    x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
+    public static func multiplyRows(
+        bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
+    ) {
         if !bf16 {
             Dots.multiply(F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, y: y, outputs: outputs)
         } else {

@@ -1,6 +1,6 @@
 import Dispatch
-import Synchronization
 import MoECkptForward
+import Synchronization
 
 /// Times the MoE block and the full forward pass of a Mixtral-shaped model with synthetic weights.
 public struct BenchResult: Encodable, Sendable {
@@ -78,9 +78,10 @@ public enum Bench {
     static func result(_ name: String, _ times: [Double], tokens: Int, threads: Int, flops: Double) -> BenchResult {
         let sorted = times.sorted()
         let median = sorted[sorted.count / 2]
-        return BenchResult(name: name, tokens: tokens, threads: threads, repetitions: times.count, median: median,
-                           minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: Double(tokens) / median,
-                           gflops: flops / median / 1e9)
+        return BenchResult(
+            name: name, tokens: tokens, threads: threads, repetitions: times.count, median: median,
+            minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: Double(tokens) / median,
+            gflops: flops / median / 1e9)
     }
 
     /// Reads every byte of every tensor of a checkpoint (HDF5 chunked or compressed datasets are
@@ -109,19 +110,24 @@ public enum Bench {
             blackHole(checksum)
         }
         let sorted = times.sorted()
-        return BenchResult(name: checksumming ? "crc32c" : "read", tokens: total, threads: 1, repetitions: times.count, median: sorted[sorted.count / 2],
-                           minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: 0,
-                           gflops: Double(total) / sorted[sorted.count / 2] / 1e9)
+        return BenchResult(
+            name: checksumming ? "crc32c" : "read", tokens: total, threads: 1, repetitions: times.count, median: sorted[sorted.count / 2],
+            minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: 0,
+            gflops: Double(total) / sorted[sorted.count / 2] / 1e9)
     }
 
     /// The model a benchmark runs: a Mixtral checkpoint's, or synthetic weights of `config`'s
     /// shape in `weights` (F32 or BF16).
-    public static func model(checkpoint: String?, synthetic config: MixtralConfig,
-                             weights: MatrixWeightType) throws(FileError) -> (MixtralForward, MixtralConfig) {
+    public static func model(
+        checkpoint: String?, synthetic config: MixtralConfig,
+        weights: MatrixWeightType
+    ) throws(FileError) -> (MixtralForward, MixtralConfig) {
         guard let checkpoint else { return (MixtralForward(synthetic: config, weights: weights), config) }
         let loaded = try ModelLoader.load(checkpoint)
         guard let config = loaded.architecture as? MixtralConfig else {
-            throw FileError(path: checkpoint, problem: ForwardError.badInput("bench runs Mixtral-shaped models; this is a \(loaded.architecture.modelType) module"))
+            throw FileError(
+                path: checkpoint,
+                problem: ForwardError.badInput("bench runs Mixtral-shaped models; this is a \(loaded.architecture.modelType) module"))
         }
         do { return (try MixtralForward(loaded, config: config), config) } catch {
             throw FileError(path: checkpoint, problem: error)
@@ -145,8 +151,10 @@ public enum Bench {
         return try f32(tensor, in: path)
     }
 
-    public static func run(_ model: MixtralForward, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
-                           parts: Set<BenchPart>, moeInput x: [Float]) -> [BenchResult] {
+    public static func run(
+        _ model: MixtralForward, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
+        parts: Set<BenchPart>, moeInput x: [Float]
+    ) -> [BenchResult] {
         let config = model.config
         var results: [BenchResult] = []
         if parts.contains(.moe) {
@@ -166,8 +174,10 @@ public enum Bench {
     }
 
     /// One linear layer hidden -> intermediate (an expert's gate projection) on `tokens` rows.
-    public static func linear(hidden h: Int, intermediate i: Int, tokens: Int, threads: Int, repetitions: Int,
-                              warmup: Int) -> BenchResult {
+    public static func linear(
+        hidden h: Int, intermediate i: Int, tokens: Int, threads: Int, repetitions: Int,
+        warmup: Int
+    ) -> BenchResult {
         let x = [Float](repeating: 0.5, count: tokens * h), w = [Float](repeating: 0.25, count: i * h)
         var y = [Float](repeating: 0, count: tokens * i)
         let times = time(repetitions: repetitions, warmup: warmup) {
@@ -195,8 +205,10 @@ public enum Bench {
                 target.withUnsafeMutableBytes { t in t.baseAddress!.copyMemory(from: s.baseAddress!, byteCount: s.count) }
             }
         }
-        return [result("cast-bf16-f32", castTimes, tokens: count, threads: 1, flops: bytes),
-                result("memcpy", copyTimes, tokens: count, threads: 1, flops: bytes)]
+        return [
+            result("cast-bf16-f32", castTimes, tokens: count, threads: 1, flops: bytes),
+            result("memcpy", copyTimes, tokens: count, threads: 1, flops: bytes),
+        ]
     }
 
     /// Memory read bandwidth: `threads` threads summing their parts of a buffer of `bytes` (filled
@@ -229,8 +241,10 @@ public enum Bench {
     /// activations of `tokens` tokens (the logits and the per-head attention scores the largest),
     /// or the cast benchmark's three buffers. The shape comes from the command line: every step
     /// is checked.
-    public static func memoryNeeded(_ c: MixtralConfig, tokens: Int, what: BenchTarget, syntheticWeights: Bool,
-                                    weightBytes: Int) -> Int? {
+    public static func memoryNeeded(
+        _ c: MixtralConfig, tokens: Int, what: BenchTarget, syntheticWeights: Bool,
+        weightBytes: Int
+    ) -> Int? {
         func product(_ factors: Int?...) -> Int? {
             let known = factors.compactMap { $0 }
             return known.count == factors.count ? try? Shape.elementCount(known) : nil

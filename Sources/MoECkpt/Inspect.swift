@@ -84,12 +84,15 @@ public enum Inspector {
         for index in order {
             let tensor = tensors[index]
             guard filter.map({ fnmatch($0, tensor.name, 0) == 0 }) ?? true else { continue }
-            rows.append(InspectReport.Tensor(name: tensor.name, path: tensor.location, dtype: tensor.dtype.name, shape: tensor.shape,
-                                             parameters: tensor.elementCount, bytes: tensor.byteCount))
+            rows.append(
+                InspectReport.Tensor(
+                    name: tensor.name, path: tensor.location, dtype: tensor.dtype.name, shape: tensor.shape,
+                    parameters: tensor.elementCount, bytes: tensor.byteCount))
             let total = totals[tensor.dtype] ?? InspectReport.DTypeTotal(dtype: tensor.dtype.name, tensors: 0, parameters: 0, bytes: 0)
-            totals[tensor.dtype] = InspectReport.DTypeTotal(dtype: total.dtype, tensors: total.tensors + 1,
-                                                             parameters: total.parameters + tensor.elementCount,
-                                                             bytes: total.bytes + tensor.byteCount)
+            totals[tensor.dtype] = InspectReport.DTypeTotal(
+                dtype: total.dtype, tensors: total.tensors + 1,
+                parameters: total.parameters + tensor.elementCount,
+                bytes: total.bytes + tensor.byteCount)
         }
         return InspectReport(
             path: checkpoint.path, format: checkpoint.format.rawValue, files: checkpoint.files,
@@ -118,9 +121,10 @@ public enum Inspector {
             let architecture = description.architecture
             // A description beside a file of other tensors (reference outputs, say) is not its own.
             guard let layout = NamingLayout.detect(names, among: architecture.layouts) else { return nil }
-            return .init(architecture: architecture.modelType, descriptionSource: description.source.name,
-                         layout: layout.key.rawValue, layoutTitle: layout.title,
-                         problems: ModelLoader.problems(checkpoint, as: architecture, layout: layout))
+            return .init(
+                architecture: architecture.modelType, descriptionSource: description.source.name,
+                layout: layout.key.rawValue, layoutTitle: layout.title,
+                problems: ModelLoader.problems(checkpoint, as: architecture, layout: layout))
         case .failure(let error):
             return .init(architecture: nil, descriptionSource: nil, layout: nil, layoutTitle: nil, problems: [error.description])
         case nil:
@@ -135,17 +139,21 @@ public enum Inspector {
     static func moe(of checkpoint: Checkpoint, _ described: Description) -> InspectReport.MoE? {
         let tensors = checkpoint.tensors.map { ($0.name, $0.shape) }
         let candidates: [any Architecture.Type]
-        if case .success(let description)? = described { candidates = [type(of: description.architecture)] } else {
+        if case .success(let description)? = described {
+            candidates = [type(of: description.architecture)]
+        } else {
             candidates = ArchitectureRegistry.standard.types
         }
         guard let summary = candidates.lazy.compactMap({ MoESummary.detect(tensors: tensors, as: $0) }).first else { return nil }
         if case .success(let description)? = described, let k = description.architecture.routedExpertsPerToken {
-            return .init(summary: summary, expertsPerToken: k, expertsPerTokenSource: description.source.name,
-                         activeParameters: summary.activeParameters(expertsPerToken: k))
+            return .init(
+                summary: summary, expertsPerToken: k, expertsPerTokenSource: description.source.name,
+                activeParameters: summary.activeParameters(expertsPerToken: k))
         }
         let assumed = min(2, summary.expertsPerLayer)
-        return .init(summary: summary, expertsPerToken: assumed, expertsPerTokenSource: "assumed (no model description)",
-                     activeParameters: summary.activeParameters(expertsPerToken: assumed))
+        return .init(
+            summary: summary, expertsPerToken: assumed, expertsPerTokenSource: "assumed (no model description)",
+            activeParameters: summary.activeParameters(expertsPerToken: assumed))
     }
 
     /// The report as aligned text.
@@ -163,8 +171,9 @@ public enum Inspector {
         lines.append("checkpoint  \(report.path)")
         let fileNote = report.files.count == 1 ? "" : " (\(report.files.count) files)"
         lines.append("format      \(report.format)\(fileNote)")
-        lines.append("tensors     \(report.tensorCount), \(grouped(report.parameters)) parameters, "
-            + "\(grouped(report.bytes)) bytes (\(ByteSize.describe(report.bytes)))")
+        lines.append(
+            "tensors     \(report.tensorCount), \(grouped(report.parameters)) parameters, "
+                + "\(grouped(report.bytes)) bytes (\(ByteSize.describe(report.bytes)))")
         if let model = report.model {
             var text = model.architecture.map { "\($0) (from \(model.descriptionSource ?? "?"))" } ?? "no model description"
             if let layout = model.layout, let title = model.layoutTitle { text += ", names \(layout) (\(title))" }
@@ -182,15 +191,19 @@ public enum Inspector {
         func row(_ tensor: InspectReport.Tensor) -> [String] {
             var shape = "["
             for (i, dim) in tensor.shape.enumerated() { shape += (i == 0 ? "" : ", ") + String(dim) }
-            return [TerminalText.escaped(tensor.path ?? tensor.name), TerminalText.escaped(tensor.dtype), shape + "]",
-                    grouped(tensor.parameters), grouped(tensor.bytes)]
+            return [
+                TerminalText.escaped(tensor.path ?? tensor.name), TerminalText.escaped(tensor.dtype), shape + "]",
+                grouped(tensor.parameters), grouped(tensor.bytes),
+            ]
         }
         // Widths first, counted without making the cells.
         var widths = header.map(\.count)
         for tensor in report.tensors {
             let shapeWidth = 2 + tensor.shape.reduce(0) { $0 + decimalDigits(UInt(max($1, 0))) } + 2 * max(tensor.shape.count - 1, 0)
-            let cells = [width(TerminalText.escaped(tensor.path ?? tensor.name)), width(TerminalText.escaped(tensor.dtype)), shapeWidth,
-                         groupedWidth(tensor.parameters), groupedWidth(tensor.bytes)]
+            let cells = [
+                width(TerminalText.escaped(tensor.path ?? tensor.name)), width(TerminalText.escaped(tensor.dtype)), shapeWidth,
+                groupedWidth(tensor.parameters), groupedWidth(tensor.bytes),
+            ]
             for column in 0..<5 { widths[column] = max(widths[column], cells[column]) }
         }
         lines.map(TerminalText.escaped).forEach(line)
@@ -203,9 +216,10 @@ public enum Inspector {
 
         lines.append("")
         lines.append("By dtype:")
-        lines += table(report.totalsByDtype.map {
-            ["  " + $0.dtype, "\($0.tensors) tensors", "\(grouped($0.parameters)) params", "\(grouped($0.bytes)) bytes"]
-        }, rightAligned: [1, 2, 3])
+        lines += table(
+            report.totalsByDtype.map {
+                ["  " + $0.dtype, "\($0.tensors) tensors", "\(grouped($0.parameters)) params", "\(grouped($0.bytes)) bytes"]
+            }, rightAligned: [1, 2, 3])
 
         lines.append("")
         if report.metadata.isEmpty {
@@ -221,16 +235,18 @@ public enum Inspector {
             lines.append("")
             lines.append("Attributes:")
             for attribute in report.attributes {
-                lines.append("  \(attribute.object.debugDescriptionUnquoted) \(attribute.name.debugDescriptionUnquoted): "
-                    + attribute.value.debugDescriptionUnquoted)
+                lines.append(
+                    "  \(attribute.object.debugDescriptionUnquoted) \(attribute.name.debugDescriptionUnquoted): "
+                        + attribute.value.debugDescriptionUnquoted)
             }
         }
 
         if let integrity = report.integrity {
             lines.append("")
             let failed = integrity.tensors.filter { !$0.passed }.count
-            lines.append("Checksums (CRC-32C): \(integrity.tensors.count - failed) of \(integrity.tensors.count) tensors match"
-                + (integrity.problems.isEmpty ? ", padding zero" : ""))
+            lines.append(
+                "Checksums (CRC-32C): \(integrity.tensors.count - failed) of \(integrity.tensors.count) tensors match"
+                    + (integrity.problems.isEmpty ? ", padding zero" : ""))
             for problem in integrity.problems { lines.append("  CORRUPT: \(problem)") }
         }
 
@@ -238,12 +254,14 @@ public enum Inspector {
             let s = moe.summary
             lines.append("")
             lines.append("MoE structure (\(s.layout) names):")
-            lines.append("  layers \(s.layers), experts per layer \(s.expertsPerLayer), "
-                + "experts per token \(moe.expertsPerToken) (\(moe.expertsPerTokenSource))")
+            lines.append(
+                "  layers \(s.layers), experts per layer \(s.expertsPerLayer), "
+                    + "experts per token \(moe.expertsPerToken) (\(moe.expertsPerTokenSource))")
             let projections = s.expertProjections.keys.sorted().map { "\($0) \(s.expertProjections[$0]!)" }
             lines.append("  router \(s.routerShape); expert \(projections.joined(separator: ", "))")
-            lines.append("  parameters: total \(grouped(s.totalParameters)), in experts \(grouped(s.expertParameters)), "
-                + "active per token \(grouped(moe.activeParameters))")
+            lines.append(
+                "  parameters: total \(grouped(s.totalParameters)), in experts \(grouped(s.expertParameters)), "
+                    + "active per token \(grouped(moe.activeParameters))")
         }
         lines.map(TerminalText.escaped).forEach(line)
     }

@@ -49,7 +49,8 @@ public final class TerminalProgressBar: ProgressReporter {
         let rate = Double(done) / elapsed
         let remaining = rate > 0 ? Double(total - done) / rate : 0
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = "\r[\(bar)] \(Int(fraction * 100))% \(ByteSize.describe(done)) / \(ByteSize.describe(total))"
+        let line =
+            "\r[\(bar)] \(Int(fraction * 100))% \(ByteSize.describe(done)) / \(ByteSize.describe(total))"
             + "  \(ByteSize.describe(Int(rate)))/s  ETA \(Int(remaining.rounded()))s "
         writeToStandardError(line)
     }

@@ -1,7 +1,8 @@
+import MoECkptForward
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import MoECkptForward
 
 public struct RunOptions: Sendable {
     public var threads: Int
@@ -47,13 +48,15 @@ public struct ModelRunner: Sendable {
             // Refuse inputs whose activations and outputs would not fit, before allocating them.
             let needed = forward.bytesNeeded(input: ids.shape, threads: options.threads)
             guard let needed, MemoryBudget.fits(needed) else {
-                throw fail("\(batch) x \(tokens) tokens would need more memory than this process may use"
-                           + (needed.map { " (\(ByteSize.describe($0)))" } ?? ""))
+                throw fail(
+                    "\(batch) x \(tokens) tokens would need more memory than this process may use"
+                        + (needed.map { " (\(ByteSize.describe($0)))" } ?? ""))
             }
             try ids.load()
             let width = ids.dtype.byteWidth!
             let flat = (0..<(batch * tokens)).map { i in
-                width == 8 ? Int(ids.bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+                width == 8
+                    ? Int(ids.bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
                     : Int(ids.bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
             }
             input = .tokenIDs((0..<batch).map { Array(flat[($0 * tokens)..<(($0 + 1) * tokens)]) })
@@ -97,7 +100,8 @@ func f32(_ tensor: StoredTensor, in path: String) throws(FileError) -> [Float] {
     }
     // Its bytes (read on demand for HDF5) and the fp32 copy.
     guard MemoryBudget.fits(tensor.byteCount + 4 * tensor.elementCount) else {
-        throw FileError(path: path, problem: MemoryError(bytes: tensor.byteCount + 4 * tensor.elementCount, available: MemoryBudget.availableBytes))
+        throw FileError(
+            path: path, problem: MemoryError(bytes: tensor.byteCount + 4 * tensor.elementCount, available: MemoryBudget.availableBytes))
     }
     var values = [Float](repeating: 0, count: tensor.elementCount)
     if let source = try tensor.load().baseAddress {

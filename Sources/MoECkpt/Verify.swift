@@ -51,8 +51,10 @@ public enum Verifier {
     public static let defaultTolerance = 1e-4
 
     /// Runs `modelPath` on the inputs of its expected file and compares every output there.
-    public static func verify(_ modelPath: String, expected expectedPath: String? = nil, atol: Double? = nil,
-                              rtol: Double? = nil, options: RunOptions = RunOptions()) throws(FileError) -> VerifyReport {
+    public static func verify(
+        _ modelPath: String, expected expectedPath: String? = nil, atol: Double? = nil,
+        rtol: Double? = nil, options: RunOptions = RunOptions()
+    ) throws(FileError) -> VerifyReport {
         let model = try ModelLoader.load(modelPath)
         let runner = try ModelRunner(model)  // checks a .moeckpt's checksums first
         let expectedFile: String
@@ -85,12 +87,15 @@ public enum Verifier {
             // A key spelled otherwise than moeckpt writes it (`hidden_states.03`) is not one it produces.
             guard key.description == name, let produced = actual[key] else { throw fail(.notProduced(name)) }
             let reference = expected.tensor(named: name)!
-            comparisons.append(compare(name, produced, HostTensor(shape: reference.shape, values: try f32(reference, in: expectedFile)),
-                                       atol: absolute, rtol: relative))
+            comparisons.append(
+                compare(
+                    name, produced, HostTensor(shape: reference.shape, values: try f32(reference, in: expectedFile)),
+                    atol: absolute, rtol: relative))
         }
-        return VerifyReport(model: modelPath, architecture: model.architecture.modelType, layout: model.layout.key.rawValue,
-                            expected: expectedFile, atol: absolute, rtol: relative,
-                            reference: expected.metadata["reference"], comparisons: comparisons)
+        return VerifyReport(
+            model: modelPath, architecture: model.architecture.modelType, layout: model.layout.key.rawValue,
+            expected: expectedFile, atol: absolute, rtol: relative,
+            reference: expected.metadata["reference"], comparisons: comparisons)
     }
 
     static func locateExpected(_ modelPath: String, _ model: LoadedModel) throws(FileError) -> String {
@@ -102,10 +107,12 @@ public enum Verifier {
 
     /// numpy's allclose, element by element: |actual - expected| <= atol + rtol * |expected|.
     /// NaN never passes; shapes must match.
-    public static func compare(_ name: String, _ actual: HostTensor, _ expected: HostTensor, atol: Double, rtol: Double) -> TensorComparison {
+    public static func compare(_ name: String, _ actual: HostTensor, _ expected: HostTensor, atol: Double, rtol: Double) -> TensorComparison
+    {
         guard actual.shape == expected.shape, actual.values.count == expected.values.count else {
-            return TensorComparison(name: name, shape: actual.shape, expectedShape: expected.shape, maxAbsoluteError: .infinity,
-                                    maxRelativeError: .infinity, worstIndex: [], passed: false)
+            return TensorComparison(
+                name: name, shape: actual.shape, expectedShape: expected.shape, maxAbsoluteError: .infinity,
+                maxRelativeError: .infinity, worstIndex: [], passed: false)
         }
         var maxAbsolute = 0.0, maxRelative = 0.0
         var worst = 0, worstExcess = -Double.infinity
@@ -121,8 +128,9 @@ public enum Verifier {
             maxAbsolute = max(maxAbsolute, error.isNaN ? .infinity : error)
             if e != 0 { maxRelative = max(maxRelative, error.isNaN ? .infinity : error / e.magnitude) }
         }
-        return TensorComparison(name: name, shape: actual.shape, expectedShape: expected.shape, maxAbsoluteError: maxAbsolute,
-                                maxRelativeError: maxRelative, worstIndex: unflatten(worst, actual.shape), passed: passed)
+        return TensorComparison(
+            name: name, shape: actual.shape, expectedShape: expected.shape, maxAbsoluteError: maxAbsolute,
+            maxRelativeError: maxRelative, worstIndex: unflatten(worst, actual.shape), passed: passed)
     }
 
     static func unflatten(_ index: Int, _ shape: [Int]) -> [Int] {
@@ -137,21 +145,32 @@ public enum Verifier {
 
     /// The report as text: one line per tensor and a verdict.
     public static func render(_ report: VerifyReport) -> String {
-        var lines = ["\(report.model): \(report.architecture), names \(report.layout)",
-                     "  expected \(report.expected) (atol \(report.atol), rtol \(report.rtol))"
-                         + (report.reference.map { "; reference: \($0)" } ?? "")]
-        let rows = [["TENSOR", "SHAPE", "MAX ABS ERR", "MAX REL ERR", "WORST AT", "RESULT"]] + report.comparisons.map { c in
-            [TerminalText.escaped(c.name), c.shape == c.expectedShape ? "\(c.shape)" : "\(c.shape) vs expected \(c.expectedShape)",
-             scientific(c.maxAbsoluteError), scientific(c.maxRelativeError), "\(c.worstIndex)", c.passed ? "pass" : "FAIL"]
-        }
+        var lines = [
+            "\(report.model): \(report.architecture), names \(report.layout)",
+            "  expected \(report.expected) (atol \(report.atol), rtol \(report.rtol))"
+                + (report.reference.map { "; reference: \($0)" } ?? ""),
+        ]
+        let rows =
+            [["TENSOR", "SHAPE", "MAX ABS ERR", "MAX REL ERR", "WORST AT", "RESULT"]]
+            + report.comparisons.map { c in
+                [
+                    TerminalText.escaped(c.name), c.shape == c.expectedShape ? "\(c.shape)" : "\(c.shape) vs expected \(c.expectedShape)",
+                    scientific(c.maxAbsoluteError), scientific(c.maxRelativeError), "\(c.worstIndex)", c.passed ? "pass" : "FAIL",
+                ]
+            }
         let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            lines.append("  " + row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }
-                .joined(separator: "  ").replacingTrailingSpaces())
+            lines.append(
+                "  "
+                    + row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }
+                    .joined(separator: "  ").replacingTrailingSpaces())
         }
         let failed = report.comparisons.filter { !$0.passed }.count
-        lines.append("  " + (failed == 0 ? "pass: \(report.comparisons.count) tensors match"
-                                         : "FAIL: \(failed) of \(report.comparisons.count) tensors differ"))
+        lines.append(
+            "  "
+                + (failed == 0
+                    ? "pass: \(report.comparisons.count) tensors match"
+                    : "FAIL: \(failed) of \(report.comparisons.count) tensors differ"))
         return lines.map(TerminalText.escaped).joined(separator: "\n")
     }
 

@@ -137,7 +137,7 @@ enum PartialCleanup {
             var opened = stat()
             // The directory examined is the one opened (not swapped in between), and it is moeckpt's.
             guard fstat(fd, &opened) == 0, opened.st_ino == info.st_ino, opened.st_dev == info.st_dev,
-                  !requireMarker || status(of: marker, in: fd).map({ ($0.st_mode & S_IFMT) == S_IFREG && $0.st_uid == geteuid() }) == true
+                !requireMarker || status(of: marker, in: fd).map({ ($0.st_mode & S_IFMT) == S_IFREG && $0.st_uid == geteuid() }) == true
             else { close(fd); return }
             emptyDirectory(fd)
             unlinkat(parent, name, AT_REMOVEDIR)

@@ -10,19 +10,24 @@ public protocol ByteStorage: AnyObject, Sendable {
     /// Passes the bytes of `range` to `body` in order, in pieces of at most `chunk` bytes (whole
     /// multiples of `granule`, a dtype's width), holding no more than about a chunk in memory:
     /// for streaming a tensor of any size into a writer. Pieces are released once passed.
-    func stream(_ range: Range<Int>, chunk: Int, granule: Int,
-                _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError)
+    func stream(
+        _ range: Range<Int>, chunk: Int, granule: Int,
+        _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError)
 }
 
 extension ByteStorage {
-    public func stream(_ range: Range<Int>, chunk: Int, granule: Int,
-                       _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError) {
+    public func stream(
+        _ range: Range<Int>, chunk: Int, granule: Int,
+        _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void
+    ) throws(FileError) {
         try streamViews(range, chunk: chunk, granule: granule, body)
     }
 
     /// Streams views of `bytes` (a mapping, or a buffer already read).
-    func streamViews(_ range: Range<Int>, chunk: Int, granule: Int,
-                     _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError) {
+    func streamViews(
+        _ range: Range<Int>, chunk: Int, granule: Int,
+        _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void
+    ) throws(FileError) {
         try load()
         let step = max(granule, chunk / max(granule, 1) * max(granule, 1))
         var start = range.lowerBound

@@ -20,8 +20,10 @@ public struct StoredTensor: Sendable {
     /// Where the tensor is inside its file, for formats with paths (an HDF5 dataset path).
     public let location: String?
 
-    public init(name: String, dtype: DType, shape: [Int], byteCount: Int, storage: any ByteStorage, offset: Int,
-                location: String? = nil) {
+    public init(
+        name: String, dtype: DType, shape: [Int], byteCount: Int, storage: any ByteStorage, offset: Int,
+        location: String? = nil
+    ) {
         self.location = location
         self.name = name
         self.dtype = dtype
@@ -74,9 +76,11 @@ public struct Checkpoint: Sendable {
     /// or, as a conversion reads the tensors, by `checksumVerifier()`.
     public let checksums: StoredChecksums?
 
-    public init(path: String, format: CheckpointFormat, tensors: [StoredTensor],
-                metadata: [String: String], files: [String], attributes: [CheckpointAttribute] = [],
-                embedded: EmbeddedModel? = nil, checksums: StoredChecksums? = nil) {
+    public init(
+        path: String, format: CheckpointFormat, tensors: [StoredTensor],
+        metadata: [String: String], files: [String], attributes: [CheckpointAttribute] = [],
+        embedded: EmbeddedModel? = nil, checksums: StoredChecksums? = nil
+    ) {
         self.embedded = embedded
         self.checksums = checksums
         self.path = path

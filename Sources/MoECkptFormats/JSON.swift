@@ -16,7 +16,8 @@ public enum JSONValue: Equatable, Sendable {
     /// The value as a non-negative integer, if it is written as one and fits in `Int`.
     public var nonNegativeInt: Int? {
         guard case .number(let text) = self, !text.isEmpty,
-              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else { return nil }
         return Int(text)
     }
 
@@ -87,17 +88,23 @@ public struct JSONParser {
     /// Parses a JSON object member by member, handing each to `body` and keeping none (a header
     /// of a million tensors never exists as one tree); duplicate keys are refused. Stops early,
     /// returning false, when `body` does.
-    public static func forEachMember(of bytes: UnsafeRawBufferPointer,
-                                     _ body: (String, JSONValue) -> Bool) throws(JSONError) -> Bool {
-        try forEachMember(of: bytes, parsing: { (key: String, parser: inout JSONParser) throws(JSONError) -> Bool in
-            body(key, try parser.value())
-        })
+    public static func forEachMember(
+        of bytes: UnsafeRawBufferPointer,
+        _ body: (String, JSONValue) -> Bool
+    ) throws(JSONError) -> Bool {
+        try forEachMember(
+            of: bytes,
+            parsing: { (key: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+                body(key, try parser.value())
+            })
     }
 
     /// The same, with `body` reading each member's value from the parser itself (with `value()`,
     /// or a faster special-purpose reader such as `plainTensorEntry()`).
-    public static func forEachMember(of bytes: UnsafeRawBufferPointer,
-                                     parsing body: (String, inout JSONParser) throws(JSONError) -> Bool) throws(JSONError) -> Bool {
+    public static func forEachMember(
+        of bytes: UnsafeRawBufferPointer,
+        parsing body: (String, inout JSONParser) throws(JSONError) -> Bool
+    ) throws(JSONError) -> Bool {
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
         guard parser.current == UInt8(ascii: "{") else { throw .notAnObject }
@@ -385,7 +392,8 @@ public struct JSONParser {
                     var scalar = try hex4()
                     if (0xD800..<0xDC00).contains(scalar) {
                         guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"),
-                              bytes[position + 1] == UInt8(ascii: "u") else { throw syntax("unpaired surrogate") }
+                            bytes[position + 1] == UInt8(ascii: "u")
+                        else { throw syntax("unpaired surrogate") }
                         position += 2
                         let low = try hex4()
                         guard (0xDC00..<0xE000).contains(low) else { throw syntax("unpaired surrogate") }
@@ -428,10 +436,13 @@ extension JSONValue {
         case .pythonIndented: layout(indent: 2, depth: 0, comma: ",", colon: ": ", quote: JSONText.quotedASCII)
         case .memberPerLine:
             if case .object(let object) = self, !object.keys.isEmpty {
-                "{\n" + object.entries.map { key, value in
-                    "  " + JSONText.quoted(key) + ": " + value.layout(indent: nil, depth: 0, comma: ", ", colon: ": ",
-                                                                     quote: JSONText.quoted)
-                }.joined(separator: ",\n") + "\n}"
+                "{\n"
+                    + object.entries.map { key, value in
+                        "  " + JSONText.quoted(key) + ": "
+                            + value.layout(
+                                indent: nil, depth: 0, comma: ", ", colon: ": ",
+                                quote: JSONText.quoted)
+                    }.joined(separator: ",\n") + "\n}"
             } else {
                 layout(indent: nil, depth: 0, comma: ", ", colon: ": ", quote: JSONText.quoted)
             }
@@ -453,12 +464,14 @@ extension JSONValue {
         case .number(let text): return text
         case .string(let text): return quote(text)
         case .array(let values):
-            return items(values.map { $0.layout(indent: indent, depth: depth + 1, comma: comma, colon: colon, quote: quote) },
-                         "[", "]")
+            return items(
+                values.map { $0.layout(indent: indent, depth: depth + 1, comma: comma, colon: colon, quote: quote) },
+                "[", "]")
         case .object(let object):
-            return items(object.entries.map { key, value in
-                quote(key) + colon + value.layout(indent: indent, depth: depth + 1, comma: comma, colon: colon, quote: quote)
-            }, "{", "}")
+            return items(
+                object.entries.map { key, value in
+                    quote(key) + colon + value.layout(indent: indent, depth: depth + 1, comma: comma, colon: colon, quote: quote)
+                }, "{", "}")
         }
     }
 }

@@ -28,15 +28,19 @@ package enum HeadAttention {
 
     /// `queries`, `keys` and `values` are [tokens, d]; the result is [tokens, d]. `blockRows`
     /// overrides the block size (tests).
-    package static func attend(queries: [Float], keys: [Float], values: [Float], tokens: Int, d: Int, scaling: Float,
-                       mask: Mask, blockRows: Int? = nil) -> [Float] {
+    package static func attend(
+        queries: [Float], keys: [Float], values: [Float], tokens: Int, d: Int, scaling: Float,
+        mask: Mask, blockRows: Int? = nil
+    ) -> [Float] {
         let rowsPerBlock = blockRows ?? (tokens <= wholeSequenceTokens ? max(tokens, 1) : queryBlockRows)
         var result = [Float](repeating: 0, count: tokens * d)
         var first = 0
         while first < tokens {
             let rows = first..<min(tokens, first + rowsPerBlock)
             // Whole sequences keep the full square (the computation as it always was).
-            let span = rowsPerBlock >= tokens ? 0..<tokens
+            let span =
+                rowsPerBlock >= tokens
+                ? 0..<tokens
                 : mask.keys(rows.lowerBound, tokens: tokens).lowerBound..<mask.keys(rows.upperBound - 1, tokens: tokens).upperBound
             let blockQueries = Array(queries[(rows.lowerBound * d)..<(rows.upperBound * d)])
             let blockKeys = Array(keys[(span.lowerBound * d)..<(span.upperBound * d)])

@@ -24,8 +24,9 @@ package struct LinearLayer: Sendable {
     package func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, threads: Int) {
         withExtendedLifetime(weight.owner) {
             func run(_ b: UnsafePointer<Float>?) {
-                Linear.forward(weight.type, x: x, rows: rows, inputs: inputs, weight: weight.base, outputs: outputs,
-                               bias: b, into: y, threads: threads)
+                Linear.forward(
+                    weight.type, x: x, rows: rows, inputs: inputs, weight: weight.base, outputs: outputs,
+                    bias: b, into: y, threads: threads)
             }
             if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
         }
@@ -49,8 +50,10 @@ package struct ExpertLinears: Sendable {
         let bytes = tensor.rope.count / max(experts, 1)
         var layers: [LinearLayer] = []
         for e in 0..<experts {
-            layers.append(LinearLayer(weight: try WeightMatrix(tensor, bytes: (e * bytes)..<((e + 1) * bytes)),
-                                      inputs: inputs, outputs: outputs))
+            layers.append(
+                LinearLayer(
+                    weight: try WeightMatrix(tensor, bytes: (e * bytes)..<((e + 1) * bytes)),
+                    inputs: inputs, outputs: outputs))
         }
         self.layers = layers
     }

@@ -37,8 +37,9 @@ package struct WeightReader {
             var offset = 0
             for piece in rope.pieces {
                 let count = piece.count / width
-                try? Cast.cast(piece.bytes.baseAddress!, from: dtype, into: destination.baseAddress! + offset * 4,
-                               as: .f32, count: count)
+                try? Cast.cast(
+                    piece.bytes.baseAddress!, from: dtype, into: destination.baseAddress! + offset * 4,
+                    as: .f32, count: count)
                 offset += count
             }
         }
@@ -79,11 +80,12 @@ package struct WeightMatrix: @unchecked Sendable {
     package init(_ tensor: CanonicalTensor, bytes range: Range<Int>? = nil) throws(ForwardError) {
         do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
         let rope = range.map { tensor.rope.slice($0.lowerBound, $0.count) } ?? tensor.rope
-        let inPlace: MatrixWeightType? = switch tensor.dtype {
-        case .f32: .f32
-        case .bf16: .bf16
-        default: nil
-        }
+        let inPlace: MatrixWeightType? =
+            switch tensor.dtype {
+            case .f32: .f32
+            case .bf16: .bf16
+            default: nil
+            }
         if let inPlace, rope.pieces.count == 1, let piece = rope.pieces.first, let start = piece.bytes.baseAddress {
             self.init(type: inPlace, base: start, owner: piece.storage)
         } else {

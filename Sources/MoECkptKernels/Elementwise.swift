@@ -44,8 +44,10 @@ public enum Softmax {
 
 public enum Norm {
     /// transformers' MixtralRMSNorm: x * rsqrt(mean(x^2) + eps) * weight, variance in fp32.
-    public static func rms(_ x: UnsafePointer<Float>, rows: Int, columns: Int, weight: UnsafePointer<Float>,
-                           eps: Float, into y: UnsafeMutablePointer<Float>) {
+    public static func rms(
+        _ x: UnsafePointer<Float>, rows: Int, columns: Int, weight: UnsafePointer<Float>,
+        eps: Float, into y: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows {
             let (src, dst) = (x + r * columns, y + r * columns)
             var sumSquares: Float = 0
@@ -56,8 +58,10 @@ public enum Norm {
     }
 
     /// nn.LayerNorm: (x - mean) / sqrt(var + eps) * weight + bias, biased variance.
-    public static func layer(_ x: UnsafePointer<Float>, rows: Int, columns: Int, weight: UnsafePointer<Float>,
-                             bias: UnsafePointer<Float>, eps: Float, into y: UnsafeMutablePointer<Float>) {
+    public static func layer(
+        _ x: UnsafePointer<Float>, rows: Int, columns: Int, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, eps: Float, into y: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows {
             let (src, dst) = (x + r * columns, y + r * columns)
             var mean: Float = 0

@@ -10,21 +10,27 @@ public enum Linear {
     public static var maxDotTokens: Int { MatrixKernelBuild.selected.maxDotTokens }
 
     /// - Parameters: x [rows, inputs], weight [outputs, inputs], bias [outputs] or nil, y [rows, outputs].
-    public static func forward(x: UnsafePointer<Float>, rows: Int, inputs: Int,
-                               weight: UnsafePointer<Float>, outputs: Int, bias: UnsafePointer<Float>?,
-                               into y: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        forward(.f32, x: x, rows: rows, inputs: inputs, weight: UnsafeRawPointer(weight), outputs: outputs,
-                bias: bias, into: y, threads: threads)
+    public static func forward(
+        x: UnsafePointer<Float>, rows: Int, inputs: Int,
+        weight: UnsafePointer<Float>, outputs: Int, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, threads: Int = 1
+    ) {
+        forward(
+            .f32, x: x, rows: rows, inputs: inputs, weight: UnsafeRawPointer(weight), outputs: outputs,
+            bias: bias, into: y, threads: threads)
     }
 
-    public static func forward(_ type: MatrixWeightType, x: UnsafePointer<Float>, rows: Int, inputs: Int,
-                               weight: UnsafeRawPointer, outputs: Int, bias: UnsafePointer<Float>?,
-                               into y: UnsafeMutablePointer<Float>, threads: Int = 1,
-                               build: MatrixKernelBuild = .selected) {
+    public static func forward(
+        _ type: MatrixWeightType, x: UnsafePointer<Float>, rows: Int, inputs: Int,
+        weight: UnsafeRawPointer, outputs: Int, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, threads: Int = 1,
+        build: MatrixKernelBuild = .selected
+    ) {
         guard rows > 0 else { return }
         if rows <= build.maxDotTokens {
-            multiplyRows(type, weight: weight, outputs: outputs, inputs: inputs, x: x, tokens: rows, y: y, threads: threads,
-                         build: build)
+            multiplyRows(
+                type, weight: weight, outputs: outputs, inputs: inputs, x: x, tokens: rows, y: y, threads: threads,
+                build: build)
             if let bias {
                 for t in 0..<rows {
                     for n in 0..<outputs { y[t * outputs + n] += bias[n] }
@@ -38,33 +44,40 @@ public enum Linear {
         let yPanels = UnsafeMutablePointer<Float>.allocate(capacity: outputs * tokens)
         defer { xPanels.deallocate(); yPanels.deallocate() }
         layout.fromRows(x, rows: rows, features: inputs, into: xPanels, threads: threads)
-        multiply(type, weight: weight, outputs: outputs, inputs: inputs, x: xPanels, tokens: rows, y: yPanels,
-                 threads: threads, build: build)
+        multiply(
+            type, weight: weight, outputs: outputs, inputs: inputs, x: xPanels, tokens: rows, y: yPanels,
+            threads: threads, build: build)
         layout.toRows(yPanels, rows: rows, features: outputs, bias: bias, into: y, threads: threads)
     }
 
     /// y [outputs, tokens] = weight · x [inputs, tokens], both in `TokenPanels` of `build` (padded
     /// to whole panels; the padding columns of y are unspecified), threads splitting the outputs.
-    public static func multiply(_ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
-                                x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
-                                build: MatrixKernelBuild = .selected) {
+    public static func multiply(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
+        build: MatrixKernelBuild = .selected
+    ) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
         let padded = TokenPanels(build: build).padded(tokens)
         Parallel.ranges(outputs, threads: threads, alignment: build.rowTile) { range in
-            build.multiply(type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: padded, validTokens: tokens,
-                           y: ys.base, outputs: outputs)
+            build.multiply(
+                type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: padded, validTokens: tokens,
+                y: ys.base, outputs: outputs)
         }
     }
 
     /// y [tokens, outputs] = x [tokens, inputs] · weightᵀ for at most `build.maxDotTokens`
     /// tokens, row-major, threads splitting the outputs.
-    public static func multiplyRows(_ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
-                                    x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
-                                    build: MatrixKernelBuild = .selected) {
+    public static func multiplyRows(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
+        build: MatrixKernelBuild = .selected
+    ) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
         Parallel.ranges(outputs, threads: threads, alignment: 16) { range in
-            build.multiplyRows(type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: tokens, y: ys.base,
-                               outputs: outputs)
+            build.multiplyRows(
+                type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: tokens, y: ys.base,
+                outputs: outputs)
         }
     }
 }

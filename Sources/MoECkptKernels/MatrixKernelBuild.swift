@@ -25,7 +25,8 @@ public enum MatrixKernelBuild: String, Sendable, CaseIterable {
     /// The widest supported build; `MOECKPT_KERNELS=avx2` selects the narrow one (for comparisons).
     public static let selected: MatrixKernelBuild = {
         if let name = getenv("MOECKPT_KERNELS").map({ String(cString: $0) }), let build = MatrixKernelBuild(rawValue: name),
-           build.isSupported {
+            build.isSupported
+        {
             return build
         }
         return CPUFeatures.hasAVX512 ? .avx512 : .avx2
@@ -46,15 +47,19 @@ public enum MatrixKernelBuild: String, Sendable, CaseIterable {
         }
     }
 
-    func multiply(_ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                  x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
+    func multiply(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
+    ) {
         switch self {
         case .avx2:
-            MoECkptMatrixAVX2.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
-                                                      tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
+            MoECkptMatrixAVX2.MatrixProducts.multiply(
+                bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
+                tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
         case .avx512:
-            MoECkptMatrixAVX512.MatrixProducts.multiply(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
-                                                        tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
+            MoECkptMatrixAVX512.MatrixProducts.multiply(
+                bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
+                tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
         }
     }
 
@@ -66,15 +71,19 @@ public enum MatrixKernelBuild: String, Sendable, CaseIterable {
         }
     }
 
-    func multiplyRows(_ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
-                      x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int) {
+    func multiplyRows(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
+    ) {
         switch self {
         case .avx2:
-            MoECkptMatrixAVX2.MatrixProducts.multiplyRows(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs,
-                                                          x: x, tokens: tokens, y: y, outputs: outputs)
+            MoECkptMatrixAVX2.MatrixProducts.multiplyRows(
+                bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs,
+                x: x, tokens: tokens, y: y, outputs: outputs)
         case .avx512:
-            MoECkptMatrixAVX512.MatrixProducts.multiplyRows(bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs,
-                                                            x: x, tokens: tokens, y: y, outputs: outputs)
+            MoECkptMatrixAVX512.MatrixProducts.multiplyRows(
+                bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs,
+                x: x, tokens: tokens, y: y, outputs: outputs)
         }
     }
 }

@@ -6,8 +6,10 @@ import Synchronization
 public enum Parallel {
     /// Runs `body` on `count` contiguous ranges covering 0..<total, each a multiple of `alignment`
     /// except the last.
-    public static func ranges(_ total: Int, threads: Int, alignment: Int = 1,
-                              _ body: @Sendable (Range<Int>) -> Void) {
+    public static func ranges(
+        _ total: Int, threads: Int, alignment: Int = 1,
+        _ body: @Sendable (Range<Int>) -> Void
+    ) {
         let units = (total + alignment - 1) / alignment
         let parts = max(1, min(threads, units))
         if parts == 1 {

@@ -15,8 +15,10 @@ public struct TokenPanels: Sendable {
 
     /// Panels of x[rows[j], c]: token j of the result is row rows[j] of x [*, features]; tokens
     /// rows.count..<padded(rows.count) are zero. Threads split the panels.
-    public func gather(_ x: UnsafePointer<Float>, features: Int, rows: UnsafeBufferPointer<Int>,
-                       into panels: UnsafeMutablePointer<Float>, threads: Int = 1) {
+    public func gather(
+        _ x: UnsafePointer<Float>, features: Int, rows: UnsafeBufferPointer<Int>,
+        into panels: UnsafeMutablePointer<Float>, threads: Int = 1
+    ) {
         guard let rowIndices = rows.baseAddress else { return }
         let width = self.width
         let (source, target, selected) = (SendableConstPointer(x), SendablePointer(panels), SendableConstPointer(rowIndices))
@@ -36,16 +38,20 @@ public struct TokenPanels: Sendable {
     }
 
     /// Panels of the rows 0..<rows of x [rows, features].
-    public func fromRows(_ x: UnsafePointer<Float>, rows: Int, features: Int, into panels: UnsafeMutablePointer<Float>,
-                         threads: Int = 1) {
+    public func fromRows(
+        _ x: UnsafePointer<Float>, rows: Int, features: Int, into panels: UnsafeMutablePointer<Float>,
+        threads: Int = 1
+    ) {
         let identity = Array(0..<rows)
         identity.withUnsafeBufferPointer { gather(x, features: features, rows: $0, into: panels, threads: threads) }
     }
 
     /// y[t, f] = panels(f, t) (+ bias[f]) for t < rows: back to [rows, features], in blocks of 16
     /// features (one cache line of each output row), threads splitting the panels.
-    public func toRows(_ panels: UnsafePointer<Float>, rows: Int, features: Int, bias: UnsafePointer<Float>?,
-                       into y: UnsafeMutablePointer<Float>, threads: Int = 1) {
+    public func toRows(
+        _ panels: UnsafePointer<Float>, rows: Int, features: Int, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, threads: Int = 1
+    ) {
         let width = self.width
         let (source, target, b) = (SendableConstPointer(panels), SendablePointer(y), bias.map(SendableConstPointer.init))
         Parallel.ranges(padded(rows) / width, threads: threads) { panelRange in
@@ -71,8 +77,10 @@ public struct TokenPanels: Sendable {
 
     /// y[rows[j], f] += weights[j] * panels(f, j): an expert's outputs, weighted by the router,
     /// added to the tokens they came from.
-    public func scatterAdd(_ panels: UnsafePointer<Float>, features: Int, rows: UnsafeBufferPointer<Int>,
-                           weights: UnsafeBufferPointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    public func scatterAdd(
+        _ panels: UnsafePointer<Float>, features: Int, rows: UnsafeBufferPointer<Int>,
+        weights: UnsafeBufferPointer<Float>, into y: UnsafeMutablePointer<Float>
+    ) {
         for (j, row) in rows.enumerated() {
             let source = panels + (j / width) * features * width + j % width
             let target = y + row * features

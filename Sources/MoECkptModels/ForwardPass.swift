@@ -35,8 +35,10 @@ public enum OutputKey: Hashable, Sendable, CustomStringConvertible {
 
     /// The key a file's tensor name stands for (`hidden_states.3`, `aux_loss`, ...).
     public init?(_ name: String) {
-        let plain: [String: OutputKey] = ["logits": .logits, "outputs": .outputs, "aux_loss": .auxLoss,
-                                          "router_z_loss": .routerZLoss, "router_logits": .routerLogits]
+        let plain: [String: OutputKey] = [
+            "logits": .logits, "outputs": .outputs, "aux_loss": .auxLoss,
+            "router_z_loss": .routerZLoss, "router_logits": .routerLogits,
+        ]
         if let key = plain[name] { self = key; return }
         let parts = name.split(separator: ".", maxSplits: 1)
         guard parts.count == 2, let index = Int(parts[1]), index >= 0 else { return nil }

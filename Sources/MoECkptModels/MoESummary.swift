@@ -23,7 +23,8 @@ public struct MoESummary: Sendable, Encodable, Equatable {
     /// layout that accounts for the most names, its router entry and its expert entries.
     public static func detect(tensors: [(name: String, shape: [Int])], as architecture: any Architecture.Type) -> MoESummary? {
         guard let roles = architecture.moeRoles,
-              let layout = NamingLayout.detect(tensors.map(\.name), among: architecture.layouts) else { return nil }
+            let layout = NamingLayout.detect(tensors.map(\.name), among: architecture.layouts)
+        else { return nil }
         let routers = layout.entries.filter { $0.canonical[0].template.hasSuffix(roles.routerSuffix) }.map(\.stored)
         let expertEntries = layout.entries.filter {
             $0.canonical.contains { $0.template.contains(roles.expertInfix) && !$0.template.hasSuffix(roles.routerSuffix) }
@@ -53,9 +54,10 @@ public struct MoESummary: Sendable, Encodable, Equatable {
         guard !routerShape.isEmpty, !projections.isEmpty else { return nil }
         let total = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
         let experts = max(expertsByLayer.values.map(\.count).max() ?? 0, stackedCount.values.max() ?? 0)
-        return MoESummary(layout: layout.title, layers: layers.count, expertsPerLayer: experts,
-                          routerShape: routerShape, expertProjections: projections,
-                          expertParameters: expertParameters, totalParameters: total)
+        return MoESummary(
+            layout: layout.title, layers: layers.count, expertsPerLayer: experts,
+            routerShape: routerShape, expertProjections: projections,
+            expertParameters: expertParameters, totalParameters: total)
     }
 
     private static func firstMatch(_ patterns: [NamePattern], _ name: String) -> (NamePattern, NamePattern.Match)? {

@@ -77,19 +77,22 @@ public struct ModelLoader: Sendable {
         let paramsPath = FileSystem.join(directory, DescriptionFile.mistralParams.rawValue)
         do {
             if FileSystem.exists(configPath) {
-                return ModelDescription(architecture: try registry.read(configJSON: try Self.readObject(configPath)),
-                                        source: .file(configPath))
+                return ModelDescription(
+                    architecture: try registry.read(configJSON: try Self.readObject(configPath)),
+                    source: .file(configPath))
             }
             if FileSystem.exists(paramsPath),
-               let architecture = try registry.read(.mistralParams(try Self.readObject(paramsPath))) {
+                let architecture = try registry.read(.mistralParams(try Self.readObject(paramsPath)))
+            {
                 return ModelDescription(architecture: architecture, source: .file(paramsPath))
             }
         } catch {
             throw FileError(path: FileSystem.exists(configPath) ? configPath : paramsPath, problem: error)
         }
         do {
-            let keys = OtherDescription.ggufMetadata(checkpoint.metadata,
-                                                     hasOutputTensor: checkpoint.tensor(named: "output.weight") != nil)
+            let keys = OtherDescription.ggufMetadata(
+                checkpoint.metadata,
+                hasOutputTensor: checkpoint.tensor(named: "output.weight") != nil)
             if let architecture = try registry.read(keys) { return ModelDescription(architecture: architecture, source: .ggufMetadata) }
         } catch {
             throw FileError(path: checkpoint.path, problem: error)
@@ -177,7 +180,8 @@ public struct ModelLoader: Sendable {
         let (tensors, mappingProblems) = LayoutMapper.load(stored, architecture: architecture, layout: layout)
         let problems = architecture.inconsistencies + mappingProblems
         guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: ModelLoadError.problems(problems)) }
-        return LoadedModel(architecture: architecture, descriptionSource: description.source, layout: layout, tensors: tensors,
-                           checkpoint: checkpoint)
+        return LoadedModel(
+            architecture: architecture, descriptionSource: description.source, layout: layout, tensors: tensors,
+            checkpoint: checkpoint)
     }
 }

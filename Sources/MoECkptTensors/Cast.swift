@@ -18,9 +18,11 @@ public enum Cast {
 
     /// Casts `count` elements from `source` into `destination`, which must hold
     /// `count * to.byteWidth` bytes.
-    public static func cast(_ source: UnsafeRawPointer, from: DType,
-                            into destination: UnsafeMutableRawPointer, as to: DType,
-                            count: Int) throws(CastError) {
+    public static func cast(
+        _ source: UnsafeRawPointer, from: DType,
+        into destination: UnsafeMutableRawPointer, as to: DType,
+        count: Int
+    ) throws(CastError) {
         guard canCast(from: from, to: to) else { throw .unsupported(from: from, to: to) }
         if from == to {
             destination.copyMemory(from: source, byteCount: count * from.byteWidth!)
@@ -30,17 +32,21 @@ public enum Cast {
         case .f32:
             widenToF32(source, from: from, into: destination.assumingMemoryBound(to: UInt32.self), count: count)
         case .f16:
-            narrow(source, from: from, into: destination.assumingMemoryBound(to: UInt16.self), count: count,
-                   toBF16: false)
+            narrow(
+                source, from: from, into: destination.assumingMemoryBound(to: UInt16.self), count: count,
+                toBF16: false)
         default:
-            narrow(source, from: from, into: destination.assumingMemoryBound(to: UInt16.self), count: count,
-                   toBF16: true)
+            narrow(
+                source, from: from, into: destination.assumingMemoryBound(to: UInt16.self), count: count,
+                toBF16: true)
         }
     }
 
     /// Any byte-wide float dtype to F32 bits.
-    static func widenToF32(_ source: UnsafeRawPointer, from: DType,
-                           into out: UnsafeMutablePointer<UInt32>, count: Int) {
+    static func widenToF32(
+        _ source: UnsafeRawPointer, from: DType,
+        into out: UnsafeMutablePointer<UInt32>, count: Int
+    ) {
         switch from {
         case .f32:
             UnsafeMutableRawPointer(out).copyMemory(from: source, byteCount: 4 &* count)
@@ -69,8 +75,10 @@ public enum Cast {
     /// Any byte-wide float dtype to a 16-bit float through F32, in chunks that stay in L1.
     /// F16 and BF16 sources widen exactly, so there is one rounding; F64 rounds twice, as PyTorch's
     /// `Tensor.to` does.
-    static func narrow(_ source: UnsafeRawPointer, from: DType, into out: UnsafeMutablePointer<UInt16>,
-                       count: Int, toBF16: Bool) {
+    static func narrow(
+        _ source: UnsafeRawPointer, from: DType, into out: UnsafeMutablePointer<UInt16>,
+        count: Int, toBF16: Bool
+    ) {
         let chunk = 4096
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: chunk) { wide in
             var start = 0

@@ -60,8 +60,10 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Comparable {
 
     /// Parses a command-line spelling such as `bf16`, `F16` or `float32`.
     public init?(userSpelling: String) {
-        let aliases: [String: DType] = ["float32": .f32, "float16": .f16, "half": .f16,
-                                        "bfloat16": .bf16, "float64": .f64, "double": .f64]
+        let aliases: [String: DType] = [
+            "float32": .f32, "float16": .f16, "half": .f16,
+            "bfloat16": .bf16, "float64": .f64, "double": .f64,
+        ]
         let lowered = userSpelling.lowercased()
         if let alias = aliases[lowered] { self = alias; return }
         guard let dtype = DType(rawValue: userSpelling.uppercased()) else { return nil }

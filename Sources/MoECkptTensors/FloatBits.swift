@@ -88,8 +88,10 @@ public struct Minifloat: Sendable {
         }
     }
 
-    private static func decode(_ pattern: UInt32, _ eBits: Int, _ mBits: Int, _ bias: Int,
-                               _ hasSign: Bool, _ specials: Specials) -> UInt32 {
+    private static func decode(
+        _ pattern: UInt32, _ eBits: Int, _ mBits: Int, _ bias: Int,
+        _ hasSign: Bool, _ specials: Specials
+    ) -> UInt32 {
         let width = eBits + mBits + (hasSign ? 1 : 0)
         let negative = hasSign && (pattern >> UInt32(width - 1)) & 1 == 1
         let exponent = Int((pattern >> UInt32(mBits)) & ((1 << UInt32(eBits)) - 1))

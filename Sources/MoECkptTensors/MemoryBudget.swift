@@ -23,7 +23,8 @@ public enum MemoryBudget {
         for (resource, usedPages) in [(RLIMIT_AS, statm.first), (RLIMIT_DATA, statm.count > 5 ? statm[5] : nil)] {
             var limit = rlimit()
             guard getrlimit(__rlimit_resource_t(resource.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
-                  limit.rlim_cur < rlim_t(Int.max) else { continue }
+                limit.rlim_cur < rlim_t(Int.max)
+            else { continue }
             available = min(available, Int(limit.rlim_cur) - (usedPages ?? 0) * page)
         }
         if let cgroup = cgroupRemaining { available = min(available, cgroup) }
@@ -50,7 +51,8 @@ public enum MemoryBudget {
         var remaining: Int?
         func consider(_ directory: String, limit: String, usage: String) {
             guard let max = readText(directory + "/" + limit).flatMap({ Int($0.trimmingSpaces) }),
-                  let used = readText(directory + "/" + usage).flatMap({ Int($0.trimmingSpaces) }) else { return }
+                let used = readText(directory + "/" + usage).flatMap({ Int($0.trimmingSpaces) })
+            else { return }
             remaining = Swift.min(remaining ?? Int.max, max - used)
         }
         for line in lines {
@@ -59,7 +61,9 @@ public enum MemoryBudget {
             let path = String(fields[2])
             if fields[0] == "0" {
                 // v2 ("max" when unlimited, which Int() rejects), at the process's path or the namespace root.
-                for directory in ["/sys/fs/cgroup" + path, "/sys/fs/cgroup"] { consider(directory, limit: "memory.max", usage: "memory.current") }
+                for directory in ["/sys/fs/cgroup" + path, "/sys/fs/cgroup"] {
+                    consider(directory, limit: "memory.max", usage: "memory.current")
+                }
             } else if fields[1].split(separator: ",").contains("memory") {
                 for directory in ["/sys/fs/cgroup/memory" + path, "/sys/fs/cgroup/memory"] {
                     consider(directory, limit: "memory.limit_in_bytes", usage: "memory.usage_in_bytes")

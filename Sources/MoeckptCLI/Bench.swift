@@ -5,13 +5,15 @@ import MoECkpt
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time the MoE block and the full forward pass (synthetic weights of a given shape, or a Mixtral checkpoint's), kernels, or reading a checkpoint.",
+        abstract:
+            "Time the MoE block and the full forward pass (synthetic weights of a given shape, or a Mixtral checkpoint's), kernels, or reading a checkpoint.",
         discussion: "Prints the median, fastest and slowest of the repetitions after warm-up, tokens/s and GFLOP/s.")
 
     @Argument(help: "A Mixtral checkpoint to time (its shape and weights); without it, synthetic weights of the shape below.")
     var checkpoint: String?
     @Option(help: "Synthetic weights' dtype: f32 or bf16 (read in place by the kernels).") var dtype: MatrixWeightType = .f32
-    @Option(help: "A file (safetensors, HDF5 or .moeckpt) whose hidden_states [tokens, hidden] feed the MoE block (default: seeded random).")
+    @Option(
+        help: "A file (safetensors, HDF5 or .moeckpt) whose hidden_states [tokens, hidden] feed the MoE block (default: seeded random).")
     var inputs: String?
     @Option(help: "Hidden size.") var hidden = 1024
     @Option(help: "Expert intermediate size.") var intermediate = 3584
@@ -25,16 +27,21 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
     @Option(name: .customLong("repeat"), help: "Timed repetitions.") var repetitions = 5
     @Option(help: "Untimed warm-up runs.") var warmup = 1
-    @Option(help: "What to time: moe, forward, both; linear (one expert projection, hidden to intermediate); cast (BF16 to F32 of --tokens million elements, against memcpy); bandwidth (memory read, 1 GiB, --threads).")
+    @Option(
+        help:
+            "What to time: moe, forward, both; linear (one expert projection, hidden to intermediate); cast (BF16 to F32 of --tokens million elements, against memcpy); bandwidth (memory read, 1 GiB, --threads)."
+    )
     var what: BenchTarget = .both
     @Option(help: "Instead, time reading every tensor of this checkpoint (GB/s).") var read: String?
     @Flag(help: "With --read: time the CRC-32C of every tensor instead of a plain read.") var checksum = false
     @OptionGroup var output: JSONOption
 
     func validate() throws {
-        for (name, value) in [("hidden", hidden), ("intermediate", intermediate), ("experts", experts), ("top-k", topK),
-                              ("layers", layers), ("heads", heads), ("kv-heads", kvHeads), ("vocab", vocab),
-                              ("tokens", tokens), ("repeat", repetitions)] where value < 1 {
+        for (name, value) in [
+            ("hidden", hidden), ("intermediate", intermediate), ("experts", experts), ("top-k", topK),
+            ("layers", layers), ("heads", heads), ("kv-heads", kvHeads), ("vocab", vocab),
+            ("tokens", tokens), ("repeat", repetitions),
+        ] where value < 1 {
             throw ValidationError("--\(name) must be at least 1")
         }
         guard topK <= experts else { throw ValidationError("--top-k must not exceed --experts") }
@@ -50,21 +57,26 @@ struct BenchCommand: ParsableCommand {
             if output.json {
                 try printJSON(result)
             } else {
-                print(String(format: "%@ %@: %.1f MB in %.1f ms (median of %d; min %.1f, max %.1f): %.1f GB/s",
-                             result.name, read, Double(result.tokens) / 1e6, result.median * 1e3, result.repetitions,
-                             result.minimum * 1e3, result.maximum * 1e3, result.gflops))
+                print(
+                    String(
+                        format: "%@ %@: %.1f MB in %.1f ms (median of %d; min %.1f, max %.1f): %.1f GB/s",
+                        result.name, read, Double(result.tokens) / 1e6, result.median * 1e3, result.repetitions,
+                        result.minimum * 1e3, result.maximum * 1e3, result.gflops))
             }
             return
         }
-        let config = MixtralConfig(vocabSize: vocab, hiddenSize: hidden, intermediateSize: intermediate, numLayers: layers,
-                                   numHeads: heads, numKVHeads: kvHeads, headDim: hidden / heads, numExperts: experts,
-                                   expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
-                                   tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
+        let config = MixtralConfig(
+            vocabSize: vocab, hiddenSize: hidden, intermediateSize: intermediate, numLayers: layers,
+            numHeads: heads, numKVHeads: kvHeads, headDim: hidden / heads, numExperts: experts,
+            expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
+            tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
         func checkMemory(_ shape: MixtralConfig, synthetic: Bool) throws {
-            let needed = Bench.memoryNeeded(shape, tokens: tokens, what: what, syntheticWeights: synthetic,
-                                            weightBytes: dtype.byteWidth)
+            let needed = Bench.memoryNeeded(
+                shape, tokens: tokens, what: what, syntheticWeights: synthetic,
+                weightBytes: dtype.byteWidth)
             guard let needed, MemoryBudget.fits(needed) else {
-                throw ValidationError("this benchmark would need more memory than this process may use; use fewer --tokens or a smaller shape")
+                throw ValidationError(
+                    "this benchmark would need more memory than this process may use; use fewer --tokens or a smaller shape")
             }
         }
         try checkMemory(config, synthetic: checkpoint == nil)
@@ -77,15 +89,19 @@ struct BenchCommand: ParsableCommand {
         case .cast:
             results = Bench.cast(count: tokens << 20, repetitions: repetitions, warmup: warmup)
         case .linear:
-            results = [Bench.linear(hidden: hidden, intermediate: intermediate, tokens: tokens, threads: threads,
-                                    repetitions: repetitions, warmup: warmup)]
+            results = [
+                Bench.linear(
+                    hidden: hidden, intermediate: intermediate, tokens: tokens, threads: threads,
+                    repetitions: repetitions, warmup: warmup)
+            ]
         case .moe, .forward, .both:
             let model: MixtralForward
             (model, shape) = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype)
             if checkpoint != nil { try checkMemory(shape, synthetic: false) }
             let x = try Bench.moeInput(inputs, tokens: tokens, hidden: shape.hiddenSize)
-            results = Bench.run(model, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup,
-                                parts: what.modelParts, moeInput: x)
+            results = Bench.run(
+                model, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup,
+                parts: what.modelParts, moeInput: x)
         }
         if output.json {
             try printJSON(results)
@@ -93,17 +109,22 @@ struct BenchCommand: ParsableCommand {
         }
         if what == .cast || what == .bandwidth {
             for r in results {
-                print(String(format: "%-14@ median %8.2f ms (min %.2f, max %.2f)  %6.1f GB/s",
-                             r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.gflops))
+                print(
+                    String(
+                        format: "%-14@ median %8.2f ms (min %.2f, max %.2f)  %6.1f GB/s",
+                        r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.gflops))
             }
             return
         }
-        print("\(checkpoint ?? "synthetic \(dtype == .bf16 ? "bf16" : "f32") weights"): hidden \(shape.hiddenSize), intermediate \(shape.intermediateSize), "
-              + "\(shape.numExperts) experts, top-\(shape.expertsPerToken); \(tokens) tokens, \(threads) threads, "
-              + "\(MatrixKernelBuild.selected.rawValue) kernels")
+        print(
+            "\(checkpoint ?? "synthetic \(dtype == .bf16 ? "bf16" : "f32") weights"): hidden \(shape.hiddenSize), intermediate \(shape.intermediateSize), "
+                + "\(shape.numExperts) experts, top-\(shape.expertsPerToken); \(tokens) tokens, \(threads) threads, "
+                + "\(MatrixKernelBuild.selected.rawValue) kernels")
         for r in results {
-            print(String(format: "%-10@ median %8.2f ms (min %.2f, max %.2f)  %10.1f tokens/s  %7.1f GFLOP/s",
-                         r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.tokensPerSecond, r.gflops))
+            print(
+                String(
+                    format: "%-10@ median %8.2f ms (min %.2f, max %.2f)  %10.1f tokens/s  %7.1f GFLOP/s",
+                    r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.tokensPerSecond, r.gflops))
         }
     }
 }

@@ -3,7 +3,8 @@ import MoECkpt
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a checkpoint between formats (safetensors, sharded safetensors, HDF5, .moeckpt), naming layouts and float dtypes.",
+        abstract:
+            "Convert a checkpoint between formats (safetensors, sharded safetensors, HDF5, .moeckpt), naming layouts and float dtypes.",
         discussion: """
             OUT ending in .safetensors is written as one safetensors file, .h5 or .hdf5 as one HDF5 file, and .moeckpt \
             as one native file (canonical names, the model description in its header); any other OUT is a directory \
@@ -24,13 +25,16 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("Split the output into shards of at most this size, e.g. 5GB, 500MB, 2GiB.", valueName: "size"))
     var maxShardSize: ByteCount?
 
-    @Option(help: ArgumentHelp(
-        "Rewrite tensor names into a layout of the model's family and write its description beside them.",
-        valueName: "layout"))
+    @Option(
+        help: ArgumentHelp(
+            "Rewrite tensor names into a layout of the model's family and write its description beside them.",
+            valueName: "layout"))
     var names: LayoutKey?
 
-    @Option(help: ArgumentHelp("HDF5 output: none (contiguous datasets, the default) or gzip[:LEVEL] (chunked deflate).",
-                               valueName: "none|gzip[:level]"))
+    @Option(
+        help: ArgumentHelp(
+            "HDF5 output: none (contiguous datasets, the default) or gzip[:LEVEL] (chunked deflate).",
+            valueName: "none|gzip[:level]"))
     var hdf5Compression: HDF5Compression = .none
 
     @Flag(help: "Do not verify a .moeckpt input's checksums and padding while copying (they are by default).")
@@ -40,9 +44,10 @@ struct Convert: ParsableCommand {
     var quiet = false
 
     var options: ConvertOptions {
-        ConvertOptions(dtype: dtype, maxShardBytes: maxShardSize?.bytes, names: names, hdf5Compression: hdf5Compression,
-                       checkIntegrity: !noCheck,
-                       progress: !quiet && TerminalProgressBar.stderrIsTerminal ? TerminalProgressBar() : nil)
+        ConvertOptions(
+            dtype: dtype, maxShardBytes: maxShardSize?.bytes, names: names, hdf5Compression: hdf5Compression,
+            checkIntegrity: !noCheck,
+            progress: !quiet && TerminalProgressBar.stderrIsTerminal ? TerminalProgressBar() : nil)
     }
 
     func validate() throws {

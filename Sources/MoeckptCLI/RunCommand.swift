@@ -28,8 +28,9 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         keepActivationBuffersWarm()
         let loaded = try ModelLoader.load(model)
-        let outputs = try ModelRunner(loaded).run(inputsFrom: try ModelDirectory.open(input),
-                                                  options: RunOptions(threads: threads.threads, auxLosses: auxLosses))
+        let outputs = try ModelRunner(loaded).run(
+            inputsFrom: try ModelDirectory.open(input),
+            options: RunOptions(threads: threads.threads, auxLosses: auxLosses))
         try ModelRunner.write(outputs, to: output, metadata: ["producer": "moeckpt run", "model": model])
         print("wrote \(output): \(outputs.keys.map(\.description).sorted(by: naturalOrder).joined(separator: ", "))")
     }

@@ -42,8 +42,9 @@ struct VerifyCommand: ParsableCommand {
         keepActivationBuffersWarm()
         var reports: [VerifyReport] = []
         for model in models {
-            let report = try Verifier.verify(model, expected: expected, atol: atol, rtol: rtol,
-                                             options: RunOptions(threads: threads.threads))
+            let report = try Verifier.verify(
+                model, expected: expected, atol: atol, rtol: rtol,
+                options: RunOptions(threads: threads.threads))
             if !output.json { print(Verifier.render(report)) }
             reports.append(report)
         }
@@ -52,8 +53,10 @@ struct VerifyCommand: ParsableCommand {
         if output.json {
             try printJSON(reports)
         } else {
-            print(failed.isEmpty ? "verify: \(reports.count) models, \(tensors) tensors: all pass"
-                                 : "verify: \(failed.count) of \(reports.count) models FAIL (\(failed.map(\.model).joined(separator: ", ")))")
+            print(
+                failed.isEmpty
+                    ? "verify: \(reports.count) models, \(tensors) tensors: all pass"
+                    : "verify: \(failed.count) of \(reports.count) models FAIL (\(failed.map(\.model).joined(separator: ", ")))")
         }
         if !failed.isEmpty { throw ExitCode(1) }
     }

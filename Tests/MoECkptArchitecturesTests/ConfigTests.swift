@@ -1,6 +1,7 @@
-import MoECkptTestSupport
 import Foundation
+import MoECkptTestSupport
 import Testing
+
 @testable import MoECkptArchitectures
 @testable import MoECkptFormats
 @testable import MoECkptModels
@@ -56,10 +57,12 @@ struct ConfigTests {
 
     @Test func reportsEveryMissingFieldAtOnce() throws {
         let text = #"{"model_type": "mixtral", "hidden_size": 16, "num_attention_heads": "four"}"#
-        #expect(throws: ModelConfigError.problems([
-            "num_attention_heads must be a non-negative integer", "vocab_size is missing", "intermediate_size is missing",
-            "num_hidden_layers is missing", "num_local_experts is missing", "num_experts_per_tok is missing",
-        ])) {
+        #expect(
+            throws: ModelConfigError.problems([
+                "num_attention_heads must be a non-negative integer", "vocab_size is missing", "intermediate_size is missing",
+                "num_hidden_layers is missing", "num_local_experts is missing", "num_experts_per_tok is missing",
+            ])
+        ) {
             try Self.read(text)
         }
     }
@@ -70,10 +73,11 @@ struct ConfigTests {
              "vocab_size": 8, "intermediate_size": 8, "num_hidden_layers": 1, "num_local_experts": 2, "num_experts_per_tok": 3}
             """
         let architecture = try Self.read(text)
-        #expect(architecture.inconsistencies == [
-            "experts per token (3) exceed the experts (2)",
-            "attention heads (6) are not divisible by key/value heads (4)",
-        ])
+        #expect(
+            architecture.inconsistencies == [
+                "experts per token (3) exceed the experts (2)",
+                "attention heads (6) are not divisible by key/value heads (4)",
+            ])
     }
 
     @Test func readsMistralParams() throws {
@@ -82,7 +86,8 @@ struct ConfigTests {
              "norm_eps": 1e-05, "vocab_size": 32000, "moe": {"num_experts_per_tok": 2, "num_experts": 8}, "rope_theta": 1e6}
             """
         let c = try MixtralConfig(mistralParams: Self.object(text))
-        #expect(c.hiddenSize == 4096 && c.intermediateSize == 14336 && c.numExperts == 8 && c.expertsPerToken == 2
+        #expect(
+            c.hiddenSize == 4096 && c.intermediateSize == 14336 && c.numExperts == 8 && c.expertsPerToken == 2
                 && c.numKVHeads == 8 && c.headDim == 128 && c.ropeTheta == 1e6)
         // And back: params.json as written reads to the same config.
         #expect(try MixtralConfig(mistralParams: c.mistralParams) == c)

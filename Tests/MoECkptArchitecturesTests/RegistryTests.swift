@@ -1,11 +1,12 @@
 import Foundation
+import MoECkptForward
+import MoECkptTensors
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkptArchitectures
 @testable import MoECkptFormats
 @testable import MoECkptModels
-import MoECkptForward
-import MoECkptTensors
 
 /// A family defined here, outside the library: the protocol and a registry are all it needs to be
 /// described, loaded in its layout, exported to another and run.
@@ -64,9 +65,11 @@ struct RegistryTests {
     static func writeToy(in dir: TemporaryDirectory) throws -> String {
         let path = dir.file("toy")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try #"{"model_type": "toy_router", "width": 3, "experts": 2}"#.write(toFile: path + "/config.json", atomically: true, encoding: .utf8)
+        try #"{"model_type": "toy_router", "width": 3, "experts": 2}"#.write(
+            toFile: path + "/config.json", atomically: true, encoding: .utf8)
         let values: [Float] = [1, 2, 3, -1, 0, 1]
-        let tensor = TensorToWrite(name: "gate.weight", dtype: .f32, shape: [2, 3], byteCount: 24) { (sink: any ByteSink) throws(FileError) in
+        let tensor = TensorToWrite(name: "gate.weight", dtype: .f32, shape: [2, 3], byteCount: 24) {
+            (sink: any ByteSink) throws(FileError) in
             let result = values.withUnsafeBytes { raw in Result { () throws(FileError) in try sink.write(raw) } }
             try result.get()
         }

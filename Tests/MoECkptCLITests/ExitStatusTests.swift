@@ -16,8 +16,10 @@ struct ExitStatusTests {
     }
 
     @Test func inspectJSONAndFilter() throws {
-        let result = try CLI.run(["inspect", "--json", "--filter", "*.gate.weight",
-                                  Fixtures.path("safetensors/tiny-mixtral/model.safetensors")])
+        let result = try CLI.run([
+            "inspect", "--json", "--filter", "*.gate.weight",
+            Fixtures.path("safetensors/tiny-mixtral/model.safetensors"),
+        ])
         #expect(result.status == 0)
         let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
         let names = (json["tensors"] as! [[String: Any]]).map { $0["name"] as! String }
@@ -26,8 +28,10 @@ struct ExitStatusTests {
         #expect((json["moe"] as? [String: Any])?["activeParameters"] as? Int == 16_080 - 12_288 + 12_288 / 2)
     }
 
-    @Test(arguments: ["malformed/gapOrOverlap-gap.safetensors", "malformed/htmlPage.safetensors",
-                      "malformed/shardMissing", "does-not-exist.safetensors", "dtypes/README.md"])
+    @Test(arguments: [
+        "malformed/gapOrOverlap-gap.safetensors", "malformed/htmlPage.safetensors",
+        "malformed/shardMissing", "does-not-exist.safetensors", "dtypes/README.md",
+    ])
     func badInputExitsTwoWithOneLineNamingTheFile(relative: String) throws {
         let path = Fixtures.path(relative)
         for command in [["inspect", path], ["convert", path, "/tmp/moeckpt-never-written.safetensors"]] {
@@ -40,8 +44,10 @@ struct ExitStatusTests {
         #expect(!FileManager.default.fileExists(atPath: "/tmp/moeckpt-never-written.safetensors"))
     }
 
-    @Test(arguments: [["convert", "a"], ["convert", "a", "b", "--dtype", "f12"], ["convert", "a", "b", "--max-shard-size", "lots"],
-                      ["frobnicate"], ["inspect"]])
+    @Test(arguments: [
+        ["convert", "a"], ["convert", "a", "b", "--dtype", "f12"], ["convert", "a", "b", "--max-shard-size", "lots"],
+        ["frobnicate"], ["inspect"],
+    ])
     func usageErrorsExitTwo(arguments: [String]) throws {
         let result = try CLI.run(arguments)
         #expect(result.status == 2)
@@ -56,8 +62,10 @@ struct ExitStatusTests {
 
     @Test func convertSaysWhatItWroteAndShowsNoProgressBarWithoutATerminal() throws {
         let dir = try TemporaryDirectory()
-        let result = try CLI.run(["convert", Fixtures.path("safetensors/tiny-mixtral"), dir.file("out"),
-                                  "--max-shard-size", "30KB", "--dtype", "bf16"])
+        let result = try CLI.run([
+            "convert", Fixtures.path("safetensors/tiny-mixtral"), dir.file("out"),
+            "--max-shard-size", "30KB", "--dtype", "bf16",
+        ])
         #expect(result.status == 0)
         #expect(result.stdout == "wrote \(dir.file("out")): 41 tensors, 32.16 KB in 2 files\n")
         #expect(result.stderr.isEmpty)
@@ -66,8 +74,10 @@ struct ExitStatusTests {
 
 /// HDF5 input that libhdf5 cannot open: one line from moeckpt, nothing from the library.
 struct HDF5CommandTests {
-    @Test(arguments: ["hdf5/malformed/empty.h5", "hdf5/malformed/not_hdf5.h5", "hdf5/malformed/random.h5",
-                      "hdf5/malformed/signature_only.h5", "hdf5/malformed/truncated.h5", "hdf5-fuzz/invalid-free.h5"])
+    @Test(arguments: [
+        "hdf5/malformed/empty.h5", "hdf5/malformed/not_hdf5.h5", "hdf5/malformed/random.h5",
+        "hdf5/malformed/signature_only.h5", "hdf5/malformed/truncated.h5", "hdf5-fuzz/invalid-free.h5",
+    ])
     func malformedHDF5ExitsTwoWithoutLibraryNoise(file: String) throws {
         let path = Fixtures.path(file)
         let result = try CLI.run(["inspect", path])

@@ -64,7 +64,8 @@ struct FaultTests {
 
     @Test func writingIntoTheShardDirectoryBeingReadIsRefused() throws {
         let dir = try TemporaryDirectory()
-        _ = try Converter.convert(Fixtures.path("models/tiny-mixtral"), to: dir.file("ckpt"), options: ConvertOptions(maxShardBytes: 30_000))
+        _ = try Converter.convert(
+            Fixtures.path("models/tiny-mixtral"), to: dir.file("ckpt"), options: ConvertOptions(maxShardBytes: 30_000))
         let before = try FileManager.default.contentsOfDirectory(atPath: dir.file("ckpt")).sorted()
         for output in ["ckpt/joined.safetensors", "ckpt/sub/joined.safetensors"] {
             try? FileManager.default.createDirectory(atPath: dir.file("ckpt/sub"), withIntermediateDirectories: true)

@@ -40,8 +40,9 @@ struct HostileInputTests {
         for output in ["out.safetensors", "sharded"] {
             // A link planted under a stale partial name, and a partial directory without moeckpt's
             // marker holding a link to the victim: neither is followed.
-            try FileManager.default.createSymbolicLink(atPath: dir.file(".\(output).moeckpt-partial-999999"),
-                                                       withDestinationPath: victim)
+            try FileManager.default.createSymbolicLink(
+                atPath: dir.file(".\(output).moeckpt-partial-999999"),
+                withDestinationPath: victim)
             let unmarked = dir.file(".\(output).moeckpt-partial-999998")
             try FileManager.default.createDirectory(atPath: unmarked, withIntermediateDirectories: true)
             try FileManager.default.createSymbolicLink(atPath: unmarked + "/link", withDestinationPath: victim)
@@ -70,8 +71,10 @@ struct HostileInputTests {
         try FileManager.default.createSymbolicLink(atPath: dir.file("alias.safetensors"), withDestinationPath: model + "/model.safetensors")
         try FileManager.default.linkItem(atPath: model + "/expected.safetensors", toPath: dir.file("hardlink.safetensors"))
         let before = try Self.snapshot(model)
-        for output in [model + "/model.safetensors", model + "/expected.safetensors", model + "/config.json",
-                       dir.file("alias.safetensors"), dir.file("hardlink.safetensors")] {
+        for output in [
+            model + "/model.safetensors", model + "/expected.safetensors", model + "/config.json",
+            dir.file("alias.safetensors"), dir.file("hardlink.safetensors"),
+        ] {
             let result = try CLI.run(["run", model, "--input", model + "/expected.safetensors", "--output", output])
             #expect(result.status == 2, "\(output)")
             #expect(result.stderr.contains("refusing to write over it"), "\(output): \(result.stderr)")
@@ -85,11 +88,16 @@ struct HostileInputTests {
     @Test func virtualDatasetsDrawingOnOtherFilesAreRefused() throws {
         let dir = try TemporaryDirectory()
         for (file, source) in [("vds-relative.h5", "vds-source.h5"), ("vds-absolute.h5", "/nonexistent/moeckpt/missing.h5")] {
-            for command in [["inspect", Fixtures.path("hostile/" + file)],
-                            ["convert", Fixtures.path("hostile/" + file), dir.file("out.safetensors")]] {
+            for command in [
+                ["inspect", Fixtures.path("hostile/" + file)],
+                ["convert", Fixtures.path("hostile/" + file), dir.file("out.safetensors")],
+            ] {
                 let result = try CLI.run(command)
                 #expect(result.status == 2, "\(command)")
-                #expect(result.stderr == "moeckpt: error: \(Fixtures.path("hostile/" + file)): dataset /weight is virtual, drawing on the file \"\(source)\"; moeckpt reads only data inside the file\n")
+                #expect(
+                    result.stderr
+                        == "moeckpt: error: \(Fixtures.path("hostile/" + file)): dataset /weight is virtual, drawing on the file \"\(source)\"; moeckpt reads only data inside the file\n"
+                )
             }
         }
         #expect(dir.contents().isEmpty)
@@ -105,14 +113,16 @@ struct HostileInputTests {
         let input = Fixtures.path("hostile/name-collision.h5")
         let result = try CLI.run(["convert", input, dir.file("out.safetensors")])
         #expect(result.status == 2)
-        #expect(result.stderr.contains("datasets /a/b and /a.b both map to the tensor name a.b")
+        #expect(
+            result.stderr.contains("datasets /a/b and /a.b both map to the tensor name a.b")
                 || result.stderr.contains("datasets /a.b and /a/b both map to the tensor name a.b"), "\(result.stderr)")
         #expect(dir.contents().isEmpty)
     }
 
     /// Whether address-space limits can be tried: util-linux's prlimit is there and the build is
     /// not under the address sanitizer (whose shadow memory needs terabytes of address space).
-    static let addressSpaceLimitsWork = FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")
+    static let addressSpaceLimitsWork =
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")
         && dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") == nil
 
     /// Runs the CLI under an address-space limit (util-linux's prlimit), as a process with less
@@ -155,12 +165,17 @@ struct HostileInputTests {
         let file = try OutputFile(creating: dir.file("ids.safetensors"))
         try SafetensorsWriter.write([ids], metadata: [:], to: file)
         try file.close()
-        let result = try Self.runLimited(addressSpace: 400_000_000, ["run", Fixtures.path("models/tiny-mixtral"),
-                                                                     "--input", dir.file("ids.safetensors"),
-                                                                     "--output", dir.file("out.safetensors")])
+        let result = try Self.runLimited(
+            addressSpace: 400_000_000,
+            [
+                "run", Fixtures.path("models/tiny-mixtral"),
+                "--input", dir.file("ids.safetensors"),
+                "--output", dir.file("out.safetensors"),
+            ])
         #expect(result.status == 2)
-        #expect(result.stderr.hasPrefix("moeckpt: error: \(dir.file("ids.safetensors")): ") && result.stderr.contains("more memory"),
-                "\(result.stderr)")
+        #expect(
+            result.stderr.hasPrefix("moeckpt: error: \(dir.file("ids.safetensors")): ") && result.stderr.contains("more memory"),
+            "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(dir.contents() == ["ids.safetensors"])
     }
@@ -174,7 +189,8 @@ struct HostileInputTests {
     static func isAlive(_ pid: Int32) -> Bool {
         // A zombie is not working; its state letter is after the name in parentheses.
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
     }
 
@@ -206,7 +222,9 @@ struct HostileInputTests {
             #expect(gone, "signal \(sig): the writer child \(child) outlived its parent")
             #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == sig)
             if sig != SIGKILL { #expect(dir.contents() == ["in.safetensors"], "signal \(sig) left \(dir.contents())") }
-            for leftover in dir.contents() where leftover != "in.safetensors" { try? FileManager.default.removeItem(atPath: dir.file(leftover)) }
+            for leftover in dir.contents() where leftover != "in.safetensors" {
+                try? FileManager.default.removeItem(atPath: dir.file(leftover))
+            }
             checked += 1
         }
         #expect(checked >= 3, "the convert finished before its child could be seen")
@@ -227,8 +245,9 @@ struct HostileInputTests {
             for command in [["verify", model], ["convert", model, dir.file("out"), "--names", "hf-fused"]] {
                 let result = try Self.runLimited(addressSpace: 1 << 30, command)
                 #expect(result.status == 2, "\(key) \(command[0])")
-                #expect(result.stderr.contains("the description plans") && result.stderr.split(separator: "\n").count == 1,
-                        "\(key) \(command[0]): \(result.stderr)")
+                #expect(
+                    result.stderr.contains("the description plans") && result.stderr.split(separator: "\n").count == 1,
+                    "\(key) \(command[0]): \(result.stderr)")
             }
         }
         #expect(!FileManager.default.fileExists(atPath: dir.file("out")))
@@ -250,8 +269,10 @@ struct HostileInputTests {
     @Test func longSequencesRunWithAttentionInBlocks() throws {
         let dir = try TemporaryDirectory()
         try Self.writeIDs(dir.file("ids.safetensors"), tokens: 600, vocabulary: 64)
-        let result = try CLI.run(["run", Fixtures.path("models/tiny-mixtral"), "--input", dir.file("ids.safetensors"),
-                                  "--output", dir.file("out.safetensors")])
+        let result = try CLI.run([
+            "run", Fixtures.path("models/tiny-mixtral"), "--input", dir.file("ids.safetensors"),
+            "--output", dir.file("out.safetensors"),
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let logits = try #require(try Checkpoint.open(dir.file("out.safetensors")).tensor(named: "logits"))
         #expect(logits.shape == [1, 600, 64])
@@ -289,8 +310,9 @@ struct HostileInputTests {
             let result = try CLI.run(["inspect", model])
             #expect(result.status == 2, "\(shard)")
             let shown = shard.replacingOccurrences(of: "\u{0}", with: "\\0")
-            #expect(result.stderr.contains("index names shard \"\(shown)\", which is not a plain file name in the index's directory"),
-                    "\(shard): \(result.stderr)")
+            #expect(
+                result.stderr.contains("index names shard \"\(shown)\", which is not a plain file name in the index's directory"),
+                "\(shard): \(result.stderr)")
         }
         // The Hugging Face cache: snapshots/REV/x.safetensors -> ../../blobs/HASH.
         let blobs = dir.file("cache/blobs"), snapshot = dir.file("cache/snapshots/rev")
@@ -298,8 +320,10 @@ struct HostileInputTests {
         try FileManager.default.createDirectory(atPath: snapshot, withIntermediateDirectories: true)
         try Self.writeSafetensors(blobs + "/0123abcd", tensors: [("a", [2])])
         try Self.writeSafetensors(blobs + "/4567ef01", tensors: [("b", [2])])
-        try FileManager.default.createSymbolicLink(atPath: snapshot + "/model-00001-of-00002.safetensors", withDestinationPath: "../../blobs/0123abcd")
-        try FileManager.default.createSymbolicLink(atPath: snapshot + "/model-00002-of-00002.safetensors", withDestinationPath: "../../blobs/4567ef01")
+        try FileManager.default.createSymbolicLink(
+            atPath: snapshot + "/model-00001-of-00002.safetensors", withDestinationPath: "../../blobs/0123abcd")
+        try FileManager.default.createSymbolicLink(
+            atPath: snapshot + "/model-00002-of-00002.safetensors", withDestinationPath: "../../blobs/4567ef01")
         let index = "{\"weight_map\": {\"a\": \"model-00001-of-00002.safetensors\", \"b\": \"model-00002-of-00002.safetensors\"}}"
         try index.write(toFile: snapshot + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
         let cached = try CLI.run(["inspect", snapshot])
@@ -311,8 +335,9 @@ struct HostileInputTests {
     @Test func controlCharactersFromFilesAreEscaped() throws {
         let dir = try TemporaryDirectory()
         let forged = "a\nb.weight  F32  [1]  1  4\u{1B}[2J\u{0}"
-        try Self.writeSafetensors(dir.file("names.safetensors"), tensors: [(forged, [2]), ("ok", [1])],
-                                  metadata: ["key\nforged": "value\u{1B}[31m"])
+        try Self.writeSafetensors(
+            dir.file("names.safetensors"), tensors: [(forged, [2]), ("ok", [1])],
+            metadata: ["key\nforged": "value\u{1B}[31m"])
         let inspect = try CLI.run(["inspect", dir.file("names.safetensors")])
         #expect(inspect.status == 0)
         #expect(!inspect.stdout.contains("\u{1B}") && !inspect.stdout.contains("\u{0}"))
@@ -336,7 +361,10 @@ struct HostileInputTests {
         try handle.close()
         let result = try CLI.run(["verify", model])
         #expect(result.status == 2)
-        #expect(result.stderr == "moeckpt: error: \(model)/config.json: is \(ModelLoader.descriptionLimitBytes + 1) bytes, more than the \(ModelLoader.descriptionLimitBytes) bytes such a file may have; refusing to read it\n")
+        #expect(
+            result.stderr
+                == "moeckpt: error: \(model)/config.json: is \(ModelLoader.descriptionLimitBytes + 1) bytes, more than the \(ModelLoader.descriptionLimitBytes) bytes such a file may have; refusing to read it\n"
+        )
     }
 
     // 15. Tolerances are finite and non-negative, from the expected file or the command line.
@@ -391,8 +419,9 @@ struct HostileInputTests {
                 try? FileManager.default.removeItem(atPath: dir.file(output))
                 // Truncated before it was opened: an ordinary refusal; try a later moment.
                 guard process.terminationStatus == 2, !stderr.contains("truncated file or trailing bytes") else { continue }
-                #expect(stderr == "moeckpt: error: \(victim): changed while being read (truncated under its memory mapping)\n",
-                        "\(output) after \(delay) s: \(stderr)")
+                #expect(
+                    stderr == "moeckpt: error: \(victim): changed while being read (truncated under its memory mapping)\n",
+                    "\(output) after \(delay) s: \(stderr)")
                 named += 1
                 break
             }
@@ -406,12 +435,18 @@ struct HostileInputTests {
         let model = try Self.copyModel("models/tiny-mixtral", into: dir)
         let config = try String(contentsOfFile: model + "/config.json", encoding: .utf8)
         let cases = [
-            ("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\", \"factor\": 1e30",
-             "rope_parameters rope_type \"yarn\" is not implemented by moeckpt"),
-            ("\"rope_parameters\": {", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"rope_parameters\": {",
-             "rope_scaling rope_type \"linear\" is not implemented by moeckpt"),
-            ("\"rope_parameters\": {", "\"rope_scaling\": {\"factor\": 2.0}, \"rope_parameters\": {",
-             "rope_scaling names no rope_type"),
+            (
+                "\"rope_type\": \"default\"", "\"rope_type\": \"yarn\", \"factor\": 1e30",
+                "rope_parameters rope_type \"yarn\" is not implemented by moeckpt"
+            ),
+            (
+                "\"rope_parameters\": {", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"rope_parameters\": {",
+                "rope_scaling rope_type \"linear\" is not implemented by moeckpt"
+            ),
+            (
+                "\"rope_parameters\": {", "\"rope_scaling\": {\"factor\": 2.0}, \"rope_parameters\": {",
+                "rope_scaling names no rope_type"
+            ),
             ("\"rope_theta\": 1000000.0", "\"rope_theta\": -1.0", "rope_theta (-1.0) must be positive"),
         ]
         for (old, new, message) in cases {
@@ -444,8 +479,10 @@ struct HostileInputTests {
         #expect(convert.stderr.hasPrefix("moeckpt: error: \(input): ") && convert.stderr.contains(message), "\(convert.stderr)")
         #expect(dir.contents().isEmpty)
         if file.contains("flipped") || file.contains("padding") {  // run refuses damaged weights too
-            let run = try CLI.run(["run", input, "--input", Fixtures.path("models/tiny-mixtral/expected.safetensors"),
-                                   "--output", dir.file("run.safetensors")])
+            let run = try CLI.run([
+                "run", input, "--input", Fixtures.path("models/tiny-mixtral/expected.safetensors"),
+                "--output", dir.file("run.safetensors"),
+            ])
             #expect(run.status == 2 && run.stderr.contains(message), "\(run.stderr)")
         }
         let inspect = try CLI.run(["inspect", "--check", input])

@@ -6,8 +6,10 @@ import Testing
 /// `moeckpt verify` and `moeckpt run` from the command line.
 struct VerifyCommandTests {
     @Test func verifyPassesWithStatusZeroAndASummary() throws {
-        let result = try CLI.run(["verify", Fixtures.path("models/tiny-mixtral"), Fixtures.path("models/layouts/gguf"),
-                                  Fixtures.path("models/sparse_moe_shared")])
+        let result = try CLI.run([
+            "verify", Fixtures.path("models/tiny-mixtral"), Fixtures.path("models/layouts/gguf"),
+            Fixtures.path("models/sparse_moe_shared"),
+        ])
         #expect(result.status == 0)
         #expect(result.stdout.hasSuffix("verify: 3 models, 18 tensors: all pass\n"))
         #expect(result.stdout.contains("  logits           [2, 12, 64]"))
@@ -15,18 +17,22 @@ struct VerifyCommandTests {
 
     @Test func aMismatchExitsOneAndSaysWhichTensor() throws {
         // The module's outputs checked against another module's expected file of the same shape.
-        let result = try CLI.run(["verify", Fixtures.path("models/switch_transformer"),
-                                  "--expected", Fixtures.path("models/switch_transformer_scaled/expected.safetensors")])
+        let result = try CLI.run([
+            "verify", Fixtures.path("models/switch_transformer"),
+            "--expected", Fixtures.path("models/switch_transformer_scaled/expected.safetensors"),
+        ])
         #expect(result.status == 1)
         #expect(result.stdout.contains("FAIL: 1 of 1 tensors differ"))
         #expect(result.stdout.contains("verify: 1 of 1 models FAIL"))
     }
 
     @Test func badInputExitsTwo() throws {
-        for arguments in [["verify", Fixtures.path("safetensors/single_meta.safetensors")],
-                          ["verify", Fixtures.path("models/basic_moe"), "--expected", Fixtures.path("malformed/htmlPage.safetensors")],
-                          ["verify", Fixtures.path("models/tiny-mixtral"), "--expected", Fixtures.path("models/basic_moe/expected.safetensors")],
-                          ["verify", Fixtures.path("models/basic_moe"), "--atol", "-1"]] {
+        for arguments in [
+            ["verify", Fixtures.path("safetensors/single_meta.safetensors")],
+            ["verify", Fixtures.path("models/basic_moe"), "--expected", Fixtures.path("malformed/htmlPage.safetensors")],
+            ["verify", Fixtures.path("models/tiny-mixtral"), "--expected", Fixtures.path("models/basic_moe/expected.safetensors")],
+            ["verify", Fixtures.path("models/basic_moe"), "--atol", "-1"],
+        ] {
             let result = try CLI.run(arguments)
             #expect(result.status == 2, "\(arguments)")
             #expect(result.stderr.hasPrefix("moeckpt: error: ") && result.stderr.filter { $0 == "\n" }.count == 1)
@@ -36,18 +42,24 @@ struct VerifyCommandTests {
     @Test func runWritesEveryOutputUnderTheStandardNames() throws {
         let dir = try TemporaryDirectory()
         let out = dir.file("out.safetensors")
-        let result = try CLI.run(["run", Fixtures.path("models/tiny-mixtral"), "--input",
-                                  Fixtures.path("models/tiny-mixtral/expected.safetensors"), "--output", out, "--aux-losses"])
+        let result = try CLI.run([
+            "run", Fixtures.path("models/tiny-mixtral"), "--input",
+            Fixtures.path("models/tiny-mixtral/expected.safetensors"), "--output", out, "--aux-losses",
+        ])
         #expect(result.status == 0)
         let outputs = try Checkpoint.open(out)
-        #expect(Set(outputs.tensors.map(\.name)) == ["logits", "hidden_states.0", "hidden_states.1", "hidden_states.2",
-                                                    "router_logits.0", "router_logits.1", "aux_loss", "router_z_loss"])
+        #expect(
+            Set(outputs.tensors.map(\.name)) == [
+                "logits", "hidden_states.0", "hidden_states.1", "hidden_states.2",
+                "router_logits.0", "router_logits.1", "aux_loss", "router_z_loss",
+            ])
         // The logits are transformers' within verify's tolerance.
         let expected = try Checkpoint.open(Fixtures.path("models/tiny-mixtral/expected.safetensors"))
         let values = { (t: StoredTensor) in (0..<t.elementCount).map { t.bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
-        let comparison = Verifier.compare("logits", HostTensor(shape: [2, 12, 64], values: values(try #require(outputs.tensor(named: "logits")))),
-                                          HostTensor(shape: [2, 12, 64], values: values(try #require(expected.tensor(named: "logits")))),
-                                          atol: 1e-5, rtol: 1e-4)
+        let comparison = Verifier.compare(
+            "logits", HostTensor(shape: [2, 12, 64], values: values(try #require(outputs.tensor(named: "logits")))),
+            HostTensor(shape: [2, 12, 64], values: values(try #require(expected.tensor(named: "logits")))),
+            atol: 1e-5, rtol: 1e-4)
         #expect(comparison.passed)
     }
 }

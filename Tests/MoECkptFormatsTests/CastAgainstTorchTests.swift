@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkpt
 
 /// `convert --dtype` against torch's `Tensor.to` (fixtures/casts, made by scripts/make_fixtures.py).
@@ -31,8 +32,9 @@ struct CastAgainstTorchTests {
     func tinyMixtralCastMatchesTorchByteForByte(target: String) throws {
         let dir = try TemporaryDirectory()
         let out = dir.file("cast.safetensors")
-        _ = try Converter.convert(Fixtures.path("safetensors/tiny-mixtral/model.safetensors"), to: out,
-                                  options: ConvertOptions(dtype: DType(userSpelling: target)))
+        _ = try Converter.convert(
+            Fixtures.path("safetensors/tiny-mixtral/model.safetensors"), to: out,
+            options: ConvertOptions(dtype: DType(userSpelling: target)))
         #expect(try fileBytes(out) == fileBytes(Fixtures.path("casts/tiny-mixtral-\(target).safetensors")))
     }
 
@@ -40,8 +42,9 @@ struct CastAgainstTorchTests {
     func everyDtypeCastsLikeTorch(target: String) throws {
         let dir = try TemporaryDirectory()
         let out = dir.file("cast.safetensors")
-        let result = try Converter.convert(Fixtures.path("safetensors/all_dtypes.safetensors"), to: out,
-                                           options: ConvertOptions(dtype: DType(userSpelling: target)))
+        let result = try Converter.convert(
+            Fixtures.path("safetensors/all_dtypes.safetensors"), to: out,
+            options: ConvertOptions(dtype: DType(userSpelling: target)))
         #expect(result.uncastable == ["f4"])
         let ours = try Checkpoint.open(out)
         let torch = try Checkpoint.open(Fixtures.path("casts/all_dtypes-\(target).safetensors"))

@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkpt
 @testable import MoECkptFormats
 
@@ -69,7 +70,8 @@ struct HDF5Tests {
                 let elements = tensor.byteCount / width
                 guard elements > 2 else { continue }
                 var part: [UInt8] = []
-                try tensor.storage.stream((tensor.offset + width)..<(tensor.offset + (elements - 1) * width), chunk: chunk, granule: width) {
+                try tensor.storage.stream((tensor.offset + width)..<(tensor.offset + (elements - 1) * width), chunk: chunk, granule: width)
+                {
                     (bytes: UnsafeRawBufferPointer) throws(FileError) in part += bytes
                 }
                 #expect(part == Array(streamed[width..<((elements - 1) * width)]), "\(file) \(entry.name) chunk \(chunk)")
@@ -112,15 +114,18 @@ struct HDF5Tests {
             _ = try Checkpoint.open(Fixtures.path("hdf5/unsupported.h5"))
         } throws: { error in
             guard let problem = (error as? FileError)?.problem as? HDF5FormatError,
-                  case .unsupportedType(let dataset, _) = problem else { return false }
+                case .unsupportedType(let dataset, _) = problem
+            else { return false }
             return dataset.hasPrefix("/")
         }
     }
 
     /// `hdf5-fuzz/invalid-free.h5` made libhdf5 free an invalid pointer inside H5Lvisit under the
     /// address sanitizer (scripts/fuzz.sh FuzzHDF5); moeckpt walks structures in a child process.
-    @Test(arguments: ["hdf5/malformed/empty.h5", "hdf5/malformed/not_hdf5.h5", "hdf5/malformed/random.h5",
-                      "hdf5/malformed/signature_only.h5", "hdf5/malformed/truncated.h5", "hdf5-fuzz/invalid-free.h5"])
+    @Test(arguments: [
+        "hdf5/malformed/empty.h5", "hdf5/malformed/not_hdf5.h5", "hdf5/malformed/random.h5",
+        "hdf5/malformed/signature_only.h5", "hdf5/malformed/truncated.h5", "hdf5-fuzz/invalid-free.h5",
+    ])
     func malformedFilesFailWithOneLine(file: String) throws {
         let path = Fixtures.path(file)
         do {
@@ -188,8 +193,11 @@ struct HDF5Tests {
 
     /// Tensors of `source` whose producers write in pieces of `piece` bytes and call `observe`
     /// with each piece's size (in the process that runs them).
-    static func streamed(_ source: Checkpoint, piece: Int = 1000, observe: @escaping (String, Int) throws(FileError) -> Void)
-        -> [TensorToWrite] {
+    static func streamed(
+        _ source: Checkpoint, piece: Int = 1000, observe: @escaping (String, Int) throws(FileError) -> Void
+    )
+        -> [TensorToWrite]
+    {
         source.tensors.map { tensor in
             TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount) {
                 (sink: any ByteSink) throws(FileError) in

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MoECkptFormats
 
 struct JSONParserTests {
@@ -7,7 +8,12 @@ struct JSONParserTests {
         guard case .object(let object) = value else { Issue.record("not an object"); return }
         #expect(object.keys == ["b", "a"])
         #expect(object["b"] == .array([.number("1"), .number("-2.5e3"), .bool(true), .null]))
-        #expect(object["a"] == .object({ var o = JSONObject(); o.append("x", .string("y")); return o }()))
+        #expect(
+            object["a"]
+                == .object(
+                    {
+                        var o = JSONObject(); o.append("x", .string("y")); return o
+                    }()))
     }
 
     @Test func decodesEscapesAndSurrogatePairs() throws {
@@ -53,26 +59,32 @@ struct JSONParserTests {
             var found: JSONParser.PlainTensorEntry?
             var bytes = "{\"t\":" + text + "}"
             try bytes.withUTF8 { buffer in
-                _ = try JSONParser.forEachMember(of: UnsafeRawBufferPointer(buffer), parsing: { (_: String, parser: inout JSONParser) throws(JSONError) -> Bool in
-                    found = parser.plainTensorEntry()
-                    if found == nil { _ = try parser.value() }
-                    return true
-                })
+                _ = try JSONParser.forEachMember(
+                    of: UnsafeRawBufferPointer(buffer),
+                    parsing: { (_: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+                        found = parser.plainTensorEntry()
+                        if found == nil { _ = try parser.value() }
+                        return true
+                    })
             }
             #expect(found?.dtype == expected.0 && found?.shape == expected.1 && found?.offsets == expected.2, "\(text)")
         }
-        let others = [#"{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}"#, #"{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]}"#,
-                      #"{"dtype":"F32","dtype":"F16","shape":[2],"data_offsets":[0,8]}"#, #"{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}"#,
-                      #"{"dtype":"F\u0033\u0032","shape":[-2],"data_offsets":[0,8]}"#, #"[1]"#, #"{"dtype":"F32","shape":[2]}"#]
+        let others = [
+            #"{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}"#, #"{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]}"#,
+            #"{"dtype":"F32","dtype":"F16","shape":[2],"data_offsets":[0,8]}"#, #"{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}"#,
+            #"{"dtype":"F\u0033\u0032","shape":[-2],"data_offsets":[0,8]}"#, #"[1]"#, #"{"dtype":"F32","shape":[2]}"#,
+        ]
         for text in others {
             var found: JSONParser.PlainTensorEntry?
             var bytes = "{\"t\":" + text + "}"
             _ = try? bytes.withUTF8 { buffer in
-                try JSONParser.forEachMember(of: UnsafeRawBufferPointer(buffer), parsing: { (_: String, parser: inout JSONParser) throws(JSONError) -> Bool in
-                    found = parser.plainTensorEntry()
-                    if found == nil { _ = try parser.value() }  // the general parser reads it from the same place
-                    return true
-                })
+                try JSONParser.forEachMember(
+                    of: UnsafeRawBufferPointer(buffer),
+                    parsing: { (_: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+                        found = parser.plainTensorEntry()
+                        if found == nil { _ = try parser.value() }  // the general parser reads it from the same place
+                        return true
+                    })
             }
             #expect(found == nil, "\(text)")
         }

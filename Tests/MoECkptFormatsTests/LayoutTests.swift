@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkpt
 
 /// Mixtral in every layout loads to the same canonical model, and conversions between layouts are exact.
@@ -18,7 +19,8 @@ struct LayoutTests {
         let model = try ModelLoader.load(Fixtures.path("models/layouts/" + layout))
         #expect(model.layout.key.rawValue == (layout == "hf-sharded" ? "hf" : layout))
         guard var expected = try ModelLoader.load(Fixtures.path("models/tiny-mixtral")).architecture as? MixtralConfig,
-              let actual = model.architecture as? MixtralConfig else { Issue.record("not mixtral"); return }
+            let actual = model.architecture as? MixtralConfig
+        else { Issue.record("not mixtral"); return }
         // params.json as Mistral writes it has no context length.
         if layout == "mistral" { expected.maxPositionEmbeddings = actual.maxPositionEmbeddings }
         #expect(actual == expected)
@@ -47,7 +49,9 @@ struct LayoutTests {
     @Test func theDescriptionFileFollowsTheLayout() throws {
         let dir = try TemporaryDirectory()
         for layout in ["mistral", "gguf", "hf"] {
-            _ = try Converter.convert(Fixtures.path("models/tiny-mixtral-variant"), to: dir.file(layout), options: ConvertOptions(names: LayoutKey(rawValue: layout)))
+            _ = try Converter.convert(
+                Fixtures.path("models/tiny-mixtral-variant"), to: dir.file(layout),
+                options: ConvertOptions(names: LayoutKey(rawValue: layout)))
         }
         #expect(FileManager.default.fileExists(atPath: dir.file("mistral/params.json")))
         #expect(FileManager.default.fileExists(atPath: dir.file("mistral/consolidated.safetensors")))
@@ -85,8 +89,10 @@ struct LayoutTests {
 /// Every mismatch between a checkpoint and its description, reported together.
 struct LoadProblemTests {
     /// A copy of tiny-mixtral with its tensors edited and its config replaced.
-    static func checkpoint(dropping: Set<String> = [], adding: [String: [Int]] = [:], reshaping: [String: [Int]] = [:],
-                           config: ((inout [String: Any]) -> Void)? = nil, in dir: TemporaryDirectory) throws -> String {
+    static func checkpoint(
+        dropping: Set<String> = [], adding: [String: [Int]] = [:], reshaping: [String: [Int]] = [:],
+        config: ((inout [String: Any]) -> Void)? = nil, in dir: TemporaryDirectory
+    ) throws -> String {
         let source = try ModelDirectory.open(Fixtures.path("models/tiny-mixtral"))
         var tensors: [TensorToWrite] = source.tensors.filter { !dropping.contains($0.name) }.map { tensor in
             let shape = reshaping[tensor.name] ?? tensor.shape
@@ -97,9 +103,10 @@ struct LoadProblemTests {
         }
         for (name, shape) in adding {
             let count = shape.reduce(4, *)
-            tensors.append(TensorToWrite(name: name, dtype: .f32, shape: shape, byteCount: count) { (file: any ByteSink) throws(FileError) in
-                try file.write([UInt8](repeating: 0, count: count))
-            })
+            tensors.append(
+                TensorToWrite(name: name, dtype: .f32, shape: shape, byteCount: count) { (file: any ByteSink) throws(FileError) in
+                    try file.write([UInt8](repeating: 0, count: count))
+                })
         }
         let file = try OutputFile(creating: dir.file("model.safetensors"))
         try SafetensorsWriter.write(tensors, metadata: [:], to: file)
@@ -126,21 +133,23 @@ struct LoadProblemTests {
             dropping: ["model.layers.1.block_sparse_moe.experts.2.w3.weight", "lm_head.weight"],
             adding: ["model.layers.0.mystery.weight": [3]],
             reshaping: ["model.layers.0.self_attn.q_proj.weight": [16, 15]], in: dir)
-        #expect(Set(Self.problems(path)) == [
-            "missing tensor lm_head.weight",
-            "model.layers.0.self_attn.q_proj.weight has shape [16, 15], expected [16, 16]",
-            "missing tensor model.layers.1.block_sparse_moe.experts.2.w3.weight",
-            "unexpected tensor model.layers.0.mystery.weight",
-        ])
+        #expect(
+            Set(Self.problems(path)) == [
+                "missing tensor lm_head.weight",
+                "model.layers.0.self_attn.q_proj.weight has shape [16, 15], expected [16, 16]",
+                "missing tensor model.layers.1.block_sparse_moe.experts.2.w3.weight",
+                "unexpected tensor model.layers.0.mystery.weight",
+            ])
     }
 
     @Test func configInconsistenciesAndAnEmbeddingOfTheWrongWidth() throws {
         let dir = try TemporaryDirectory()
-        let path = try Self.checkpoint(config: { config in
-            config["num_experts_per_tok"] = 5
-            config["num_key_value_heads"] = 3
-            config["hidden_size"] = 12
-        }, in: dir)
+        let path = try Self.checkpoint(
+            config: { config in
+                config["num_experts_per_tok"] = 5
+                config["num_key_value_heads"] = 3
+                config["hidden_size"] = 12
+            }, in: dir)
         let problems = Self.problems(path)
         #expect(problems.contains("experts per token (5) exceed the experts (4)"))
         #expect(problems.contains("attention heads (4) are not divisible by key/value heads (3)"))

@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkptFormats
 
 /// One crafted file per validation rule (fixtures/malformed, made by scripts/make_fixtures.py);
@@ -8,7 +9,8 @@ import Testing
 struct MalformedCorpusTests {
     static let expected: [(file: String, rule: String)] = {
         guard let data = try? Data(contentsOf: Fixtures.root.appendingPathComponent("malformed/EXPECTED.json")),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [] }
         return json.keys.sorted().compactMap { file in
             guard let entry = json[file] as? [String: Any], let rule = entry["error"] as? String else { return nil }
             return (file, rule)
@@ -17,11 +19,13 @@ struct MalformedCorpusTests {
 
     @Test func corpusCoversEveryRule() {
         let rules = Set(Self.expected.map(\.rule))
-        let all = ["fileTooSmall", "headerTooLarge", "headerLengthOutOfBounds", "headerNotUTF8", "headerNotJSON",
-                   "headerNotObject", "duplicateKey", "malformedTensorEntry", "unknownDtype", "invalidShape",
-                   "offsetsReversed", "byteLengthMismatch", "sizeOverflow", "subByteNotWholeBytes", "gapOrOverlap",
-                   "dataSectionMismatch", "metadataNotStringMap", "gitLFSPointer", "htmlPage", "indexMalformed",
-                   "shardMissing", "tensorMissingFromShard", "tensorInTwoShards", "shardPathEscapes", "tensorNotInIndex"]
+        let all = [
+            "fileTooSmall", "headerTooLarge", "headerLengthOutOfBounds", "headerNotUTF8", "headerNotJSON",
+            "headerNotObject", "duplicateKey", "malformedTensorEntry", "unknownDtype", "invalidShape",
+            "offsetsReversed", "byteLengthMismatch", "sizeOverflow", "subByteNotWholeBytes", "gapOrOverlap",
+            "dataSectionMismatch", "metadataNotStringMap", "gitLFSPointer", "htmlPage", "indexMalformed",
+            "shardMissing", "tensorMissingFromShard", "tensorInTwoShards", "shardPathEscapes", "tensorNotInIndex",
+        ]
         #expect(rules == Set(all))
     }
 

@@ -1,12 +1,15 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkptFormats
 
 /// Random corruptions of valid files: the reader must accept or refuse each one, never trap or hang.
 struct MutationTests {
-    @Test(arguments: ["safetensors/single_meta.safetensors", "safetensors/all_dtypes.safetensors",
-                      "safetensors/handmade_subbyte.safetensors", "safetensors/metadata_unicode.safetensors"])
+    @Test(arguments: [
+        "safetensors/single_meta.safetensors", "safetensors/all_dtypes.safetensors",
+        "safetensors/handmade_subbyte.safetensors", "safetensors/metadata_unicode.safetensors",
+    ])
     func mutatedFilesAreAcceptedOrRefusedWithARule(file: String) throws {
         let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(file))))
         var random = SeededGenerator(seed: UInt64(file.utf8.count) &* 0x9E37_79B9)
@@ -16,7 +19,8 @@ struct MutationTests {
             switch Int.random(in: 0..<4, using: &random) {
             case 0:  // flip bits in the header region
                 for _ in 0..<Int.random(in: 1...4, using: &random) {
-                    bytes[Int.random(in: 0..<min(bytes.count, 8 + 400), using: &random)] ^= UInt8(1 << Int.random(in: 0..<8, using: &random))
+                    bytes[Int.random(in: 0..<min(bytes.count, 8 + 400), using: &random)] ^= UInt8(
+                        1 << Int.random(in: 0..<8, using: &random))
                 }
             case 1:  // truncate
                 bytes.removeLast(Int.random(in: 1...bytes.count, using: &random))

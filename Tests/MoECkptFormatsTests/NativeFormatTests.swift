@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkpt
 
 /// The `.moeckpt` format: round trips, integrity, strictness.
@@ -28,16 +29,19 @@ struct NativeFormatTests {
         for tensor in a.tensors {
             let other = try #require(b.tensor(named: tensor.name))
             guard other.dtype == tensor.dtype, other.shape == tensor.shape,
-                  Array(try other.load()) == Array(try tensor.load()) else { return false }
+                Array(try other.load()) == Array(try tensor.load())
+            else { return false }
         }
         return true
     }
 
-    @Test(arguments: ["safetensors/all_dtypes.safetensors", "safetensors/odd_shapes.safetensors",
-                      "safetensors/handmade_subbyte.safetensors", "safetensors/metadata_unicode.safetensors",
-                      "safetensors/tiny-mixtral-sharded", "models/layouts/hf", "models/layouts/mistral", "models/layouts/gguf",
-                      "models/layouts/hf-fused", "models/layouts/mlx", "models/tiny-mixtral-bf16", "models/tiny-mixtral-variant",
-                      "models/mixtral_block", "models/sparse_moe_shared", "models/switch_transformer_scaled"])
+    @Test(arguments: [
+        "safetensors/all_dtypes.safetensors", "safetensors/odd_shapes.safetensors",
+        "safetensors/handmade_subbyte.safetensors", "safetensors/metadata_unicode.safetensors",
+        "safetensors/tiny-mixtral-sharded", "models/layouts/hf", "models/layouts/mistral", "models/layouts/gguf",
+        "models/layouts/hf-fused", "models/layouts/mlx", "models/tiny-mixtral-bf16", "models/tiny-mixtral-variant",
+        "models/mixtral_block", "models/sparse_moe_shared", "models/switch_transformer_scaled",
+    ])
     func everyFixtureRoundTripsBitExact(fixture: String) throws {
         let dir = try TemporaryDirectory()
         let native = dir.file("model.moeckpt")
@@ -54,13 +58,16 @@ struct NativeFormatTests {
         let native = try ModelDirectory.open(dir.file("m.moeckpt"))
         #expect(native.embedded?.layout == "canonical" && native.embedded?.sourceLayout == "hf")
         #expect(native.tensor(named: "layers.1.moe.down")?.shape == [4, 16, 32])
-        #expect(native.tensors.allSatisfy { ($0.offset - native.checksums!.dataOffset) % 64 == 0 } && native.checksums!.dataOffset % 4096 == 0)
+        #expect(
+            native.tensors.allSatisfy { ($0.offset - native.checksums!.dataOffset) % 64 == 0 } && native.checksums!.dataOffset % 4096 == 0)
         _ = try Converter.convert(dir.file("m.moeckpt"), to: dir.file("back"))
         #expect(try fileBytes(dir.file("back/model.safetensors")) == fileBytes(Fixtures.path("models/tiny-mixtral/model.safetensors")))
         #expect(FileManager.default.fileExists(atPath: dir.file("back/config.json")))
     }
 
-    @Test(arguments: ["models/tiny-mixtral", "models/mixtral-mha-top1", "models/layouts/gguf", "models/mixture_of_experts", "models/basic_moe"])
+    @Test(arguments: [
+        "models/tiny-mixtral", "models/mixtral-mha-top1", "models/layouts/gguf", "models/mixture_of_experts", "models/basic_moe",
+    ])
     func aConvertedModelVerifiesWithTheSameOutputs(fixture: String) throws {
         let dir = try TemporaryDirectory()
         _ = try Converter.convert(Fixtures.path(fixture), to: dir.file("m.moeckpt"))
@@ -119,7 +126,8 @@ struct NativeFormatTests {
         var crc = newer[0..<24].withUnsafeBytes { CRC32C.checksum($0) }
         crc = newer[32..<(32 + headerLength)].withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
         withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { newer[24 + i] = $0[i] } }
-        #expect(Self.outcome(newer, in: dir)?.hasSuffix(": format version 2.0 is newer than this moeckpt reads (1.x); update moeckpt") == true)
+        #expect(
+            Self.outcome(newer, in: dir)?.hasSuffix(": format version 2.0 is newer than this moeckpt reads (1.x); update moeckpt") == true)
     }
 
     @Test func openingReadsNoTensorData() throws {
@@ -199,8 +207,9 @@ struct NativeFormatTests {
         let upper = Self.rewritingHeader(original) { header in
             let range = header.range(of: "\"crc32c\":\"")!
             let digits = header[range.upperBound...].prefix(8)
-            return header.replacingCharacters(in: range.upperBound..<header.index(range.upperBound, offsetBy: 8),
-                                              with: digits.contains(where: \.isLetter) ? digits.uppercased() : "+" + digits.dropFirst())
+            return header.replacingCharacters(
+                in: range.upperBound..<header.index(range.upperBound, offsetBy: 8),
+                with: digits.contains(where: \.isLetter) ? digits.uppercased() : "+" + digits.dropFirst())
         }
         #expect(Self.outcome(upper, in: dir)?.contains("8 lowercase hex digits") == true)
     }
@@ -218,8 +227,10 @@ struct NativeFormatTests {
         flipped[tensor.offset + tensor.byteCount / 2] ^= 0x10
         var padded = original
         padded[gap.0.offset + gap.0.byteCount] = 1
-        for (name, bytes, message) in [("flipped", flipped, "tensor \"\(tensor.name)\" checksum mismatch"),
-                                       ("padded", padded, "padding before tensor \"\(gap.1.name)\" is not zero")] {
+        for (name, bytes, message) in [
+            ("flipped", flipped, "tensor \"\(tensor.name)\" checksum mismatch"),
+            ("padded", padded, "padding before tensor \"\(gap.1.name)\" is not zero"),
+        ] {
             let input = dir.file(name + ".moeckpt")
             FileManager.default.createFile(atPath: input, contents: Data(bytes))
             for output in ["out.safetensors", "out.moeckpt", "outdir"] {
@@ -241,10 +252,13 @@ struct NativeFormatTests {
         FileManager.default.createFile(atPath: dir.file("damaged.moeckpt"), contents: Data(model))
         for (output, names) in [("hf", "hf"), ("model.h5", nil)] {
             #expect {
-                _ = try Converter.convert(dir.file("damaged.moeckpt"), to: dir.file(output), options: ConvertOptions(names: names.map(LayoutKey.init(rawValue:))))
+                _ = try Converter.convert(
+                    dir.file("damaged.moeckpt"), to: dir.file(output), options: ConvertOptions(names: names.map(LayoutKey.init(rawValue:))))
             } throws: { error in
-                (error as? FileError).map { $0.path == dir.file("damaged.moeckpt")
-                    && $0.description.contains("tensor \"layers.1.moe.gate\" checksum mismatch") } ?? false
+                (error as? FileError).map {
+                    $0.path == dir.file("damaged.moeckpt")
+                        && $0.description.contains("tensor \"layers.1.moe.gate\" checksum mismatch")
+                } ?? false
             }
             #expect(!FileManager.default.fileExists(atPath: dir.file(output)))
         }
@@ -256,8 +270,10 @@ struct NativeFormatTests {
         let dir = try TemporaryDirectory()
         _ = try Converter.convert(Fixtures.path("models/tiny-mixtral"), to: dir.file("model.moeckpt"))
         let original = [UInt8](try fileBytes(dir.file("model.moeckpt")))
-        for (old, new) in [("\"num_hidden_layers\":2", "\"num_hidden_layers\":16777216"),
-                           ("\"num_local_experts\":4", "\"num_local_experts\":16777216")] {
+        for (old, new) in [
+            ("\"num_hidden_layers\":2", "\"num_hidden_layers\":16777216"),
+            ("\"num_local_experts\":4", "\"num_local_experts\":16777216"),
+        ] {
             let mutant = Self.rewritingHeader(original) { $0.replacingOccurrences(of: old, with: new) }
             FileManager.default.createFile(atPath: dir.file("huge.moeckpt"), contents: Data(mutant))
             #expect(Self.outcome(mutant, in: dir) == nil)  // the file itself is sound

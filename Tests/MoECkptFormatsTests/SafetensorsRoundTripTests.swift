@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkpt
 
 /// moeckpt's writer against files written by the official safetensors library and transformers.
@@ -48,9 +49,12 @@ struct SafetensorsRoundTripTests {
         let result = try Converter.convert(original, to: sharded, options: ConvertOptions(maxShardBytes: 20_000))
         #expect(result.files.count == 4)
         let names = try FileManager.default.contentsOfDirectory(atPath: sharded).sorted()
-        #expect(names == ["config.json", "generation_config.json", "model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
-                          "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
-                          "model.safetensors.index.json"])
+        #expect(
+            names == [
+                "config.json", "generation_config.json", "model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
+                "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
+                "model.safetensors.index.json",
+            ])
         // Each shard respects the limit (no single tensor here is larger than it).
         for name in names where name.hasSuffix(".safetensors") {
             let shard = try Checkpoint.open(sharded + "/" + name)
@@ -69,7 +73,8 @@ struct SafetensorsRoundTripTests {
         let dir = try TemporaryDirectory()
         let out = dir.file("model-dir")
         _ = try Converter.convert(Fixtures.path("safetensors/tiny-mixtral-sharded"), to: out)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: out).sorted()
                 == ["config.json", "generation_config.json", "model.safetensors"])
         #expect(try fileBytes(out + "/config.json") == fileBytes(Fixtures.path("safetensors/tiny-mixtral-sharded/config.json")))
     }
@@ -77,8 +82,11 @@ struct SafetensorsRoundTripTests {
     @Test func readsEveryShapeKind() throws {
         let checkpoint = try Checkpoint.open(Fixtures.path("safetensors/odd_shapes.safetensors"))
         let shapes = Dictionary(uniqueKeysWithValues: checkpoint.tensors.map { ($0.name, $0.shape) })
-        #expect(shapes == ["scalar": [], "empty": [0], "empty_middle": [2, 0, 3], "one": [1], "prime": [13],
-                           "cube": [3, 5, 7], "odd_f16": [5, 3]])
+        #expect(
+            shapes == [
+                "scalar": [], "empty": [0], "empty_middle": [2, 0, 3], "one": [1], "prime": [13],
+                "cube": [3, 5, 7], "odd_f16": [5, 3],
+            ])
         let scalar = try #require(checkpoint.tensor(named: "scalar"))
         #expect(scalar.bytes.loadUnaligned(as: Float.self) == 3.5)
         #expect(checkpoint.tensor(named: "one")?.bytes.loadUnaligned(as: Float.self) == -1.25)

@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkptKernels
 
 /// Each kernel against a plain scalar reference.
@@ -30,12 +31,14 @@ struct KernelTests {
                 y.withUnsafeMutableBufferPointer { yp in
                     if let b {
                         b.withUnsafeBufferPointer { bp in
-                            Linear.forward(x: xp.baseAddress!, rows: rows, inputs: inputs, weight: wp.baseAddress!, outputs: outputs,
-                                           bias: bp.baseAddress!, into: yp.baseAddress!, threads: threads)
+                            Linear.forward(
+                                x: xp.baseAddress!, rows: rows, inputs: inputs, weight: wp.baseAddress!, outputs: outputs,
+                                bias: bp.baseAddress!, into: yp.baseAddress!, threads: threads)
                         }
                     } else {
-                        Linear.forward(x: xp.baseAddress!, rows: rows, inputs: inputs, weight: wp.baseAddress!, outputs: outputs,
-                                       bias: nil, into: yp.baseAddress!, threads: threads)
+                        Linear.forward(
+                            x: xp.baseAddress!, rows: rows, inputs: inputs, weight: wp.baseAddress!, outputs: outputs,
+                            bias: nil, into: yp.baseAddress!, threads: threads)
                     }
                 }
             }
@@ -93,7 +96,9 @@ struct KernelTests {
             let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(columns)
             for c in 0..<columns {
                 #expect(abs(Double(rms[r * columns + c]) - row[c] / (meanSquare + 1e-5).squareRoot() * Double(w[c])) < 1e-5)
-                #expect(abs(Double(layer[r * columns + c]) - ((row[c] - mean) / (variance + 1e-5).squareRoot() * Double(w[c]) + Double(b[c]))) < 1e-5)
+                #expect(
+                    abs(Double(layer[r * columns + c]) - ((row[c] - mean) / (variance + 1e-5).squareRoot() * Double(w[c]) + Double(b[c])))
+                        < 1e-5)
             }
         }
     }

@@ -1,6 +1,7 @@
 import MatrixWideLogic
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkptKernels
 
 /// The matrix kernels against scalar references of the exact sequence of operations each element
@@ -29,15 +30,18 @@ struct MatrixKernelTests {
 
     static func bf16(_ values: [Float]) -> [UInt16] { values.map { UInt16($0.bitPattern >> 16) } }
 
-    static func run(_ type: MatrixWeightType, _ weightBytes: [UInt8], x: [Float], rows: Int, inputs: Int, outputs: Int,
-                    bias: [Float]?, threads: Int, build: MatrixKernelBuild) -> [Float] {
+    static func run(
+        _ type: MatrixWeightType, _ weightBytes: [UInt8], x: [Float], rows: Int, inputs: Int, outputs: Int,
+        bias: [Float]?, threads: Int, build: MatrixKernelBuild
+    ) -> [Float] {
         var y = [Float](repeating: .nan, count: rows * outputs)
         weightBytes.withUnsafeBytes { w in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
                     func go(_ b: UnsafePointer<Float>?) {
-                        Linear.forward(type, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
-                                       bias: b, into: yp.baseAddress!, threads: threads, build: build)
+                        Linear.forward(
+                            type, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
+                            bias: b, into: yp.baseAddress!, threads: threads, build: build)
                     }
                     if let bias { bias.withUnsafeBufferPointer { go($0.baseAddress!) } } else { go(nil) }
                 }
@@ -53,8 +57,10 @@ struct MatrixKernelTests {
     /// Token counts on both sides of the dot-product limit and of panel widths (8, 16, 32); input
     /// sizes around the vector width and across the 1024-element k-block; output counts that
     /// leave partial row tiles.
-    @Test(arguments: [(1, 40, 13), (2, 17, 7), (4, 33, 9), (5, 16, 6), (8, 5, 8), (9, 1030, 14), (17, 64, 50),
-                      (33, 31, 1), (40, 2100, 19), (70, 3, 25)])
+    @Test(arguments: [
+        (1, 40, 13), (2, 17, 7), (4, 33, 9), (5, 16, 6), (8, 5, 8), (9, 1030, 14), (17, 64, 50),
+        (33, 31, 1), (40, 2100, 19), (70, 3, 25),
+    ])
     func everyElementIsItsDefinedSequence(shape: (rows: Int, inputs: Int, outputs: Int)) {
         let (rows, inputs, outputs) = shape
         let x = KernelTests.random(rows * inputs, seed: 11)
@@ -66,15 +72,18 @@ struct MatrixKernelTests {
             var expected = [Float](repeating: 0, count: rows * outputs)
             for t in 0..<rows {
                 for n in 0..<outputs {
-                    expected[t * outputs + n] = sequence(w[(n * inputs)..<((n + 1) * inputs)], x[(t * inputs)..<((t + 1) * inputs)])
+                    expected[t * outputs + n] =
+                        sequence(w[(n * inputs)..<((n + 1) * inputs)], x[(t * inputs)..<((t + 1) * inputs)])
                         + bias[n]
                 }
             }
             for threads in [1, 2, 3] {
-                let f32 = Self.run(.f32, Self.bytes(w), x: x, rows: rows, inputs: inputs, outputs: outputs, bias: bias,
-                                   threads: threads, build: build)
-                let bf16 = Self.run(.bf16, Self.bytes(Self.bf16(w)), x: x, rows: rows, inputs: inputs, outputs: outputs,
-                                    bias: bias, threads: threads, build: build)
+                let f32 = Self.run(
+                    .f32, Self.bytes(w), x: x, rows: rows, inputs: inputs, outputs: outputs, bias: bias,
+                    threads: threads, build: build)
+                let bf16 = Self.run(
+                    .bf16, Self.bytes(Self.bf16(w)), x: x, rows: rows, inputs: inputs, outputs: outputs,
+                    bias: bias, threads: threads, build: build)
                 #expect(f32.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) f32, \(threads) threads")
                 #expect(bf16.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) bf16 in place, \(threads) threads")
             }
@@ -85,16 +94,18 @@ struct MatrixKernelTests {
         let (rows, inputs, outputs) = (20, 37, 11)
         let x = KernelTests.random(rows * inputs, seed: 14)
         let w = Self.bf16(KernelTests.random(outputs * inputs, seed: 15))
-        let reference = Self.run(.bf16, Self.bytes(w), x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil,
-                                 threads: 1, build: .selected)
+        let reference = Self.run(
+            .bf16, Self.bytes(w), x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil,
+            threads: 1, build: .selected)
         // The same bytes one byte further into a buffer (a safetensors data offset need not be even).
         var shifted = [UInt8](repeating: 0, count: 1) + Self.bytes(w)
         shifted.withUnsafeMutableBytes { buffer in
             var y = [Float](repeating: .nan, count: rows * outputs)
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    Linear.forward(.bf16, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: UnsafeRawPointer(buffer.baseAddress! + 1),
-                                   outputs: outputs, bias: nil, into: yp.baseAddress!, threads: 2)
+                    Linear.forward(
+                        .bf16, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: UnsafeRawPointer(buffer.baseAddress! + 1),
+                        outputs: outputs, bias: nil, into: yp.baseAddress!, threads: 2)
                 }
             }
             #expect(y.map(\.bitPattern) == reference.map(\.bitPattern))
@@ -108,9 +119,13 @@ struct MatrixKernelTests {
         var panels = [Float](repeating: .nan, count: layout.padded(tokens) * features)
         var back = [Float](repeating: .nan, count: tokens * features)
         x.withUnsafeBufferPointer { xp in
-            panels.withUnsafeMutableBufferPointer { layout.fromRows(xp.baseAddress!, rows: tokens, features: features, into: $0.baseAddress!) }
+            panels.withUnsafeMutableBufferPointer {
+                layout.fromRows(xp.baseAddress!, rows: tokens, features: features, into: $0.baseAddress!)
+            }
             panels.withUnsafeBufferPointer { p in
-                back.withUnsafeMutableBufferPointer { layout.toRows(p.baseAddress!, rows: tokens, features: features, bias: nil, into: $0.baseAddress!) }
+                back.withUnsafeMutableBufferPointer {
+                    layout.toRows(p.baseAddress!, rows: tokens, features: features, bias: nil, into: $0.baseAddress!)
+                }
             }
         }
         #expect(back == x)
@@ -124,7 +139,9 @@ struct MatrixKernelTests {
         var output = [Float](repeating: 1, count: tokens * features)
         x.withUnsafeBufferPointer { xp in
             rows.withUnsafeBufferPointer { r in
-                gathered.withUnsafeMutableBufferPointer { layout.gather(xp.baseAddress!, features: features, rows: r, into: $0.baseAddress!) }
+                gathered.withUnsafeMutableBufferPointer {
+                    layout.gather(xp.baseAddress!, features: features, rows: r, into: $0.baseAddress!)
+                }
                 gathered.withUnsafeBufferPointer { g in
                     weights.withUnsafeBufferPointer { wp in
                         output.withUnsafeMutableBufferPointer {
@@ -158,14 +175,17 @@ struct WideTileLogicTests {
         var dots = [Float](repeating: .nan, count: rows * outputs)
         x.withUnsafeBufferPointer { xp in
             w.withUnsafeBytes { wp in
-                xPanels.withUnsafeMutableBufferPointer { layout.fromRows(xp.baseAddress!, rows: rows, features: inputs, into: $0.baseAddress!) }
+                xPanels.withUnsafeMutableBufferPointer {
+                    layout.fromRows(xp.baseAddress!, rows: rows, features: inputs, into: $0.baseAddress!)
+                }
                 xPanels.withUnsafeBufferPointer { xq in
                     yPanels.withUnsafeMutableBufferPointer { yq in
                         // Two row ranges, as two threads would split them.
                         for range in [0..<min(8, outputs), min(8, outputs)..<outputs] {
-                            MatrixWideLogic.MatrixProducts.multiply(bf16: false, weight: wp.baseAddress!, rows: range, inputs: inputs,
-                                                                    x: xq.baseAddress!, tokens: layout.padded(rows), validTokens: rows,
-                                                                    y: yq.baseAddress!, outputs: outputs)
+                            MatrixWideLogic.MatrixProducts.multiply(
+                                bf16: false, weight: wp.baseAddress!, rows: range, inputs: inputs,
+                                x: xq.baseAddress!, tokens: layout.padded(rows), validTokens: rows,
+                                y: yq.baseAddress!, outputs: outputs)
                         }
                         y.withUnsafeMutableBufferPointer {
                             layout.toRows(UnsafePointer(yq.baseAddress!), rows: rows, features: outputs, bias: nil, into: $0.baseAddress!)
@@ -176,9 +196,10 @@ struct WideTileLogicTests {
                     var t = 0
                     while t < rows {
                         let count = min(4, rows - t)
-                        MatrixWideLogic.MatrixProducts.multiplyRows(bf16: false, weight: wp.baseAddress!, rows: 0..<outputs, inputs: inputs,
-                                                                    x: xp.baseAddress! + t * inputs, tokens: count,
-                                                                    y: d.baseAddress! + t * outputs, outputs: outputs)
+                        MatrixWideLogic.MatrixProducts.multiplyRows(
+                            bf16: false, weight: wp.baseAddress!, rows: 0..<outputs, inputs: inputs,
+                            x: xp.baseAddress! + t * inputs, tokens: count,
+                            y: d.baseAddress! + t * outputs, outputs: outputs)
                         t += count
                     }
                 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MoECkptTensors
 
 /// The bulk cast kernels against the scalar conversions they are built from, on unaligned input.
@@ -30,9 +31,11 @@ struct CastKernelTests {
     }
 
     static func values<T: FixedWidthInteger>(_ bytes: [UInt8], as: T.Type) -> [T] {
-        bytes.withUnsafeBytes { raw in (0..<(raw.count / MemoryLayout<T>.size)).map {
-            raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)
-        } }
+        bytes.withUnsafeBytes { raw in
+            (0..<(raw.count / MemoryLayout<T>.size)).map {
+                raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)
+            }
+        }
     }
 
     @Test func f32ToHalfTypesMatchScalar() throws {
@@ -67,7 +70,8 @@ struct CastKernelTests {
 
     @Test func f64NarrowsWithHardwareRounding() throws {
         let doubles: [Double] = [0, -0.0, 1.0 / 3.0, 1e300, -1e-300, .infinity, 65504.0001, 3.4028235677973366e38]
-        let out = Self.values(try Self.castUnaligned(Self.bytes(doubles.map(\.bitPattern)), from: .f64, to: .f32, count: doubles.count), as: UInt32.self)
+        let out = Self.values(
+            try Self.castUnaligned(Self.bytes(doubles.map(\.bitPattern)), from: .f64, to: .f32, count: doubles.count), as: UInt32.self)
         #expect(out == doubles.map { Float($0).bitPattern })
     }
 

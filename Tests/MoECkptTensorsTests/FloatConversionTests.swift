@@ -1,5 +1,6 @@
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkptTensors
 
 /// Conversions checked against tables that numpy, torch and ml_dtypes produced

@@ -1,5 +1,6 @@
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkptForward
 
 /// Attention in blocks of queries (long sequences, issue 12 finding 5) against the whole-sequence
@@ -16,8 +17,9 @@ struct AttentionTests {
         let (q, k, v) = (Self.random(tokens * d, seed: 1), Self.random(tokens * d, seed: 2), Self.random(tokens * d, seed: 3))
         let whole = HeadAttention.attend(queries: q, keys: k, values: v, tokens: tokens, d: d, scaling: 0.35, mask: mask)
         for rows in [1, 3, 5, 16, 36] {
-            let blocked = HeadAttention.attend(queries: q, keys: k, values: v, tokens: tokens, d: d, scaling: 0.35, mask: mask,
-                                               blockRows: rows)
+            let blocked = HeadAttention.attend(
+                queries: q, keys: k, values: v, tokens: tokens, d: d, scaling: 0.35, mask: mask,
+                blockRows: rows)
             let worst = zip(whole, blocked).map { abs($0 - $1) }.max() ?? 0
             #expect(worst <= 1e-6, "\(mask) blocks of \(rows): max difference \(worst)")
         }
@@ -29,8 +31,9 @@ struct AttentionTests {
         let (tokens, d) = (9, 4)
         let (q, k, v) = (Self.random(tokens * d, seed: 4), Self.random(tokens * d, seed: 5), Self.random(tokens * d, seed: 6))
         for rows in [nil, 2] as [Int?] {
-            let out = HeadAttention.attend(queries: q, keys: k, values: v, tokens: tokens, d: d, scaling: 0.5,
-                                           mask: .causal(window: nil), blockRows: rows)
+            let out = HeadAttention.attend(
+                queries: q, keys: k, values: v, tokens: tokens, d: d, scaling: 0.5,
+                mask: .causal(window: nil), blockRows: rows)
             #expect(Array(out[0..<d]) == Array(v[0..<d]))
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkpt
 
 /// A convert reports its progress in the caller's process, whatever it writes: the total it
@@ -45,8 +46,10 @@ struct ConvertProgressTests {
         let dir = try TemporaryDirectory()
         let recorder = Recorder()
         let output = dir.file(test.output)
-        let result = try Converter.convert(Fixtures.path("models/tiny-mixtral"), to: output, options: ConvertOptions(
-            dtype: test.dtype, maxShardBytes: test.maxShardBytes, hdf5Compression: test.compression, progress: recorder))
+        let result = try Converter.convert(
+            Fixtures.path("models/tiny-mixtral"), to: output,
+            options: ConvertOptions(
+                dtype: test.dtype, maxShardBytes: test.maxShardBytes, hdf5Compression: test.compression, progress: recorder))
         let written = try Checkpoint.open(output)
         let tensorBytes = written.tensors.reduce(0) { $0 + $1.byteCount }
         #expect(recorder.totals.count == 1 && recorder.finished == 1)

@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkpt
 
 /// The plan `convert` makes from the destination and the options, before reading anything.

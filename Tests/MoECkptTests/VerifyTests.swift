@@ -1,6 +1,7 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+
 @testable import MoECkpt
 
 /// The forward passes against outputs PyTorch computed (fixtures/models, scripts/make_model_fixtures.py).
@@ -26,8 +27,11 @@ struct VerifyTests {
 
     @Test func causalLMsCheckLogitsHiddenStatesRouterLogitsAndBothLosses() throws {
         let report = try Verifier.verify(Fixtures.path("models/tiny-mixtral-variant"))
-        #expect(report.comparisons.map(\.name) == ["aux_loss", "hidden_states.0", "hidden_states.1", "hidden_states.2",
-                                                   "logits", "router_logits.0", "router_logits.1", "router_z_loss"])
+        #expect(
+            report.comparisons.map(\.name) == [
+                "aux_loss", "hidden_states.0", "hidden_states.1", "hidden_states.2",
+                "logits", "router_logits.0", "router_logits.1", "router_z_loss",
+            ])
     }
 
     @Test func aPerturbedWeightFails() throws {
@@ -85,8 +89,10 @@ struct VerifyTests {
         let dir = try TemporaryDirectory()
         let expected = try Checkpoint.open(Fixtures.path("models/basic_moe/expected.safetensors"))
         let renamed = expected.tensors.map { tensor in
-            TensorToWrite(name: tensor.name == "outputs" ? "output" : tensor.name, dtype: tensor.dtype, shape: tensor.shape,
-                          byteCount: tensor.byteCount) { (file: any ByteSink) throws(FileError) in try file.write(tensor.bytes) }
+            TensorToWrite(
+                name: tensor.name == "outputs" ? "output" : tensor.name, dtype: tensor.dtype, shape: tensor.shape,
+                byteCount: tensor.byteCount
+            ) { (file: any ByteSink) throws(FileError) in try file.write(tensor.bytes) }
         }
         let file = try OutputFile(creating: dir.file("expected.safetensors"))
         try SafetensorsWriter.write(renamed, metadata: [:], to: file)

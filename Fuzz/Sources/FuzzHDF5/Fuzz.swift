@@ -1,5 +1,6 @@
 import FuzzDriver
 import MoECkpt
+
 #if canImport(Glibc)
 import Glibc
 #endif

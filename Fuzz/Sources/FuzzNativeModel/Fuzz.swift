@@ -7,8 +7,9 @@ import MoECkpt
 @_cdecl("FuzzNativeModel_main")
 func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     guard let base = try? FileMapping(path: "fixtures/hostile/native-sound.moeckpt"),
-          let sound = try? MoeckptFile.open(base), let model = sound.embedded?.description,
-          let dataOffset = sound.checksums?.dataOffset else {
+        let sound = try? MoeckptFile.open(base), let model = sound.embedded?.description,
+        let dataOffset = sound.checksums?.dataOffset
+    else {
         print("FuzzNativeModel: run from the repository root (needs fixtures/hostile/native-sound.moeckpt)")
         return 2
     }
@@ -16,7 +17,8 @@ func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>
     let header = String(decoding: base.bytes[32..<(32 + headerLength)], as: UTF8.self)
     let modelText = "\"model\":" + JSONValue.object(model).serialized
     guard header.contains(modelText),
-          let offsetRange = header.range(of: "\"data_offset\":" + String(repeating: " ", count: 16) + "4096") else { return 2 }
+        let offsetRange = header.range(of: "\"data_offset\":" + String(repeating: " ", count: 16) + "4096")
+    else { return 2 }
     let data = Array(base.bytes[dataOffset...])
     return fuzz(argc, argv) { bytes in
         var text = header

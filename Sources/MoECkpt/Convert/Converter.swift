@@ -16,8 +16,10 @@ public struct ConvertOptions {
     public var checkIntegrity: Bool
     public var progress: ProgressReporter?
 
-    public init(dtype: DType? = nil, maxShardBytes: Int? = nil, names: LayoutKey? = nil,
-                hdf5Compression: HDF5Compression = .none, checkIntegrity: Bool = true, progress: ProgressReporter? = nil) {
+    public init(
+        dtype: DType? = nil, maxShardBytes: Int? = nil, names: LayoutKey? = nil,
+        hdf5Compression: HDF5Compression = .none, checkIntegrity: Bool = true, progress: ProgressReporter? = nil
+    ) {
         self.checkIntegrity = checkIntegrity
         self.dtype = dtype
         self.maxShardBytes = maxShardBytes
@@ -64,8 +66,10 @@ public enum Converter {
 
     /// Converts the checkpoint at `inputPath` into `outputPath` (see `OutputPlan` for what each
     /// destination becomes). The output appears only when complete.
-    public static func convert(_ inputPath: String, to outputPath: String,
-                               options: ConvertOptions = ConvertOptions()) throws(FileError) -> ConvertResult {
+    public static func convert(
+        _ inputPath: String, to outputPath: String,
+        options: ConvertOptions = ConvertOptions()
+    ) throws(FileError) -> ConvertResult {
         let plan: OutputPlan
         do { plan = try OutputPlan(destination: outputPath, options: options) } catch {
             throw FileError(path: outputPath, problem: error)
@@ -74,8 +78,10 @@ public enum Converter {
     }
 
     /// Opens the input once, works out what to write once, and writes it with the plan's writer.
-    public static func convert(_ inputPath: String, plan: OutputPlan, checkIntegrity: Bool = true,
-                               progress: ProgressReporter? = nil) throws(FileError) -> ConvertResult {
+    public static func convert(
+        _ inputPath: String, plan: OutputPlan, checkIntegrity: Bool = true,
+        progress: ProgressReporter? = nil
+    ) throws(FileError) -> ConvertResult {
         let input = try ModelDirectory.open(inputPath)
         try refuseOverwritingInput(input, inputPath: inputPath, outputPath: plan.destination)
         try refuseWritingIntoShards(input, outputPath: plan.destination)
@@ -131,14 +137,17 @@ public enum Converter {
             if let model = try ModelLoader.standard.loadIfDescribed(input) {
                 source.tensors = model.tensors
                 let sourceLayout = model.layout.key == .canonical ? inputSourceLayout : model.layout.key
-                source.native = MoeckptWriter.Description(model: model.architecture.configJSON, layout: LayoutKey.canonical.rawValue,
-                                                          sourceLayout: sourceLayout?.rawValue)
+                source.native = MoeckptWriter.Description(
+                    model: model.architecture.configJSON, layout: LayoutKey.canonical.rawValue,
+                    sourceLayout: sourceLayout?.rawValue)
             }
         } else if let key = plan.names ?? (inputLayout == .canonical ? inputSourceLayout : nil) {
             let model = try ModelLoader.standard.load(input)
             guard let layout = model.architecture.layouts.first(where: { $0.key == key }) else {
-                throw FileError(path: inputPath, problem: ModelLoadError.layoutNotForArchitecture(
-                    layout: key, modelType: model.architecture.modelType))
+                throw FileError(
+                    path: inputPath,
+                    problem: ModelLoadError.layoutNotForArchitecture(
+                        layout: key, modelType: model.architecture.modelType))
             }
             do throws(ModelLoadError) {
                 source.tensors = try LayoutMapper.export(model.tensors, architecture: model.architecture, layout: layout)
@@ -172,16 +181,21 @@ public enum Converter {
         return [output.destination]
     }
 
-    static func writeHDF5(_ tensors: [TensorToWrite], _ source: ConversionSource, compression: HDF5Compression,
-                          to output: AtomicOutput) throws(FileError) -> [String] {
-        try HDF5Writer.write(tensors.sorted { naturalOrder($0.name, $1.name) }, metadata: source.metadata,
-                             to: output.temporaryPath, compression: compression)
+    static func writeHDF5(
+        _ tensors: [TensorToWrite], _ source: ConversionSource, compression: HDF5Compression,
+        to output: AtomicOutput
+    ) throws(FileError) -> [String] {
+        try HDF5Writer.write(
+            tensors.sorted { naturalOrder($0.name, $1.name) }, metadata: source.metadata,
+            to: output.temporaryPath, compression: compression)
         return [output.destination]
     }
 
     /// Returns the file and its bytes (header included).
-    static func writeSafetensors(_ tensors: [TensorToWrite], _ source: ConversionSource,
-                                 to output: AtomicOutput) throws(FileError) -> ([String], Int) {
+    static func writeSafetensors(
+        _ tensors: [TensorToWrite], _ source: ConversionSource,
+        to output: AtomicOutput
+    ) throws(FileError) -> ([String], Int) {
         let file = try OutputFile(creating: output.temporaryPath)
         let bytes = try SafetensorsWriter.write(tensors, metadata: source.metadata, to: file)
         try file.close()
@@ -189,8 +203,10 @@ public enum Converter {
     }
 
     /// Shards (one file when they fit), their index, and the description or the input's sidecars.
-    static func writeDirectory(_ tensors: [TensorToWrite], _ source: ConversionSource, maxShardBytes: Int?, input: Checkpoint,
-                               to output: AtomicOutput) throws(FileError) -> ([String], Int) {
+    static func writeDirectory(
+        _ tensors: [TensorToWrite], _ source: ConversionSource, maxShardBytes: Int?, input: Checkpoint,
+        to output: AtomicOutput
+    ) throws(FileError) -> ([String], Int) {
         let shards = ShardPlanner.plan(tensors.sorted { naturalOrder($0.name, $1.name) }, maxBytes: maxShardBytes ?? Int.max)
         var files: [String] = []
         var bytes = 0
@@ -229,8 +245,9 @@ public enum Converter {
     /// next reader of that directory finds.
     static func refuseWritingIntoShards(_ input: Checkpoint, outputPath: String) throws(FileError) {
         guard input.files.count > 1 || input.format == .shardedSafetensors,
-              let shardDirectory = input.files.first.flatMap({ FileSystem.realPath(FileSystem.directoryName($0)) }),
-              let outputParent = FileSystem.realPath(FileSystem.directoryName(outputPath)) else { return }
+            let shardDirectory = input.files.first.flatMap({ FileSystem.realPath(FileSystem.directoryName($0)) }),
+            let outputParent = FileSystem.realPath(FileSystem.directoryName(outputPath))
+        else { return }
         if outputParent == shardDirectory || outputParent.hasPrefix(shardDirectory + "/") {
             throw FileError(path: outputPath, problem: OutputError.insideShardDirectory(shardDirectory))
         }

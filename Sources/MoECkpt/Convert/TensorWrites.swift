@@ -18,7 +18,8 @@ extension Converter {
     }
 
     /// Casts piece by piece (pieces hold whole elements: layouts only split tensors at rows).
-    static func casting(_ tensor: NamedTensor, to target: DType, integrity: NativeIntegrity?, progress: ProgressReporter?) -> TensorToWrite {
+    static func casting(_ tensor: NamedTensor, to target: DType, integrity: NativeIntegrity?, progress: ProgressReporter?) -> TensorToWrite
+    {
         let width = target.byteWidth!
         let sourceWidth = tensor.dtype.byteWidth!
         let count = tensor.rope.count / sourceWidth
@@ -29,15 +30,18 @@ extension Converter {
             defer { buffer.deallocate() }
             for piece in tensor.rope.pieces {
                 try integrity?.verify(piece)
-                try piece.storage.stream(piece.offset..<(piece.offset + piece.count), chunk: chunk * sourceWidth,
-                                         granule: sourceWidth) { (bytes: UnsafeRawBufferPointer) throws(FileError) in
+                try piece.storage.stream(
+                    piece.offset..<(piece.offset + piece.count), chunk: chunk * sourceWidth,
+                    granule: sourceWidth
+                ) { (bytes: UnsafeRawBufferPointer) throws(FileError) in
                     let elements = bytes.count / sourceWidth
                     var start = 0
                     while start < elements {
                         let n = min(chunk, elements - start)
                         // canCast was checked when the plan was made, so this cannot throw.
-                        try? Cast.cast(bytes.baseAddress! + start * sourceWidth, from: tensor.dtype,
-                                       into: buffer, as: target, count: n)
+                        try? Cast.cast(
+                            bytes.baseAddress! + start * sourceWidth, from: tensor.dtype,
+                            into: buffer, as: target, count: n)
                         try file.write(UnsafeRawBufferPointer(start: buffer, count: n * width))
                         progress?.advance(by: n * width)
                         start += n

@@ -41,9 +41,11 @@ public struct MixtralConfig: Architecture {
         return problems
     }
 
-    public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int, numKVHeads: Int,
-                headDim: Int, numExperts: Int, expertsPerToken: Int, rmsNormEps: Double, ropeTheta: Double,
-                slidingWindow: Int?, tieWordEmbeddings: Bool, maxPositionEmbeddings: Int, hiddenAct: String) {
+    public init(
+        vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int, numHeads: Int, numKVHeads: Int,
+        headDim: Int, numExperts: Int, expertsPerToken: Int, rmsNormEps: Double, ropeTheta: Double,
+        slidingWindow: Int?, tieWordEmbeddings: Bool, maxPositionEmbeddings: Int, hiddenAct: String
+    ) {
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -215,8 +217,15 @@ public struct MixtralConfig: Architecture {
         if tieWordEmbeddings { members.append(("tied_embeddings", .bool(true))) }
         // Not read by Mistral's tools; keeps max_position_embeddings through a round trip.
         members.append(("max_seq_len", .integer(maxPositionEmbeddings)))
-        members.append(("moe", .object(JSONObject([("num_experts", .integer(numExperts)),
-                                                    ("num_experts_per_tok", .integer(expertsPerToken))]))))
+        members.append(
+            (
+                "moe",
+                .object(
+                    JSONObject([
+                        ("num_experts", .integer(numExperts)),
+                        ("num_experts_per_tok", .integer(expertsPerToken)),
+                    ]))
+            ))
         return JSONObject(members)
     }
 

@@ -33,22 +33,24 @@ public struct MixtralForward: Sendable {
         var layers: [Layer] = []
         for l in 0..<config.numLayers {
             let p = "layers.\(l)."
-            layers.append(Layer(
-                attentionNorm: try w.f32(p + "attn_norm"),
-                q: LinearLayer(weight: try w.matrix(p + "attn.q"), inputs: h, outputs: qRows),
-                k: LinearLayer(weight: try w.matrix(p + "attn.k"), inputs: h, outputs: kvRows),
-                v: LinearLayer(weight: try w.matrix(p + "attn.v"), inputs: h, outputs: kvRows),
-                o: LinearLayer(weight: try w.matrix(p + "attn.o"), inputs: qRows, outputs: h),
-                ffnNorm: try w.f32(p + "ffn_norm"),
-                router: LinearLayer(weight: try w.matrix(p + "moe.router"), inputs: h, outputs: e),
-                gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
-                up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
-                down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h)))
+            layers.append(
+                Layer(
+                    attentionNorm: try w.f32(p + "attn_norm"),
+                    q: LinearLayer(weight: try w.matrix(p + "attn.q"), inputs: h, outputs: qRows),
+                    k: LinearLayer(weight: try w.matrix(p + "attn.k"), inputs: h, outputs: kvRows),
+                    v: LinearLayer(weight: try w.matrix(p + "attn.v"), inputs: h, outputs: kvRows),
+                    o: LinearLayer(weight: try w.matrix(p + "attn.o"), inputs: qRows, outputs: h),
+                    ffnNorm: try w.f32(p + "ffn_norm"),
+                    router: LinearLayer(weight: try w.matrix(p + "moe.router"), inputs: h, outputs: e),
+                    gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
+                    up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
+                    down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h)))
         }
         self.layers = layers
         finalNorm = try w.f32("final_norm")
-        lmHead = LinearLayer(weight: try w.matrix(config.tieWordEmbeddings ? "embed" : "lm_head"),
-                             inputs: h, outputs: config.vocabSize)
+        lmHead = LinearLayer(
+            weight: try w.matrix(config.tieWordEmbeddings ? "embed" : "lm_head"),
+            inputs: h, outputs: config.vocabSize)
     }
 
     /// A model of the given shape with seeded random weights (uniform, scaled by 1/sqrt(fan-in)),
@@ -80,10 +82,11 @@ public struct MixtralForward: Sendable {
         self.config = config
         embedding = random(config.vocabSize * h, fanIn: 1)
         layers = (0..<config.numLayers).map { _ in
-            Layer(attentionNorm: [Float](repeating: 1, count: h),
-                  q: linear(h, qRows), k: linear(h, kvRows), v: linear(h, kvRows), o: linear(qRows, h),
-                  ffnNorm: [Float](repeating: 1, count: h),
-                  router: linear(h, e), gate: experts(h, i), up: experts(h, i), down: experts(i, h))
+            Layer(
+                attentionNorm: [Float](repeating: 1, count: h),
+                q: linear(h, qRows), k: linear(h, kvRows), v: linear(h, kvRows), o: linear(qRows, h),
+                ffnNorm: [Float](repeating: 1, count: h),
+                router: linear(h, e), gate: experts(h, i), up: experts(h, i), down: experts(i, h))
         }
         finalNorm = [Float](repeating: 1, count: h)
         lmHead = linear(h, config.vocabSize)
@@ -113,7 +116,8 @@ public struct MixtralForward: Sendable {
         let (q, kv) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
         let outputs = Checked(config.vocabSize) + Checked(l + 2) * h + Checked(l) * e
         // hidden, two norms, attention and MoE outputs; q, k, v, context; each token's expert rows.
-        let activations = Checked(h) * 5 + Checked(q) * 2 + Checked(kv) * 2
+        let activations =
+            Checked(h) * 5 + Checked(q) * 2 + Checked(kv) * 2
             + Checked(config.expertsPerToken) * config.intermediateSize * 3
         let perToken = (outputs + activations) * 4 + 16  // + the token ids, read twice
         let attention = Checked(HeadAttention.scratchBytes(tokens: tokens, d: config.headDim)) * max(threads, 1)
@@ -150,8 +154,9 @@ public struct MixtralForward: Sendable {
         }
         let final = rmsNorm(hidden, finalNorm, rows: n)
         hiddenStates.append(final)
-        return Outputs(logits: lmHead.apply(final, rows: n, threads: threads), hiddenStates: hiddenStates,
-                       routerLogits: routerLogits)
+        return Outputs(
+            logits: lmHead.apply(final, rows: n, threads: threads), hiddenStates: hiddenStates,
+            routerLogits: routerLogits)
     }
 
     func rmsNorm(_ x: [Float], _ weight: [Float], rows: Int) -> [Float] {
@@ -159,8 +164,9 @@ public struct MixtralForward: Sendable {
         x.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { wp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    Norm.rms(xp.baseAddress!, rows: rows, columns: config.hiddenSize, weight: wp.baseAddress!,
-                             eps: Float(config.rmsNormEps), into: yp.baseAddress!)
+                    Norm.rms(
+                        xp.baseAddress!, rows: rows, columns: config.hiddenSize, weight: wp.baseAddress!,
+                        eps: Float(config.rmsNormEps), into: yp.baseAddress!)
                 }
             }
         }
@@ -197,8 +203,9 @@ public struct MixtralForward: Sendable {
                     let queries = columns(qs, rows: b * tokens..<(b + 1) * tokens, width: heads * d, from: head * d, count: d)
                     let keys = columns(ks, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
                     let values = columns(vs, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
-                    let result = HeadAttention.attend(queries: queries, keys: keys, values: values, tokens: tokens, d: d,
-                                                      scaling: scaling, mask: .causal(window: window))
+                    let result = HeadAttention.attend(
+                        queries: queries, keys: keys, values: values, tokens: tokens, d: d,
+                        scaling: scaling, mask: .causal(window: window))
                     for i in 0..<tokens {
                         for c in 0..<d { output.base[(b * tokens + i) * heads * d + head * d + c] = result[i * d + c] }
                     }
@@ -213,8 +220,9 @@ public struct MixtralForward: Sendable {
     func sparseMoE(_ layer: Layer, _ x: [Float], rows: Int, threads: Int) -> (output: [Float], routerLogits: [Float]) {
         let e = config.numExperts
         let logits = layer.router.apply(x, rows: rows, threads: threads)
-        let routing = Routing.topK(softmaxRows(logits, rows: rows, columns: e), tokens: rows, experts: e,
-                                   k: config.expertsPerToken, renormalize: true)
+        let routing = Routing.topK(
+            softmaxRows(logits, rows: rows, columns: e), tokens: rows, experts: e,
+            k: config.expertsPerToken, renormalize: true)
         var output = [Float](repeating: 0, count: rows * config.hiddenSize)
         x.withUnsafeBufferPointer { xp in
             output.withUnsafeMutableBufferPointer { out in
@@ -258,8 +266,9 @@ struct ExpertFeedForward {
         for (index, e) in active.enumerated() {
             routing.tokens[e].withUnsafeBufferPointer { selected in
                 routing.weights[e].withUnsafeBufferPointer { weights in
-                    Self.layout(selected.count).scatterAdd(results[index].base, features: h, rows: selected, weights: weights,
-                                                           into: output)
+                    Self.layout(selected.count).scatterAdd(
+                        results[index].base, features: h, rows: selected, weights: weights,
+                        into: output)
                 }
             }
         }
@@ -272,8 +281,10 @@ struct ExpertFeedForward {
     }
 
     /// w2(silu(w1 x) * w3 x) for one expert's tokens, into `result`, in `layout(tokens)`.
-    func expert(_ layer: MixtralForward.Layer, _ e: Int, x: UnsafePointer<Float>, tokens selected: UnsafeBufferPointer<Int>,
-                into result: UnsafeMutablePointer<Float>, threads: Int) {
+    func expert(
+        _ layer: MixtralForward.Layer, _ e: Int, x: UnsafePointer<Float>, tokens selected: UnsafeBufferPointer<Int>,
+        into result: UnsafeMutablePointer<Float>, threads: Int
+    ) {
         let (h, i) = (config.hiddenSize, config.intermediateSize)
         let (w1, w3, w2) = (layer.gate.layers[e].weight, layer.up.layers[e].weight, layer.down.layers[e].weight)
         let count = selected.count

@@ -1,5 +1,5 @@
-import MoECkptForward
 import MoECkptFormats
+import MoECkptForward
 import MoECkptModels
 import MoECkptTensors
 
@@ -22,9 +22,11 @@ public struct BasicMoEConfig: SeedModule {
         SeedTensors.linear("gate", numExperts, featureIn) + SeedTensors.experts("experts.fc", numExperts, featureOut, featureIn)
     }
 
-    public static let externalLayouts = [NamingLayout(
-        key: "basic_moe", title: "BasicMOE state_dict",
-        entries: SeedLayoutRows.linear("gate", "gate") + SeedLayoutRows.experts("experts.{xid}.fc", "experts.fc"))]
+    public static let externalLayouts = [
+        NamingLayout(
+            key: "basic_moe", title: "BasicMOE state_dict",
+            entries: SeedLayoutRows.linear("gate", "gate") + SeedLayoutRows.experts("experts.{xid}.fc", "experts.fc"))
+    ]
 
     var inputWidth: Int { featureIn }
     var expertRows: Int { numExperts * max(1, featureOut / max(featureIn, 1)) }
@@ -32,12 +34,16 @@ public struct BasicMoEConfig: SeedModule {
 
 extension BasicMoEConfig {
     /// softmax(gate(x)) mixes every linear expert's output.
-    func forward(_ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool)
-        throws(ForwardError) -> [OutputKey: HostTensor] {
+    func forward(
+        _ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool
+    )
+        throws(ForwardError) -> [OutputKey: HostTensor]
+    {
         guard x.shape.count == 2 else { throw .badInput("inputs must be [batch, feature_in], not \(x.shape)") }
         let rows = x.rows
-        let gates = softmaxRows(weights.linear("gate", inputs: featureIn, outputs: numExperts).apply(x.values, rows: rows, threads: threads),
-                                rows: rows, columns: numExperts)
+        let gates = softmaxRows(
+            weights.linear("gate", inputs: featureIn, outputs: numExperts).apply(x.values, rows: rows, threads: threads),
+            rows: rows, columns: numExperts)
         let all = Array(0..<rows)
         var output = [Float](repeating: 0, count: rows * featureOut)
         for e in 0..<numExperts {

@@ -1,5 +1,5 @@
-import MoECkptForward
 import MoECkptFormats
+import MoECkptForward
 import MoECkptModels
 import MoECkptTensors
 
@@ -24,20 +24,26 @@ public struct MixtralBlockConfig: SeedModule {
 
     public var canonicalTensors: [TensorRequirement] {
         let d = dModel
-        return [TensorRequirement(name: "attn.in_proj.weight", shape: [3 * d, d]), TensorRequirement(name: "attn.in_proj.bias", shape: [3 * d])]
+        return [
+            TensorRequirement(name: "attn.in_proj.weight", shape: [3 * d, d]), TensorRequirement(name: "attn.in_proj.bias", shape: [3 * d]),
+        ]
             + SeedTensors.linear("attn.out_proj", d, d) + SeedTensors.linear("moe.router", numExperts, d)
             + SeedTensors.experts("moe.experts.w1", numExperts, 4 * d, d) + SeedTensors.experts("moe.experts.w2", numExperts, d, 4 * d)
-            + [TensorRequirement(name: "ln1.weight", shape: [d]), TensorRequirement(name: "ln1.bias", shape: [d]),
-               TensorRequirement(name: "ln2.weight", shape: [d]), TensorRequirement(name: "ln2.bias", shape: [d])]
+            + [
+                TensorRequirement(name: "ln1.weight", shape: [d]), TensorRequirement(name: "ln1.bias", shape: [d]),
+                TensorRequirement(name: "ln2.weight", shape: [d]), TensorRequirement(name: "ln2.bias", shape: [d]),
+            ]
     }
 
-    public static let externalLayouts = [NamingLayout(
-        key: "mixtral_block", title: "MixtralBlock state_dict",
-        entries: [LayoutEntry("attn.in_proj_weight", "attn.in_proj.weight"), LayoutEntry("attn.in_proj_bias", "attn.in_proj.bias")]
-            + SeedLayoutRows.linear("attn.out_proj", "attn.out_proj") + SeedLayoutRows.linear("moe.router.router", "moe.router")
-            + SeedLayoutRows.experts("moe.experts.{xid}.w1", "moe.experts.w1")
-            + SeedLayoutRows.experts("moe.experts.{xid}.w2", "moe.experts.w2")
-            + SeedLayoutRows.linear("ln1", "ln1") + SeedLayoutRows.linear("ln2", "ln2"))]
+    public static let externalLayouts = [
+        NamingLayout(
+            key: "mixtral_block", title: "MixtralBlock state_dict",
+            entries: [LayoutEntry("attn.in_proj_weight", "attn.in_proj.weight"), LayoutEntry("attn.in_proj_bias", "attn.in_proj.bias")]
+                + SeedLayoutRows.linear("attn.out_proj", "attn.out_proj") + SeedLayoutRows.linear("moe.router.router", "moe.router")
+                + SeedLayoutRows.experts("moe.experts.{xid}.w1", "moe.experts.w1")
+                + SeedLayoutRows.experts("moe.experts.{xid}.w2", "moe.experts.w2")
+                + SeedLayoutRows.linear("ln1", "ln1") + SeedLayoutRows.linear("ln2", "ln2"))
+    ]
 
     var inputWidth: Int { dModel }
     var expertRows: Int { k * 4 }
@@ -50,8 +56,11 @@ public struct MixtralBlockConfig: SeedModule {
 extension MixtralBlockConfig {
     /// nn.MultiheadAttention (packed in_proj with biases, no mask), residual, LayerNorm; the MoE with
     /// d_ff = 4 d, residual, LayerNorm. Returns `outputs` and the MoE's own `aux_loss`.
-    func forward(_ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool)
-        throws(ForwardError) -> [OutputKey: HostTensor] {
+    func forward(
+        _ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool
+    )
+        throws(ForwardError) -> [OutputKey: HostTensor]
+    {
         guard x.shape.count == 3 else { throw .badInput("inputs must be [batch, seq_len, d_model], not \(x.shape)") }
         let (batch, tokens) = (x.shape[0], x.shape[1])
         let d = dModel
@@ -66,8 +75,9 @@ extension MixtralBlockConfig {
                 let q = columns(projected, rows: sequence, width: 3 * d, from: head * headDim, count: headDim)
                 let k = columns(projected, rows: sequence, width: 3 * d, from: d + head * headDim, count: headDim)
                 let v = columns(projected, rows: sequence, width: 3 * d, from: 2 * d + head * headDim, count: headDim)
-                let result = HeadAttention.attend(queries: q, keys: k, values: v, tokens: tokens, d: headDim, scaling: scaling,
-                                                  mask: .none)
+                let result = HeadAttention.attend(
+                    queries: q, keys: k, values: v, tokens: tokens, d: headDim, scaling: scaling,
+                    mask: .none)
                 for i in 0..<tokens {
                     for col in 0..<headDim { context[(b * tokens + i) * d + head * headDim + col] = result[i * headDim + col] }
                 }

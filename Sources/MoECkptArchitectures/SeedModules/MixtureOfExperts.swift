@@ -22,10 +22,12 @@ public struct TopKMoEConfig: SeedModule {
             + SeedTensors.experts("experts.w2", numExperts, dModel, dFF)
     }
 
-    public static let externalLayouts = [NamingLayout(
-        key: "mixture_of_experts", title: "MixtureOfExperts state_dict",
-        entries: SeedLayoutRows.linear("router.router", "router") + SeedLayoutRows.experts("experts.{xid}.w1", "experts.w1")
-            + SeedLayoutRows.experts("experts.{xid}.w2", "experts.w2"))]
+    public static let externalLayouts = [
+        NamingLayout(
+            key: "mixture_of_experts", title: "MixtureOfExperts state_dict",
+            entries: SeedLayoutRows.linear("router.router", "router") + SeedLayoutRows.experts("experts.{xid}.w1", "experts.w1")
+                + SeedLayoutRows.experts("experts.{xid}.w2", "experts.w2"))
+    ]
 
     var inputWidth: Int { dModel }
     var expertRows: Int { k * max(1, dFF / max(dModel, 1)) }
@@ -33,8 +35,11 @@ public struct TopKMoEConfig: SeedModule {
 
 extension TopKMoEConfig {
     /// Returns `outputs` and the module's own `aux_loss`.
-    func forward(_ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool)
-        throws(ForwardError) -> [OutputKey: HostTensor] {
+    func forward(
+        _ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool
+    )
+        throws(ForwardError) -> [OutputKey: HostTensor]
+    {
         let (out, aux) = weights.topKMoE("", dModel, dFF, numExperts, k, x.values, rows: x.rows, threads: threads)
         return [.outputs: HostTensor(shape: x.shape, values: out), .auxLoss: .scalar(aux)]
     }

@@ -33,8 +33,10 @@ enum SeedLayoutRows {
     }
 
     static func experts(_ stored: String, _ canonical: String) -> [LayoutEntry] {
-        [LayoutEntry(stored + ".weight", canonical + ".weight", .perExpert),
-         LayoutEntry(stored + ".bias", canonical + ".bias", .perExpert)]
+        [
+            LayoutEntry(stored + ".weight", canonical + ".weight", .perExpert),
+            LayoutEntry(stored + ".bias", canonical + ".bias", .perExpert),
+        ]
     }
 }
 
@@ -63,10 +65,12 @@ struct SeedModuleWeights: Sendable {
     /// A stack [count, outputs, inputs] (bias [count, outputs]) as one layer per expert.
     func experts(_ prefix: String, count: Int, inputs: Int, outputs: Int) -> ExpertLinears {
         let (stack, bias) = (matrices[prefix + ".weight"]!, values[prefix + ".bias"])
-        return ExpertLinears(layers: (0..<count).map { e in
-            LinearLayer(weight: stack.advanced(by: e * outputs * inputs),
-                        bias: bias.map { Array($0[(e * outputs)..<((e + 1) * outputs)]) }, inputs: inputs, outputs: outputs)
-        })
+        return ExpertLinears(
+            layers: (0..<count).map { e in
+                LinearLayer(
+                    weight: stack.advanced(by: e * outputs * inputs),
+                    bias: bias.map { Array($0[(e * outputs)..<((e + 1) * outputs)]) }, inputs: inputs, outputs: outputs)
+            })
     }
 
     /// ReLU expert: w2(relu(w1 x + b1)) + b2, for expert e on the given rows.
@@ -78,16 +82,19 @@ struct SeedModuleWeights: Sendable {
 
     /// `MixtureOfExperts`: softmax router with bias, top-k renormalised gates, ReLU experts; and its
     /// load-balancing loss, sum_e (mean-probability share_e - 1/E)^2.
-    func topKMoE(_ prefix: String, _ d: Int, _ dFF: Int, _ experts: Int, _ k: Int, _ x: [Float], rows: Int,
-                 threads: Int) -> (output: [Float], aux: Float) {
+    func topKMoE(
+        _ prefix: String, _ d: Int, _ dFF: Int, _ experts: Int, _ k: Int, _ x: [Float], rows: Int,
+        threads: Int
+    ) -> (output: [Float], aux: Float) {
         let logits = linear(prefix + "router", inputs: d, outputs: experts).apply(x, rows: rows, threads: threads)
         let probabilities = softmaxRows(logits, rows: rows, columns: experts)
         let routing = Routing.topK(probabilities, tokens: rows, experts: experts, k: k, renormalize: true)
         var output = [Float](repeating: 0, count: rows * d)
         for e in 0..<experts where !routing.tokens[e].isEmpty {
             let selected = routing.tokens[e]
-            let y = reluExpert(prefix + "experts.", e, Routing.gather(x, width: d, rows: selected), rows: selected.count,
-                               d: d, dFF: dFF, experts: experts, threads: threads)
+            let y = reluExpert(
+                prefix + "experts.", e, Routing.gather(x, width: d, rows: selected), rows: selected.count,
+                d: d, dFF: dFF, experts: experts, threads: threads)
             Routing.scatterAdd(y, width: d, rows: selected, weights: routing.weights[e], into: &output)
         }
         var counts = [Float](repeating: 0, count: experts)
@@ -106,8 +113,9 @@ struct SeedModuleWeights: Sendable {
             values[prefix + ".weight"]!.withUnsafeBufferPointer { w in
                 values[prefix + ".bias"]!.withUnsafeBufferPointer { b in
                     y.withUnsafeMutableBufferPointer { yp in
-                        Norm.layer(xp.baseAddress!, rows: rows, columns: width, weight: w.baseAddress!, bias: b.baseAddress!,
-                                   eps: 1e-5, into: yp.baseAddress!)
+                        Norm.layer(
+                            xp.baseAddress!, rows: rows, columns: width, weight: w.baseAddress!, bias: b.baseAddress!,
+                            eps: 1e-5, into: yp.baseAddress!)
                     }
                 }
             }
@@ -126,7 +134,9 @@ protocol SeedModule: Architecture {
     /// Bytes of attention scratch a run on inputs of this shape needs (0: no attention).
     func attentionScratch(inputs shape: [Int]) -> Int
     /// What the module's `forward` returns.
-    func forward(_ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool)
+    func forward(
+        _ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool
+    )
         throws(ForwardError) -> [OutputKey: HostTensor]
 }
 

@@ -1,5 +1,5 @@
-import MoECkptForward
 import MoECkptFormats
+import MoECkptForward
 import MoECkptModels
 import MoECkptTensors
 
@@ -35,10 +35,12 @@ public struct SwitchConfig: SeedModule {
             + SeedTensors.experts("experts.w2", numExperts, dModel, 4 * dModel)
     }
 
-    public static let externalLayouts = [NamingLayout(
-        key: "switch_transformer", title: "SwitchTransformer state_dict",
-        entries: SeedLayoutRows.linear("router", "router") + SeedLayoutRows.experts("experts.{xid}.w1", "experts.w1")
-            + SeedLayoutRows.experts("experts.{xid}.w2", "experts.w2"))]
+    public static let externalLayouts = [
+        NamingLayout(
+            key: "switch_transformer", title: "SwitchTransformer state_dict",
+            entries: SeedLayoutRows.linear("router", "router") + SeedLayoutRows.experts("experts.{xid}.w1", "experts.w1")
+                + SeedLayoutRows.experts("experts.{xid}.w2", "experts.w2"))
+    ]
 
     var inputWidth: Int { dModel }
     var expertRows: Int { 4 }
@@ -48,8 +50,11 @@ extension SwitchConfig {
     /// Top-1 by argmax; per expert at most int(capacity_factor * seq_len / E) tokens of the whole
     /// batch, the most probable kept; dropped tokens give zero; outputs not scaled by the gate unless
     /// the config asks for the paper's variant.
-    func forward(_ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool)
-        throws(ForwardError) -> [OutputKey: HostTensor] {
+    func forward(
+        _ x: HostTensor, _ weights: SeedModuleWeights, threads: Int, auxLosses: Bool
+    )
+        throws(ForwardError) -> [OutputKey: HostTensor]
+    {
         guard x.shape.count == 3 else { throw .badInput("inputs must be [batch, seq_len, d_model], not \(x.shape)") }
         let (d, experts, rows) = (dModel, numExperts, x.rows)
         let logits = weights.linear("router", inputs: d, outputs: experts).apply(x.values, rows: rows, threads: threads)
@@ -64,13 +69,16 @@ extension SwitchConfig {
                 if best == e { routed.append(t) }
             }
             if routed.count > capacity {
-                routed = routed.sorted { probabilities[$0 * experts + e] > probabilities[$1 * experts + e]
-                    || (probabilities[$0 * experts + e] == probabilities[$1 * experts + e] && $0 < $1) }
+                routed = routed.sorted {
+                    probabilities[$0 * experts + e] > probabilities[$1 * experts + e]
+                        || (probabilities[$0 * experts + e] == probabilities[$1 * experts + e] && $0 < $1)
+                }
                 routed = Array(routed.prefix(capacity)).sorted()
             }
             guard !routed.isEmpty else { continue }
-            let y = weights.reluExpert("experts.", e, Routing.gather(x.values, width: d, rows: routed), rows: routed.count,
-                                       d: d, dFF: 4 * d, experts: experts, threads: threads)
+            let y = weights.reluExpert(
+                "experts.", e, Routing.gather(x.values, width: d, rows: routed), rows: routed.count,
+                d: d, dFF: 4 * d, experts: experts, threads: threads)
             let scale = scaleByRouterProbability ? routed.map { probabilities[$0 * experts + e] } : nil
             Routing.scatterAdd(y, width: d, rows: routed, weights: scale, into: &output)
         }

@@ -13,7 +13,8 @@ enum HDF5Attribute: CustomStringConvertible {
         switch self {
         case .string(let text): text
         case .strings(let list):
-            "\(list.count) strings: " + list.prefix(Self.shownValues).joined(separator: ", ") + (list.count > Self.shownValues ? ", ..." : "")
+            "\(list.count) strings: " + list.prefix(Self.shownValues).joined(separator: ", ")
+                + (list.count > Self.shownValues ? ", ..." : "")
         case .numbers(let values, let count):
             values.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : "\($0)" }.joined(separator: ", ")
                 + (count > values.count ? ", ... (\(count) values)" : "")

@@ -1,8 +1,9 @@
 import CHDF5
+import MoECkptTensors
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import MoECkptTensors
 
 /// Reads HDF5 checkpoints through libhdf5: every dataset, at any depth, is a tensor named by its
 /// path with `/` turned into `.`; string attributes of the root group are the metadata. Opening
@@ -67,7 +68,8 @@ public enum HDF5File {
         for link in try links(file.id) {
             let object = try HDF5Handle(H5Oopen(file.id, link, HDF5.defaultProperties), "open \(link)", close: H5Oclose)
             let (strings, others) = try Self.attributes(of: object.id, object: "/" + link)
-            attributes += others + strings.sorted { $0.key < $1.key }.map { CheckpointAttribute(object: "/" + link, name: $0.key, value: $0.value) }
+            attributes +=
+                others + strings.sorted { $0.key < $1.key }.map { CheckpointAttribute(object: "/" + link, name: $0.key, value: $0.value) }
             guard H5Iget_type(object.id) == H5I_DATASET else { continue }
             let tensor = try dataset(file, path, mapping, link, object.id, declared: strings["dtype"])
             if let first = locations.updateValue("/" + link, forKey: tensor.name) {
@@ -98,8 +100,10 @@ public enum HDF5File {
         return box.names
     }
 
-    private static func dataset(_ file: HDF5Handle, _ filePath: String, _ mapping: FileMapping, _ link: String, _ id: hid_t,
-                                declared: String?) throws -> StoredTensor {
+    private static func dataset(
+        _ file: HDF5Handle, _ filePath: String, _ mapping: FileMapping, _ link: String, _ id: hid_t,
+        declared: String?
+    ) throws -> StoredTensor {
         let name = link.split(separator: "/").joined(separator: ".")
         let type = try HDF5Handle(H5Dget_type(id), "read the type of /\(link)", close: H5Tclose)
         guard let dtype = HDF5Types.dtype(of: type.id, declared: declared) else {
@@ -130,8 +134,9 @@ public enum HDF5File {
             let address = H5Dget_offset(id)
             let fileSize = haddr_t(mapping.bytes.count)
             if address != moeckpt_haddr_undef(), address < fileSize, haddr_t(byteCount) <= fileSize - address {
-                return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: mapping, offset: Int(address),
-                                    location: "/" + link)
+                return StoredTensor(
+                    name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: mapping, offset: Int(address),
+                    location: "/" + link)
             }
         }
         H5Eclear2(moeckpt_h5e_default())
@@ -140,14 +145,17 @@ public enum HDF5File {
         if H5Pget_layout(creation.id) == H5D_CHUNKED {
             var chunk = [hsize_t](repeating: 0, count: max(Int(rank), 1))
             if H5Pget_chunk(creation.id, rank, &chunk) == rank {
-                chunkBytes = (Checked(H5Tget_size(type.id)) * chunk.prefix(Int(rank)).reduce(1) { $0 &* Int(clamping: $1) } * 2).value ?? Int.max
+                chunkBytes =
+                    (Checked(H5Tget_size(type.id)) * chunk.prefix(Int(rank)).reduce(1) { $0 &* Int(clamping: $1) } * 2).value ?? Int.max
             }
         }
-        let storage = HDF5DatasetStorage(file: file, filePath: filePath, path: "/" + link, shape: shape,
-                                         elementBytes: H5Tget_size(type.id), byteCount: byteCount, chunkBytes: chunkBytes,
-                                         littleEndian: littleEndian)
-        return StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: storage, offset: 0,
-                            location: "/" + link)
+        let storage = HDF5DatasetStorage(
+            file: file, filePath: filePath, path: "/" + link, shape: shape,
+            elementBytes: H5Tget_size(type.id), byteCount: byteCount, chunkBytes: chunkBytes,
+            littleEndian: littleEndian)
+        return StoredTensor(
+            name: name, dtype: dtype, shape: shape, byteCount: byteCount, storage: storage, offset: 0,
+            location: "/" + link)
     }
 
     /// A virtual dataset may draw only on this same file (source file name "."): another file's
@@ -174,14 +182,18 @@ public enum HDF5File {
             return 0
         }
         var index: hsize_t = 0
-        try HDF5.check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, visit, Unmanaged.passUnretained(box).toOpaque()),
-                       "list the attributes of \(path)")
+        try HDF5.check(
+            H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, visit, Unmanaged.passUnretained(box).toOpaque()),
+            "list the attributes of \(path)")
         var strings: [String: String] = [:]
         var others: [CheckpointAttribute] = []
         for name in box.names {
-            let attribute = try HDF5Handle(H5Aopen(object, name, HDF5.defaultProperties), "open attribute \(name) of \(path)", close: H5Aclose)
+            let attribute = try HDF5Handle(
+                H5Aopen(object, name, HDF5.defaultProperties), "open attribute \(name) of \(path)", close: H5Aclose)
             let value = try HDF5Attribute.read(attribute.id, "\(path) attribute \(name)")
-            if case .string(let text) = value { strings[name] = text } else {
+            if case .string(let text) = value {
+                strings[name] = text
+            } else {
                 others.append(CheckpointAttribute(object: path, name: name, value: value.description))
             }
         }
@@ -206,8 +218,10 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
     private var buffer: UnsafeMutableRawBufferPointer?
     private let lock = PthreadLock()
 
-    init(file: HDF5Handle, filePath: String, path: String, shape: [Int], elementBytes: Int, byteCount: Int, chunkBytes: Int,
-         littleEndian: Bool) {
+    init(
+        file: HDF5Handle, filePath: String, path: String, shape: [Int], elementBytes: Int, byteCount: Int, chunkBytes: Int,
+        littleEndian: Bool
+    ) {
         self.chunkBytes = chunkBytes
         self.file = file
         self.filePath = filePath
@@ -253,8 +267,10 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
         }
     }
 
-    func stream(_ range: Range<Int>, chunk: Int, granule: Int,
-                _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void) throws(FileError) {
+    func stream(
+        _ range: Range<Int>, chunk: Int, granule: Int,
+        _ body: (UnsafeRawBufferPointer) throws(FileError) -> Void
+    ) throws(FileError) {
         if shape.isEmpty || byteCount <= chunk || lock.locked({ buffer != nil }) {
             return try streamViews(range, chunk: chunk, granule: granule, body)
         }
@@ -280,8 +296,12 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
     /// Reads the whole dataset, or one hyperslab of it, as little-endian bytes.
     private func read(into destination: UnsafeMutableRawPointer, run: (slabs: HDF5Slabs, units: Range<Int>)?) throws(FileError) {
         guard MemoryBudget.fits(chunkBytes) else {
-            throw FileError(path: filePath, problem: HDF5Error(operation: "read \(path)", reason: "its chunks are too large: "
-                + MemoryError(bytes: chunkBytes, available: MemoryBudget.availableBytes).description))
+            throw FileError(
+                path: filePath,
+                problem: HDF5Error(
+                    operation: "read \(path)",
+                    reason: "its chunks are too large: "
+                        + MemoryError(bytes: chunkBytes, available: MemoryBudget.availableBytes).description))
         }
         do {
             try HDF5.locked { () throws in
@@ -297,8 +317,9 @@ final class HDF5DatasetStorage: ByteStorage, @unchecked Sendable {
                     return
                 }
                 let spaces = try run.slabs.spaces(of: run.units, in: dataset.id, path)
-                try HDF5.check(H5Dread(dataset.id, memory.id, spaces.memory.id, spaces.file.id, HDF5.defaultProperties, destination),
-                               "read \(path)")
+                try HDF5.check(
+                    H5Dread(dataset.id, memory.id, spaces.memory.id, spaces.file.id, HDF5.defaultProperties, destination),
+                    "read \(path)")
             }
         } catch {
             throw FileError(path: filePath, problem: (error as? HDF5Error) ?? HDF5Error(operation: "read \(path)", reason: "\(error)"))

@@ -1,4 +1,5 @@
 import CPlatform
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,9 @@ enum HDF5Sandbox {
 
     /// Runs `probe` in a child process.
     static func run(_ probe: () -> Void) -> Outcome {
-        run(timeLimit: timeLimitSeconds, quiet: true) { probe(); return nil }
+        run(timeLimit: timeLimitSeconds, quiet: true) {
+            probe(); return nil
+        }
     }
 
     /// Runs `body` in a child process; a message it returns comes back as `.failed`. The fork
@@ -38,8 +41,10 @@ enum HDF5Sandbox {
     /// input read on demand) while the child works. An error `feed` throws ends the child (killed
     /// and reaped) and is rethrown as is, unless the child had stopped reading: then its outcome
     /// (an error message, a crash) is what went wrong, and it is returned instead.
-    static func run<Failure: Error>(feeding feed: (ChildInput) throws(Failure) -> Void,
-                                    _ body: (_ input: Int32) -> String?) throws(Failure) -> Outcome {
+    static func run<Failure: Error>(
+        feeding feed: (ChildInput) throws(Failure) -> Void,
+        _ body: (_ input: Int32) -> String?
+    ) throws(Failure) -> Outcome {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { return .unavailable }
         // A bigger pipe means fewer switches between the processes (the default is 64 KiB);
@@ -52,7 +57,7 @@ enum HDF5Sandbox {
         guard let child = started else { return .unavailable }
         do {
             try feed(input)
-        } catch where !input.broken {
+        } catch  where !input.broken {
             kill(child.pid, SIGKILL)
             _ = reap(child, timeLimit: nil)
             throw error

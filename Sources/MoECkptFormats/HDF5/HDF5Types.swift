@@ -47,8 +47,10 @@ enum HDF5Types {
             let type = try HDF5Handle(H5Tcopy(base), "copy float type", close: H5Tclose)
             if layout.size < 4 {
                 // Shrink in the order libhdf5 accepts: fields first, then precision and size.
-                try HDF5.check(H5Tset_fields(type.id, layout.sign, layout.exponentPosition, layout.exponentSize,
-                                             layout.mantissaPosition, layout.mantissaSize), "set float fields")
+                try HDF5.check(
+                    H5Tset_fields(
+                        type.id, layout.sign, layout.exponentPosition, layout.exponentSize,
+                        layout.mantissaPosition, layout.mantissaSize), "set float fields")
                 try HDF5.check(H5Tset_offset(type.id, 0), "set float offset")
                 try HDF5.check(H5Tset_precision(type.id, layout.size * 8), "set float precision")
                 try HDF5.check(H5Tset_size(type.id, layout.size), "set float size")
@@ -85,13 +87,16 @@ enum HDF5Types {
         switch H5Tget_class(type) {
         case H5T_INTEGER:
             let signed = H5Tget_sign(type) == H5T_SGN_2
-            return integers.first { $0.0.byteWidth == size && ($0.0.kind == .signedInteger) == signed
-                && H5Tget_precision(type) == size * 8 }?.0
+            return integers.first {
+                $0.0.byteWidth == size && ($0.0.kind == .signedInteger) == signed
+                    && H5Tget_precision(type) == size * 8
+            }?.0
         case H5T_FLOAT:
             var sign = 0, ePos = 0, eSize = 0, mPos = 0, mSize = 0
             guard H5Tget_fields(type, &sign, &ePos, &eSize, &mPos, &mSize) >= 0 else { return nil }
-            let layout = FloatLayout(size: size, sign: sign, exponentPosition: ePos, exponentSize: eSize, mantissaPosition: mPos,
-                                     mantissaSize: mSize, bias: Int(H5Tget_ebias(type)))
+            let layout = FloatLayout(
+                size: size, sign: sign, exponentPosition: ePos, exponentSize: eSize, mantissaPosition: mPos,
+                mantissaSize: mSize, bias: Int(H5Tget_ebias(type)))
             let matches = floatLayouts.filter { $0.1 == layout }.map(\.0)
             if let declaredDtype, matches.contains(declaredDtype) { return declaredDtype }
             return matches.first
@@ -114,7 +119,8 @@ enum HDF5Types {
                 let member = H5Tget_member_type(type, UInt32(i))
                 defer { H5Tclose(member) }
                 guard String(cString: name) == expected, H5Tget_member_offset(type, UInt32(i)) == 4 * i,
-                      H5Tget_class(member) == H5T_FLOAT, H5Tget_size(member) == 4 else { return nil }
+                    H5Tget_class(member) == H5T_FLOAT, H5Tget_size(member) == 4
+                else { return nil }
             }
             return .c64
         case H5T_OPAQUE:
@@ -123,7 +129,8 @@ enum HDF5Types {
                 tag = String(cString: raw)
                 H5free_memory(raw)
             }
-            let named = declaredDtype ?? (tag.hasPrefix("moeckpt:") ? DType(rawValue: String(tag.dropFirst(8))) : nil)
+            let named =
+                declaredDtype ?? (tag.hasPrefix("moeckpt:") ? DType(rawValue: String(tag.dropFirst(8))) : nil)
                 ?? (tag.lowercased().contains("bfloat16") ? .bf16 : nil)
             guard let named, let width = named.byteWidth, width == size else { return nil }
             return named

@@ -1,8 +1,9 @@
 import CHDF5
+import MoECkptTensors
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import MoECkptTensors
 
 /// How datasets are stored.
 public enum HDF5Compression: Equatable, Sendable {
@@ -56,8 +57,10 @@ public enum HDF5Writer {
     /// here, in the caller's process, one tensor after the other (their progress reports and
     /// integrity checks are the caller's): their bytes go to the child through a pipe, and it
     /// writes them into the datasets. A producer's error is thrown as is (the child is killed).
-    public static func write(_ tensors: [TensorToWrite], metadata: [String: String], to path: String,
-                             compression: HDF5Compression, chunkBytes: Int = chunkBytes, writeBytes: Int = writeBytes) throws(FileError) {
+    public static func write(
+        _ tensors: [TensorToWrite], metadata: [String: String], to path: String,
+        compression: HDF5Compression, chunkBytes: Int = chunkBytes, writeBytes: Int = writeBytes
+    ) throws(FileError) {
         do throws(HDF5FormatError) { try check(tensors) } catch { throw FileError(path: path, problem: error) }
         let outcome = try HDF5Sandbox.run(feeding: { (input: HDF5Sandbox.ChildInput) throws(FileError) in
             for tensor in tensors {
@@ -70,8 +73,11 @@ public enum HDF5Writer {
         }) { (input: Int32) -> String? in
             do {
                 let source = PipeSource(input)
-                try HDF5.locked { () throws in try create(tensors, metadata: metadata, path: path, compression: compression,
-                                                       sizes: (chunkBytes, writeBytes), source: source) }
+                try HDF5.locked { () throws in
+                    try create(
+                        tensors, metadata: metadata, path: path, compression: compression,
+                        sizes: (chunkBytes, writeBytes), source: source)
+                }
                 return nil
             } catch let error as FileError {
                 // A dataset's sink: its path is the dataset's, which a libhdf5 error names already.
@@ -90,16 +96,20 @@ public enum HDF5Writer {
             // the input, and a pipe write from a lost page fails with EFAULT, see PipeSink), but
             // it has the inputs' mappings, so a SIGBUS there is still read the same way.
             if signal == SIGBUS, let input = FileMapping.shrunkInput { throw FileError(path: input, problem: IOError.changedWhileReading) }
-            throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "libhdf5 crashed (signal \(signal)); is the disk full?"))
-        case .timedOut, .unavailable: throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "could not start the writer process"))
+            throw FileError(
+                path: path, problem: HDF5Error(operation: "write", reason: "libhdf5 crashed (signal \(signal)); is the disk full?"))
+        case .timedOut, .unavailable:
+            throw FileError(path: path, problem: HDF5Error(operation: "write", reason: "could not start the writer process"))
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0, fsync(fd) == 0 else { throw FileError(path: path, problem: IOError.cannotWrite(errnoText())) }
         close(fd)
     }
 
-    private static func create(_ tensors: [TensorToWrite], metadata: [String: String], path: String,
-                               compression: HDF5Compression, sizes: (chunk: Int, write: Int), source: PipeSource) throws {
+    private static func create(
+        _ tensors: [TensorToWrite], metadata: [String: String], path: String,
+        compression: HDF5Compression, sizes: (chunk: Int, write: Int), source: PipeSource
+    ) throws {
         let access = try HDF5Handle(H5Pcreate(moeckpt_h5p_file_access()), "file access properties", close: H5Pclose)
         try HDF5.check(H5Pset_libver_bounds(access.id, H5F_LIBVER_V18, H5F_LIBVER_V110), "set library version bounds")
         let file = try HDF5Handle(H5Fcreate(path, moeckpt_h5f_acc_excl(), HDF5.defaultProperties, access.id), "create", close: H5Fclose)
@@ -114,13 +124,17 @@ public enum HDF5Writer {
         try HDF5.check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "flush")
     }
 
-    private static func write(_ tensor: TensorToWrite, into file: hid_t, links: hid_t, compression: HDF5Compression,
-                              sizes: (chunk: Int, write: Int), source: PipeSource) throws {
+    private static func write(
+        _ tensor: TensorToWrite, into file: hid_t, links: hid_t, compression: HDF5Compression,
+        sizes: (chunk: Int, write: Int), source: PipeSource
+    ) throws {
         let path = "/" + tensor.name.split(separator: ".").joined(separator: "/")
         let type = try HDF5Types.fileType(tensor.dtype)
-        let space = try HDF5Handle(tensor.shape.isEmpty ? H5Screate(H5S_SCALAR)
-                                       : H5Screate_simple(Int32(tensor.shape.count), tensor.shape.map { hsize_t($0) }, nil),
-                                   "dataspace of \(path)", close: H5Sclose)
+        let space = try HDF5Handle(
+            tensor.shape.isEmpty
+                ? H5Screate(H5S_SCALAR)
+                : H5Screate_simple(Int32(tensor.shape.count), tensor.shape.map { hsize_t($0) }, nil),
+            "dataspace of \(path)", close: H5Sclose)
         let creation = try HDF5Handle(H5Pcreate(moeckpt_h5p_dataset_create()), "dataset properties", close: H5Pclose)
         // Chunks are runs of units of at most chunkBytes (one index along one axis, the later axes
         // whole); writes are whole runs of chunks, so no chunk is ever written twice.
@@ -133,8 +147,9 @@ public enum HDF5Writer {
             try HDF5.check(H5Pset_chunk(creation.id, Int32(chunk.count), chunk), "chunk \(path)")
             try HDF5.check(H5Pset_deflate(creation.id, UInt32(level)), "compress \(path)")
         }
-        let dataset = try HDF5Handle(H5Dcreate2(file, path, type.id, space.id, links, creation.id, HDF5.defaultProperties),
-                                     "create dataset \(path)", close: H5Dclose)
+        let dataset = try HDF5Handle(
+            H5Dcreate2(file, path, type.id, space.id, links, creation.id, HDF5.defaultProperties),
+            "create dataset \(path)", close: H5Dclose)
         if HDF5Types.needsDtypeAttribute(tensor.dtype) {
             try writeString(tensor.dtype.name, attribute: "dtype", on: dataset.id)
         }
@@ -151,8 +166,9 @@ public enum HDF5Writer {
         try HDF5.check(H5Tset_size(type.id, moeckpt_h5t_variable()), "string type")
         try HDF5.check(H5Tset_cset(type.id, H5T_CSET_UTF8), "string type")
         let space = try HDF5Handle(H5Screate(H5S_SCALAR), "scalar dataspace", close: H5Sclose)
-        let attribute = try HDF5Handle(H5Acreate2(object, name, type.id, space.id, HDF5.defaultProperties, HDF5.defaultProperties),
-                                       "create attribute \(name)", close: H5Aclose)
+        let attribute = try HDF5Handle(
+            H5Acreate2(object, name, type.id, space.id, HDF5.defaultProperties, HDF5.defaultProperties),
+            "create attribute \(name)", close: H5Aclose)
         try value.withCString { text in
             var pointer: UnsafePointer<CChar>? = text
             try HDF5.check(H5Awrite(attribute.id, type.id, &pointer), "write attribute \(name)")
@@ -189,7 +205,9 @@ final class HDF5DatasetSink: ByteSink {
     func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
         var offset = 0
         while offset < bytes.count {
-            let run = nextUnit < slabs.totalUnits ? slabs.run(from: nextUnit, maxUnits: runUnits, limit: slabs.totalUnits)
+            let run =
+                nextUnit < slabs.totalUnits
+                ? slabs.run(from: nextUnit, maxUnits: runUnits, limit: slabs.totalUnits)
                 : nextUnit..<nextUnit
             let runBytes = run.count * slabs.unitBytes
             guard runBytes > 0 else { throw FileError(path: path, problem: WriterInconsistency(tensor: path)) }
@@ -213,8 +231,9 @@ final class HDF5DatasetSink: ByteSink {
                 return
             }
             let spaces = try slabs.spaces(of: run, in: dataset, path)
-            try HDF5.check(H5Dwrite(dataset, type, spaces.memory.id, spaces.file.id, HDF5.defaultProperties, buffer.baseAddress),
-                           "write \(path)")
+            try HDF5.check(
+                H5Dwrite(dataset, type, spaces.memory.id, spaces.file.id, HDF5.defaultProperties, buffer.baseAddress),
+                "write \(path)")
         } catch {
             throw FileError(path: path, problem: error)
         }
@@ -274,7 +293,8 @@ final class PipeSource {
             let n = read(fd, buffer.baseAddress, min(remaining, buffer.count))
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                throw HDF5Error(operation: "write \(tensor)", reason: n == 0 ? "its bytes ended early" : "cannot read its bytes: \(errnoText())")
+                throw HDF5Error(
+                    operation: "write \(tensor)", reason: n == 0 ? "its bytes ended early" : "cannot read its bytes: \(errnoText())")
             }
             try sink.write(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
             remaining -= n

@@ -1,8 +1,9 @@
+import Dispatch
+import MoECkptTensors
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
-import MoECkptTensors
 
 /// Reads `.moeckpt` files (docs/FORMAT.md): maps the file, checks the preamble, the header
 /// checksum and every structural rule, and returns tensors that point into the mapping. Tensor
@@ -37,10 +38,12 @@ public enum MoeckptFile {
         let path = mapping.path
         do {
             let (tensors, metadata, header) = try parse(mapping)
-            return Checkpoint(path: path, format: .moeckpt, tensors: tensors, metadata: metadata, files: [path],
-                              embedded: EmbeddedModel(description: header.model, layout: header.layout,
-                                                      sourceLayout: header.sourceLayout),
-                              checksums: StoredChecksums(crc32c: header.checksums, dataOffset: header.dataOffset))
+            return Checkpoint(
+                path: path, format: .moeckpt, tensors: tensors, metadata: metadata, files: [path],
+                embedded: EmbeddedModel(
+                    description: header.model, layout: header.layout,
+                    sourceLayout: header.sourceLayout),
+                checksums: StoredChecksums(crc32c: header.checksums, dataOffset: header.dataOffset))
         } catch {
             throw FileError(path: path, problem: error)
         }
@@ -71,7 +74,8 @@ public enum MoeckptFile {
         guard computed == storedChecksum else { throw .headerChecksumMismatch(stored: storedChecksum, computed: computed) }
         guard major == MoeckptLayout.majorVersion else { throw .newerVersion(file: "\(major).\(minor)", supported: supported) }
         guard file.loadUnaligned(fromByteOffset: 12, as: UInt32.self) == 0,
-              file.loadUnaligned(fromByteOffset: 28, as: UInt32.self) == 0 else { throw .nonzeroReserved }
+            file.loadUnaligned(fromByteOffset: 28, as: UInt32.self) == 0
+        else { throw .nonzeroReserved }
 
         let json: JSONValue
         do {
@@ -83,12 +87,15 @@ public enum MoeckptFile {
         // The fields FORMAT.md fixes: format, version (the preamble's), checksum, layout.
         guard header["format"] == .string("moeckpt") else { throw .malformedHeader("\"format\" must be \"moeckpt\"") }
         guard case .array(let version)? = header["version"], version.count == 2,
-              version[0].nonNegativeInt == Int(major), version[1].nonNegativeInt == Int(minor) else {
+            version[0].nonNegativeInt == Int(major), version[1].nonNegativeInt == Int(minor)
+        else {
             throw .malformedHeader("\"version\" must be [\(major), \(minor)], the preamble's version")
         }
         guard header["checksum"] == .string("crc32c") else { throw .malformedHeader("\"checksum\" must be \"crc32c\"") }
         func count(_ key: String) throws(MoeckptError) -> Int {
-            guard let value = header[key]?.nonNegativeInt else { throw .malformedHeader("\"\(key)\" is missing or not a non-negative integer") }
+            guard let value = header[key]?.nonNegativeInt else {
+                throw .malformedHeader("\"\(key)\" is missing or not a non-negative integer")
+            }
             return value
         }
         let dataOffset = try count("data_offset")
@@ -141,14 +148,21 @@ public enum MoeckptFile {
         if let sourceLayout, !isLayoutKey(sourceLayout) {
             throw .malformedHeader("\"source_layout\" must be a layout name (letters, digits, - and _)")
         }
-        return (tensors, metadata, Header(model: model, layout: layout, sourceLayout: sourceLayout,
-                                          checksums: checksums, dataOffset: dataOffset))
+        return (
+            tensors, metadata,
+            Header(
+                model: model, layout: layout, sourceLayout: sourceLayout,
+                checksums: checksums, dataOffset: dataOffset)
+        )
     }
 
     static var supported: String { "\(MoeckptLayout.majorVersion).x" }
 
-    private static func parseTensor(_ entry: JSONValue, mapping: FileMapping, dataOffset: Int, dataLength: Int)
-        throws(MoeckptError) -> (stored: StoredTensor, checksum: UInt32) {
+    private static func parseTensor(
+        _ entry: JSONValue, mapping: FileMapping, dataOffset: Int, dataLength: Int
+    )
+        throws(MoeckptError) -> (stored: StoredTensor, checksum: UInt32)
+    {
         guard case .object(let fields) = entry, case .string(let name)? = fields["name"] else {
             throw .malformedHeader("a tensor entry has no name")
         }
@@ -161,8 +175,9 @@ public enum MoeckptFile {
             throw .malformedHeader("tensor \"\(name)\" has no offset or length")
         }
         guard case .string(let hex)? = fields["crc32c"], hex.utf8.count == 8,
-              hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
-              let checksum = UInt32(hex, radix: 16) else {
+            hex.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+            let checksum = UInt32(hex, radix: 16)
+        else {
             throw .malformedHeader("tensor \"\(name)\" has no crc32c of 8 lowercase hex digits")
         }
         let expected: Int
@@ -172,15 +187,18 @@ public enum MoeckptFile {
         guard expected == length else { throw .tensorLengthMismatch(tensor: name, expected: expected, declared: length) }
         guard offset % MoeckptLayout.tensorAlignment == 0 else { throw .tensorMisaligned(tensor: name, offset: offset) }
         guard offset <= dataLength, length <= dataLength - offset else { throw .tensorOutOfBounds(tensor: name) }
-        let stored = StoredTensor(name: name, dtype: dtype, shape: shape, byteCount: length, storage: mapping,
-                                  offset: dataOffset + offset)
+        let stored = StoredTensor(
+            name: name, dtype: dtype, shape: shape, byteCount: length, storage: mapping,
+            offset: dataOffset + offset)
         return (stored, checksum)
     }
 
     /// A naming layout's key: 1 to 32 ASCII letters, digits, `-` and `_`.
     static func isLayoutKey(_ text: String) -> Bool {
         (1...32).contains(text.utf8.count)
-            && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D || $0 == 0x5F }
+            && text.utf8.allSatisfy {
+                (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D || $0 == 0x5F
+            }
     }
 
     static func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool { !bytes.contains { $0 != 0 } }
@@ -276,7 +294,9 @@ public final class NativeIntegrity: @unchecked Sendable {
         let computed = CRC32C.checksum(tensor.bytes)
         let stored = checkpoint.checksums?.crc32c[tensor.name] ?? 0
         guard computed == stored else {
-            throw FileError(path: checkpoint.path, problem: MoeckptError.tensorChecksumMismatch(tensor: tensor.name, stored: stored, computed: computed))
+            throw FileError(
+                path: checkpoint.path, problem: MoeckptError.tensorChecksumMismatch(tensor: tensor.name, stored: stored, computed: computed)
+            )
         }
         _ = lock.locked { verified.insert(index) }
     }

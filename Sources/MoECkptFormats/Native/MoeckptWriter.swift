@@ -33,8 +33,10 @@ public enum MoeckptWriter {
         }
     }
 
-    public static func write(_ tensors: [TensorToWrite], metadata: [String: String], description: Description,
-                             to file: OutputFile) throws(FileError) {
+    public static func write(
+        _ tensors: [TensorToWrite], metadata: [String: String], description: Description,
+        to file: OutputFile
+    ) throws(FileError) {
         var offsets: [Int] = []
         var end = 0
         for tensor in tensors {
@@ -45,12 +47,13 @@ public enum MoeckptWriter {
         var checksums = [UInt32](repeating: 0, count: tensors.count)
         func header() -> [UInt8] {
             let entries: [JSONValue] = tensors.enumerated().map { i, tensor in
-                .object(JSONObject([
-                    ("name", .string(tensor.name)), ("dtype", .string(tensor.dtype.name)),
-                    ("shape", .array(tensor.shape.map { .number(String($0)) })),
-                    ("offset", .number(String(offsets[i]))), ("length", .number(String(tensor.byteCount))),
-                    ("crc32c", .string(CRC32C.hex(checksums[i]))),
-                ]))
+                .object(
+                    JSONObject([
+                        ("name", .string(tensor.name)), ("dtype", .string(tensor.dtype.name)),
+                        ("shape", .array(tensor.shape.map { .number(String($0)) })),
+                        ("offset", .number(String(offsets[i]))), ("length", .number(String(tensor.byteCount))),
+                        ("crc32c", .string(CRC32C.hex(checksums[i]))),
+                    ]))
             }
             var fields: [(String, JSONValue)] = [
                 ("format", .string("moeckpt")),
@@ -63,9 +66,14 @@ public enum MoeckptWriter {
             fields.append(("metadata", .object(JSONObject(metadata.keys.sorted().map { ($0, .string(metadata[$0]!)) }))))
             // data_offset depends on the header's length, which these two fields are part of:
             // write them with a fixed width so the length is known before they are.
-            let placeholderEnd = MoeckptLayout.preambleBytes + JSONValue.object(JSONObject(fields + [
-                ("data_offset", .number(padded(0))), ("data_length", .number(padded(end))), ("tensors", .array(entries)),
-            ])).serialized.utf8.count
+            let placeholderEnd =
+                MoeckptLayout.preambleBytes
+                + JSONValue.object(
+                    JSONObject(
+                        fields + [
+                            ("data_offset", .number(padded(0))), ("data_length", .number(padded(end))), ("tensors", .array(entries)),
+                        ])
+                ).serialized.utf8.count
             let dataOffset = MoeckptLayout.alignUp(placeholderEnd, MoeckptLayout.dataAlignment)
             fields += [("data_offset", .number(padded(dataOffset))), ("data_length", .number(padded(end))), ("tensors", .array(entries))]
             return Array(JSONValue.object(JSONObject(fields)).serialized.utf8)

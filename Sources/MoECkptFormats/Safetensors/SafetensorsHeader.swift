@@ -47,25 +47,27 @@ public struct SafetensorsHeader: Sendable {
             // Member by member: the entries are kept, never the JSON tree of the whole header. The
             // whole header is still read after a bad entry, so that JSON errors and duplicate keys
             // come first, as the rules are ordered.
-            _ = try JSONParser.forEachMember(of: headerBytes, parsing: { (key: String, parser: inout JSONParser) throws(JSONError) -> Bool in
-                // The common entry without JSON values (a header can list 1.4 million tensors).
-                if problem == nil, key != metadataKey, let plain = parser.plainTensorEntry() {
-                    do throws(SafetensorsError) { entries.append(try plainEntry(name: key, plain)) } catch { problem = error }
-                    return true
-                }
-                let value = try parser.value()
-                guard problem == nil else { return true }
-                do throws(SafetensorsError) {
-                    if key == metadataKey {
-                        metadata = try parseMetadata(value)
-                    } else {
-                        entries.append(try parseEntry(name: key, value))
+            _ = try JSONParser.forEachMember(
+                of: headerBytes,
+                parsing: { (key: String, parser: inout JSONParser) throws(JSONError) -> Bool in
+                    // The common entry without JSON values (a header can list 1.4 million tensors).
+                    if problem == nil, key != metadataKey, let plain = parser.plainTensorEntry() {
+                        do throws(SafetensorsError) { entries.append(try plainEntry(name: key, plain)) } catch { problem = error }
+                        return true
                     }
-                } catch {
-                    problem = error
-                }
-                return true
-            })
+                    let value = try parser.value()
+                    guard problem == nil else { return true }
+                    do throws(SafetensorsError) {
+                        if key == metadataKey {
+                            metadata = try parseMetadata(value)
+                        } else {
+                            entries.append(try parseEntry(name: key, value))
+                        }
+                    } catch {
+                        problem = error
+                    }
+                    return true
+                })
         } catch {
             if case .duplicateKey(let key) = error { throw .duplicateKey(key) }
             if case .notAnObject = error {
@@ -217,8 +219,9 @@ public enum SafetensorsFile {
             throw FileError(path: path, problem: error)
         }
         let tensors = header.entries.map {
-            StoredTensor(name: $0.name, dtype: $0.dtype, shape: $0.shape, byteCount: $0.end - $0.begin,
-                         storage: mapping, offset: header.dataStart + $0.begin)
+            StoredTensor(
+                name: $0.name, dtype: $0.dtype, shape: $0.shape, byteCount: $0.end - $0.begin,
+                storage: mapping, offset: header.dataStart + $0.begin)
         }
         return Checkpoint(path: path, format: .safetensors, tensors: tensors, metadata: header.metadata, files: [path])
     }

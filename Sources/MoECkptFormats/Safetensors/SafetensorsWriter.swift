@@ -9,8 +9,10 @@ public struct TensorToWrite {
     public let byteCount: Int
     public let produce: (any ByteSink) throws(FileError) -> Void
 
-    public init(name: String, dtype: DType, shape: [Int], byteCount: Int,
-                produce: @escaping (any ByteSink) throws(FileError) -> Void) {
+    public init(
+        name: String, dtype: DType, shape: [Int], byteCount: Int,
+        produce: @escaping (any ByteSink) throws(FileError) -> Void
+    ) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
@@ -47,11 +49,16 @@ public enum SafetensorsWriter {
         }
         var offset = 0
         for tensor in ordered {
-            members.append((tensor.name, .object(JSONObject([
-                ("dtype", .string(tensor.dtype.name)),
-                ("shape", .array(tensor.shape.map { .number(String($0)) })),
-                ("data_offsets", .array([.number(String(offset)), .number(String(offset + tensor.byteCount))])),
-            ]))))
+            members.append(
+                (
+                    tensor.name,
+                    .object(
+                        JSONObject([
+                            ("dtype", .string(tensor.dtype.name)),
+                            ("shape", .array(tensor.shape.map { .number(String($0)) })),
+                            ("data_offsets", .array([.number(String(offset)), .number(String(offset + tensor.byteCount))])),
+                        ]))
+                ))
             offset += tensor.byteCount
         }
         let json = JSONValue.object(JSONObject(members)).serialized(.compact)
@@ -62,8 +69,10 @@ public enum SafetensorsWriter {
 
     /// Writes one safetensors file, streaming tensor by tensor; returns the tensors' total bytes.
     @discardableResult
-    public static func write(_ tensors: [TensorToWrite], metadata: [String: String],
-                             to file: OutputFile) throws(FileError) -> Int {
+    public static func write(
+        _ tensors: [TensorToWrite], metadata: [String: String],
+        to file: OutputFile
+    ) throws(FileError) -> Int {
         let ordered = referenceOrder(tensors)
         let header = header(for: ordered, metadata: metadata)
         var length = UInt64(header.count).littleEndian
@@ -115,10 +124,11 @@ public enum ShardPlanner {
     /// The index.json transformers writes: `json.dumps(index, indent=2, sort_keys=True) + "\n"`.
     public static func indexJSON(weightMap: [String: String], totalSize: Int) -> String {
         let names = weightMap.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
-        let index = JSONValue.object(JSONObject([
-            ("metadata", .object(JSONObject([("total_size", .number(String(totalSize)))]))),
-            ("weight_map", .object(JSONObject(names.map { ($0, .string(weightMap[$0]!)) }))),
-        ]))
+        let index = JSONValue.object(
+            JSONObject([
+                ("metadata", .object(JSONObject([("total_size", .number(String(totalSize)))]))),
+                ("weight_map", .object(JSONObject(names.map { ($0, .string(weightMap[$0]!)) }))),
+            ]))
         return index.serialized(.pythonIndented) + "\n"
     }
 }

@@ -45,8 +45,9 @@ public enum ShardedSafetensors {
 
         var metadata: [String: String] = [:]
         for file in shardOrder.reversed() { metadata.merge(shards[file]!.metadata) { _, earlier in earlier } }
-        return Checkpoint(path: indexPath, format: .shardedSafetensors, tensors: tensors, metadata: metadata,
-                          files: shardOrder.map { FileSystem.join(directory, $0) })
+        return Checkpoint(
+            path: indexPath, format: .shardedSafetensors, tensors: tensors, metadata: metadata,
+            files: shardOrder.map { FileSystem.join(directory, $0) })
     }
 
     /// Opens shards that have no index: each tensor must be in exactly one of them.
@@ -58,8 +59,10 @@ public enum ShardedSafetensors {
             let shard = try SafetensorsFile.open(path)
             for tensor in shard.tensors {
                 if let first = foundIn[tensor.name] {
-                    throw FileError(path: directory, problem: SafetensorsError.tensorInTwoShards(
-                        tensor: tensor.name, first: FileSystem.baseName(first), second: FileSystem.baseName(path)))
+                    throw FileError(
+                        path: directory,
+                        problem: SafetensorsError.tensorInTwoShards(
+                            tensor: tensor.name, first: FileSystem.baseName(first), second: FileSystem.baseName(path)))
                 }
                 foundIn[tensor.name] = path
                 tensors.append(tensor)

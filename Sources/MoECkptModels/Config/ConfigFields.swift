@@ -150,4 +150,3 @@ public struct ConfigFields {
         if !problems.isEmpty { throw .problems(problems) }
     }
 }
-

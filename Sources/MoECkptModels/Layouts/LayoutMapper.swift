@@ -25,8 +25,11 @@ public typealias CanonicalTensor = NamedTensor
 public enum LayoutMapper {
     /// Loads the canonical tensors from stored ones, reporting every problem at once: missing and
     /// unexpected tensors, wrong shapes, mixed dtypes.
-    public static func load(_ stored: [NamedTensor], architecture: any Architecture, layout: NamingLayout)
-        -> (tensors: [CanonicalTensor], problems: [String]) {
+    public static func load(
+        _ stored: [NamedTensor], architecture: any Architecture, layout: NamingLayout
+    )
+        -> (tensors: [CanonicalTensor], problems: [String])
+    {
         let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var used = Set<String>()
         var problems: [String] = []
@@ -67,7 +70,9 @@ public enum LayoutMapper {
                     }
                 case .perExpert:
                     let count = shapes[0][0]
-                    let parts = (0..<count).compactMap { fetch(entry.stored.name(block: block, expert: $0), shape: Array(shapes[0].dropFirst())) }
+                    let parts = (0..<count).compactMap {
+                        fetch(entry.stored.name(block: block, expert: $0), shape: Array(shapes[0].dropFirst()))
+                    }
                     guard parts.count == count, let dtype = sameDtype(parts, &problems) else { continue }
                     var rope = ByteRope()
                     for part in parts { rope.append(part.rope) }
@@ -95,8 +100,11 @@ public enum LayoutMapper {
     }
 
     /// The canonical tensors under a layout's names, in table order.
-    public static func export(_ canonical: [CanonicalTensor], architecture: any Architecture, layout: NamingLayout)
-        throws(ModelLoadError) -> [NamedTensor] {
+    public static func export(
+        _ canonical: [CanonicalTensor], architecture: any Architecture, layout: NamingLayout
+    )
+        throws(ModelLoadError) -> [NamedTensor]
+    {
         let byName = Dictionary(uniqueKeysWithValues: canonical.map { ($0.name, $0) })
         var out: [NamedTensor] = []
         for entry in layout.entries {
@@ -111,15 +119,19 @@ public enum LayoutMapper {
                     out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: tensor.shape, rope: tensor.rope))
                 case .rotaryInterleaved:
                     guard let rows = RowLayout(tensor.dtype, tensor.shape) else { throw .cannotRearrange(tensor.name, tensor.dtype) }
-                    out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: tensor.shape,
-                                           rope: rows.permuted(tensor.rope, headDim: architecture.rotaryHeadDim, fromInterleaved: false)))
+                    out.append(
+                        NamedTensor(
+                            name: storedName, dtype: tensor.dtype, shape: tensor.shape,
+                            rope: rows.permuted(tensor.rope, headDim: architecture.rotaryHeadDim, fromInterleaved: false)))
                 case .perExpert:
                     guard let rows = RowLayout(tensor.dtype, tensor.shape) else { throw .cannotRearrange(tensor.name, tensor.dtype) }
                     let expertBytes = rows.rowBytes
                     for e in 0..<tensor.shape[0] {
-                        out.append(NamedTensor(name: entry.stored.name(block: block, expert: e), dtype: tensor.dtype,
-                                               shape: Array(tensor.shape.dropFirst()),
-                                               rope: tensor.rope.slice(e * expertBytes, expertBytes)))
+                        out.append(
+                            NamedTensor(
+                                name: entry.stored.name(block: block, expert: e), dtype: tensor.dtype,
+                                shape: Array(tensor.shape.dropFirst()),
+                                rope: tensor.rope.slice(e * expertBytes, expertBytes)))
                     }
                 case .fusedPerExpert:
                     guard parts.allSatisfy({ $0.dtype == tensor.dtype }), tensor.dtype.byteWidth != nil else {

@@ -67,8 +67,10 @@ public struct NamingLayout: Sendable {
     /// Stored tensors that carry nothing (old checkpoints' rotary `inv_freq` buffers).
     public let ignored: [NamePattern]
 
-    public init(key: LayoutKey, title: String, entries: [LayoutEntry], description: DescriptionFile = .configJSON,
-                fileStem: String = "model", ignored: [String] = []) {
+    public init(
+        key: LayoutKey, title: String, entries: [LayoutEntry], description: DescriptionFile = .configJSON,
+        fileStem: String = "model", ignored: [String] = []
+    ) {
         self.key = key
         self.title = title
         self.entries = entries
@@ -82,8 +84,9 @@ public struct NamingLayout: Sendable {
     public static func canonical(from layout: NamingLayout) -> NamingLayout {
         var seen = Set<String>()
         let templates = layout.entries.flatMap(\.canonical).map(\.template).filter { seen.insert($0).inserted }
-        return NamingLayout(key: .canonical, title: "moeckpt canonical (experts stacked)",
-                            entries: templates.map { LayoutEntry($0, $0) })
+        return NamingLayout(
+            key: .canonical, title: "moeckpt canonical (experts stacked)",
+            entries: templates.map { LayoutEntry($0, $0) })
     }
 
     /// How many of these names the layout's table accounts for. A name that starts with none of
@@ -92,9 +95,12 @@ public struct NamingLayout: Sendable {
         let prefixes = Array(Set(entries.map(\.stored.leadingLiteral)))
         let anything = prefixes.contains { $0.isEmpty }
         return names.reduce(0) { count, name in
-            guard anything || name.utf8.withContiguousStorageIfAvailable({ bytes in
-                prefixes.contains { $0.count <= bytes.count && zip($0, bytes).allSatisfy { $0 == $1 } }
-            }) != false else { return count }
+            guard
+                anything
+                    || name.utf8.withContiguousStorageIfAvailable({ bytes in
+                        prefixes.contains { $0.count <= bytes.count && zip($0, bytes).allSatisfy { $0 == $1 } }
+                    }) != false
+            else { return count }
             return count + (entries.contains { $0.stored.match(name) != nil } ? 1 : 0)
         }
     }
