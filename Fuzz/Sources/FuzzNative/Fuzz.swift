@@ -6,6 +6,6 @@ import MoECkpt
 func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     fuzz(argc, argv) { bytes in
         let mapping = FileMapping(copying: bytes, path: "input.moeckpt")
-        if let checkpoint = try? MoeckptFile.open(mapping) { _ = MoeckptFile.check(checkpoint) }
+        if let checkpoint = try? MoeckptFile.open(mapping) { _ = checkpoint.verifyChecksums() }
     }
 }

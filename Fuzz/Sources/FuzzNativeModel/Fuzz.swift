@@ -36,7 +36,7 @@ func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>
         file += headerBytes + [UInt8](repeating: 0, count: dataOffset - 32 - headerBytes.count) + data
         let checkpoint = file.withUnsafeBytes { raw in try? MoeckptFile.open(FileMapping(copying: raw, path: "input.moeckpt")) }
         guard let checkpoint else { return }
-        _ = try? ModelLoader.load(checkpoint)
+        _ = try? ModelLoader.standard.load(checkpoint)
         _ = Inspector.report(checkpoint)
     }
 }
