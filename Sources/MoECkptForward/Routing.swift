@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import MoECkptKernels
+import MoECkptModels
 
 /// Which experts each token goes to, and with what weight.
 package struct Routing {
@@ -6,21 +10,57 @@ package struct Routing {
     package var tokens: [[Int]]
     package var weights: [[Float]]
 
-    /// Top-k of each row of `probabilities` [tokens, experts] (ties to the lower index, as a
-    /// stable descending sort gives), optionally renormalised over the k.
+    /// Top-k of each row of `probabilities` [tokens, experts] (as torch.topk picks them, ties
+    /// included), optionally renormalised over the k.
     package static func topK(_ probabilities: [Float], tokens: Int, experts: Int, k: Int, renormalize: Bool) -> Routing {
+        route(probabilities, tokens: tokens, experts: experts, k: k, scoredAlready: true,
+              semantics: RouterSemantics(renormalize: renormalize))
+    }
+
+    /// The experts and weights of each token from its router logits [tokens, experts].
+    package static func route(_ logits: [Float], tokens: Int, experts: Int, k: Int, semantics: RouterSemantics) -> Routing {
+        route(logits, tokens: tokens, experts: experts, k: k, scoredAlready: false, semantics: semantics)
+    }
+
+    private static func route(_ values: [Float], tokens: Int, experts: Int, k: Int, scoredAlready: Bool,
+                              semantics: RouterSemantics) -> Routing {
         var routing = Routing(tokens: Array(repeating: [], count: experts), weights: Array(repeating: [], count: experts))
+        let k = min(k, experts)
         for t in 0..<tokens {
-            let row = Array(probabilities[(t * experts)..<((t + 1) * experts)])
-            let chosen = (0..<experts).sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
-            var total: Float = 0
-            for e in chosen { total += row[e] }
-            for e in chosen.sorted() {
+            var row = Array(values[(t * experts)..<((t + 1) * experts)])
+            var weights: [Float]
+            let chosen: [Int]
+            switch semantics.selection {
+            case .topKOfScores:
+                if !scoredAlready { score(&row, semantics.scoring) }
+                chosen = TorchTopK.indices(row, k: k)
+                weights = chosen.map { row[$0] }
+                if semantics.renormalize {
+                    var total: Float = 0
+                    for w in weights { total += w }
+                    if semantics.scoring == .sigmoid { total += 1e-20 }
+                    weights = weights.map { $0 / total }
+                }
+            case .scoresOfTopK:
+                chosen = TorchTopK.indices(row, k: k)
+                weights = chosen.map { row[$0] }
+                score(&weights, semantics.scoring)
+            }
+            if semantics.scale != 1 { weights = weights.map { $0 * Float(semantics.scale) } }
+            for (e, w) in zip(chosen, weights).sorted(by: { $0.0 < $1.0 }) {
                 routing.tokens[e].append(t)
-                routing.weights[e].append(renormalize ? row[e] / total : row[e])
+                routing.weights[e].append(w)
             }
         }
         return routing
+    }
+
+    /// Softmax or sigmoid of one row, in place.
+    static func score(_ row: inout [Float], _ scoring: RouterSemantics.Scoring) {
+        switch scoring {
+        case .softmax: row.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: 1, columns: $0.count) }
+        case .sigmoid: row = row.map { 1 / (1 + expf(-$0)) }
+        }
     }
 
     /// Rows `tokens` of x [*, width], gathered into a contiguous matrix.

@@ -1,0 +1,42 @@
+/// How a router turns its logits into experts and weights, as data: the families differ only in
+/// these choices, and a conversion that loses one (`norm_topk_prob` dropped, softmax read as
+/// sigmoid) changes what the model computes.
+public struct RouterSemantics: Sendable, Equatable, Encodable, CustomStringConvertible {
+    /// What the router's logits become.
+    public enum Scoring: String, Sendable, Encodable {
+        case softmax
+        case sigmoid
+    }
+
+    /// Which experts a token goes to.
+    public enum Selection: String, Sendable, Encodable {
+        /// Score every expert, then keep the k best scores (Mixtral, Qwen, OLMoE).
+        case topKOfScores = "top-k of scores"
+        /// Keep the k largest logits, then score only those (GraniteMoE, gpt-oss).
+        case scoresOfTopK = "scores of top-k logits"
+    }
+
+    public var scoring: Scoring
+    public var selection: Selection
+    /// Divide the k weights by their sum (`norm_topk_prob`; Mixtral always).
+    public var renormalize: Bool
+    /// Multiply the weights by this (`routed_scaling_factor`).
+    public var scale: Double
+
+    public init(scoring: Scoring = .softmax, selection: Selection = .topKOfScores, renormalize: Bool, scale: Double = 1) {
+        self.scoring = scoring
+        self.selection = selection
+        self.renormalize = renormalize
+        self.scale = scale
+    }
+
+    /// Mixtral's: softmax over every expert, top-k, renormalised.
+    public static let mixtral = RouterSemantics(renormalize: true)
+
+    public var description: String {
+        var text = "\(scoring.rawValue), \(selection.rawValue)"
+        if selection == .topKOfScores { text += renormalize ? ", renormalised" : ", not renormalised" }
+        if scale != 1 { text += ", scaled by \(scale)" }
+        return text
+    }
+}
