@@ -50,15 +50,15 @@ public enum BenchPart: Sendable, Hashable {
 public enum Bench {
     /// Floating-point operations of one MoE block: router, and for each token its k experts
     /// (three matrix products of hidden x intermediate).
-    public static func moeFLOPs(_ c: MixtralConfig, tokens: Int) -> Double {
+    public static func moeFLOPs(_ c: DecoderConfig, tokens: Int) -> Double {
         let t = Double(tokens)
         return 2 * t * Double(c.hiddenSize * c.numExperts)
-            + 2 * t * Double(c.expertsPerToken) * 3 * Double(c.hiddenSize * c.intermediateSize)
+            + 2 * t * Double(c.expertsPerToken) * 3 * Double(c.hiddenSize * c.expertIntermediate)
     }
 
     /// One forward pass: per layer the projections, the attention products (full T x T, as
     /// computed), the MoE block; then the LM head.
-    public static func forwardFLOPs(_ c: MixtralConfig, tokens: Int) -> Double {
+    public static func forwardFLOPs(_ c: DecoderConfig, tokens: Int) -> Double {
         let t = Double(tokens), h = Double(c.hiddenSize)
         let q = Double(c.numHeads * c.headDim), kv = Double(c.numKVHeads * c.headDim)
         let projections = 2 * t * h * (q + 2 * kv) + 2 * t * q * h
@@ -116,20 +116,20 @@ public enum Bench {
             gflops: Double(total) / sorted[sorted.count / 2] / 1e9)
     }
 
-    /// The model a benchmark runs: a Mixtral checkpoint's, or synthetic weights of `config`'s
-    /// shape in `weights` (F32 or BF16).
+    /// The model a benchmark runs: a checkpoint of any decoder family's (Mixtral, Qwen-MoE,
+    /// OLMoE, GraniteMoE), or synthetic weights of `config`'s shape in `weights` (F32 or BF16).
     public static func model(
-        checkpoint: String?, synthetic config: MixtralConfig,
+        checkpoint: String?, synthetic config: DecoderConfig,
         weights: MatrixWeightType
-    ) throws(FileError) -> (MixtralForward, MixtralConfig) {
-        guard let checkpoint else { return (MixtralForward(synthetic: config, weights: weights), config) }
+    ) throws(FileError) -> DecoderForward {
+        guard let checkpoint else { return DecoderForward(synthetic: config, weights: weights) }
         let loaded = try ModelLoader.load(checkpoint)
-        guard let config = loaded.architecture as? MixtralConfig else {
+        guard let config = (loaded.architecture as? any DecoderArchitecture)?.decoder else {
             throw FileError(
                 path: checkpoint,
-                problem: ForwardError.badInput("bench runs Mixtral-shaped models; this is a \(loaded.architecture.modelType) module"))
+                problem: ForwardError.badInput("bench runs decoder language models; this is a \(loaded.architecture.modelType) module"))
         }
-        do { return (try MixtralForward(loaded, config: config), config) } catch {
+        do { return try DecoderForward(loaded, config: config) } catch {
             throw FileError(path: checkpoint, problem: error)
         }
     }
@@ -152,14 +152,14 @@ public enum Bench {
     }
 
     public static func run(
-        _ model: MixtralForward, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
+        _ model: DecoderForward, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
         parts: Set<BenchPart>, moeInput x: [Float]
     ) -> [BenchResult] {
         let config = model.config
         var results: [BenchResult] = []
         if parts.contains(.moe) {
             let times = time(repetitions: repetitions, warmup: warmup) {
-                _ = model.moeBlock(layer: 0, x, rows: tokens, threads: threads)
+                _ = model.moeBlock(x, rows: tokens, threads: threads)
             }
             results.append(result("moe-block", times, tokens: tokens, threads: threads, flops: moeFLOPs(config, tokens: tokens)))
         }
@@ -242,7 +242,7 @@ public enum Bench {
     /// or the cast benchmark's three buffers. The shape comes from the command line: every step
     /// is checked.
     public static func memoryNeeded(
-        _ c: MixtralConfig, tokens: Int, what: BenchTarget, syntheticWeights: Bool,
+        _ c: DecoderConfig, tokens: Int, what: BenchTarget, syntheticWeights: Bool,
         weightBytes: Int
     ) -> Int? {
         func product(_ factors: Int?...) -> Int? {
@@ -256,7 +256,7 @@ public enum Bench {
                 return overflow ? nil : value
             }
         }
-        let (h, i) = (c.hiddenSize, c.intermediateSize)
+        let (h, i) = (c.hiddenSize, c.expertIntermediate)
         switch what {
         case .cast: return product(tokens, 1 << 20, 10)
         case .bandwidth: return 1 << 30

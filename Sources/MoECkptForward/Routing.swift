@@ -1,8 +1,9 @@
+import MoECkptKernels
+import MoECkptModels
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import MoECkptKernels
-import MoECkptModels
 
 /// Which experts each token goes to, and with what weight.
 package struct Routing {
@@ -13,8 +14,9 @@ package struct Routing {
     /// Top-k of each row of `probabilities` [tokens, experts] (as torch.topk picks them, ties
     /// included), optionally renormalised over the k.
     package static func topK(_ probabilities: [Float], tokens: Int, experts: Int, k: Int, renormalize: Bool) -> Routing {
-        route(probabilities, tokens: tokens, experts: experts, k: k, scoredAlready: true,
-              semantics: RouterSemantics(renormalize: renormalize))
+        route(
+            probabilities, tokens: tokens, experts: experts, k: k, scoredAlready: true,
+            semantics: RouterSemantics(renormalize: renormalize))
     }
 
     /// The experts and weights of each token from its router logits [tokens, experts].
@@ -22,8 +24,10 @@ package struct Routing {
         route(logits, tokens: tokens, experts: experts, k: k, scoredAlready: false, semantics: semantics)
     }
 
-    private static func route(_ values: [Float], tokens: Int, experts: Int, k: Int, scoredAlready: Bool,
-                              semantics: RouterSemantics) -> Routing {
+    private static func route(
+        _ values: [Float], tokens: Int, experts: Int, k: Int, scoredAlready: Bool,
+        semantics: RouterSemantics
+    ) -> Routing {
         var routing = Routing(tokens: Array(repeating: [], count: experts), weights: Array(repeating: [], count: experts))
         let k = min(k, experts)
         for t in 0..<tokens {

@@ -129,6 +129,44 @@ public enum Activation {
     }
 }
 
+/// The activation of a gated MLP, `act(gate) * up`, by the names transformers' ACT2FN gives them.
+public enum GatedActivation: String, Sendable, CaseIterable {
+    case silu
+    /// The exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (`gelu`).
+    case gelu
+    /// GELU's tanh approximation, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+    /// (`gelu_pytorch_tanh`, `gelu_new`).
+    case geluTanh = "gelu_pytorch_tanh"
+    case relu
+
+    /// The activation a config's `hidden_act` names (nil: one moeckpt does not implement).
+    public init?(hiddenAct: String) {
+        switch hiddenAct {
+        case "silu", "swish": self = .silu
+        case "gelu": self = .gelu
+        case "gelu_pytorch_tanh", "gelu_new": self = .geluTanh
+        case "relu": self = .relu
+        default: return nil
+        }
+    }
+
+    /// act(gate) * up, in place into `gate`.
+    public func multiply(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        switch self {
+        case .silu: Activation.siluMultiply(gate, up, count: count)
+        case .gelu:
+            for i in 0..<count { gate[i] = 0.5 * gate[i] * (1 + erff(gate[i] * 0.707_106_77)) * up[i] }
+        case .geluTanh:
+            for i in 0..<count {
+                let x = gate[i]
+                gate[i] = 0.5 * x * (1 + tanhf(0.797_884_56 * (x + 0.044_715 * x * x * x))) * up[i]
+            }
+        case .relu:
+            for i in 0..<count { gate[i] = (gate[i] > 0 || gate[i].isNaN ? gate[i] : 0) * up[i] }
+        }
+    }
+}
+
 /// Rotary position embedding in transformers' rotate-half form.
 public struct Rotary: Sendable {
     public let headDim: Int

@@ -69,8 +69,9 @@ struct BenchCommand: ParsableCommand {
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: intermediate, numLayers: layers,
             numHeads: heads, numKVHeads: kvHeads, headDim: hidden / heads, numExperts: experts,
             expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
-            tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu")
-        func checkMemory(_ shape: MixtralConfig, synthetic: Bool) throws {
+            tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu"
+        ).decoder
+        func checkMemory(_ shape: DecoderConfig, synthetic: Bool) throws {
             let needed = Bench.memoryNeeded(
                 shape, tokens: tokens, what: what, syntheticWeights: synthetic,
                 weightBytes: dtype.byteWidth)
@@ -95,8 +96,8 @@ struct BenchCommand: ParsableCommand {
                     repetitions: repetitions, warmup: warmup)
             ]
         case .moe, .forward, .both:
-            let model: MixtralForward
-            (model, shape) = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype)
+            let model = try Bench.model(checkpoint: checkpoint, synthetic: config, weights: dtype)
+            shape = model.config
             if checkpoint != nil { try checkMemory(shape, synthetic: false) }
             let x = try Bench.moeInput(inputs, tokens: tokens, hidden: shape.hiddenSize)
             results = Bench.run(
@@ -117,7 +118,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print(
-            "\(checkpoint ?? "synthetic \(dtype == .bf16 ? "bf16" : "f32") weights"): hidden \(shape.hiddenSize), intermediate \(shape.intermediateSize), "
+            "\(checkpoint ?? "synthetic \(dtype == .bf16 ? "bf16" : "f32") weights"): hidden \(shape.hiddenSize), intermediate \(shape.expertIntermediate), "
                 + "\(shape.numExperts) experts, top-\(shape.expertsPerToken); \(tokens) tokens, \(threads) threads, "
                 + "\(MatrixKernelBuild.selected.rawValue) kernels")
         for r in results {

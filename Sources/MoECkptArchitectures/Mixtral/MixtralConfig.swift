@@ -1,10 +1,11 @@
 import MoECkptFormats
+import MoECkptKernels
 import MoECkptModels
 import MoECkptTensors
 
 /// The hyperparameters of a Mixtral causal LM, whichever file they came from: transformers'
 /// config.json (4.x and 5.x), Mistral's params.json, llama.cpp's GGUF keys.
-public struct MixtralConfig: Architecture {
+public struct MixtralConfig: DecoderArchitecture {
     public static let modelType = "mixtral"
 
     public var vocabSize: Int
@@ -35,7 +36,9 @@ public struct MixtralConfig: Architecture {
         }
         if numKVHeads < 1 || numHeads < 1 { problems.append("there must be at least one attention and one key/value head") }
         if headDim < 2 || headDim % 2 != 0 { problems.append("head_dim (\(headDim)) must be even and positive for rotary embeddings") }
-        if hiddenAct != "silu" { problems.append("hidden_act \"\(hiddenAct)\" is not supported (Mixtral uses silu)") }
+        if GatedActivation(hiddenAct: hiddenAct) == nil {
+            problems.append("hidden_act \"\(hiddenAct)\" is not implemented by moeckpt (silu, gelu, gelu_pytorch_tanh, gelu_new, relu are)")
+        }
         if !(ropeTheta > 0) { problems.append("rope_theta (\(ropeTheta)) must be positive") }
         if !(rmsNormEps >= 0) { problems.append("rms_norm_eps (\(rmsNormEps)) must not be negative") }
         return problems
@@ -260,45 +263,13 @@ public struct MixtralConfig: Architecture {
 
 extension MixtralConfig {
     public static let externalLayouts = MixtralLayouts.all
-    public static let moeRoles: MoERoles? = MoERoles(routerSuffix: "moe.router", expertInfix: "moe.")
-    public var rotaryHeadDim: Int { headDim }
-    public var routedExpertsPerToken: Int? { expertsPerToken }
 
-    public var canonicalTensors: [TensorRequirement] {
-        func t(_ name: String, _ shape: [Int]) -> TensorRequirement { TensorRequirement(name: name, shape: shape) }
-        let (h, e, i) = (hiddenSize, numExperts, intermediateSize)
-        var list = [t("embed", [vocabSize, h])]
-        for l in 0..<numLayers {
-            let p = "layers.\(l)."
-            list += [
-                t(p + "attn_norm", [h]),
-                t(p + "attn.q", [numHeads * headDim, h]),
-                t(p + "attn.k", [numKVHeads * headDim, h]),
-                t(p + "attn.v", [numKVHeads * headDim, h]),
-                t(p + "attn.o", [h, numHeads * headDim]),
-                t(p + "ffn_norm", [h]),
-                t(p + "moe.router", [e, h]),
-                t(p + "moe.gate", [e, i, h]),
-                t(p + "moe.up", [e, i, h]),
-                t(p + "moe.down", [e, h, i]),
-            ]
-        }
-        list.append(t("final_norm", [h]))
-        if !tieWordEmbeddings { list.append(t("lm_head", [vocabSize, h])) }
-        return list
-    }
-
-    /// The tensors are listed with no layer and with one, which gives a layer's share from the
-    /// same table without listing them all.
-    public var plannedScale: (tensors: Int, parameters: Int)? {
-        var shape = self
-        shape.numLayers = 0
-        guard let base = Self.scale(of: shape.canonicalTensors) else { return nil }
-        shape.numLayers = 1
-        guard let one = Self.scale(of: shape.canonicalTensors) else { return nil }
-        let tensors = Checked(one.tensors - base.tensors) * numLayers + base.tensors
-        let parameters = Checked(one.parameters - base.parameters) * numLayers + base.parameters
-        guard let tensors = tensors.value, let parameters = parameters.value else { return nil }
-        return (tensors, parameters)
+    /// The decoder Mixtral is: softmax router over every expert, top-k, renormalised.
+    public var decoder: DecoderConfig {
+        DecoderConfig(
+            vocabSize: vocabSize, hiddenSize: hiddenSize, numLayers: numLayers, numHeads: numHeads, numKVHeads: numKVHeads,
+            headDim: headDim, rmsNormEps: rmsNormEps, ropeTheta: ropeTheta, slidingWindow: slidingWindow,
+            tieWordEmbeddings: tieWordEmbeddings, activation: GatedActivation(hiddenAct: hiddenAct) ?? .silu,
+            numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: intermediateSize, router: .mixtral)
     }
 }

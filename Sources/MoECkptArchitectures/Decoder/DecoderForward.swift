@@ -3,59 +3,102 @@ import MoECkptKernels
 import MoECkptModels
 import MoECkptTensors
 
-/// Mixtral's causal LM forward pass, matching transformers' `MixtralForCausalLM` with eager
-/// attention, in fp32.
-public struct MixtralForward: Sendable {
-    /// Shapes with h = hidden size, i = intermediate size, e = experts, d = head size.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The forward pass of a `DecoderConfig` model, matching transformers' `*ForCausalLM` of each
+/// family with eager attention, in fp32 (weights widened exactly, F32 and BF16 read in place).
+public struct DecoderForward: Sendable {
+    /// Shapes with h = hidden size, i = expert intermediate size, e = experts, d = head size,
+    /// s = shared-expert intermediate size, m = dense intermediate size.
     struct Layer: Sendable {
         let attentionNorm: [Float]  // [h]
-        let q: LinearLayer  // [heads * d, h]
-        let k, v: LinearLayer  // [kv_heads * d, h]
+        let q: LinearLayer  // [heads * d, h] (+ bias)
+        let k, v: LinearLayer  // [kv_heads * d, h] (+ bias)
         let o: LinearLayer  // [h, heads * d]
+        let qNorm, kNorm: [Float]?  // [d] per head, or [heads * d] / [kv_heads * d] whole
         let ffnNorm: [Float]  // [h]
+        let mlp: MLP
+    }
+
+    enum MLP: Sendable {
+        case sparse(SparseBlock)
+        case dense(GatedMLP)
+    }
+
+    struct SparseBlock: Sendable {
         let router: LinearLayer  // [e, h]
         let gate, up: ExpertLinears  // e x [i, h]
         let down: ExpertLinears  // e x [h, i]
+        let shared: GatedMLP?  // [s, h], [s, h], [h, s]
+        let sharedGate: LinearLayer?  // [1, h]
     }
 
-    public let config: MixtralConfig
+    /// down(act(gate x) * up x).
+    struct GatedMLP: Sendable {
+        let gate, up, down: LinearLayer
+    }
+
+    public let config: DecoderConfig
     let embedding: [Float]  // [vocab, h]
     let layers: [Layer]
     let finalNorm: [Float]  // [h]
     let lmHead: LinearLayer  // [vocab, h] (the embedding when tied)
 
-    public init(_ model: LoadedModel, config: MixtralConfig) throws(ForwardError) {
+    public init(_ model: LoadedModel, config: DecoderConfig) throws(ForwardError) {
         self.config = config
         let w = WeightReader(model: model)
-        let (h, e, i) = (config.hiddenSize, config.numExperts, config.intermediateSize)
+        let (h, e, i) = (config.hiddenSize, config.numExperts, config.expertIntermediate)
         let (qRows, kvRows) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
+        func linear(_ name: String, _ inputs: Int, _ outputs: Int, bias: String? = nil) throws(ForwardError) -> LinearLayer {
+            LinearLayer(
+                weight: try w.matrix(name), bias: try bias.map { (b) throws(ForwardError) in try w.f32(b) },
+                inputs: inputs, outputs: outputs)
+        }
+        func gated(_ prefix: String, _ rows: Int) throws(ForwardError) -> GatedMLP {
+            GatedMLP(
+                gate: try linear(prefix + "gate", h, rows), up: try linear(prefix + "up", h, rows),
+                down: try linear(prefix + "down", rows, h))
+        }
         embedding = try w.f32("embed")
         var layers: [Layer] = []
         for l in 0..<config.numLayers {
             let p = "layers.\(l)."
+            let bias = config.attentionBias
+            let mlp: MLP
+            if config.isDense(l) {
+                mlp = .dense(try gated(p + "mlp.", config.denseIntermediate))
+            } else {
+                mlp = .sparse(
+                    SparseBlock(
+                        router: try linear(p + "moe.router", h, e),
+                        gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
+                        up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
+                        down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h),
+                        shared: try config.sharedExpert.map { (s) throws(ForwardError) in try gated(p + "moe.shared.", s.intermediate) },
+                        sharedGate: config.sharedExpert?.gated == true ? try linear(p + "moe.shared_gate", h, 1) : nil))
+            }
+            let norms = config.qkNorm == .none ? nil : (try w.f32(p + "attn.q_norm"), try w.f32(p + "attn.k_norm"))
             layers.append(
                 Layer(
                     attentionNorm: try w.f32(p + "attn_norm"),
-                    q: LinearLayer(weight: try w.matrix(p + "attn.q"), inputs: h, outputs: qRows),
-                    k: LinearLayer(weight: try w.matrix(p + "attn.k"), inputs: h, outputs: kvRows),
-                    v: LinearLayer(weight: try w.matrix(p + "attn.v"), inputs: h, outputs: kvRows),
-                    o: LinearLayer(weight: try w.matrix(p + "attn.o"), inputs: qRows, outputs: h),
-                    ffnNorm: try w.f32(p + "ffn_norm"),
-                    router: LinearLayer(weight: try w.matrix(p + "moe.router"), inputs: h, outputs: e),
-                    gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
-                    up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
-                    down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h)))
+                    q: try linear(p + "attn.q", h, qRows, bias: bias ? p + "attn.q_bias" : nil),
+                    k: try linear(p + "attn.k", h, kvRows, bias: bias ? p + "attn.k_bias" : nil),
+                    v: try linear(p + "attn.v", h, kvRows, bias: bias ? p + "attn.v_bias" : nil),
+                    o: try linear(p + "attn.o", qRows, h),
+                    qNorm: norms?.0, kNorm: norms?.1,
+                    ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
         }
         self.layers = layers
         finalNorm = try w.f32("final_norm")
-        lmHead = LinearLayer(
-            weight: try w.matrix(config.tieWordEmbeddings ? "embed" : "lm_head"),
-            inputs: h, outputs: config.vocabSize)
+        lmHead = try linear(config.tieWordEmbeddings ? "embed" : "lm_head", h, config.vocabSize)
     }
 
     /// A model of the given shape with seeded random weights (uniform, scaled by 1/sqrt(fan-in)),
-    /// for benchmarks; the matrices in `weights` (F32 or BF16, rounded to nearest even).
-    public init(synthetic config: MixtralConfig, weights: MatrixWeightType = .f32, seed: UInt64 = 42) {
+    /// every layer sparse, for benchmarks; the matrices in `weights` (F32 or BF16, rounded to
+    /// nearest even).
+    public init(synthetic config: DecoderConfig, weights: MatrixWeightType = .f32, seed: UInt64 = 42) {
         var state = seed
         func random(_ count: Int, fanIn: Int) -> [Float] {
             let scale = 1 / Float(fanIn).squareRoot()
@@ -77,24 +120,30 @@ public struct MixtralForward: Sendable {
         func experts(_ inputs: Int, _ outputs: Int) -> ExpertLinears {
             ExpertLinears(layers: (0..<config.numExperts).map { _ in linear(inputs, outputs) })
         }
-        let (h, e, i) = (config.hiddenSize, config.numExperts, config.intermediateSize)
+        let (h, e, i) = (config.hiddenSize, config.numExperts, config.expertIntermediate)
         let (qRows, kvRows) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
         self.config = config
         embedding = random(config.vocabSize * h, fanIn: 1)
         layers = (0..<config.numLayers).map { _ in
             Layer(
                 attentionNorm: [Float](repeating: 1, count: h),
-                q: linear(h, qRows), k: linear(h, kvRows), v: linear(h, kvRows), o: linear(qRows, h),
+                q: linear(h, qRows), k: linear(h, kvRows), v: linear(h, kvRows), o: linear(qRows, h), qNorm: nil, kNorm: nil,
                 ffnNorm: [Float](repeating: 1, count: h),
-                router: linear(h, e), gate: experts(h, i), up: experts(h, i), down: experts(i, h))
+                mlp: .sparse(
+                    SparseBlock(
+                        router: linear(h, e), gate: experts(h, i), up: experts(h, i), down: experts(i, h), shared: nil,
+                        sharedGate: nil)))
         }
         finalNorm = [Float](repeating: 1, count: h)
         lmHead = linear(h, config.vocabSize)
     }
 
-    /// The sparse MoE block of one layer on `rows` tokens [rows, hidden] (for benchmarks).
-    public func moeBlock(layer: Int, _ x: [Float], rows: Int, threads: Int) -> [Float] {
-        sparseMoE(layers[layer], x, rows: rows, threads: threads).output
+    /// The sparse MoE block of the first sparse layer on `rows` tokens [rows, hidden] (benchmarks).
+    public func moeBlock(_ x: [Float], rows: Int, threads: Int) -> [Float] {
+        for layer in layers {
+            if case .sparse(let block) = layer.mlp { return sparseMoE(block, x, rows: rows, threads: threads).output }
+        }
+        return x
     }
 
     /// What one forward pass produces.
@@ -104,21 +153,23 @@ public struct MixtralForward: Sendable {
         /// transformers' `output_hidden_states`: the embeddings, each layer's output but the last,
         /// and the final-norm output; each [batch * tokens, hidden].
         public var hiddenStates: [[Float]]
-        /// Per layer, [batch * tokens, experts].
-        public var routerLogits: [[Float]]
+        /// Per MoE layer (by decoder-layer index), [batch * tokens, experts].
+        public var routerLogits: [(layer: Int, logits: [Float])]
     }
 
     /// Bytes a forward pass of `batch` x `tokens` holds at its peak beyond the weights (nil when
     /// the count overflows): the outputs kept for every token (logits, hidden states, router
     /// logits), one layer's activations, and each thread's attention block.
-    public static func bytesNeeded(_ config: MixtralConfig, batch: Int, tokens: Int, threads: Int) -> Int? {
+    public static func bytesNeeded(_ config: DecoderConfig, batch: Int, tokens: Int, threads: Int) -> Int? {
         let (h, l, e) = (config.hiddenSize, config.numLayers, config.numExperts)
         let (q, kv) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
         let outputs = Checked(config.vocabSize) + Checked(l + 2) * h + Checked(l) * e
-        // hidden, two norms, attention and MoE outputs; q, k, v, context; each token's expert rows.
-        let activations =
-            Checked(h) * 5 + Checked(q) * 2 + Checked(kv) * 2
-            + Checked(config.expertsPerToken) * config.intermediateSize * 3
+        // hidden, two norms, attention and MoE outputs; q, k, v, context; each token's expert rows
+        // (and the shared expert's or a dense layer's).
+        let widest = max(
+            config.expertsPerToken * config.expertIntermediate + (config.sharedExpert?.intermediate ?? 0),
+            config.denseIntermediate)
+        let activations = Checked(h) * 6 + Checked(q) * 2 + Checked(kv) * 2 + Checked(widest) * 3
         let perToken = (outputs + activations) * 4 + 16  // + the token ids, read twice
         let attention = Checked(HeadAttention.scratchBytes(tokens: tokens, d: config.headDim)) * max(threads, 1)
         return (Checked(batch) * tokens * (perToken.value ?? Int.max) + attention).value
@@ -132,6 +183,7 @@ public struct MixtralForward: Sendable {
         let h = config.hiddenSize
         let n = batch * tokens
         var hidden = [Float](repeating: 0, count: n * h)
+        let embeddingScale = Float(config.embeddingMultiplier)
         for (b, sequence) in ids.enumerated() {
             for (t, id) in sequence.enumerated() {
                 guard id >= 0 && id < config.vocabSize else {
@@ -140,32 +192,53 @@ public struct MixtralForward: Sendable {
                 for c in 0..<h { hidden[(b * tokens + t) * h + c] = embedding[id * h + c] }
             }
         }
+        if embeddingScale != 1 { hidden = hidden.map { $0 * embeddingScale } }
         let rotary = Rotary(headDim: config.headDim, theta: config.ropeTheta, positions: tokens)
+        let residualScale = Float(config.residualMultiplier)
         var hiddenStates: [[Float]] = [hidden]
-        var routerLogits: [[Float]] = []
+        var routerLogits: [(layer: Int, logits: [Float])] = []
         for (index, layer) in layers.enumerated() {
-            let normed = rmsNorm(hidden, layer.attentionNorm, rows: n)
+            let normed = rmsNorm(hidden, layer.attentionNorm)
             let attention = attend(layer, normed, batch: batch, tokens: tokens, rotary: rotary, threads: threads)
-            for j in 0..<hidden.count { hidden[j] += attention[j] }
-            let (moe, logits) = sparseMoE(layer, rmsNorm(hidden, layer.ffnNorm, rows: n), rows: n, threads: threads)
-            for j in 0..<hidden.count { hidden[j] += moe[j] }
-            routerLogits.append(logits)
+            addResidual(&hidden, attention, residualScale)
+            let x = rmsNorm(hidden, layer.ffnNorm)
+            switch layer.mlp {
+            case .sparse(let block):
+                let (moe, logits) = sparseMoE(block, x, rows: n, threads: threads)
+                addResidual(&hidden, moe, residualScale)
+                routerLogits.append((index, logits))
+            case .dense(let mlp):
+                addResidual(&hidden, gatedMLP(mlp, x, rows: n, threads: threads), residualScale)
+            }
             if index < layers.count - 1 { hiddenStates.append(hidden) }
         }
-        let final = rmsNorm(hidden, finalNorm, rows: n)
+        let final = rmsNorm(hidden, finalNorm)
         hiddenStates.append(final)
-        return Outputs(
-            logits: lmHead.apply(final, rows: n, threads: threads), hiddenStates: hiddenStates,
-            routerLogits: routerLogits)
+        var logits = lmHead.apply(final, rows: n, threads: threads)
+        if config.logitsScaling != 1 {
+            let divisor = Float(config.logitsScaling)
+            logits = logits.map { $0 / divisor }
+        }
+        return Outputs(logits: logits, hiddenStates: hiddenStates, routerLogits: routerLogits)
     }
 
-    func rmsNorm(_ x: [Float], _ weight: [Float], rows: Int) -> [Float] {
+    func addResidual(_ hidden: inout [Float], _ output: [Float], _ scale: Float) {
+        if scale == 1 {
+            for j in 0..<hidden.count { hidden[j] += output[j] }
+        } else {
+            for j in 0..<hidden.count { hidden[j] += output[j] * scale }
+        }
+    }
+
+    /// RMSNorm of each run of `weight.count` values of x.
+    func rmsNorm(_ x: [Float], _ weight: [Float]) -> [Float] {
         var y = x
+        let columns = weight.count
         x.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { wp in
                 y.withUnsafeMutableBufferPointer { yp in
                     Norm.rms(
-                        xp.baseAddress!, rows: rows, columns: config.hiddenSize, weight: wp.baseAddress!,
+                        xp.baseAddress!, rows: x.count / max(columns, 1), columns: columns, weight: wp.baseAddress!,
                         eps: Float(config.rmsNormEps), into: yp.baseAddress!)
                 }
             }
@@ -173,13 +246,23 @@ public struct MixtralForward: Sendable {
         return y
     }
 
-    /// Grouped-query causal self-attention (optionally within a sliding window), rotary on q and k.
+    /// Grouped-query causal self-attention (optionally within a sliding window), rotary on q and k,
+    /// after the family's clamp and query/key norms.
     func attend(_ layer: Layer, _ x: [Float], batch: Int, tokens: Int, rotary: Rotary, threads: Int) -> [Float] {
         let n = batch * tokens
         let (heads, kvHeads, d) = (config.numHeads, config.numKVHeads, config.headDim)
         var q = layer.q.apply(x, rows: n, threads: threads)
         var k = layer.k.apply(x, rows: n, threads: threads)
-        let v = layer.v.apply(x, rows: n, threads: threads)
+        var v = layer.v.apply(x, rows: n, threads: threads)
+        if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
+            q = rmsNorm(q, qNorm)
+            k = rmsNorm(k, kNorm)
+        }
+        if let clip = config.clipQKV.map(Float.init) {
+            q = q.map { min(max($0, -clip), clip) }
+            k = k.map { min(max($0, -clip), clip) }
+            v = v.map { min(max($0, -clip), clip) }
+        }
         for row in 0..<n {
             let position = row % tokens
             q.withUnsafeMutableBufferPointer { p in
@@ -191,7 +274,7 @@ public struct MixtralForward: Sendable {
         }
         var context = [Float](repeating: 0, count: n * heads * d)
         let window = config.slidingWindow
-        let scaling = 1 / Float(d).squareRoot()
+        let scaling = config.attentionScale.map(Float.init) ?? 1 / Float(d).squareRoot()
         let group = heads / kvHeads
         let (qs, ks, vs) = (q, k, v)
         context.withUnsafeMutableBufferPointer { out in
@@ -215,21 +298,45 @@ public struct MixtralForward: Sendable {
         return layer.o.apply(context, rows: n, threads: threads)
     }
 
-    /// Router, softmax over all experts, top-k renormalised, each expert run once on its tokens:
-    /// w2(silu(w1 x) * w3 x), weighted and added in expert order.
-    func sparseMoE(_ layer: Layer, _ x: [Float], rows: Int, threads: Int) -> (output: [Float], routerLogits: [Float]) {
+    /// The router (as the family's `RouterSemantics` says), each expert run once on its tokens:
+    /// down(act(gate x) * up x), weighted and added in expert order; then the shared expert.
+    func sparseMoE(_ block: SparseBlock, _ x: [Float], rows: Int, threads: Int) -> (output: [Float], routerLogits: [Float]) {
         let e = config.numExperts
-        let logits = layer.router.apply(x, rows: rows, threads: threads)
-        let routing = Routing.topK(
-            softmaxRows(logits, rows: rows, columns: e), tokens: rows, experts: e,
-            k: config.expertsPerToken, renormalize: true)
+        let logits = block.router.apply(x, rows: rows, threads: threads)
+        let routing = Routing.route(logits, tokens: rows, experts: e, k: config.expertsPerToken, semantics: config.router)
         var output = [Float](repeating: 0, count: rows * config.hiddenSize)
         x.withUnsafeBufferPointer { xp in
             output.withUnsafeMutableBufferPointer { out in
-                ExpertFeedForward(config: config, threads: threads).run(layer, routing, x: xp.baseAddress!, into: out.baseAddress!)
+                ExpertFeedForward(
+                    hidden: config.hiddenSize, intermediate: config.expertIntermediate,
+                    activation: config.activation, threads: threads
+                )
+                .run(block, routing, x: xp.baseAddress!, into: out.baseAddress!)
             }
         }
+        if let shared = block.shared {
+            var y = gatedMLP(shared, x, rows: rows, threads: threads)
+            if let gate = block.sharedGate {
+                let g = gate.apply(x, rows: rows, threads: threads)
+                let h = config.hiddenSize
+                for r in 0..<rows {
+                    let s = 1 / (1 + expf(-g[r]))
+                    for c in 0..<h { y[r * h + c] *= s }
+                }
+            }
+            for j in 0..<output.count { output[j] += y[j] }
+        }
         return (output, logits)
+    }
+
+    /// down(act(gate x) * up x) on every row.
+    func gatedMLP(_ mlp: GatedMLP, _ x: [Float], rows: Int, threads: Int) -> [Float] {
+        var gate = mlp.gate.apply(x, rows: rows, threads: threads)
+        let up = mlp.up.apply(x, rows: rows, threads: threads)
+        gate.withUnsafeMutableBufferPointer { g in
+            up.withUnsafeBufferPointer { u in config.activation.multiply(g.baseAddress!, u.baseAddress!, count: g.count) }
+        }
+        return mlp.down.apply(gate, rows: rows, threads: threads)
     }
 }
 
@@ -243,12 +350,16 @@ public struct MixtralForward: Sendable {
 /// operations, and the results are added in expert order, so the output does not depend on the
 /// thread count.
 struct ExpertFeedForward {
-    let config: MixtralConfig
+    let hidden: Int
+    let intermediate: Int
+    let activation: GatedActivation
     let threads: Int
 
-    func run(_ layer: MixtralForward.Layer, _ routing: Routing, x: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
-        let h = config.hiddenSize
-        let active = (0..<config.numExperts).filter { !routing.tokens[$0].isEmpty }
+    func run(
+        _ block: DecoderForward.SparseBlock, _ routing: Routing, x: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>
+    ) {
+        let h = hidden
+        let active = (0..<routing.tokens.count).filter { !routing.tokens[$0].isEmpty }
         let largestFirst = active.indices.sorted { (routing.tokens[active[$0]].count, $1) > (routing.tokens[active[$1]].count, $0) }
         let results = active.map { e in
             let count = routing.tokens[e].count
@@ -260,7 +371,7 @@ struct ExpertFeedForward {
         Parallel.dynamic(active.count, threads: threads / threadsPerExpert) { job in
             let index = largestFirst[job]
             routing.tokens[active[index]].withUnsafeBufferPointer { selected in
-                expert(layer, active[index], x: input.base, tokens: selected, into: results[index].base, threads: threadsPerExpert)
+                expert(block, active[index], x: input.base, tokens: selected, into: results[index].base, threads: threadsPerExpert)
             }
         }
         for (index, e) in active.enumerated() {
@@ -280,26 +391,30 @@ struct ExpertFeedForward {
         count <= Linear.maxDotTokens ? TokenPanels(width: 1) : TokenPanels()
     }
 
-    /// w2(silu(w1 x) * w3 x) for one expert's tokens, into `result`, in `layout(tokens)`.
+    /// down(act(gate x) * up x) for one expert's tokens, into `result`, in `layout(tokens)`.
     func expert(
-        _ layer: MixtralForward.Layer, _ e: Int, x: UnsafePointer<Float>, tokens selected: UnsafeBufferPointer<Int>,
+        _ block: DecoderForward.SparseBlock, _ e: Int, x: UnsafePointer<Float>, tokens selected: UnsafeBufferPointer<Int>,
         into result: UnsafeMutablePointer<Float>, threads: Int
     ) {
-        let (h, i) = (config.hiddenSize, config.intermediateSize)
-        let (w1, w3, w2) = (layer.gate.layers[e].weight, layer.up.layers[e].weight, layer.down.layers[e].weight)
+        let (h, i) = (hidden, intermediate)
+        let (w1, w3, w2) = (block.gate.layers[e].weight, block.up.layers[e].weight, block.down.layers[e].weight)
         let count = selected.count
         let panels = Self.layout(count)
         let padded = panels.padded(count)
         let input = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
         let gate = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
         let up = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
-        defer { input.deallocate(); gate.deallocate(); up.deallocate() }
+        defer {
+            input.deallocate()
+            gate.deallocate()
+            up.deallocate()
+        }
         withExtendedLifetime((w1.owner, w3.owner, w2.owner)) {
             panels.gather(x, features: h, rows: selected, into: input, threads: threads)
             if count <= Linear.maxDotTokens {
                 Linear.multiplyRows(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
                 Linear.multiplyRows(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
-                Activation.siluMultiply(gate, up, count: count * i)
+                activation.multiply(gate, up, count: count * i)
                 Linear.multiplyRows(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
             } else {
                 // The kernels may skip the padding columns of the last panel; zeros keep them finite.
@@ -308,20 +423,14 @@ struct ExpertFeedForward {
                 (up + lastPanel).initialize(repeating: 0, count: i * panels.width)
                 Linear.multiply(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
                 Linear.multiply(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
-                Activation.siluMultiply(gate, up, count: i * padded)
+                activation.multiply(gate, up, count: i * padded)
                 Linear.multiply(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
             }
         }
     }
 }
 
-extension MixtralConfig {
-    public func forwardPass(_ model: LoadedModel) throws(ForwardError) -> any ForwardPass {
-        try MixtralForward(model, config: self)
-    }
-}
-
-extension MixtralForward: ForwardPass {
+extension DecoderForward: ForwardPass {
     public var input: InputKey { .inputIDs }
 
     public func bytesNeeded(input shape: [Int], threads: Int) -> Int? {
@@ -330,7 +439,8 @@ extension MixtralForward: ForwardPass {
     }
 
     /// `logits` [batch, tokens, vocab], `hidden_states.N` [batch, tokens, hidden] and
-    /// `router_logits.N` [batch * tokens, experts], as transformers returns them.
+    /// `router_logits.L` [batch * tokens, experts] for each MoE layer L, as transformers returns
+    /// them; with `auxLosses`, the load-balancing loss and router z-loss over those logits.
     public func run(_ input: ModelInput, threads: Int, auxLosses: Bool) throws(ForwardError) -> [OutputKey: HostTensor] {
         guard case .tokenIDs(let ids) = input else { throw .badInput("a causal LM takes input_ids, not inputs") }
         let (batch, tokens) = (ids.count, ids.first?.count ?? 0)
@@ -339,12 +449,13 @@ extension MixtralForward: ForwardPass {
         for (n, state) in out.hiddenStates.enumerated() {
             result[.hiddenStates(n)] = HostTensor(shape: [batch, tokens, config.hiddenSize], values: state)
         }
-        for (n, logits) in out.routerLogits.enumerated() {
-            result[.layerRouterLogits(n)] = HostTensor(shape: [batch * tokens, config.numExperts], values: logits)
+        for (layer, logits) in out.routerLogits {
+            result[.layerRouterLogits(layer)] = HostTensor(shape: [batch * tokens, config.numExperts], values: logits)
         }
         if auxLosses {
-            result[.auxLoss] = .scalar(AuxiliaryLoss.loadBalancing(out.routerLogits, experts: config.numExperts, k: config.expertsPerToken))
-            result[.routerZLoss] = .scalar(AuxiliaryLoss.routerZ(out.routerLogits, experts: config.numExperts))
+            let all = out.routerLogits.map(\.logits)
+            result[.auxLoss] = .scalar(AuxiliaryLoss.loadBalancing(all, experts: config.numExperts, k: config.expertsPerToken))
+            result[.routerZLoss] = .scalar(AuxiliaryLoss.routerZ(all, experts: config.numExperts))
         }
         return result
     }
