@@ -6,6 +6,11 @@ import MoECkptModels
 extension ArchitectureRegistry {
     public static let standard = ArchitectureRegistry([
         MixtralConfig.self,
+        Qwen2MoEConfig.self,
+        Qwen3MoEConfig.self,
+        OLMoEConfig.self,
+        GraniteMoEConfig.self,
+        GraniteMoESharedConfig.self,
         TopKMoEConfig.self,
         SwitchConfig.self,
         MixtralBlockConfig.self,

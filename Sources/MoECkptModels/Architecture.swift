@@ -136,8 +136,15 @@ public struct ArchitectureRegistry: Sendable {
 
     public var modelTypes: [String] { types.map { $0.modelType } }
 
-    /// Every external layout of every family, in registry order (the `--names` values).
+    /// Every external layout of every family, in registry order (families share keys: `hf` is
+    /// each family's transformers names).
     public var layouts: [NamingLayout] { types.flatMap { $0.externalLayouts } }
+
+    /// The `--names` values, each once.
+    public var layoutKeys: [LayoutKey] {
+        var seen = Set<LayoutKey>()
+        return layouts.map(\.key).filter { seen.insert($0).inserted }
+    }
 
     public func layout(_ key: LayoutKey) -> NamingLayout? { layouts.first { $0.key == key } }
 

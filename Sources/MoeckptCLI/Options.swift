@@ -37,7 +37,7 @@ extension LayoutKey: ExpressibleByArgument {
         self.init(rawValue: argument)
     }
 
-    public static var allValueStrings: [String] { ArchitectureRegistry.standard.layouts.map(\.key.rawValue) }
+    public static var allValueStrings: [String] { ArchitectureRegistry.standard.layoutKeys.map(\.rawValue) }
 }
 
 extension HDF5Compression: ExpressibleByArgument {

@@ -104,9 +104,11 @@ struct RegistryTests {
     }
 
     @Test func everyStandardLayoutKeyIsUniqueAndEveryFamilyHasACanonicalLayoutLast() {
-        let keys = ArchitectureRegistry.standard.layouts.map(\.key)
-        #expect(Set(keys).count == keys.count)
+        let keys = ArchitectureRegistry.standard.layoutKeys
+        #expect(Set(keys).count == keys.count && keys.count == Set(ArchitectureRegistry.standard.layouts.map(\.key)).count)
         for type in ArchitectureRegistry.standard.types {
+            let own = type.layouts.map(\.key)
+            #expect(Set(own).count == own.count, "\(type.modelType)")
             #expect(type.layouts.last?.key == .canonical, "\(type.modelType)")
         }
     }

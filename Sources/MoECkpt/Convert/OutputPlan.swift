@@ -65,7 +65,7 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
         switch self {
         case .notACastTarget(let dtype): "--dtype must be f32, f16 or bf16, not '\(dtype.name)'"
         case .unknownLayout(let key):
-            "--names must be one of \(ArchitectureRegistry.standard.layouts.map(\.key.rawValue).joined(separator: ", ")), not '\(key)'"
+            "--names must be one of \(ArchitectureRegistry.standard.layoutKeys.map(\.rawValue).joined(separator: ", ")), not '\(key)'"
         case .namesNeedDirectory: "with --names, OUT is a directory (the weights and their description file)"
         case .hdf5IsOneFile: "HDF5 output is one file: --max-shard-size and --names write safetensors directories"
         case .namesNotForNative: "a .moeckpt file always holds moeckpt's canonical names; --names applies to safetensors output"

@@ -20,8 +20,9 @@ public struct DecoderConfig: Sendable, Equatable {
     public var tieWordEmbeddings: Bool
     public var activation: GatedActivation
 
-    /// Biases on the query, key and value projections (Qwen2-MoE).
+    /// Biases on the query, key and value projections (Qwen2-MoE), and on the output projection.
     public var attentionBias = false
+    public var attentionOutputBias = false
     public var qkNorm = QKNorm.none
     /// Queries, keys and values clamped to [-c, c] (OLMoE's `clip_qkv`).
     public var clipQKV: Double?
@@ -113,6 +114,7 @@ public struct DecoderConfig: Sendable, Equatable {
         let (q, kv) = (numHeads * headDim, numKVHeads * headDim)
         var list = [t("attn_norm", [h]), t("attn.q", [q, h]), t("attn.k", [kv, h]), t("attn.v", [kv, h]), t("attn.o", [h, q])]
         if attentionBias { list += [t("attn.q_bias", [q]), t("attn.k_bias", [kv]), t("attn.v_bias", [kv])] }
+        if attentionOutputBias { list.append(t("attn.o_bias", [h])) }
         switch qkNorm {
         case .none: break
         case .perHead: list += [t("attn.q_norm", [headDim]), t("attn.k_norm", [headDim])]

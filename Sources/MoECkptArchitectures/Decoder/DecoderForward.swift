@@ -86,7 +86,7 @@ public struct DecoderForward: Sendable {
                     q: try linear(p + "attn.q", h, qRows, bias: bias ? p + "attn.q_bias" : nil),
                     k: try linear(p + "attn.k", h, kvRows, bias: bias ? p + "attn.k_bias" : nil),
                     v: try linear(p + "attn.v", h, kvRows, bias: bias ? p + "attn.v_bias" : nil),
-                    o: try linear(p + "attn.o", qRows, h),
+                    o: try linear(p + "attn.o", qRows, h, bias: config.attentionOutputBias ? p + "attn.o_bias" : nil),
                     qNorm: norms?.0, kNorm: norms?.1,
                     ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
         }

@@ -119,6 +119,19 @@ public struct ConfigFields {
         return bool
     }
 
+    /// A list of layer indices or other counts (`mlp_only_layers`), each at most `largestCount`.
+    public mutating func optionalCounts(_ path: String) -> [Int]? {
+        guard let value = value(path) else { return nil }
+        guard case .array(let items) = value, items.count <= Self.largestCount,
+            let counts = Optional(items.compactMap(\.nonNegativeInt)), counts.count == items.count,
+            counts.allSatisfy({ $0 <= Self.largestCount })
+        else {
+            problems.append("\(path) must be a list of non-negative integers")
+            return nil
+        }
+        return counts
+    }
+
     public mutating func optionalString(_ path: String) -> String? {
         guard let value = value(path) else { return nil }
         guard case .string(let text) = value else { problems.append("\(path) must be a string"); return nil }

@@ -77,6 +77,18 @@ public enum LayoutMapper {
                     var rope = ByteRope()
                     for part in parts { rope.append(part.rope) }
                     result[canonicalNames[0]] = CanonicalTensor(name: canonicalNames[0], dtype: dtype, shape: shapes[0], rope: rope)
+                case .fusedRows:
+                    let rowsEach = shapes.map { $0[0] }
+                    let fusedShape = [rowsEach.reduce(0, +)] + Array(shapes[0].dropFirst())
+                    guard let t = fetch(entry.stored.name(block: block), shape: fusedShape) else { continue }
+                    guard let rows = RowLayout(t.dtype, [1] + fusedShape) else {
+                        problems.append("\(t.name): cannot split a \(t.dtype.name) tensor")
+                        continue
+                    }
+                    let split = rows.splitFused(t.rope, experts: 1, rows: rowsEach)
+                    for (i, name) in canonicalNames.enumerated() {
+                        result[name] = CanonicalTensor(name: name, dtype: t.dtype, shape: shapes[i], rope: split[i])
+                    }
                 case .fusedPerExpert:
                     let rowsEach = shapes.map { $0[1] }
                     var fusedShape = shapes[0]
@@ -133,6 +145,14 @@ public enum LayoutMapper {
                                 shape: Array(tensor.shape.dropFirst()),
                                 rope: tensor.rope.slice(e * expertBytes, expertBytes)))
                     }
+                case .fusedRows:
+                    guard parts.allSatisfy({ $0.dtype == tensor.dtype }), tensor.dtype.byteWidth != nil else {
+                        throw .cannotRearrange(tensor.name, tensor.dtype)
+                    }
+                    var rope = ByteRope()
+                    for part in parts { rope.append(part.rope) }
+                    let shape = [parts.reduce(0) { $0 + $1.shape[0] }] + Array(tensor.shape.dropFirst())
+                    out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: shape, rope: rope))
                 case .fusedPerExpert:
                     guard parts.allSatisfy({ $0.dtype == tensor.dtype }), tensor.dtype.byteWidth != nil else {
                         throw .cannotRearrange(tensor.name, tensor.dtype)

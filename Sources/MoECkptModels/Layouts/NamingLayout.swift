@@ -20,6 +20,9 @@ public struct LayoutEntry: Sendable {
         /// One stored tensor [experts, rows1 + rows2 + ..., in] holding several canonical tensors
         /// side by side for each expert (transformers 5's `gate_up_proj`).
         case fusedPerExpert
+        /// One stored matrix [rows1 + rows2 + ..., in] holding several canonical matrices one
+        /// after the other (GraniteMoE's shared `input_linear`: gate rows, then up rows).
+        case fusedRows
         /// Query/key rows of each head in interleaved rotary order (Mistral, llama.cpp) rather
         /// than transformers' rotate-half order: pairs (2i, 2i+1) instead of (i, i + d/2).
         case rotaryInterleaved
@@ -39,6 +42,12 @@ public struct LayoutEntry: Sendable {
         self.stored = NamePattern(stored)
         self.canonical = canonical.map(NamePattern.init)
         self.transform = .fusedPerExpert
+    }
+
+    public init(_ stored: String, fusedRows canonical: [String]) {
+        self.stored = NamePattern(stored)
+        self.canonical = canonical.map(NamePattern.init)
+        self.transform = .fusedRows
     }
 }
 

@@ -1,0 +1,115 @@
+import MoECkptFormats
+import MoECkptKernels
+import MoECkptModels
+
+/// The fields every transformers decoder config.json has, read with a family's defaults and
+/// written back in the same keys.
+public struct DecoderFields: Sendable, Equatable {
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var numLayers: Int
+    public var numHeads: Int
+    public var numKVHeads: Int
+    /// Written only when the config had it (else hidden / heads).
+    public var explicitHeadDim: Int?
+    public var rmsNormEps: Double
+    public var ropeTheta: Double
+    public var maxPositionEmbeddings: Int
+    public var tieWordEmbeddings: Bool
+    public var hiddenAct: String
+
+    public var headDim: Int { explicitHeadDim ?? (numHeads > 0 ? hiddenSize / numHeads : 0) }
+
+    /// Reads them, leaving every problem in `f`; the RoPE must be the default one.
+    public init(_ f: inout ConfigFields, epsDefault: Double, thetaDefault: Double = 10_000) {
+        vocabSize = f.count("vocab_size")
+        hiddenSize = f.count("hidden_size")
+        numLayers = f.count("num_hidden_layers")
+        numHeads = f.count("num_attention_heads")
+        numKVHeads = f.optionalCount("num_key_value_heads") ?? numHeads
+        explicitHeadDim = f.optionalCount("head_dim")
+        rmsNormEps = f.optionalDouble("rms_norm_eps") ?? epsDefault
+        let thetaKey = ["rope_parameters.rope_theta", "rope_theta"].first { f.value($0) != nil }
+        ropeTheta = thetaKey.flatMap { f.optionalDouble($0) } ?? thetaDefault
+        maxPositionEmbeddings = f.optionalCount("max_position_embeddings") ?? 4096
+        tieWordEmbeddings = f.optionalBool("tie_word_embeddings") ?? false
+        hiddenAct = f.optionalString("hidden_act") ?? "silu"
+        f.requireDefaultRoPE(["rope_parameters", "rope_scaling"])
+    }
+
+    /// The config.json members, `model_type` and `architectures` first.
+    public func members(modelType: String, architecture: String) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = [
+            ("architectures", .array([.string(architecture)])), ("model_type", .string(modelType)),
+            ("vocab_size", .integer(vocabSize)), ("hidden_size", .integer(hiddenSize)),
+            ("num_hidden_layers", .integer(numLayers)), ("num_attention_heads", .integer(numHeads)),
+            ("num_key_value_heads", .integer(numKVHeads)),
+        ]
+        if let explicitHeadDim { members.append(("head_dim", .integer(explicitHeadDim))) }
+        members += [
+            ("hidden_act", .string(hiddenAct)), ("rms_norm_eps", .float(rmsNormEps)),
+            ("rope_parameters", .object(JSONObject([("rope_theta", .float(ropeTheta)), ("rope_type", .string("default"))]))),
+            ("max_position_embeddings", .integer(maxPositionEmbeddings)), ("tie_word_embeddings", .bool(tieWordEmbeddings)),
+        ]
+        return members
+    }
+
+    /// The decoder these fields make, before the family's switches.
+    public func decoder(numExperts: Int, expertsPerToken: Int, expertIntermediate: Int, router: RouterSemantics) -> DecoderConfig {
+        DecoderConfig(
+            vocabSize: vocabSize, hiddenSize: hiddenSize, numLayers: numLayers, numHeads: numHeads, numKVHeads: numKVHeads,
+            headDim: headDim, rmsNormEps: rmsNormEps, ropeTheta: ropeTheta, slidingWindow: nil,
+            tieWordEmbeddings: tieWordEmbeddings, activation: GatedActivation(hiddenAct: hiddenAct) ?? .silu,
+            numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: expertIntermediate, router: router)
+    }
+
+    /// The activation, when moeckpt does not implement it.
+    public var activationProblems: [String] {
+        GatedActivation(hiddenAct: hiddenAct) == nil
+            ? ["hidden_act \"\(hiddenAct)\" is not implemented by moeckpt (silu, gelu, gelu_pytorch_tanh, gelu_new, relu are)"] : []
+    }
+}
+
+/// The names transformers gives a decoder's attention, norms and embeddings (Llama's, shared by
+/// Mixtral, Qwen-MoE, OLMoE, GraniteMoE and mlx-lm), with the optional biases and q/k norms.
+enum TransformersNames {
+    static let attention: [LayoutEntry] = [
+        LayoutEntry("model.embed_tokens.weight", "embed"),
+        LayoutEntry("model.norm.weight", "final_norm"),
+        LayoutEntry("lm_head.weight", "lm_head"),
+        LayoutEntry("model.layers.{bid}.input_layernorm.weight", "layers.{bid}.attn_norm"),
+        LayoutEntry("model.layers.{bid}.post_attention_layernorm.weight", "layers.{bid}.ffn_norm"),
+        LayoutEntry("model.layers.{bid}.self_attn.q_proj.weight", "layers.{bid}.attn.q"),
+        LayoutEntry("model.layers.{bid}.self_attn.k_proj.weight", "layers.{bid}.attn.k"),
+        LayoutEntry("model.layers.{bid}.self_attn.v_proj.weight", "layers.{bid}.attn.v"),
+        LayoutEntry("model.layers.{bid}.self_attn.o_proj.weight", "layers.{bid}.attn.o"),
+        LayoutEntry("model.layers.{bid}.self_attn.q_proj.bias", "layers.{bid}.attn.q_bias"),
+        LayoutEntry("model.layers.{bid}.self_attn.k_proj.bias", "layers.{bid}.attn.k_bias"),
+        LayoutEntry("model.layers.{bid}.self_attn.v_proj.bias", "layers.{bid}.attn.v_bias"),
+        LayoutEntry("model.layers.{bid}.self_attn.o_proj.bias", "layers.{bid}.attn.o_bias"),
+        LayoutEntry("model.layers.{bid}.self_attn.q_norm.weight", "layers.{bid}.attn.q_norm"),
+        LayoutEntry("model.layers.{bid}.self_attn.k_norm.weight", "layers.{bid}.attn.k_norm"),
+    ]
+
+    /// `mlp.{gate,up,down}_proj` under `prefix`: a dense layer's MLP, or a shared expert's.
+    static func gatedMLP(_ prefix: String, _ canonical: String) -> [LayoutEntry] {
+        ["gate", "up", "down"].map { LayoutEntry("model.layers.{bid}.\(prefix).\($0)_proj.weight", "layers.{bid}.\(canonical).\($0)") }
+    }
+
+    /// Qwen-style experts under `mlp.`: router `gate`, experts one module each (`hf`) or fused
+    /// (`hf-fused`, transformers 5's `save_original_format=False`).
+    static func qwenExperts(fused: Bool) -> [LayoutEntry] {
+        var rows = [LayoutEntry("model.layers.{bid}.mlp.gate.weight", "layers.{bid}.moe.router")]
+        if fused {
+            rows += [
+                LayoutEntry("model.layers.{bid}.mlp.experts.gate_up_proj", fused: ["layers.{bid}.moe.gate", "layers.{bid}.moe.up"]),
+                LayoutEntry("model.layers.{bid}.mlp.experts.down_proj", "layers.{bid}.moe.down"),
+            ]
+        } else {
+            rows += ["gate", "up", "down"].map {
+                LayoutEntry("model.layers.{bid}.mlp.experts.{xid}.\($0)_proj.weight", "layers.{bid}.moe.\($0)", .perExpert)
+            }
+        }
+        return rows
+    }
+}

@@ -1,0 +1,107 @@
+import MoECkptFormats
+import MoECkptModels
+
+/// GraniteMoE (`GraniteMoeForCausalLM`) and GraniteMoE with a shared MLP
+/// (`GraniteMoeSharedForCausalLM`): top-k of the router logits, softmax over those k; the
+/// embeddings times `embedding_multiplier`, each block's output times `residual_multiplier`
+/// before the residual, attention scaled by `attention_multiplier`, logits divided by
+/// `logits_scaling`. Experts are stored stacked, gate and up rows in one tensor.
+public struct GraniteMoEConfig: DecoderArchitecture {
+    public static let modelType = "granitemoe"
+    public var fields: DecoderFields
+    public var intermediateSize, numExperts, expertsPerToken: Int
+    public var attentionBias: Bool
+    public var embeddingMultiplier, residualMultiplier, attentionMultiplier, logitsScaling: Double
+    public var routerAuxLossCoef: Double
+    /// The shared MLP's rows (granitemoeshared; 0: none).
+    public var sharedIntermediateSize = 0
+
+    public init(configJSON f: inout ConfigFields) {
+        fields = DecoderFields(&f, epsDefault: 1e-6)
+        intermediateSize = f.count("intermediate_size")
+        numExperts = f.count("num_local_experts")
+        expertsPerToken = f.count("num_experts_per_tok")
+        attentionBias = f.optionalBool("attention_bias") ?? false
+        embeddingMultiplier = f.optionalDouble("embedding_multiplier") ?? 1
+        residualMultiplier = f.optionalDouble("residual_multiplier") ?? 1
+        attentionMultiplier = f.optionalDouble("attention_multiplier") ?? 1
+        logitsScaling = f.optionalDouble("logits_scaling") ?? 1
+        routerAuxLossCoef = f.optionalDouble("router_aux_loss_coef") ?? 0.001
+    }
+
+    var members: [(String, JSONValue)] {
+        [
+            ("intermediate_size", .integer(intermediateSize)), ("num_local_experts", .integer(numExperts)),
+            ("num_experts_per_tok", .integer(expertsPerToken)), ("attention_bias", .bool(attentionBias)),
+            ("embedding_multiplier", .float(embeddingMultiplier)), ("residual_multiplier", .float(residualMultiplier)),
+            ("attention_multiplier", .float(attentionMultiplier)), ("logits_scaling", .float(logitsScaling)),
+            ("router_aux_loss_coef", .float(routerAuxLossCoef)),
+        ]
+    }
+
+    public var configJSON: JSONObject {
+        JSONObject(fields.members(modelType: Self.modelType, architecture: "GraniteMoeForCausalLM") + members)
+    }
+
+    public var inconsistencies: [String] { fields.activationProblems + decoder.inconsistencies }
+
+    public var decoder: DecoderConfig {
+        var d = fields.decoder(
+            numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: intermediateSize,
+            router: RouterSemantics(selection: .scoresOfTopK, renormalize: false))
+        d.attentionBias = attentionBias
+        d.attentionOutputBias = attentionBias
+        d.attentionScale = attentionMultiplier
+        d.embeddingMultiplier = embeddingMultiplier
+        d.residualMultiplier = residualMultiplier
+        d.logitsScaling = logitsScaling
+        if sharedIntermediateSize > 0 { d.sharedExpert = .init(intermediate: sharedIntermediateSize, gated: false) }
+        return d
+    }
+
+    /// `input_linear` [E, 2I, H] (gate rows first), `output_linear` [E, H, I]; transformers 5
+    /// renames them (`experts.gate_up_proj`, `experts.down_proj`, `router.weight`).
+    static func transformers(fused: Bool) -> [LayoutEntry] {
+        let moe = "model.layers.{bid}.block_sparse_moe."
+        let (router, gateUp, down) =
+            fused
+            ? ("router.weight", "experts.gate_up_proj", "experts.down_proj")
+            : ("router.layer.weight", "input_linear.weight", "output_linear.weight")
+        return TransformersNames.attention + [
+            LayoutEntry(moe + router, "layers.{bid}.moe.router"),
+            LayoutEntry(moe + gateUp, fused: ["layers.{bid}.moe.gate", "layers.{bid}.moe.up"]),
+            LayoutEntry(moe + down, "layers.{bid}.moe.down"),
+            LayoutEntry(
+                "model.layers.{bid}.shared_mlp.input_linear.weight",
+                fusedRows: ["layers.{bid}.moe.shared.gate", "layers.{bid}.moe.shared.up"]),
+            LayoutEntry("model.layers.{bid}.shared_mlp.output_linear.weight", "layers.{bid}.moe.shared.down"),
+        ]
+    }
+
+    public static let externalLayouts = [
+        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(fused: false)),
+        NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(fused: true)),
+    ]
+}
+
+/// GraniteMoE with a shared MLP (`granitemoeshared`): `shared_intermediate_size` rows, added to
+/// the experts' output.
+public struct GraniteMoESharedConfig: DecoderArchitecture {
+    public static let modelType = "granitemoeshared"
+    public var granite: GraniteMoEConfig
+
+    public init(configJSON f: inout ConfigFields) {
+        granite = GraniteMoEConfig(configJSON: &f)
+        granite.sharedIntermediateSize = f.optionalCount("shared_intermediate_size", allowZero: true) ?? 0
+    }
+
+    public var configJSON: JSONObject {
+        JSONObject(
+            granite.fields.members(modelType: Self.modelType, architecture: "GraniteMoeSharedForCausalLM") + granite.members
+                + [("shared_intermediate_size", .integer(granite.sharedIntermediateSize))])
+    }
+
+    public var inconsistencies: [String] { granite.inconsistencies }
+    public var decoder: DecoderConfig { granite.decoder }
+    public static var externalLayouts: [NamingLayout] { GraniteMoEConfig.externalLayouts }
+}
