@@ -19,7 +19,7 @@ public struct GraniteMoEConfig: DecoderArchitecture {
     public init(configJSON f: inout ConfigFields) {
         fields = DecoderFields(&f, epsDefault: 1e-6)
         intermediateSize = f.count("intermediate_size")
-        numExperts = f.count("num_local_experts")
+        numExperts = f.count(anyOf: ["num_local_experts", "num_experts"])
         expertsPerToken = f.count("num_experts_per_tok")
         attentionBias = f.optionalBool("attention_bias") ?? false
         embeddingMultiplier = f.optionalDouble("embedding_multiplier") ?? 1

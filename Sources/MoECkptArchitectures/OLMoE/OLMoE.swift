@@ -15,7 +15,7 @@ public struct OLMoEConfig: DecoderArchitecture {
     public init(configJSON f: inout ConfigFields) {
         fields = DecoderFields(&f, epsDefault: 1e-5)
         intermediateSize = f.count("intermediate_size")
-        numExperts = f.count("num_experts")
+        numExperts = f.count(anyOf: ["num_experts", "num_local_experts"])
         expertsPerToken = f.count("num_experts_per_tok")
         normTopKProb = f.optionalBool("norm_topk_prob") ?? false
         attentionBias = f.optionalBool("attention_bias") ?? false

@@ -18,7 +18,7 @@ public struct Qwen2MoEConfig: DecoderArchitecture {
         intermediateSize = f.optionalCount("intermediate_size") ?? 5632
         moeIntermediateSize = f.count("moe_intermediate_size")
         sharedExpertIntermediateSize = f.optionalCount("shared_expert_intermediate_size", allowZero: true) ?? 0
-        numExperts = f.count("num_experts")
+        numExperts = f.count(anyOf: ["num_experts", "num_local_experts"])
         expertsPerToken = f.count("num_experts_per_tok")
         decoderSparseStep = f.optionalCount("decoder_sparse_step") ?? 1
         normTopKProb = f.optionalBool("norm_topk_prob") ?? false

@@ -17,7 +17,7 @@ public struct Qwen3MoEConfig: DecoderArchitecture {
         fields = DecoderFields(&f, epsDefault: 1e-6)
         intermediateSize = f.optionalCount("intermediate_size") ?? 6144
         moeIntermediateSize = f.count("moe_intermediate_size")
-        numExperts = f.count("num_experts")
+        numExperts = f.count(anyOf: ["num_experts", "num_local_experts"])
         expertsPerToken = f.count("num_experts_per_tok")
         decoderSparseStep = f.optionalCount("decoder_sparse_step") ?? 1
         normTopKProb = f.optionalBool("norm_topk_prob") ?? false

@@ -89,6 +89,12 @@ public struct ConfigFields {
         return result
     }
 
+    /// A count written under one of several keys (transformers' `attribute_map` aliases: Qwen3-MoE's
+    /// `num_experts` is saved as `num_local_experts` by transformers 5): the first present.
+    public mutating func count(anyOf paths: [String]) -> Int {
+        count(paths.first { value($0) != nil } ?? paths[0])
+    }
+
     /// An optional size or count: positive and at most `largestCount` when present.
     public mutating func optionalCount(_ path: String, allowZero: Bool = false) -> Int? {
         guard let value = optionalInt(path) else { return nil }
