@@ -27,6 +27,8 @@ public struct InspectReport: Encodable, Sendable {
         public let expertsPerToken: Int
         public let expertsPerTokenSource: String
         public let activeParameters: Int
+        /// The router's semantics, shared expert and dense layers, from the model description.
+        public var routing: MoERouting? = nil
     }
 
     public let path: String
@@ -148,7 +150,7 @@ public enum Inspector {
         if case .success(let description)? = described, let k = description.architecture.routedExpertsPerToken {
             return .init(
                 summary: summary, expertsPerToken: k, expertsPerTokenSource: description.source.name,
-                activeParameters: summary.activeParameters(expertsPerToken: k))
+                activeParameters: summary.activeParameters(expertsPerToken: k), routing: description.architecture.moeRouting)
         }
         let assumed = min(2, summary.expertsPerLayer)
         return .init(
@@ -259,6 +261,7 @@ public enum Inspector {
                     + "experts per token \(moe.expertsPerToken) (\(moe.expertsPerTokenSource))")
             let projections = s.expertProjections.keys.sorted().map { "\($0) \(s.expertProjections[$0]!)" }
             lines.append("  router \(s.routerShape); expert \(projections.joined(separator: ", "))")
+            if let routing = moe.routing { lines.append("  routing: \(routing.summary)") }
             lines.append(
                 "  parameters: total \(grouped(s.totalParameters)), in experts \(grouped(s.expertParameters)), "
                     + "active per token \(grouped(moe.activeParameters))")

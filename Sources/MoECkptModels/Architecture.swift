@@ -59,6 +59,9 @@ public protocol Architecture: Sendable, Equatable {
     /// Experts each token is routed to, when the description says (inspect's active parameters).
     var routedExpertsPerToken: Int? { get }
 
+    /// How the model routes (router semantics, shared expert, dense layers), for reports.
+    var moeRouting: MoERouting? { get }
+
     /// The canonical names of the router and of the expert projections, for reading the MoE
     /// structure off stored names (nil: the family has no summary).
     static var moeRoles: MoERoles? { get }
@@ -84,14 +87,23 @@ public enum WrittenDescription: Equatable, Sendable {
     case metadata([String: String])
 }
 
-/// Which canonical names are the router and the experts (by prefix and suffix of the template).
+/// Which canonical names are the router and the routed experts (by suffix and infix of the
+/// template); names with `sharedInfix` are the shared expert's, not routed ones.
 public struct MoERoles: Sendable {
     public let routerSuffix: String
     public let expertInfix: String
+    public let sharedInfix: String?
 
-    public init(routerSuffix: String, expertInfix: String) {
+    public init(routerSuffix: String, expertInfix: String, sharedInfix: String? = nil) {
         self.routerSuffix = routerSuffix
         self.expertInfix = expertInfix
+        self.sharedInfix = sharedInfix
+    }
+
+    /// Whether a canonical template is a routed expert's projection.
+    public func isRoutedExpert(_ template: String) -> Bool {
+        template.contains(expertInfix) && !template.hasSuffix(routerSuffix)
+            && !(sharedInfix.map { template.contains($0) } ?? false)
     }
 }
 
@@ -101,6 +113,7 @@ extension Architecture {
     public func description(_ file: DescriptionFile) -> WrittenDescription? { nil }
     public var rotaryHeadDim: Int { 0 }
     public var routedExpertsPerToken: Int? { nil }
+    public var moeRouting: MoERouting? { nil }
     public static var moeRoles: MoERoles? { nil }
     public var plannedScale: (tensors: Int, parameters: Int)? { Self.scale(of: canonicalTensors) }
 

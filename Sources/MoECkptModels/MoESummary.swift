@@ -26,9 +26,7 @@ public struct MoESummary: Sendable, Encodable, Equatable {
             let layout = NamingLayout.detect(tensors.map(\.name), among: architecture.layouts)
         else { return nil }
         let routers = layout.entries.filter { $0.canonical[0].template.hasSuffix(roles.routerSuffix) }.map(\.stored)
-        let expertEntries = layout.entries.filter {
-            $0.canonical.contains { $0.template.contains(roles.expertInfix) && !$0.template.hasSuffix(roles.routerSuffix) }
-        }
+        let expertEntries = layout.entries.filter { $0.canonical.contains { roles.isRoutedExpert($0.template) } }
         var layers = Set<Int>()
         var routerShape: [Int] = []
         var expertsByLayer: [Int: Set<Int>] = [:]

@@ -40,3 +40,32 @@ public struct RouterSemantics: Sendable, Equatable, Encodable, CustomStringConve
         return text
     }
 }
+
+/// How a model routes, for reports: its router, its shared expert and its dense layers.
+public struct MoERouting: Sendable, Equatable, Encodable {
+    public let router: RouterSemantics
+    /// Rows of the shared expert every token also goes through (nil: none).
+    public let sharedExpertRows: Int?
+    /// Whether the shared expert's output is scaled by sigmoid(shared_expert_gate(x)).
+    public let sharedExpertGated: Bool
+    /// Layers that run a dense MLP instead of experts.
+    public let denseLayers: [Int]
+
+    public init(router: RouterSemantics, sharedExpertRows: Int?, sharedExpertGated: Bool, denseLayers: [Int]) {
+        self.router = router
+        self.sharedExpertRows = sharedExpertRows
+        self.sharedExpertGated = sharedExpertGated
+        self.denseLayers = denseLayers
+    }
+
+    /// One line: `softmax, top-k of scores, renormalised; shared expert of 12 rows (sigmoid-gated); dense layers 1`.
+    public var summary: String {
+        var parts = [router.description]
+        if let rows = sharedExpertRows { parts.append("shared expert of \(rows) rows" + (sharedExpertGated ? " (sigmoid-gated)" : "")) }
+        if !denseLayers.isEmpty {
+            let shown = denseLayers.prefix(16).map(String.init).joined(separator: ", ")
+            parts.append("dense layers " + shown + (denseLayers.count > 16 ? ", ..." : ""))
+        }
+        return parts.joined(separator: "; ")
+    }
+}

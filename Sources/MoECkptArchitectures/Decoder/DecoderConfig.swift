@@ -180,8 +180,13 @@ extension DecoderArchitecture {
     public var plannedScale: (tensors: Int, parameters: Int)? { decoder.plannedScale }
     public var rotaryHeadDim: Int { decoder.headDim }
     public var routedExpertsPerToken: Int? { decoder.expertsPerToken }
-    public static var moeRoles: MoERoles? { MoERoles(routerSuffix: "moe.router", expertInfix: "moe.") }
-    public var routerSemantics: RouterSemantics? { decoder.router }
+    public static var moeRoles: MoERoles? { MoERoles(routerSuffix: "moe.router", expertInfix: "moe.", sharedInfix: "moe.shared") }
+    public var moeRouting: MoERouting? {
+        let d = decoder
+        return MoERouting(
+            router: d.router, sharedExpertRows: d.sharedExpert?.intermediate, sharedExpertGated: d.sharedExpert?.gated ?? false,
+            denseLayers: d.denseLayers)
+    }
 
     public func forwardPass(_ model: LoadedModel) throws(ForwardError) -> any ForwardPass {
         try DecoderForward(model, config: decoder)
