@@ -59,6 +59,10 @@ public protocol Architecture: Sendable, Equatable {
     /// Experts each token is routed to, when the description says (inspect's active parameters).
     var routedExpertsPerToken: Int? { get }
 
+    /// What a layout's tool could not represent of this model (empty: nothing is lost). A
+    /// conversion into such a layout is refused with these reasons, never written silently.
+    func unexpressible(in layout: LayoutKey) -> [String]
+
     /// How the model routes (router semantics, shared expert, dense layers), for reports.
     var moeRouting: MoERouting? { get }
 
@@ -114,6 +118,7 @@ extension Architecture {
     public var rotaryHeadDim: Int { 0 }
     public var routedExpertsPerToken: Int? { nil }
     public var moeRouting: MoERouting? { nil }
+    public func unexpressible(in layout: LayoutKey) -> [String] { [] }
     public static var moeRoles: MoERoles? { nil }
     public var plannedScale: (tensors: Int, parameters: Int)? { Self.scale(of: canonicalTensors) }
 

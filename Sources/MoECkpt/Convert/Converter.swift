@@ -149,6 +149,12 @@ public enum Converter {
                     problem: ModelLoadError.layoutNotForArchitecture(
                         layout: key, modelType: model.architecture.modelType))
             }
+            let lost = model.architecture.unexpressible(in: key)
+            guard lost.isEmpty else {
+                throw FileError(
+                    path: inputPath,
+                    problem: ModelLoadError.layoutCannotExpress(layout: key, modelType: model.architecture.modelType, lost: lost))
+            }
             do throws(ModelLoadError) {
                 source.tensors = try LayoutMapper.export(model.tensors, architecture: model.architecture, layout: layout)
             } catch {

@@ -48,6 +48,8 @@ public struct DecoderFields: Sendable, Equatable {
         if let explicitHeadDim { members.append(("head_dim", .integer(explicitHeadDim))) }
         members += [
             ("hidden_act", .string(hiddenAct)), ("rms_norm_eps", .float(rmsNormEps)),
+            // Both spellings: transformers 5 reads `rope_parameters`, mlx-lm and transformers 4.x `rope_theta`.
+            ("rope_theta", .float(ropeTheta)),
             ("rope_parameters", .object(JSONObject([("rope_theta", .float(ropeTheta)), ("rope_type", .string("default"))]))),
             ("max_position_embeddings", .integer(maxPositionEmbeddings)), ("tie_word_embeddings", .bool(tieWordEmbeddings)),
         ]
@@ -96,16 +98,30 @@ enum TransformersNames {
         ["gate", "up", "down"].map { LayoutEntry("model.layers.{bid}.\(prefix).\($0)_proj.weight", "layers.{bid}.\(canonical).\($0)") }
     }
 
-    /// Qwen-style experts under `mlp.`: router `gate`, experts one module each (`hf`) or fused
-    /// (`hf-fused`, transformers 5's `save_original_format=False`).
-    static func qwenExperts(fused: Bool) -> [LayoutEntry] {
+    /// How a family's experts are stored.
+    enum ExpertStorage {
+        /// One module per expert (`save_pretrained`'s default).
+        case perExpert
+        /// transformers 5's fused tensors (`save_pretrained(save_original_format=False)`).
+        case fused
+        /// mlx-lm's `sanitize`: stacked per projection under `switch_mlp`.
+        case mlx
+    }
+
+    /// Qwen-style experts under `mlp.`: router `gate`, then the experts as `storage` says.
+    static func qwenExperts(_ storage: ExpertStorage) -> [LayoutEntry] {
         var rows = [LayoutEntry("model.layers.{bid}.mlp.gate.weight", "layers.{bid}.moe.router")]
-        if fused {
+        switch storage {
+        case .mlx:
+            rows += ["gate", "up", "down"].map {
+                LayoutEntry("model.layers.{bid}.mlp.switch_mlp.\($0)_proj.weight", "layers.{bid}.moe.\($0)")
+            }
+        case .fused:
             rows += [
                 LayoutEntry("model.layers.{bid}.mlp.experts.gate_up_proj", fused: ["layers.{bid}.moe.gate", "layers.{bid}.moe.up"]),
                 LayoutEntry("model.layers.{bid}.mlp.experts.down_proj", "layers.{bid}.moe.down"),
             ]
-        } else {
+        case .perExpert:
             rows += ["gate", "up", "down"].map {
                 LayoutEntry("model.layers.{bid}.mlp.experts.{xid}.\($0)_proj.weight", "layers.{bid}.moe.\($0)", .perExpert)
             }

@@ -60,17 +60,24 @@ public struct GraniteMoEConfig: DecoderArchitecture {
     }
 
     /// `input_linear` [E, 2I, H] (gate rows first), `output_linear` [E, H, I]; transformers 5
-    /// renames them (`experts.gate_up_proj`, `experts.down_proj`, `router.weight`).
-    static func transformers(fused: Bool) -> [LayoutEntry] {
+    /// renames them (`experts.gate_up_proj`, `experts.down_proj`, `router.weight`); mlx-lm splits
+    /// them into `switch_mlp.{gate,up,down}_proj`.
+    static func transformers(_ storage: TransformersNames.ExpertStorage) -> [LayoutEntry] {
         let moe = "model.layers.{bid}.block_sparse_moe."
-        let (router, gateUp, down) =
-            fused
-            ? ("router.weight", "experts.gate_up_proj", "experts.down_proj")
-            : ("router.layer.weight", "input_linear.weight", "output_linear.weight")
-        return TransformersNames.attention + [
-            LayoutEntry(moe + router, "layers.{bid}.moe.router"),
-            LayoutEntry(moe + gateUp, fused: ["layers.{bid}.moe.gate", "layers.{bid}.moe.up"]),
-            LayoutEntry(moe + down, "layers.{bid}.moe.down"),
+        let experts: [LayoutEntry]
+        switch storage {
+        case .perExpert, .fused:
+            let (gateUp, down) =
+                storage == .fused ? ("experts.gate_up_proj", "experts.down_proj") : ("input_linear.weight", "output_linear.weight")
+            experts = [
+                LayoutEntry(moe + gateUp, fused: ["layers.{bid}.moe.gate", "layers.{bid}.moe.up"]),
+                LayoutEntry(moe + down, "layers.{bid}.moe.down"),
+            ]
+        case .mlx:
+            experts = ["gate", "up", "down"].map { LayoutEntry(moe + "switch_mlp.\($0)_proj.weight", "layers.{bid}.moe.\($0)") }
+        }
+        let router = LayoutEntry(moe + (storage == .fused ? "router.weight" : "router.layer.weight"), "layers.{bid}.moe.router")
+        return TransformersNames.attention + [router] + experts + [
             LayoutEntry(
                 "model.layers.{bid}.shared_mlp.input_linear.weight",
                 fusedRows: ["layers.{bid}.moe.shared.gate", "layers.{bid}.moe.shared.up"]),
@@ -78,10 +85,13 @@ public struct GraniteMoEConfig: DecoderArchitecture {
         ]
     }
 
-    public static let externalLayouts = [
-        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(fused: false)),
-        NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(fused: true)),
+    static let transformersLayouts = [
+        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
+        NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
     ]
+
+    public static let externalLayouts =
+        transformersLayouts + [NamingLayout(key: "mlx", title: "mlx-lm (stacked experts)", entries: transformers(.mlx))]
 }
 
 /// GraniteMoE with a shared MLP (`granitemoeshared`): `shared_intermediate_size` rows, added to
@@ -103,5 +113,6 @@ public struct GraniteMoESharedConfig: DecoderArchitecture {
 
     public var inconsistencies: [String] { granite.inconsistencies }
     public var decoder: DecoderConfig { granite.decoder }
-    public static var externalLayouts: [NamingLayout] { GraniteMoEConfig.externalLayouts }
+    /// mlx-lm has no shared-MLP GraniteMoE: the transformers layouts only.
+    public static var externalLayouts: [NamingLayout] { GraniteMoEConfig.transformersLayouts }
 }

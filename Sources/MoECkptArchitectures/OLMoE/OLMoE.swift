@@ -50,10 +50,21 @@ public struct OLMoEConfig: DecoderArchitecture {
         return d
     }
 
+    /// mlx-lm's OLMoE has no `clip_qkv` and no attention biases.
+    public func unexpressible(in layout: LayoutKey) -> [String] {
+        guard layout == "mlx" else { return [] }
+        var lost: [String] = []
+        if let clipQKV { lost.append("clip_qkv \(clipQKV) (mlx-lm's OLMoE does not clamp)") }
+        if attentionBias { lost.append("attention_bias true (mlx-lm's OLMoE has no attention biases)") }
+        return lost
+    }
+
     public static let externalLayouts = [
-        NamingLayout(key: "hf", title: "Hugging Face", entries: TransformersNames.attention + TransformersNames.qwenExperts(fused: false)),
+        NamingLayout(key: "hf", title: "Hugging Face", entries: TransformersNames.attention + TransformersNames.qwenExperts(.perExpert)),
         NamingLayout(
             key: "hf-fused", title: "transformers 5 fused experts",
-            entries: TransformersNames.attention + TransformersNames.qwenExperts(fused: true)),
+            entries: TransformersNames.attention + TransformersNames.qwenExperts(.fused)),
+        NamingLayout(
+            key: "mlx", title: "mlx-lm (stacked experts)", entries: TransformersNames.attention + TransformersNames.qwenExperts(.mlx)),
     ]
 }

@@ -63,15 +63,28 @@ public struct Qwen2MoEConfig: DecoderArchitecture {
         return d
     }
 
-    static func transformers(fused: Bool) -> [LayoutEntry] {
-        TransformersNames.attention + TransformersNames.qwenExperts(fused: fused)
+    /// mlx-lm's Qwen2-MoE always has q/k/v biases, never renormalises and has no dense layers.
+    public func unexpressible(in layout: LayoutKey) -> [String] {
+        guard layout == "mlx" else { return [] }
+        var lost: [String] = []
+        if !qkvBias { lost.append("qkv_bias false (mlx-lm's Qwen2-MoE always has q/k/v biases)") }
+        if normTopKProb { lost.append("norm_topk_prob true (mlx-lm's Qwen2-MoE does not renormalise)") }
+        if !decoder.denseLayers.isEmpty {
+            lost.append("dense layers \(decoder.denseLayers) (mlx-lm's Qwen2-MoE has experts in every layer)")
+        }
+        return lost
+    }
+
+    static func transformers(_ storage: TransformersNames.ExpertStorage) -> [LayoutEntry] {
+        TransformersNames.attention + TransformersNames.qwenExperts(storage)
             + TransformersNames.gatedMLP("mlp.shared_expert", "moe.shared")
             + [LayoutEntry("model.layers.{bid}.mlp.shared_expert_gate.weight", "layers.{bid}.moe.shared_gate")]
             + TransformersNames.gatedMLP("mlp", "mlp")
     }
 
     public static let externalLayouts = [
-        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(fused: false)),
-        NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(fused: true)),
+        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
+        NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
+        NamingLayout(key: "mlx", title: "mlx-lm (stacked experts)", entries: transformers(.mlx)),
     ]
 }

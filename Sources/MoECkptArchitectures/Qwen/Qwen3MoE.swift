@@ -57,12 +57,13 @@ public struct Qwen3MoEConfig: DecoderArchitecture {
         return d
     }
 
-    static func transformers(fused: Bool) -> [LayoutEntry] {
-        TransformersNames.attention + TransformersNames.qwenExperts(fused: fused) + TransformersNames.gatedMLP("mlp", "mlp")
+    static func transformers(_ storage: TransformersNames.ExpertStorage) -> [LayoutEntry] {
+        TransformersNames.attention + TransformersNames.qwenExperts(storage) + TransformersNames.gatedMLP("mlp", "mlp")
     }
 
     public static let externalLayouts = [
-        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(fused: false)),
-        NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(fused: true)),
+        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
+        NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
+        NamingLayout(key: "mlx", title: "mlx-lm (stacked experts)", entries: transformers(.mlx)),
     ]
 }

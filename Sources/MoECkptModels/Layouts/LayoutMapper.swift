@@ -232,6 +232,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
     case problems([String])
     case layoutNotForArchitecture(layout: LayoutKey, modelType: String)
     case cannotRearrange(String, DType)
+    case layoutCannotExpress(layout: LayoutKey, modelType: String, lost: [String])
 
     public var description: String {
         switch self {
@@ -239,6 +240,8 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
             "does not match its model description: " + list.joined(separator: "; ")
         case .layoutNotForArchitecture(let layout, let modelType):
             "names \"\(layout)\" do not apply to a \(modelType) model"
+        case .layoutCannotExpress(let layout, let modelType, let lost):
+            "names \"\(layout)\" cannot express this \(modelType) model: " + lost.joined(separator: "; ")
         case .cannotRearrange(let name, let dtype):
             "\(name): cannot re-arrange rows of a \(dtype.name) tensor"
         }

@@ -1,0 +1,107 @@
+import Foundation
+import MoECkptTestSupport
+import Testing
+
+@testable import MoECkpt
+@testable import MoECkptForward
+
+/// The families beyond Mixtral (fixtures/models/families, made with transformers by
+/// scripts/make_family_fixtures.py): each verifies, and goes through every layout of its family
+/// and back unchanged.
+struct FamilyTests {
+    static let cases: [String] = {
+        let root = Fixtures.path("models/families")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { FileManager.default.fileExists(atPath: root + "/" + $0 + "/expected.safetensors") }.sorted()
+    }()
+
+    @Test func theFixturesAreThere() {
+        for family in ["qwen2_moe", "qwen3_moe", "olmoe", "granitemoe", "granitemoeshared"] {
+            #expect(Self.cases.contains { $0.hasPrefix(family) }, "\(family)")
+        }
+    }
+
+    @Test(arguments: cases)
+    func everyFamilyVerifiesAgainstTransformers(name: String) throws {
+        let report = try Verifier.verify(Fixtures.path("models/families/" + name), options: RunOptions(threads: 2))
+        #expect(report.passed, "\(Verifier.render(report))")
+        #expect(report.comparisons.contains { $0.name == "logits" })
+    }
+
+    /// Into every layout of the family, then back into the fixture's own: the same file.
+    @Test(arguments: cases)
+    func everyLayoutRoundTripsExactly(name: String) throws {
+        let fixture = Fixtures.path("models/families/" + name)
+        let model = try ModelLoader.load(fixture)
+        let original = try ModelDirectory.open(fixture)
+        let dir = try TemporaryDirectory()
+        for layout in model.architecture.layouts where layout.key != .canonical {
+            let out = dir.file(layout.key.rawValue), back = dir.file(layout.key.rawValue + "-back")
+            // A layout whose tool has no place for something this model needs is refused, saying what.
+            let lost = model.architecture.unexpressible(in: layout.key)
+            if !lost.isEmpty {
+                do {
+                    _ = try Converter.convert(fixture, to: out, options: ConvertOptions(names: layout.key))
+                    Issue.record("\(layout.key) was written")
+                } catch {
+                    let expected = ModelLoadError.layoutCannotExpress(
+                        layout: layout.key, modelType: model.architecture.modelType, lost: lost)
+                    #expect(error.problem as? ModelLoadError == expected)
+                }
+                #expect(!FileManager.default.fileExists(atPath: out))
+                continue
+            }
+            _ = try Converter.convert(fixture, to: out, options: ConvertOptions(names: layout.key))
+            #expect(try ModelLoader.load(out).layout.key == layout.key)
+            _ = try Converter.convert(out, to: back, options: ConvertOptions(names: model.layout.key))
+            let returned = try ModelDirectory.open(back)
+            #expect(Set(returned.tensors.map(\.name)) == Set(original.tensors.map(\.name)), "\(layout.key)")
+            for tensor in original.tensors {
+                let mine = try #require(returned.tensor(named: tensor.name))
+                #expect(
+                    mine.dtype == tensor.dtype && mine.shape == tensor.shape && Array(mine.bytes) == Array(tensor.bytes), "\(tensor.name)")
+            }
+        }
+        // And through the native format: the canonical model, back to the layout it came from.
+        let native = dir.file("model.moeckpt")
+        _ = try Converter.convert(fixture, to: native)
+        let report = try Verifier.verify(native, expected: fixture + "/expected.safetensors", options: RunOptions(threads: 1))
+        #expect(report.passed)
+    }
+}
+
+/// `torch.topk`'s choice among ties (fixtures/topk/ties.safetensors, made with torch).
+struct TorchTopKTests {
+    @Test func indicesAreTorchsForEveryShapeAndTiePattern() throws {
+        let file = try Checkpoint.open(Fixtures.path("topk/ties.safetensors"))
+        var checked = 0
+        for values in file.tensors where values.name.hasPrefix("values.") {
+            let suffix = values.name.dropFirst("values.".count)
+            let indices = try #require(file.tensor(named: "indices." + suffix))
+            let (rows, n, k) = (values.shape[0], values.shape[1], indices.shape[1])
+            let v = try values.load(), ix = try indices.load()
+            for r in 0..<rows {
+                let row = (0..<n).map { v.loadUnaligned(fromByteOffset: 4 * (r * n + $0), as: Float.self) }
+                let expected = (0..<k).map { Int(ix.loadUnaligned(fromByteOffset: 8 * (r * k + $0), as: Int64.self)) }
+                #expect(TorchTopK.indices(row, k: k) == expected, "\(values.name) row \(r)")
+                checked += 1
+            }
+        }
+        #expect(checked > 50)
+    }
+
+    /// The selection a scalar reference makes: the k largest values, whichever tie torch picks.
+    @Test func theChosenValuesAreAlwaysTheLargest() {
+        var generator = SeededGenerator(seed: 9)
+        for n in [4, 8, 60, 64, 128, 256, 300] {
+            for k in [1, 2, 4, 8] where k <= n {
+                let row = (0..<n).map { _ in Float(Int.random(in: 0..<5, using: &generator)) }
+                let chosen = TorchTopK.indices(row, k: k)
+                #expect(Set(chosen).count == k)
+                let threshold = row.sorted(by: >)[k - 1]
+                #expect(chosen.allSatisfy { row[$0] >= threshold })
+                #expect(zip(chosen, chosen.dropFirst()).allSatisfy { row[$0] >= row[$1] }, "sorted descending")
+            }
+        }
+    }
+}
