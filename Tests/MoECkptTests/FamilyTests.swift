@@ -52,7 +52,12 @@ struct FamilyTests {
                 continue
             }
             _ = try Converter.convert(fixture, to: out, options: ConvertOptions(names: layout.key))
-            #expect(try ModelLoader.load(out).layout.key == layout.key)
+            // Its description (config.json, or llama.cpp's keys) reads back to a model that computes the same.
+            let written = try ModelLoader.load(out)
+            #expect(written.layout.key == layout.key)
+            #expect(
+                (written.architecture as? any DecoderArchitecture)?.decoder == (model.architecture as? any DecoderArchitecture)?.decoder,
+                "\(layout.key)")
             _ = try Converter.convert(out, to: back, options: ConvertOptions(names: model.layout.key))
             let returned = try ModelDirectory.open(back)
             #expect(Set(returned.tensors.map(\.name)) == Set(original.tensors.map(\.name)), "\(layout.key)")
@@ -102,6 +107,44 @@ struct TorchTopKTests {
                 #expect(chosen.allSatisfy { row[$0] >= threshold })
                 #expect(zip(chosen, chosen.dropFirst()).allSatisfy { row[$0] >= row[$1] }, "sorted descending")
             }
+        }
+    }
+}
+
+/// The names and keys of the `gguf` layout, against gguf-py's tables (fixtures/gguf/names.json,
+/// scripts/make_gguf_name_table.py): what moeckpt writes is what llama.cpp's converter would.
+struct GGUFNameTests {
+    struct Table: Decodable {
+        struct Architecture: Decodable {
+            let tensors: [String]
+            let keys: [String]
+        }
+
+        let general: [String]
+        let architectures: [String: Architecture]
+    }
+
+    static let cases = ["models/tiny-mixtral"] + FamilyTests.cases.map { "models/families/" + $0 }
+
+    @Test(arguments: cases)
+    func everyWrittenNameAndKeyIsGGUFs(fixture: String) throws {
+        let table = try JSONDecoder().decode(Table.self, from: try fileBytes(Fixtures.path("gguf/names.json")))
+        let model = try ModelLoader.load(Fixtures.path(fixture))
+        guard model.architecture.unexpressible(in: "gguf").isEmpty else { return }
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(Fixtures.path(fixture), to: dir.file("gguf"), options: ConvertOptions(names: "gguf"))
+        let written = try ModelDirectory.open(dir.file("gguf"))
+        let architecture = try #require(written.metadata["general.architecture"])
+        let allowed = try #require(table.architectures[architecture], "\(architecture)")
+        for tensor in written.tensors {
+            // blk.3.attn_q.weight -> blk.{bid}.attn_q
+            var parts = tensor.name.split(separator: ".").map(String.init)
+            if parts.first == "blk", parts.count > 1 { parts[1] = "{bid}" }
+            let stem = parts.dropLast().joined(separator: ".")
+            #expect(allowed.tensors.contains(stem) && ["weight", "bias"].contains(parts.last), "\(fixture): \(tensor.name)")
+        }
+        for key in written.metadata.keys where key != "format" {
+            #expect(table.general.contains(key) || allowed.keys.contains(key), "\(fixture): \(key)")
         }
     }
 }

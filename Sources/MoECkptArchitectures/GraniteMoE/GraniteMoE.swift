@@ -6,7 +6,7 @@ import MoECkptModels
 /// embeddings times `embedding_multiplier`, each block's output times `residual_multiplier`
 /// before the residual, attention scaled by `attention_multiplier`, logits divided by
 /// `logits_scaling`. Experts are stored stacked, gate and up rows in one tensor.
-public struct GraniteMoEConfig: DecoderArchitecture {
+public struct GraniteMoEConfig: GGUFDescribed {
     public static let modelType = "granitemoe"
     public var fields: DecoderFields
     public var intermediateSize, numExperts, expertsPerToken: Int
@@ -85,18 +85,52 @@ public struct GraniteMoEConfig: DecoderArchitecture {
         ]
     }
 
+    /// llama.cpp's `granitemoe` (also the shared variant's: `expert_shared_feed_forward_length`);
+    /// its converter drops `head_dim` and permutes q/k rows (NORM rotary).
+    static let ggufRows: [(gguf: String, json: String, kind: GGUFKeys.Kind)] = [
+        ("expert_count", "num_local_experts", .count), ("attention.scale", "attention_multiplier", .number),
+        ("embedding_scale", "embedding_multiplier", .number), ("residual_scale", "residual_multiplier", .number),
+        ("logit_scale", "logits_scaling", .number),
+    ]
+    static let gguf = GGUFKeys(architecture: "granitemoe", rows: ggufRows)
+
+    /// A GraniteMoE whose metadata names a shared MLP is GraniteMoE-shared's.
+    public static func read(_ description: OtherDescription) throws(ModelConfigError) -> GraniteMoEConfig? {
+        guard case .ggufMetadata(let metadata, let hasOutputTensor) = description,
+            metadata["granitemoe.expert_shared_feed_forward_length"] == nil,
+            let object = gguf.configJSON(metadata, modelType: modelType, hasOutputTensor: hasOutputTensor)
+        else { return nil }
+        var fields = ConfigFields(object)
+        let config = GraniteMoEConfig(configJSON: &fields)
+        try fields.check()
+        return config
+    }
+
+    public func unexpressible(in layout: LayoutKey) -> [String] {
+        guard layout == "gguf" else { return [] }
+        var lost = GGUFNames.decoderLimits(decoder, hiddenAct: fields.hiddenAct)
+        if let headDim = fields.explicitHeadDim, headDim != fields.hiddenSize / max(fields.numHeads, 1) {
+            lost.append("head_dim \(headDim) (llama.cpp's GraniteMoE uses hidden_size / heads)")
+        }
+        if attentionBias { lost.append("attention_bias true (llama.cpp's GraniteMoE has no attention biases)") }
+        return lost
+    }
+
     static let transformersLayouts = [
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
         NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
     ]
 
     public static let externalLayouts =
-        transformersLayouts + [NamingLayout(key: "mlx", title: "mlx-lm (stacked experts)", entries: transformers(.mlx))]
+        transformersLayouts + [
+            NamingLayout(key: "mlx", title: "mlx-lm (stacked experts)", entries: transformers(.mlx)),
+            GGUFNames.layout(interleavedRotary: true),
+        ]
 }
 
 /// GraniteMoE with a shared MLP (`granitemoeshared`): `shared_intermediate_size` rows, added to
 /// the experts' output.
-public struct GraniteMoESharedConfig: DecoderArchitecture {
+public struct GraniteMoESharedConfig: GGUFDescribed {
     public static let modelType = "granitemoeshared"
     public var granite: GraniteMoEConfig
 
@@ -113,6 +147,14 @@ public struct GraniteMoESharedConfig: DecoderArchitecture {
 
     public var inconsistencies: [String] { granite.inconsistencies }
     public var decoder: DecoderConfig { granite.decoder }
-    /// mlx-lm has no shared-MLP GraniteMoE: the transformers layouts only.
-    public static var externalLayouts: [NamingLayout] { GraniteMoEConfig.transformersLayouts }
+    static let gguf = GGUFKeys(
+        architecture: "granitemoe",
+        rows: GraniteMoEConfig.ggufRows + [("expert_shared_feed_forward_length", "shared_intermediate_size", .count)])
+
+    public func unexpressible(in layout: LayoutKey) -> [String] { granite.unexpressible(in: layout) }
+
+    /// mlx-lm has no shared-MLP GraniteMoE: the transformers and GGUF layouts.
+    public static var externalLayouts: [NamingLayout] {
+        GraniteMoEConfig.transformersLayouts + [GGUFNames.layout(interleavedRotary: true)]
+    }
 }

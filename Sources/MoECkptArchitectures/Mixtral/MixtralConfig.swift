@@ -264,6 +264,15 @@ public struct MixtralConfig: DecoderArchitecture {
 extension MixtralConfig {
     public static let externalLayouts = MixtralLayouts.all
 
+    /// Mistral's params.json has no activation and llama.cpp runs Mixtral's experts with SiLU:
+    /// another activation would be lost there.
+    public func unexpressible(in layout: LayoutKey) -> [String] {
+        guard layout == "mistral" || layout == "gguf", GatedActivation(hiddenAct: hiddenAct) != .silu else { return [] }
+        return [
+            "hidden_act \(hiddenAct) (\(layout == "gguf" ? "llama.cpp runs Mixtral's experts with SiLU" : "params.json has no activation; Mistral's code uses SiLU"))"
+        ]
+    }
+
     /// The decoder Mixtral is: softmax router over every expert, top-k, renormalised.
     public var decoder: DecoderConfig {
         DecoderConfig(

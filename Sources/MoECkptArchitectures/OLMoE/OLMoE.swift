@@ -4,7 +4,7 @@ import MoECkptModels
 /// OLMoE (`OlmoeForCausalLM`): an RMSNorm over the whole query and key projections, then
 /// queries, keys and values clamped to `clip_qkv`; softmax router renormalised only with
 /// `norm_topk_prob`; `intermediate_size` is each expert's.
-public struct OLMoEConfig: DecoderArchitecture {
+public struct OLMoEConfig: GGUFDescribed {
     public static let modelType = "olmoe"
     public var fields: DecoderFields
     public var intermediateSize, numExperts, expertsPerToken: Int
@@ -50,12 +50,19 @@ public struct OLMoEConfig: DecoderArchitecture {
         return d
     }
 
-    /// mlx-lm's OLMoE has no `clip_qkv` and no attention biases.
+    /// llama.cpp's `olmoe` (its converter writes no `clip_qkv`; weights never renormalised).
+    static let gguf = GGUFKeys(
+        architecture: "olmoe", rows: [("expert_count", "num_experts", .count)], fixed: [("norm_topk_prob", .bool(false))])
+
+    /// mlx-lm's and llama.cpp's OLMoE have no `clip_qkv` and no attention biases; llama.cpp's
+    /// does not renormalise.
     public func unexpressible(in layout: LayoutKey) -> [String] {
-        guard layout == "mlx" else { return [] }
-        var lost: [String] = []
-        if let clipQKV { lost.append("clip_qkv \(clipQKV) (mlx-lm's OLMoE does not clamp)") }
-        if attentionBias { lost.append("attention_bias true (mlx-lm's OLMoE has no attention biases)") }
+        guard layout == "mlx" || layout == "gguf" else { return [] }
+        var lost = layout == "gguf" ? GGUFNames.decoderLimits(decoder, hiddenAct: fields.hiddenAct) : []
+        let tool = layout == "gguf" ? "llama.cpp" : "mlx-lm"
+        if let clipQKV { lost.append("clip_qkv \(clipQKV) (\(tool)'s OLMoE does not clamp)") }
+        if attentionBias { lost.append("attention_bias true (\(tool)'s OLMoE has no attention biases)") }
+        if layout == "gguf" && normTopKProb { lost.append("norm_topk_prob true (llama.cpp's OLMoE does not renormalise)") }
         return lost
     }
 
@@ -66,5 +73,6 @@ public struct OLMoEConfig: DecoderArchitecture {
             entries: TransformersNames.attention + TransformersNames.qwenExperts(.fused)),
         NamingLayout(
             key: "mlx", title: "mlx-lm (stacked experts)", entries: TransformersNames.attention + TransformersNames.qwenExperts(.mlx)),
+        GGUFNames.layout(interleavedRotary: false),
     ]
 }

@@ -4,7 +4,7 @@ import MoECkptModels
 /// Qwen2-MoE (`Qwen2MoeForCausalLM`): q/k/v biases, softmax router renormalised only with
 /// `norm_topk_prob`, a shared expert scaled by sigmoid(shared_expert_gate(x)), and dense layers
 /// (`mlp_only_layers`, `decoder_sparse_step`) of `intermediate_size`.
-public struct Qwen2MoEConfig: DecoderArchitecture {
+public struct Qwen2MoEConfig: GGUFDescribed {
     public static let modelType = "qwen2_moe"
     public var fields: DecoderFields
     public var intermediateSize, moeIntermediateSize, sharedExpertIntermediateSize: Int
@@ -63,10 +63,24 @@ public struct Qwen2MoEConfig: DecoderArchitecture {
         return d
     }
 
-    /// mlx-lm's Qwen2-MoE always has q/k/v biases, never renormalises and has no dense layers.
+    /// llama.cpp's `qwen2moe`: q/k/v biases always, weights never renormalised (the key set of
+    /// its converter; q/k rows in transformers' order, NEOX rotary).
+    static let gguf = GGUFKeys(
+        architecture: "qwen2moe",
+        rows: [
+            ("expert_count", "num_experts", .count), ("expert_feed_forward_length", "moe_intermediate_size", .count),
+            ("expert_shared_feed_forward_length", "shared_expert_intermediate_size", .count),
+        ], fixed: [("qkv_bias", .bool(true)), ("norm_topk_prob", .bool(false))])
+
+    /// mlx-lm's and llama.cpp's Qwen2-MoE always have q/k/v biases, never renormalise and have no
+    /// dense layers.
     public func unexpressible(in layout: LayoutKey) -> [String] {
-        guard layout == "mlx" else { return [] }
-        var lost: [String] = []
+        guard layout == "mlx" || layout == "gguf" else { return [] }
+        var lost = layout == "gguf" ? GGUFNames.decoderLimits(decoder, hiddenAct: fields.hiddenAct) : []
+        let tool = layout == "gguf" ? "llama.cpp" : "mlx-lm"
+        if !qkvBias { lost.append("qkv_bias false (\(tool)'s Qwen2-MoE always has q/k/v biases)") }
+        if normTopKProb { lost.append("norm_topk_prob true (\(tool)'s Qwen2-MoE does not renormalise)") }
+        guard layout == "mlx" else { return lost }
         if !qkvBias { lost.append("qkv_bias false (mlx-lm's Qwen2-MoE always has q/k/v biases)") }
         if normTopKProb { lost.append("norm_topk_prob true (mlx-lm's Qwen2-MoE does not renormalise)") }
         if !decoder.denseLayers.isEmpty {
@@ -86,5 +100,6 @@ public struct Qwen2MoEConfig: DecoderArchitecture {
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
         NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
         NamingLayout(key: "mlx", title: "mlx-lm (stacked experts)", entries: transformers(.mlx)),
+        GGUFNames.layout(interleavedRotary: false),
     ]
 }
