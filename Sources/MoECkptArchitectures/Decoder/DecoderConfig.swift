@@ -88,7 +88,16 @@ public struct DecoderConfig: Sendable, Equatable {
         self.router = router
     }
 
-    public func isDense(_ layer: Int) -> Bool { denseLayers.contains(layer) }
+    /// Whether a layer is dense (`denseLayers` is ascending: a binary search, since a hostile
+    /// config may list millions).
+    public func isDense(_ layer: Int) -> Bool {
+        var (low, high) = (0, denseLayers.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if denseLayers[middle] < layer { low = middle + 1 } else { high = middle }
+        }
+        return low < denseLayers.count && denseLayers[low] == layer
+    }
 
     /// Problems no checkpoint of this configuration can avoid.
     public var inconsistencies: [String] {
@@ -149,7 +158,7 @@ public struct DecoderConfig: Sendable, Equatable {
         var shape = self
         shape.numLayers = 0
         guard let base = DecoderConfig.scale(shape.canonicalTensors) else { return nil }
-        let denseCount = Set(denseLayers.filter { $0 >= 0 && $0 < numLayers }).count
+        let denseCount = denseLayers.count
         var tensors = Checked(base.tensors)
         var parameters = Checked(base.parameters)
         for (isDenseLayer, count) in [(false, numLayers - denseCount), (true, denseCount)] where count > 0 {

@@ -49,7 +49,8 @@ public struct Qwen2MoEConfig: GGUFDescribed {
 
     /// A layer is sparse unless listed in `mlp_only_layers` or off the `decoder_sparse_step` grid.
     static func denseLayers(_ layers: Int, step: Int, mlpOnly: [Int]) -> [Int] {
-        (0..<layers).filter { mlpOnly.contains($0) || ($0 + 1) % max(step, 1) != 0 }
+        let listed = Set(mlpOnly)
+        return (0..<layers).filter { listed.contains($0) || ($0 + 1) % max(step, 1) != 0 }
     }
 
     public var decoder: DecoderConfig {
