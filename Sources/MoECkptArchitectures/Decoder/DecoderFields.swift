@@ -75,7 +75,8 @@ public struct DecoderFields: Sendable, Equatable {
 /// The names transformers gives a decoder's attention, norms and embeddings (Llama's, shared by
 /// Mixtral, Qwen-MoE, OLMoE, GraniteMoE and mlx-lm), with the optional biases and q/k norms.
 enum TransformersNames {
-    static let attention: [LayoutEntry] = [
+    /// Llama's: embeddings, norms, the four projections.
+    static let core: [LayoutEntry] = [
         LayoutEntry("model.embed_tokens.weight", "embed"),
         LayoutEntry("model.norm.weight", "final_norm"),
         LayoutEntry("lm_head.weight", "lm_head"),
@@ -85,13 +86,18 @@ enum TransformersNames {
         LayoutEntry("model.layers.{bid}.self_attn.k_proj.weight", "layers.{bid}.attn.k"),
         LayoutEntry("model.layers.{bid}.self_attn.v_proj.weight", "layers.{bid}.attn.v"),
         LayoutEntry("model.layers.{bid}.self_attn.o_proj.weight", "layers.{bid}.attn.o"),
-        LayoutEntry("model.layers.{bid}.self_attn.q_proj.bias", "layers.{bid}.attn.q_bias"),
-        LayoutEntry("model.layers.{bid}.self_attn.k_proj.bias", "layers.{bid}.attn.k_bias"),
-        LayoutEntry("model.layers.{bid}.self_attn.v_proj.bias", "layers.{bid}.attn.v_bias"),
-        LayoutEntry("model.layers.{bid}.self_attn.o_proj.bias", "layers.{bid}.attn.o_bias"),
-        LayoutEntry("model.layers.{bid}.self_attn.q_norm.weight", "layers.{bid}.attn.q_norm"),
-        LayoutEntry("model.layers.{bid}.self_attn.k_norm.weight", "layers.{bid}.attn.k_norm"),
     ]
+
+    /// `core`, and the biases and query/key norms some families add.
+    static let attention: [LayoutEntry] =
+        core + [
+            LayoutEntry("model.layers.{bid}.self_attn.q_proj.bias", "layers.{bid}.attn.q_bias"),
+            LayoutEntry("model.layers.{bid}.self_attn.k_proj.bias", "layers.{bid}.attn.k_bias"),
+            LayoutEntry("model.layers.{bid}.self_attn.v_proj.bias", "layers.{bid}.attn.v_bias"),
+            LayoutEntry("model.layers.{bid}.self_attn.o_proj.bias", "layers.{bid}.attn.o_bias"),
+            LayoutEntry("model.layers.{bid}.self_attn.q_norm.weight", "layers.{bid}.attn.q_norm"),
+            LayoutEntry("model.layers.{bid}.self_attn.k_norm.weight", "layers.{bid}.attn.k_norm"),
+        ]
 
     /// `mlp.{gate,up,down}_proj` under `prefix`: a dense layer's MLP, or a shared expert's.
     static func gatedMLP(_ prefix: String, _ canonical: String) -> [LayoutEntry] {

@@ -48,6 +48,18 @@ struct GGUFKeys: Sendable {
         return metadata
     }
 
+    /// The family's configuration from llama.cpp's keys, read by its own config.json reader (nil
+    /// when the metadata describes another architecture).
+    func read<A: Architecture>(_ description: OtherDescription, as type: A.Type) throws(ModelConfigError) -> A? {
+        guard case .ggufMetadata(let metadata, let hasOutputTensor) = description,
+            let object = configJSON(metadata, modelType: A.modelType, hasOutputTensor: hasOutputTensor)
+        else { return nil }
+        var fields = ConfigFields(object)
+        let config = A(configJSON: &fields)
+        try fields.check()
+        return config
+    }
+
     /// A config.json object from the metadata, or nil when it describes another architecture.
     func configJSON(_ metadata: [String: String], modelType: String, hasOutputTensor: Bool) -> JSONObject? {
         guard metadata["general.architecture"] == architecture else { return nil }
@@ -70,13 +82,7 @@ protocol GGUFDescribed: DecoderArchitecture {
 
 extension GGUFDescribed {
     public static func read(_ description: OtherDescription) throws(ModelConfigError) -> Self? {
-        guard case .ggufMetadata(let metadata, let hasOutputTensor) = description,
-            let object = gguf.configJSON(metadata, modelType: modelType, hasOutputTensor: hasOutputTensor)
-        else { return nil }
-        var fields = ConfigFields(object)
-        let config = Self(configJSON: &fields)
-        try fields.check()
-        return config
+        try gguf.read(description, as: Self.self)
     }
 
     public static func isDescriptionKey(_ key: String) -> Bool { gguf.isKey(key) }

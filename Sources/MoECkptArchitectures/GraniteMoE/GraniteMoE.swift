@@ -96,14 +96,10 @@ public struct GraniteMoEConfig: GGUFDescribed {
 
     /// A GraniteMoE whose metadata names a shared MLP is GraniteMoE-shared's.
     public static func read(_ description: OtherDescription) throws(ModelConfigError) -> GraniteMoEConfig? {
-        guard case .ggufMetadata(let metadata, let hasOutputTensor) = description,
-            metadata["granitemoe.expert_shared_feed_forward_length"] == nil,
-            let object = gguf.configJSON(metadata, modelType: modelType, hasOutputTensor: hasOutputTensor)
-        else { return nil }
-        var fields = ConfigFields(object)
-        let config = GraniteMoEConfig(configJSON: &fields)
-        try fields.check()
-        return config
+        if case .ggufMetadata(let metadata, _) = description, metadata["granitemoe.expert_shared_feed_forward_length"] != nil {
+            return nil
+        }
+        return try gguf.read(description, as: Self.self)
     }
 
     public func unexpressible(in layout: LayoutKey) -> [String] {

@@ -25,22 +25,13 @@ public struct MixtralConfig: DecoderArchitecture {
     public var maxPositionEmbeddings: Int
     public var hiddenAct: String
 
-    /// Problems no checkpoint of this config can avoid.
+    /// Problems no checkpoint of this config can avoid: the decoder's, and an activation moeckpt
+    /// does not implement.
     public var inconsistencies: [String] {
-        var problems: [String] = []
-        if expertsPerToken > numExperts {
-            problems.append("experts per token (\(expertsPerToken)) exceed the experts (\(numExperts))")
-        }
-        if numKVHeads > 0, numHeads % numKVHeads != 0 {
-            problems.append("attention heads (\(numHeads)) are not divisible by key/value heads (\(numKVHeads))")
-        }
-        if numKVHeads < 1 || numHeads < 1 { problems.append("there must be at least one attention and one key/value head") }
-        if headDim < 2 || headDim % 2 != 0 { problems.append("head_dim (\(headDim)) must be even and positive for rotary embeddings") }
+        var problems = decoder.inconsistencies
         if GatedActivation(hiddenAct: hiddenAct) == nil {
             problems.append("hidden_act \"\(hiddenAct)\" is not implemented by moeckpt (silu, gelu, gelu_pytorch_tanh, gelu_new, relu are)")
         }
-        if !(ropeTheta > 0) { problems.append("rope_theta (\(ropeTheta)) must be positive") }
-        if !(rmsNormEps >= 0) { problems.append("rms_norm_eps (\(rmsNormEps)) must not be negative") }
         return problems
     }
 

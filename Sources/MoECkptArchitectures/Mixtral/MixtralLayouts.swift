@@ -5,18 +5,7 @@ import MoECkptModels
 public enum MixtralLayouts {
     /// Attention, norms and embeddings as transformers (and mlx-lm) name them.
     static func transformersCommon(router: String) -> [LayoutEntry] {
-        [
-            LayoutEntry("model.embed_tokens.weight", "embed"),
-            LayoutEntry("model.norm.weight", "final_norm"),
-            LayoutEntry("lm_head.weight", "lm_head"),
-            LayoutEntry("model.layers.{bid}.input_layernorm.weight", "layers.{bid}.attn_norm"),
-            LayoutEntry("model.layers.{bid}.post_attention_layernorm.weight", "layers.{bid}.ffn_norm"),
-            LayoutEntry("model.layers.{bid}.self_attn.q_proj.weight", "layers.{bid}.attn.q"),
-            LayoutEntry("model.layers.{bid}.self_attn.k_proj.weight", "layers.{bid}.attn.k"),
-            LayoutEntry("model.layers.{bid}.self_attn.v_proj.weight", "layers.{bid}.attn.v"),
-            LayoutEntry("model.layers.{bid}.self_attn.o_proj.weight", "layers.{bid}.attn.o"),
-            LayoutEntry(router, "layers.{bid}.moe.router"),
-        ]
+        TransformersNames.core + [LayoutEntry(router, "layers.{bid}.moe.router")]
     }
 
     static let inverseFrequencyBuffers = ["model.layers.{bid}.self_attn.rotary_emb.inv_freq"]

@@ -6,61 +6,29 @@ import MoECkptModels
 /// (`mlp_only_layers`, `decoder_sparse_step`) of `intermediate_size`.
 public struct Qwen2MoEConfig: GGUFDescribed {
     public static let modelType = "qwen2_moe"
-    public var fields: DecoderFields
-    public var intermediateSize, moeIntermediateSize, sharedExpertIntermediateSize: Int
-    public var numExperts, expertsPerToken, decoderSparseStep: Int
-    public var normTopKProb, qkvBias, useSlidingWindow: Bool
-    public var mlpOnlyLayers: [Int]
-    public var routerAuxLossCoef: Double
+    public var qwen: QwenMoEFields
+    public var sharedExpertIntermediateSize: Int
+    public var qkvBias: Bool
 
     public init(configJSON f: inout ConfigFields) {
-        fields = DecoderFields(&f, epsDefault: 1e-6)
-        intermediateSize = f.optionalCount("intermediate_size") ?? 5632
-        moeIntermediateSize = f.count("moe_intermediate_size")
+        qwen = QwenMoEFields(&f, intermediateDefault: 5632)
         sharedExpertIntermediateSize = f.optionalCount("shared_expert_intermediate_size", allowZero: true) ?? 0
-        numExperts = f.count(anyOf: ["num_experts", "num_local_experts"])
-        expertsPerToken = f.count("num_experts_per_tok")
-        decoderSparseStep = f.optionalCount("decoder_sparse_step") ?? 1
-        normTopKProb = f.optionalBool("norm_topk_prob") ?? false
         qkvBias = f.optionalBool("qkv_bias") ?? true
-        useSlidingWindow = f.optionalBool("use_sliding_window") ?? false
-        mlpOnlyLayers = f.optionalCounts("mlp_only_layers") ?? []
-        routerAuxLossCoef = f.optionalDouble("router_aux_loss_coef") ?? 0.001
     }
 
     public var configJSON: JSONObject {
         JSONObject(
-            fields.members(modelType: Self.modelType, architecture: "Qwen2MoeForCausalLM") + [
-                ("intermediate_size", .integer(intermediateSize)), ("moe_intermediate_size", .integer(moeIntermediateSize)),
-                ("shared_expert_intermediate_size", .integer(sharedExpertIntermediateSize)),
-                ("num_experts", .integer(numExperts)), ("num_experts_per_tok", .integer(expertsPerToken)),
-                ("decoder_sparse_step", .integer(decoderSparseStep)), ("norm_topk_prob", .bool(normTopKProb)),
-                ("qkv_bias", .bool(qkvBias)), ("use_sliding_window", .bool(useSlidingWindow)),
-                ("mlp_only_layers", .array(mlpOnlyLayers.map { .integer($0) })),
-                ("router_aux_loss_coef", .float(routerAuxLossCoef)),
+            qwen.members(modelType: Self.modelType, architecture: "Qwen2MoeForCausalLM") + [
+                ("shared_expert_intermediate_size", .integer(sharedExpertIntermediateSize)), ("qkv_bias", .bool(qkvBias)),
             ])
     }
 
-    public var inconsistencies: [String] {
-        var problems = fields.activationProblems + decoder.inconsistencies
-        if useSlidingWindow { problems.append("use_sliding_window (per-layer sliding attention) is not implemented by moeckpt") }
-        return problems
-    }
-
-    /// A layer is sparse unless listed in `mlp_only_layers` or off the `decoder_sparse_step` grid.
-    static func denseLayers(_ layers: Int, step: Int, mlpOnly: [Int]) -> [Int] {
-        let listed = Set(mlpOnly)
-        return (0..<layers).filter { listed.contains($0) || ($0 + 1) % max(step, 1) != 0 }
-    }
+    public var inconsistencies: [String] { qwen.inconsistencies }
 
     public var decoder: DecoderConfig {
-        var d = fields.decoder(
-            numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: moeIntermediateSize,
-            router: RouterSemantics(renormalize: normTopKProb))
+        var d = qwen.decoder
         d.attentionBias = qkvBias
         if sharedExpertIntermediateSize > 0 { d.sharedExpert = .init(intermediate: sharedExpertIntermediateSize, gated: true) }
-        d.denseLayers = Self.denseLayers(fields.numLayers, step: decoderSparseStep, mlpOnly: mlpOnlyLayers)
-        d.denseIntermediate = intermediateSize
         return d
     }
 
@@ -77,13 +45,13 @@ public struct Qwen2MoEConfig: GGUFDescribed {
     /// dense layers.
     public func unexpressible(in layout: LayoutKey) -> [String] {
         guard layout == "mlx" || layout == "gguf" else { return [] }
-        var lost = layout == "gguf" ? GGUFNames.decoderLimits(decoder, hiddenAct: fields.hiddenAct) : []
+        var lost = layout == "gguf" ? GGUFNames.decoderLimits(decoder, hiddenAct: qwen.decoderFields.hiddenAct) : []
         let tool = layout == "gguf" ? "llama.cpp" : "mlx-lm"
         if !qkvBias { lost.append("qkv_bias false (\(tool)'s Qwen2-MoE always has q/k/v biases)") }
-        if normTopKProb { lost.append("norm_topk_prob true (\(tool)'s Qwen2-MoE does not renormalise)") }
+        if qwen.normTopKProb { lost.append("norm_topk_prob true (\(tool)'s Qwen2-MoE does not renormalise)") }
         guard layout == "mlx" else { return lost }
         if !qkvBias { lost.append("qkv_bias false (mlx-lm's Qwen2-MoE always has q/k/v biases)") }
-        if normTopKProb { lost.append("norm_topk_prob true (mlx-lm's Qwen2-MoE does not renormalise)") }
+        if qwen.normTopKProb { lost.append("norm_topk_prob true (mlx-lm's Qwen2-MoE does not renormalise)") }
         if !decoder.denseLayers.isEmpty {
             lost.append("dense layers \(decoder.denseLayers) (mlx-lm's Qwen2-MoE has experts in every layer)")
         }

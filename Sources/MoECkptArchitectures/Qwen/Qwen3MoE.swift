@@ -6,54 +6,26 @@ import MoECkptModels
 /// `head_dim`; `attention_bias` puts biases on all four projections.
 public struct Qwen3MoEConfig: GGUFDescribed {
     public static let modelType = "qwen3_moe"
-    public var fields: DecoderFields
-    public var intermediateSize, moeIntermediateSize: Int
-    public var numExperts, expertsPerToken, decoderSparseStep: Int
-    public var normTopKProb, attentionBias, useSlidingWindow: Bool
-    public var mlpOnlyLayers: [Int]
-    public var routerAuxLossCoef: Double
+    public var qwen: QwenMoEFields
+    public var attentionBias: Bool
 
     public init(configJSON f: inout ConfigFields) {
-        fields = DecoderFields(&f, epsDefault: 1e-6)
-        intermediateSize = f.optionalCount("intermediate_size") ?? 6144
-        moeIntermediateSize = f.count("moe_intermediate_size")
-        numExperts = f.count(anyOf: ["num_experts", "num_local_experts"])
-        expertsPerToken = f.count("num_experts_per_tok")
-        decoderSparseStep = f.optionalCount("decoder_sparse_step") ?? 1
-        normTopKProb = f.optionalBool("norm_topk_prob") ?? false
+        qwen = QwenMoEFields(&f, intermediateDefault: 6144)
         attentionBias = f.optionalBool("attention_bias") ?? false
-        useSlidingWindow = f.optionalBool("use_sliding_window") ?? false
-        mlpOnlyLayers = f.optionalCounts("mlp_only_layers") ?? []
-        routerAuxLossCoef = f.optionalDouble("router_aux_loss_coef") ?? 0.001
     }
 
     public var configJSON: JSONObject {
         JSONObject(
-            fields.members(modelType: Self.modelType, architecture: "Qwen3MoeForCausalLM") + [
-                ("intermediate_size", .integer(intermediateSize)), ("moe_intermediate_size", .integer(moeIntermediateSize)),
-                ("num_experts", .integer(numExperts)), ("num_experts_per_tok", .integer(expertsPerToken)),
-                ("decoder_sparse_step", .integer(decoderSparseStep)), ("norm_topk_prob", .bool(normTopKProb)),
-                ("attention_bias", .bool(attentionBias)), ("use_sliding_window", .bool(useSlidingWindow)),
-                ("mlp_only_layers", .array(mlpOnlyLayers.map { .integer($0) })),
-                ("router_aux_loss_coef", .float(routerAuxLossCoef)),
-            ])
+            qwen.members(modelType: Self.modelType, architecture: "Qwen3MoeForCausalLM") + [("attention_bias", .bool(attentionBias))])
     }
 
-    public var inconsistencies: [String] {
-        var problems = fields.activationProblems + decoder.inconsistencies
-        if useSlidingWindow { problems.append("use_sliding_window (per-layer sliding attention) is not implemented by moeckpt") }
-        return problems
-    }
+    public var inconsistencies: [String] { qwen.inconsistencies }
 
     public var decoder: DecoderConfig {
-        var d = fields.decoder(
-            numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: moeIntermediateSize,
-            router: RouterSemantics(renormalize: normTopKProb))
+        var d = qwen.decoder
         d.attentionBias = attentionBias
         d.attentionOutputBias = attentionBias
         d.qkNorm = .perHead
-        d.denseLayers = Qwen2MoEConfig.denseLayers(fields.numLayers, step: decoderSparseStep, mlpOnly: mlpOnlyLayers)
-        d.denseIntermediate = intermediateSize
         return d
     }
 
@@ -68,8 +40,8 @@ public struct Qwen3MoEConfig: GGUFDescribed {
 
     public func unexpressible(in layout: LayoutKey) -> [String] {
         guard layout == "gguf" else { return [] }
-        var lost = GGUFNames.decoderLimits(decoder, hiddenAct: fields.hiddenAct)
-        if !normTopKProb { lost.append("norm_topk_prob false (llama.cpp's Qwen3-MoE renormalises)") }
+        var lost = GGUFNames.decoderLimits(decoder, hiddenAct: qwen.decoderFields.hiddenAct)
+        if !qwen.normTopKProb { lost.append("norm_topk_prob false (llama.cpp's Qwen3-MoE renormalises)") }
         if attentionBias { lost.append("attention_bias true (llama.cpp's Qwen3-MoE has no attention biases)") }
         return lost
     }
