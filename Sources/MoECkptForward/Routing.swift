@@ -19,14 +19,17 @@ package struct Routing {
             semantics: RouterSemantics(renormalize: renormalize))
     }
 
-    /// The experts and weights of each token from its router logits [tokens, experts].
-    package static func route(_ logits: [Float], tokens: Int, experts: Int, k: Int, semantics: RouterSemantics) -> Routing {
-        route(logits, tokens: tokens, experts: experts, k: k, scoredAlready: false, semantics: semantics)
+    /// The experts and weights of each token from its router logits [tokens, experts];
+    /// `selectionBias` [experts] when the semantics have one.
+    package static func route(
+        _ logits: [Float], tokens: Int, experts: Int, k: Int, semantics: RouterSemantics, selectionBias: [Float]? = nil
+    ) -> Routing {
+        route(logits, tokens: tokens, experts: experts, k: k, scoredAlready: false, semantics: semantics, bias: selectionBias)
     }
 
     private static func route(
         _ values: [Float], tokens: Int, experts: Int, k: Int, scoredAlready: Bool,
-        semantics: RouterSemantics
+        semantics: RouterSemantics, bias: [Float]? = nil
     ) -> Routing {
         var routing = Routing(tokens: Array(repeating: [], count: experts), weights: Array(repeating: [], count: experts))
         let k = min(k, experts)
@@ -37,7 +40,11 @@ package struct Routing {
             switch semantics.selection {
             case .topKOfScores:
                 if !scoredAlready { score(&row, semantics.scoring) }
-                chosen = TorchTopK.indices(row, k: k)
+                if bias != nil || semantics.groups != nil {
+                    chosen = limitedChoice(row, bias: bias, groups: semantics.groups, k: k)
+                } else {
+                    chosen = TorchTopK.indices(row, k: k)
+                }
                 weights = chosen.map { row[$0] }
                 if semantics.renormalize {
                     var total: Float = 0
@@ -57,6 +64,25 @@ package struct Routing {
             }
         }
         return routing
+    }
+
+    /// DeepSeek-V3's choice (transformers' `get_topk_indices`): on the scores plus the bias, each
+    /// group scored by the sum of its two best, the best `used` groups kept (`topk(sorted=False)`),
+    /// the other experts' choice scores set to 0, then top-k (`sorted=False`).
+    static func limitedChoice(_ scores: [Float], bias: [Float]?, groups: RouterSemantics.Groups?, k: Int) -> [Int] {
+        var choice = bias.map { b in zip(scores, b).map { $0 + $1 } } ?? scores
+        if let groups, groups.count > 1, choice.count % groups.count == 0 {
+            let size = choice.count / groups.count
+            let groupScores = (0..<groups.count).map { g -> Float in
+                let best = TorchTopK.indices(Array(choice[(g * size)..<((g + 1) * size)]), k: 2)
+                return best.reduce(Float(0)) { $0 + choice[g * size + $1] }
+            }
+            let kept = Set(TorchTopK.indices(groupScores, k: groups.used, sorted: false))
+            for g in 0..<groups.count where !kept.contains(g) {
+                for e in (g * size)..<((g + 1) * size) { choice[e] = 0 }
+            }
+        }
+        return TorchTopK.indices(choice, k: k, sorted: false)
     }
 
     /// Softmax or sigmoid of one row, in place.

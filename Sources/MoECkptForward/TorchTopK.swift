@@ -10,8 +10,9 @@
 package enum TorchTopK {
     typealias Element = (value: Float, index: Int)
 
-    /// Indices of the k largest of `values`, in torch's order.
-    package static func indices(_ values: UnsafeBufferPointer<Float>, k: Int) -> [Int] {
+    /// Indices of the k largest of `values`, in torch's order (`sorted: false` leaves the k in
+    /// the order `nth_element` does, as `torch.topk(..., sorted=False)`).
+    package static func indices(_ values: UnsafeBufferPointer<Float>, k: Int, sorted: Bool = true) -> [Int] {
         let n = values.count
         guard k > 0, n > 0 else { return [] }
         var queue = (0..<n).map { (value: values[$0], index: $0) }
@@ -19,13 +20,13 @@ package enum TorchTopK {
             partialSort(&queue, middle: k, 0, n)
         } else {
             nthElement(&queue, nth: k - 1, 0, n)
-            sort(&queue, 0, k - 1)
+            if sorted { sort(&queue, 0, k - 1) }
         }
         return queue.prefix(k).map(\.index)
     }
 
-    package static func indices(_ values: [Float], k: Int) -> [Int] {
-        values.withUnsafeBufferPointer { indices($0, k: min(k, values.count)) }
+    package static func indices(_ values: [Float], k: Int, sorted: Bool = true) -> [Int] {
+        values.withUnsafeBufferPointer { indices($0, k: min(k, values.count), sorted: sorted) }
     }
 
     /// torch's "largest" comparator: x before y.

@@ -22,12 +22,31 @@ public struct RouterSemantics: Sendable, Equatable, Encodable, CustomStringConve
     public var renormalize: Bool
     /// Multiply the weights by this (`routed_scaling_factor`).
     public var scale: Double
+    /// A per-expert bias added to the scores for choosing the experts only (DeepSeek-V3's
+    /// `e_score_correction_bias`); the weights come from the unbiased scores.
+    public var selectionBias: Bool
+    /// Group-limited selection (DeepSeek-V3): the experts split into `count` groups, each scored
+    /// by the sum of its two best (biased) scores; only the `used` best groups' experts compete.
+    public var groups: Groups?
 
-    public init(scoring: Scoring = .softmax, selection: Selection = .topKOfScores, renormalize: Bool, scale: Double = 1) {
+    public struct Groups: Sendable, Equatable, Encodable {
+        public var count: Int
+        public var used: Int
+
+        public init(count: Int, used: Int) {
+            self.count = count
+            self.used = used
+        }
+    }
+
+    public init(scoring: Scoring = .softmax, selection: Selection = .topKOfScores, renormalize: Bool, scale: Double = 1,
+                selectionBias: Bool = false, groups: Groups? = nil) {
         self.scoring = scoring
         self.selection = selection
         self.renormalize = renormalize
         self.scale = scale
+        self.selectionBias = selectionBias
+        self.groups = groups
     }
 
     /// Mixtral's: softmax over every expert, top-k, renormalised.
@@ -36,6 +55,8 @@ public struct RouterSemantics: Sendable, Equatable, Encodable, CustomStringConve
     public var description: String {
         var text = "\(scoring.rawValue), \(selection.rawValue)"
         if selection == .topKOfScores { text += renormalize ? ", renormalised" : ", not renormalised" }
+        if selectionBias { text += ", selection biased" }
+        if let groups { text += ", \(groups.used) of \(groups.count) groups" }
         if scale != 1 { text += ", scaled by \(scale)" }
         return text
     }

@@ -1,6 +1,9 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @testable import MoECkpt
 @testable import MoECkptForward
@@ -146,5 +149,28 @@ struct GGUFNameTests {
         for key in written.metadata.keys where key != "format" {
             #expect(table.general.contains(key) || allowed.keys.contains(key), "\(fixture): \(key)")
         }
+    }
+}
+
+/// DeepSeek-V3's routing: sigmoid scores, a selection bias, groups (scalar cases worked by hand).
+struct LimitedRoutingTests {
+    @Test func theBiasChoosesTheExpertsAndTheUnbiasedScoresWeighThem() {
+        // Scores 0.9, 0.8, 0.7, 0.6; the bias lifts expert 3 above experts 0 and 1.
+        let logits: [Float] = [0.9, 0.8, 0.7, 0.6].map { logf($0 / (1 - $0)) }
+        let semantics = RouterSemantics(scoring: .sigmoid, renormalize: true, scale: 2.5, selectionBias: true)
+        let routing = Routing.route(logits, tokens: 1, experts: 4, k: 2, semantics: semantics, selectionBias: [0, 0, 0, 0.5])
+        #expect(routing.tokens.map(\.count) == [1, 0, 0, 1])
+        let (w0, w3) = (routing.weights[0][0], routing.weights[3][0])
+        #expect(abs(w0 - 0.9 / 1.5 * 2.5) < 1e-6 && abs(w3 - 0.6 / 1.5 * 2.5) < 1e-6)
+    }
+
+    @Test func onlyTheBestGroupsCompete() {
+        // Two groups of four: group 0's two best sum to 1.0, group 1's to 1.2, so with one group
+        // used, expert 0 (the single best score) is not chosen.
+        let scores: [Float] = [0.9, 0.1, 0.05, 0.0, 0.6, 0.6, 0.3, 0.2]
+        let chosen = Routing.limitedChoice(scores, bias: nil, groups: .init(count: 2, used: 1), k: 2)
+        #expect(Set(chosen) == [4, 5])
+        let ungrouped = Routing.limitedChoice(scores, bias: nil, groups: nil, k: 2)
+        #expect(Set(ungrouped).contains(0))
     }
 }
