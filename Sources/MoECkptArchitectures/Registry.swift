@@ -11,6 +11,7 @@ extension ArchitectureRegistry {
         OLMoEConfig.self,
         GraniteMoEConfig.self,
         GraniteMoESharedConfig.self,
+        DeepSeekV3Config.self,
         TopKMoEConfig.self,
         SwitchConfig.self,
         MixtralBlockConfig.self,

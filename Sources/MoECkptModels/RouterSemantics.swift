@@ -39,8 +39,10 @@ public struct RouterSemantics: Sendable, Equatable, Encodable, CustomStringConve
         }
     }
 
-    public init(scoring: Scoring = .softmax, selection: Selection = .topKOfScores, renormalize: Bool, scale: Double = 1,
-                selectionBias: Bool = false, groups: Groups? = nil) {
+    public init(
+        scoring: Scoring = .softmax, selection: Selection = .topKOfScores, renormalize: Bool, scale: Double = 1,
+        selectionBias: Bool = false, groups: Groups? = nil
+    ) {
         self.scoring = scoring
         self.selection = selection
         self.renormalize = renormalize

@@ -1,12 +1,13 @@
 import Foundation
 import MoECkptTestSupport
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @testable import MoECkpt
 @testable import MoECkptForward
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The families beyond Mixtral (fixtures/models/families, made with transformers by
 /// scripts/make_family_fixtures.py): each verifies, and goes through every layout of its family

@@ -44,6 +44,42 @@ public struct DecoderConfig: Sendable, Equatable {
     public var denseLayers: [Int] = []
     public var denseIntermediate = 0
 
+    /// DeepSeek's multi-head latent attention instead of grouped-query attention (`headDim` is
+    /// then the rotary part's size).
+    public var latentAttention: LatentAttention?
+    /// A per-expert bias the router adds to the scores to choose experts (`moe.router_bias`).
+    public var routerSelectionBias = false
+
+    /// Multi-head latent attention (DeepSeek-V2/V3): queries through an optional low-rank
+    /// bottleneck, keys and values from one compressed latent of `kvLoraRank` plus a rotary key
+    /// shared by the heads; each head's query and key are [nope | rope], its value `vHeadDim`.
+    public struct LatentAttention: Sendable, Equatable {
+        public var qLoraRank: Int?
+        public var kvLoraRank: Int
+        public var qkNopeHeadDim: Int
+        public var qkRopeHeadDim: Int
+        public var vHeadDim: Int
+        /// The rotary dimensions stored in interleaved pairs (`rope_interleave`).
+        public var ropeInterleave: Bool
+        /// Biases on `q_a`, `kv_a` and `o` (`attention_bias`).
+        public var bias: Bool
+
+        public var qkHeadDim: Int { qkNopeHeadDim + qkRopeHeadDim }
+
+        public init(
+            qLoraRank: Int?, kvLoraRank: Int, qkNopeHeadDim: Int, qkRopeHeadDim: Int, vHeadDim: Int,
+            ropeInterleave: Bool, bias: Bool
+        ) {
+            self.qLoraRank = qLoraRank
+            self.kvLoraRank = kvLoraRank
+            self.qkNopeHeadDim = qkNopeHeadDim
+            self.qkRopeHeadDim = qkRopeHeadDim
+            self.vHeadDim = vHeadDim
+            self.ropeInterleave = ropeInterleave
+            self.bias = bias
+        }
+    }
+
     /// RMSNorm of the queries and keys before the rotary embedding.
     public enum QKNorm: String, Sendable, Equatable, Encodable {
         case none
@@ -121,7 +157,23 @@ public struct DecoderConfig: Sendable, Equatable {
         func t(_ name: String, _ shape: [Int]) -> TensorRequirement { TensorRequirement(name: "layers.\(l)." + name, shape: shape) }
         let (h, e, i) = (hiddenSize, numExperts, expertIntermediate)
         let (q, kv) = (numHeads * headDim, numKVHeads * headDim)
-        var list = [t("attn_norm", [h]), t("attn.q", [q, h]), t("attn.k", [kv, h]), t("attn.v", [kv, h]), t("attn.o", [h, q])]
+        var list = [t("attn_norm", [h])]
+        if let mla = latentAttention {
+            let heads = numHeads
+            if let rank = mla.qLoraRank {
+                list += [t("attn.q_a", [rank, h]), t("attn.q_a_norm", [rank]), t("attn.q_b", [heads * mla.qkHeadDim, rank])]
+                if mla.bias { list.append(t("attn.q_a_bias", [rank])) }
+            } else {
+                list.append(t("attn.q", [heads * mla.qkHeadDim, h]))
+            }
+            list += [
+                t("attn.kv_a", [mla.kvLoraRank + mla.qkRopeHeadDim, h]), t("attn.kv_a_norm", [mla.kvLoraRank]),
+                t("attn.kv_b", [heads * (mla.qkNopeHeadDim + mla.vHeadDim), mla.kvLoraRank]), t("attn.o", [h, heads * mla.vHeadDim]),
+            ]
+            if mla.bias { list += [t("attn.kv_a_bias", [mla.kvLoraRank + mla.qkRopeHeadDim]), t("attn.o_bias", [h])] }
+        } else {
+            list += [t("attn.q", [q, h]), t("attn.k", [kv, h]), t("attn.v", [kv, h]), t("attn.o", [h, q])]
+        }
         if attentionBias { list += [t("attn.q_bias", [q]), t("attn.k_bias", [kv]), t("attn.v_bias", [kv])] }
         if attentionOutputBias { list.append(t("attn.o_bias", [h])) }
         switch qkNorm {
@@ -135,6 +187,7 @@ public struct DecoderConfig: Sendable, Equatable {
             return list + [t("mlp.gate", [d, h]), t("mlp.up", [d, h]), t("mlp.down", [h, d])]
         }
         list += [t("moe.router", [e, h]), t("moe.gate", [e, i, h]), t("moe.up", [e, i, h]), t("moe.down", [e, h, i])]
+        if routerSelectionBias { list.append(t("moe.router_bias", [e])) }
         if let shared = sharedExpert {
             let s = shared.intermediate
             list += [t("moe.shared.gate", [s, h]), t("moe.shared.up", [s, h]), t("moe.shared.down", [h, s])]

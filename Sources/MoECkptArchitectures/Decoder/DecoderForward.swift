@@ -14,12 +14,22 @@ public struct DecoderForward: Sendable {
     /// s = shared-expert intermediate size, m = dense intermediate size.
     struct Layer: Sendable {
         let attentionNorm: [Float]  // [h]
-        let q: LinearLayer  // [heads * d, h] (+ bias)
-        let k, v: LinearLayer  // [kv_heads * d, h] (+ bias)
-        let o: LinearLayer  // [h, heads * d]
+        let q: LinearLayer  // [heads * d, h] (+ bias); MLA: [heads * (nope + rope), h or q_lora]
+        let k, v: LinearLayer  // [kv_heads * d, h] (+ bias); unused with MLA
+        let o: LinearLayer  // [h, heads * d]; MLA: [h, heads * v_head_dim]
         let qNorm, kNorm: [Float]?  // [d] per head, or [heads * d] / [kv_heads * d] whole
+        let latent: LatentLayer?
         let ffnNorm: [Float]  // [h]
         let mlp: MLP
+    }
+
+    /// Multi-head latent attention's other weights (`q` above is q_b, or the plain q_proj).
+    struct LatentLayer: Sendable {
+        let qA: LinearLayer?  // [q_lora, h]
+        let qANorm: [Float]?  // [q_lora]
+        let kvA: LinearLayer  // [kv_lora + rope, h]
+        let kvANorm: [Float]  // [kv_lora]
+        let kvB: LinearLayer  // [heads * (nope + v), kv_lora]
     }
 
     enum MLP: Sendable {
@@ -29,6 +39,7 @@ public struct DecoderForward: Sendable {
 
     struct SparseBlock: Sendable {
         let router: LinearLayer  // [e, h]
+        let routerBias: [Float]?  // [e], for choosing experts only
         let gate, up: ExpertLinears  // e x [i, h]
         let down: ExpertLinears  // e x [h, i]
         let shared: GatedMLP?  // [s, h], [s, h], [h, s]
@@ -73,6 +84,7 @@ public struct DecoderForward: Sendable {
                 mlp = .sparse(
                     SparseBlock(
                         router: try linear(p + "moe.router", h, e),
+                        routerBias: config.routerSelectionBias ? try w.f32(p + "moe.router_bias") : nil,
                         gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
                         up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
                         down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h),
@@ -80,6 +92,25 @@ public struct DecoderForward: Sendable {
                         sharedGate: config.sharedExpert?.gated == true ? try linear(p + "moe.shared_gate", h, 1) : nil))
             }
             let norms = config.qkNorm == .none ? nil : (try w.f32(p + "attn.q_norm"), try w.f32(p + "attn.k_norm"))
+            if let mla = config.latentAttention {
+                let heads = config.numHeads
+                let qA = try mla.qLoraRank.map { (rank) throws(ForwardError) in
+                    try linear(p + "attn.q_a", h, rank, bias: mla.bias ? p + "attn.q_a_bias" : nil)
+                }
+                let latent = LatentLayer(
+                    qA: qA, qANorm: mla.qLoraRank == nil ? nil : try w.f32(p + "attn.q_a_norm"),
+                    kvA: try linear(p + "attn.kv_a", h, mla.kvLoraRank + mla.qkRopeHeadDim, bias: mla.bias ? p + "attn.kv_a_bias" : nil),
+                    kvANorm: try w.f32(p + "attn.kv_a_norm"),
+                    kvB: try linear(p + "attn.kv_b", mla.kvLoraRank, heads * (mla.qkNopeHeadDim + mla.vHeadDim)))
+                let q = mla.qLoraRank.map { (rank: Int) in (p + "attn.q_b", rank) } ?? (p + "attn.q", h)
+                let o = try linear(p + "attn.o", heads * mla.vHeadDim, h, bias: mla.bias ? p + "attn.o_bias" : nil)
+                let query = try linear(q.0, q.1, heads * mla.qkHeadDim)
+                layers.append(
+                    Layer(
+                        attentionNorm: try w.f32(p + "attn_norm"), q: query, k: query, v: query, o: o, qNorm: nil, kNorm: nil,
+                        latent: latent, ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
+                continue
+            }
             layers.append(
                 Layer(
                     attentionNorm: try w.f32(p + "attn_norm"),
@@ -87,7 +118,7 @@ public struct DecoderForward: Sendable {
                     k: try linear(p + "attn.k", h, kvRows, bias: bias ? p + "attn.k_bias" : nil),
                     v: try linear(p + "attn.v", h, kvRows, bias: bias ? p + "attn.v_bias" : nil),
                     o: try linear(p + "attn.o", qRows, h, bias: config.attentionOutputBias ? p + "attn.o_bias" : nil),
-                    qNorm: norms?.0, kNorm: norms?.1,
+                    qNorm: norms?.0, kNorm: norms?.1, latent: nil,
                     ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
         }
         self.layers = layers
@@ -128,10 +159,11 @@ public struct DecoderForward: Sendable {
             Layer(
                 attentionNorm: [Float](repeating: 1, count: h),
                 q: linear(h, qRows), k: linear(h, kvRows), v: linear(h, kvRows), o: linear(qRows, h), qNorm: nil, kNorm: nil,
+                latent: nil,
                 ffnNorm: [Float](repeating: 1, count: h),
                 mlp: .sparse(
                     SparseBlock(
-                        router: linear(h, e), gate: experts(h, i), up: experts(h, i), down: experts(i, h), shared: nil,
+                        router: linear(h, e), routerBias: nil, gate: experts(h, i), up: experts(h, i), down: experts(i, h), shared: nil,
                         sharedGate: nil)))
         }
         finalNorm = [Float](repeating: 1, count: h)
@@ -249,6 +281,9 @@ public struct DecoderForward: Sendable {
     /// Grouped-query causal self-attention (optionally within a sliding window), rotary on q and k,
     /// after the family's clamp and query/key norms.
     func attend(_ layer: Layer, _ x: [Float], batch: Int, tokens: Int, rotary: Rotary, threads: Int) -> [Float] {
+        if let latent = layer.latent, let mla = config.latentAttention {
+            return attendLatent(layer, latent, mla, x, batch: batch, tokens: tokens, rotary: rotary, threads: threads)
+        }
         let n = batch * tokens
         let (heads, kvHeads, d) = (config.numHeads, config.numKVHeads, config.headDim)
         var q = layer.q.apply(x, rows: n, threads: threads)
@@ -298,12 +333,86 @@ public struct DecoderForward: Sendable {
         return layer.o.apply(context, rows: n, threads: threads)
     }
 
+    /// Multi-head latent attention: q = q_b(norm(q_a x)) (or q_proj x), split per head into
+    /// [nope | rope]; the latent kv_a x = [c | k_rope], c normed and expanded by kv_b into each
+    /// head's [k_nope | v]; the rotary key is shared by the heads. Rotary on the rope parts only
+    /// (de-interleaved first when stored in pairs, as transformers' `apply_rotary_pos_emb_interleave`
+    /// leaves them); scores scaled by 1 / sqrt(nope + rope), causal.
+    func attendLatent(
+        _ layer: Layer, _ latent: LatentLayer, _ mla: DecoderConfig.LatentAttention, _ x: [Float], batch: Int, tokens: Int,
+        rotary: Rotary, threads: Int
+    ) -> [Float] {
+        let n = batch * tokens
+        let heads = config.numHeads
+        let (nope, rope, dv, dqk) = (mla.qkNopeHeadDim, mla.qkRopeHeadDim, mla.vHeadDim, mla.qkHeadDim)
+        var qInput = x
+        if let qA = latent.qA, let norm = latent.qANorm { qInput = rmsNorm(qA.apply(x, rows: n, threads: threads), norm) }
+        var q = layer.q.apply(qInput, rows: n, threads: threads)  // [n, heads * dqk]
+        let compressed = latent.kvA.apply(x, rows: n, threads: threads)  // [n, kv_lora + rope]
+        let width = mla.kvLoraRank + rope
+        var c = [Float](repeating: 0, count: n * mla.kvLoraRank)
+        var kRope = [Float](repeating: 0, count: n * rope)
+        for r in 0..<n {
+            for j in 0..<mla.kvLoraRank { c[r * mla.kvLoraRank + j] = compressed[r * width + j] }
+            for j in 0..<rope { kRope[r * rope + j] = compressed[r * width + mla.kvLoraRank + j] }
+        }
+        let kv = latent.kvB.apply(rmsNorm(c, latent.kvANorm), rows: n, threads: threads)  // [n, heads * (nope + dv)]
+        func rotate(_ values: UnsafeMutablePointer<Float>, position: Int) {
+            if mla.ropeInterleave {
+                let pairs = (0..<rope).map { values[$0] }
+                for i in 0..<(rope / 2) {
+                    values[i] = pairs[2 * i]
+                    values[rope / 2 + i] = pairs[2 * i + 1]
+                }
+            }
+            rotary.apply(values, position: position)
+        }
+        for row in 0..<n {
+            q.withUnsafeMutableBufferPointer { p in
+                for head in 0..<heads { rotate(p.baseAddress! + row * heads * dqk + head * dqk + nope, position: row % tokens) }
+            }
+            kRope.withUnsafeMutableBufferPointer { p in rotate(p.baseAddress! + row * rope, position: row % tokens) }
+        }
+        // Each head attends with width d = max(qk, v): zero padding leaves the scores and the
+        // weighted sums unchanged.
+        let d = max(dqk, dv)
+        var context = [Float](repeating: 0, count: n * heads * dv)
+        let scaling = config.attentionScale.map(Float.init) ?? 1 / Float(dqk).squareRoot()
+        let (qs, kvs, kr) = (q, kv, kRope)
+        context.withUnsafeMutableBufferPointer { out in
+            let output = SendablePointer(out.baseAddress!)
+            Parallel.ranges(batch * heads, threads: threads) { jobs in
+                for job in jobs {
+                    let (b, head) = (job / heads, job % heads)
+                    var queries = [Float](repeating: 0, count: tokens * d)
+                    var keys = queries, values = queries
+                    for i in 0..<tokens {
+                        let r = b * tokens + i
+                        for j in 0..<dqk { queries[i * d + j] = qs[r * heads * dqk + head * dqk + j] }
+                        let kvBase = r * heads * (nope + dv) + head * (nope + dv)
+                        for j in 0..<nope { keys[i * d + j] = kvs[kvBase + j] }
+                        for j in 0..<rope { keys[i * d + nope + j] = kr[r * rope + j] }
+                        for j in 0..<dv { values[i * d + j] = kvs[kvBase + nope + j] }
+                    }
+                    let result = HeadAttention.attend(
+                        queries: queries, keys: keys, values: values, tokens: tokens, d: d, scaling: scaling,
+                        mask: .causal(window: config.slidingWindow))
+                    for i in 0..<tokens {
+                        for j in 0..<dv { output.base[(b * tokens + i) * heads * dv + head * dv + j] = result[i * d + j] }
+                    }
+                }
+            }
+        }
+        return layer.o.apply(context, rows: n, threads: threads)
+    }
+
     /// The router (as the family's `RouterSemantics` says), each expert run once on its tokens:
     /// down(act(gate x) * up x), weighted and added in expert order; then the shared expert.
     func sparseMoE(_ block: SparseBlock, _ x: [Float], rows: Int, threads: Int) -> (output: [Float], routerLogits: [Float]) {
         let e = config.numExperts
         let logits = block.router.apply(x, rows: rows, threads: threads)
-        let routing = Routing.route(logits, tokens: rows, experts: e, k: config.expertsPerToken, semantics: config.router)
+        let routing = Routing.route(
+            logits, tokens: rows, experts: e, k: config.expertsPerToken, semantics: config.router, selectionBias: block.routerBias)
         var output = [Float](repeating: 0, count: rows * config.hiddenSize)
         x.withUnsafeBufferPointer { xp in
             output.withUnsafeMutableBufferPointer { out in

@@ -1,0 +1,97 @@
+import MoECkptFormats
+import MoECkptModels
+
+/// DeepSeek-V3 (`DeepseekV3ForCausalLM`): multi-head latent attention; a sigmoid router whose
+/// experts are chosen on the scores plus `e_score_correction_bias`, within the `topk_group` best
+/// of `n_group` groups, weighted by the unbiased scores (renormalised with `norm_topk_prob`) times
+/// `routed_scaling_factor`; `n_shared_experts` shared experts always added; the first
+/// `first_k_dense_replace` layers dense.
+public struct DeepSeekV3Config: DecoderArchitecture {
+    public static let modelType = "deepseek_v3"
+    public var fields: DecoderFields
+    public var intermediateSize, moeIntermediateSize, numRoutedExperts, numSharedExperts, expertsPerToken: Int
+    public var groupCount, groupsUsed, firstDenseLayers: Int
+    public var qLoraRank: Int?
+    public var kvLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim: Int
+    public var normTopKProb, ropeInterleave, attentionBias: Bool
+    public var routedScalingFactor: Double
+
+    public init(configJSON f: inout ConfigFields) {
+        fields = DecoderFields(&f, epsDefault: 1e-6)
+        intermediateSize = f.count("intermediate_size")
+        moeIntermediateSize = f.count("moe_intermediate_size")
+        numRoutedExperts = f.count("n_routed_experts")
+        numSharedExperts = f.optionalCount("n_shared_experts", allowZero: true) ?? 0
+        expertsPerToken = f.count("num_experts_per_tok")
+        groupCount = f.optionalCount("n_group") ?? 1
+        groupsUsed = f.optionalCount("topk_group") ?? 1
+        firstDenseLayers = f.optionalCount("first_k_dense_replace", allowZero: true) ?? 0
+        qLoraRank = f.optionalCount("q_lora_rank")
+        kvLoraRank = f.count("kv_lora_rank")
+        qkNopeHeadDim = f.count("qk_nope_head_dim")
+        qkRopeHeadDim = f.count("qk_rope_head_dim")
+        vHeadDim = f.count("v_head_dim")
+        normTopKProb = f.optionalBool("norm_topk_prob") ?? true
+        ropeInterleave = f.optionalBool("rope_interleave") ?? true
+        attentionBias = f.optionalBool("attention_bias") ?? false
+        routedScalingFactor = f.optionalDouble("routed_scaling_factor") ?? 1
+    }
+
+    public var configJSON: JSONObject {
+        JSONObject(
+            fields.members(modelType: Self.modelType, architecture: "DeepseekV3ForCausalLM") + [
+                ("intermediate_size", .integer(intermediateSize)), ("moe_intermediate_size", .integer(moeIntermediateSize)),
+                ("n_routed_experts", .integer(numRoutedExperts)), ("n_shared_experts", .integer(numSharedExperts)),
+                ("num_experts_per_tok", .integer(expertsPerToken)), ("n_group", .integer(groupCount)),
+                ("topk_group", .integer(groupsUsed)), ("first_k_dense_replace", .integer(firstDenseLayers)),
+                ("q_lora_rank", .integer(qLoraRank)), ("kv_lora_rank", .integer(kvLoraRank)),
+                ("qk_nope_head_dim", .integer(qkNopeHeadDim)), ("qk_rope_head_dim", .integer(qkRopeHeadDim)),
+                ("v_head_dim", .integer(vHeadDim)), ("norm_topk_prob", .bool(normTopKProb)),
+                ("rope_interleave", .bool(ropeInterleave)), ("attention_bias", .bool(attentionBias)),
+                ("routed_scaling_factor", .float(routedScalingFactor)),
+            ])
+    }
+
+    public var inconsistencies: [String] {
+        var problems = fields.activationProblems + decoder.inconsistencies
+        if numRoutedExperts % groupCount != 0 {
+            problems.append("n_routed_experts (\(numRoutedExperts)) is not divisible by n_group (\(groupCount))")
+        }
+        if groupsUsed > groupCount { problems.append("topk_group (\(groupsUsed)) exceeds n_group (\(groupCount))") }
+        return problems
+    }
+
+    public var decoder: DecoderConfig {
+        var d = fields.decoder(
+            numExperts: numRoutedExperts, expertsPerToken: expertsPerToken, expertIntermediate: moeIntermediateSize,
+            router: RouterSemantics(
+                scoring: .sigmoid, renormalize: normTopKProb, scale: routedScalingFactor, selectionBias: true,
+                groups: .init(count: groupCount, used: groupsUsed)))
+        d.headDim = qkRopeHeadDim
+        d.latentAttention = .init(
+            qLoraRank: qLoraRank, kvLoraRank: kvLoraRank, qkNopeHeadDim: qkNopeHeadDim, qkRopeHeadDim: qkRopeHeadDim,
+            vHeadDim: vHeadDim, ropeInterleave: ropeInterleave, bias: attentionBias)
+        d.routerSelectionBias = true
+        if numSharedExperts > 0 { d.sharedExpert = .init(intermediate: moeIntermediateSize * numSharedExperts, gated: false) }
+        d.denseLayers = Array(0..<min(firstDenseLayers, fields.numLayers))
+        d.denseIntermediate = intermediateSize
+        return d
+    }
+
+    static func transformers(_ storage: TransformersNames.ExpertStorage) -> [LayoutEntry] {
+        let attention = "model.layers.{bid}.self_attn."
+        let latent = [
+            ("q_a_proj.weight", "attn.q_a"), ("q_a_proj.bias", "attn.q_a_bias"), ("q_a_layernorm.weight", "attn.q_a_norm"),
+            ("q_b_proj.weight", "attn.q_b"), ("kv_a_proj_with_mqa.weight", "attn.kv_a"), ("kv_a_proj_with_mqa.bias", "attn.kv_a_bias"),
+            ("kv_a_layernorm.weight", "attn.kv_a_norm"), ("kv_b_proj.weight", "attn.kv_b"), ("o_proj.bias", "attn.o_bias"),
+        ].map { LayoutEntry(attention + $0.0, "layers.{bid}." + $0.1) }
+        return TransformersNames.core + latent + TransformersNames.qwenExperts(storage)
+            + [LayoutEntry("model.layers.{bid}.mlp.gate.e_score_correction_bias", "layers.{bid}.moe.router_bias")]
+            + TransformersNames.gatedMLP("mlp.shared_experts", "moe.shared") + TransformersNames.gatedMLP("mlp", "mlp")
+    }
+
+    public static let externalLayouts = [
+        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
+        NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
+    ]
+}
