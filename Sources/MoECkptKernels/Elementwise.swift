@@ -177,21 +177,65 @@ public struct Rotary: Sendable {
     /// inv_freq = 1 / theta^(2i/d) and angles position * inv_freq, in fp32 as transformers
     /// computes them.
     public init(headDim: Int, theta: Double, positions: Int) {
+        self.init(headDim: headDim, inverseFrequency: Self.inverseFrequency(headDim: headDim, theta: theta), positions: positions)
+    }
+
+    /// 1 / theta^(2i/d), in fp32 as transformers computes it.
+    public static func inverseFrequency(headDim: Int, theta: Double) -> [Float] {
+        (0..<(headDim / 2)).map { i in 1 / powf(Float(theta), Float(2 * i) / Float(headDim)) }
+    }
+
+    /// Angles position * inv_freq; cos and sin multiplied by `scale` (YaRN's attention factor).
+    public init(headDim: Int, inverseFrequency: [Float], positions: Int, scale: Float = 1) {
         self.headDim = headDim
         let half = headDim / 2
-        let inverseFrequency = (0..<half).map { i in 1 / powf(Float(theta), Float(2 * i) / Float(headDim)) }
         var cos = [Float](repeating: 0, count: positions * headDim)
         var sin = cos
         for p in 0..<positions {
             for i in 0..<half {
                 let angle = Float(p) * inverseFrequency[i]
-                let (c, s) = (Foundation.cos(angle), Foundation.sin(angle))
+                let (c, s) = (Foundation.cos(angle) * scale, Foundation.sin(angle) * scale)
                 cos[p * headDim + i] = c; cos[p * headDim + half + i] = c
                 sin[p * headDim + i] = s; sin[p * headDim + half + i] = s
             }
         }
         self.cos = cos
         self.sin = sin
+    }
+
+    /// YaRN (transformers' `_compute_yarn_parameters`): frequencies blended between the original
+    /// and the ones divided by `factor`, by a linear ramp over the dimensions between the
+    /// correction range of `betaFast` and `betaSlow` rotations; and the cos/sin scale.
+    public static func yarn(
+        headDim: Int, theta: Double, factor: Double, originalMaxPositions: Int, betaFast: Double, betaSlow: Double,
+        truncate: Bool, attentionFactor: Double?, mscale: Double?, mscaleAllDim: Double?
+    ) -> (inverseFrequency: [Float], scale: Float) {
+        func getMscale(_ scale: Double, _ m: Double = 1) -> Double { scale <= 1 ? 1 : 0.1 * m * Foundation.log(scale) + 1 }
+        let scale: Double
+        if let attentionFactor {
+            scale = attentionFactor
+        } else if let mscale, let mscaleAllDim, mscale != 0, mscaleAllDim != 0 {
+            scale = getMscale(factor, mscale) / getMscale(factor, mscaleAllDim)
+        } else {
+            scale = getMscale(factor)
+        }
+        let dim = Double(headDim)
+        func correctionDim(_ rotations: Double) -> Double {
+            dim * Foundation.log(Double(originalMaxPositions) / (rotations * 2 * Double.pi)) / (2 * Foundation.log(theta))
+        }
+        var (low, high) = (correctionDim(betaFast), correctionDim(betaSlow))
+        if truncate { (low, high) = (low.rounded(.down), high.rounded(.up)) }
+        (low, high) = (max(low, 0), min(high, dim - 1))
+        if low == high { high += 0.001 }
+        let extrapolation = inverseFrequency(headDim: headDim, theta: theta)
+        let positionFrequencies = (0..<(headDim / 2)).map { i in powf(Float(theta), Float(2 * i) / Float(headDim)) }
+        let interpolation = positionFrequencies.map { 1 / (Float(factor) * $0) }
+        let frequencies = (0..<(headDim / 2)).map { i -> Float in
+            let ramp = min(max((Float(i) - Float(low)) / Float(high - low), 0), 1)
+            let extrapolationFactor = 1 - ramp
+            return interpolation[i] * (1 - extrapolationFactor) + extrapolation[i] * extrapolationFactor
+        }
+        return (frequencies, Float(scale))
     }
 
     /// Rotates one head vector at `position` in place: x * cos + rotate_half(x) * sin.

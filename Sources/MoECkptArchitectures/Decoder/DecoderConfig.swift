@@ -1,3 +1,4 @@
+import Foundation
 import MoECkptFormats
 import MoECkptKernels
 import MoECkptModels
@@ -43,6 +44,25 @@ public struct DecoderConfig: Sendable, Equatable {
     /// Layers that run a dense MLP of `denseIntermediate` rows instead of the experts.
     public var denseLayers: [Int] = []
     public var denseIntermediate = 0
+
+    /// YaRN's rotary scaling (DeepSeek-V3, gpt-oss); nil: the default rotary embedding.
+    public var yarn: YaRN?
+
+    /// `rope_parameters` (or 4.x's `rope_scaling`) of type `yarn`.
+    public struct YaRN: Sendable, Equatable {
+        public var factor: Double
+        public var originalMaxPositions: Int
+        public var betaFast, betaSlow: Double
+        public var truncate: Bool
+        public var attentionFactor, mscale, mscaleAllDim: Double?
+
+        /// DeepSeek's attention scale factor: mscale(factor, mscale_all_dim)^2 (1 without it).
+        public var attentionScaleFactor: Double {
+            guard let all = mscaleAllDim, all != 0, factor > 1 else { return 1 }
+            let m = 0.1 * all * log(factor) + 1
+            return m * m
+        }
+    }
 
     /// DeepSeek's multi-head latent attention instead of grouped-query attention (`headDim` is
     /// then the rotary part's size).
@@ -105,8 +125,9 @@ public struct DecoderConfig: Sendable, Equatable {
         vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int, numKVHeads: Int, headDim: Int,
         rmsNormEps: Double, ropeTheta: Double, slidingWindow: Int?, tieWordEmbeddings: Bool,
         activation: GatedActivation, numExperts: Int, expertsPerToken: Int, expertIntermediate: Int,
-        router: RouterSemantics
+        router: RouterSemantics, yarn: YaRN? = nil
     ) {
+        self.yarn = yarn
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
         self.numLayers = numLayers

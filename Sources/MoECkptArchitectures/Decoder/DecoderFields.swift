@@ -17,11 +17,13 @@ public struct DecoderFields: Sendable, Equatable {
     public var maxPositionEmbeddings: Int
     public var tieWordEmbeddings: Bool
     public var hiddenAct: String
+    /// YaRN's parameters, for the families that implement it (`allowsYaRN`).
+    public var yarn: DecoderConfig.YaRN?
 
     public var headDim: Int { explicitHeadDim ?? (numHeads > 0 ? hiddenSize / numHeads : 0) }
 
     /// Reads them, leaving every problem in `f`; the RoPE must be the default one.
-    public init(_ f: inout ConfigFields, epsDefault: Double, thetaDefault: Double = 10_000) {
+    public init(_ f: inout ConfigFields, epsDefault: Double, thetaDefault: Double = 10_000, allowsYaRN: Bool = false) {
         vocabSize = f.count("vocab_size")
         hiddenSize = f.count("hidden_size")
         numLayers = f.count("num_hidden_layers")
@@ -34,7 +36,18 @@ public struct DecoderFields: Sendable, Equatable {
         maxPositionEmbeddings = f.optionalCount("max_position_embeddings") ?? 4096
         tieWordEmbeddings = f.optionalBool("tie_word_embeddings") ?? false
         hiddenAct = f.optionalString("hidden_act") ?? "silu"
-        f.requireDefaultRoPE(["rope_parameters", "rope_scaling"])
+        let yarnPath = ["rope_parameters", "rope_scaling"].first { path in
+            ["rope_type", "type"].contains { f.value(path + "." + $0) == .string("yarn") }
+        }
+        if allowsYaRN, let path = yarnPath {
+            yarn = DecoderConfig.YaRN(
+                factor: f.double(path + ".factor"), originalMaxPositions: f.count(path + ".original_max_position_embeddings"),
+                betaFast: f.optionalDouble(path + ".beta_fast") ?? 32, betaSlow: f.optionalDouble(path + ".beta_slow") ?? 1,
+                truncate: f.optionalBool(path + ".truncate") ?? true, attentionFactor: f.optionalDouble(path + ".attention_factor"),
+                mscale: f.optionalDouble(path + ".mscale"), mscaleAllDim: f.optionalDouble(path + ".mscale_all_dim"))
+        } else {
+            f.requireDefaultRoPE(["rope_parameters", "rope_scaling"])
+        }
     }
 
     /// The config.json members, `model_type` and `architectures` first.
@@ -50,9 +63,22 @@ public struct DecoderFields: Sendable, Equatable {
             ("hidden_act", .string(hiddenAct)), ("rms_norm_eps", .float(rmsNormEps)),
             // Both spellings: transformers 5 reads `rope_parameters`, mlx-lm and transformers 4.x `rope_theta`.
             ("rope_theta", .float(ropeTheta)),
-            ("rope_parameters", .object(JSONObject([("rope_theta", .float(ropeTheta)), ("rope_type", .string("default"))]))),
+            ("rope_parameters", .object(JSONObject(ropeParameters))),
             ("max_position_embeddings", .integer(maxPositionEmbeddings)), ("tie_word_embeddings", .bool(tieWordEmbeddings)),
         ]
+        return members
+    }
+
+    var ropeParameters: [(String, JSONValue)] {
+        guard let yarn else { return [("rope_theta", .float(ropeTheta)), ("rope_type", .string("default"))] }
+        var members: [(String, JSONValue)] = [
+            ("rope_theta", .float(ropeTheta)), ("rope_type", .string("yarn")), ("factor", .float(yarn.factor)),
+            ("original_max_position_embeddings", .integer(yarn.originalMaxPositions)), ("beta_fast", .float(yarn.betaFast)),
+            ("beta_slow", .float(yarn.betaSlow)), ("truncate", .bool(yarn.truncate)),
+        ]
+        for (key, value) in [("attention_factor", yarn.attentionFactor), ("mscale", yarn.mscale), ("mscale_all_dim", yarn.mscaleAllDim)] {
+            if let value { members.append((key, .float(value))) }
+        }
         return members
     }
 
@@ -62,7 +88,8 @@ public struct DecoderFields: Sendable, Equatable {
             vocabSize: vocabSize, hiddenSize: hiddenSize, numLayers: numLayers, numHeads: numHeads, numKVHeads: numKVHeads,
             headDim: headDim, rmsNormEps: rmsNormEps, ropeTheta: ropeTheta, slidingWindow: nil,
             tieWordEmbeddings: tieWordEmbeddings, activation: GatedActivation(hiddenAct: hiddenAct) ?? .silu,
-            numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: expertIntermediate, router: router)
+            numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: expertIntermediate, router: router,
+            yarn: yarn)
     }
 
     /// The activation, when moeckpt does not implement it.

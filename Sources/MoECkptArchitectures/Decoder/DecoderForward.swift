@@ -225,7 +225,16 @@ public struct DecoderForward: Sendable {
             }
         }
         if embeddingScale != 1 { hidden = hidden.map { $0 * embeddingScale } }
-        let rotary = Rotary(headDim: config.headDim, theta: config.ropeTheta, positions: tokens)
+        let rotary: Rotary
+        if let yarn = config.yarn {
+            let (frequencies, scale) = Rotary.yarn(
+                headDim: config.headDim, theta: config.ropeTheta, factor: yarn.factor, originalMaxPositions: yarn.originalMaxPositions,
+                betaFast: yarn.betaFast, betaSlow: yarn.betaSlow, truncate: yarn.truncate, attentionFactor: yarn.attentionFactor,
+                mscale: yarn.mscale, mscaleAllDim: yarn.mscaleAllDim)
+            rotary = Rotary(headDim: config.headDim, inverseFrequency: frequencies, positions: tokens, scale: scale)
+        } else {
+            rotary = Rotary(headDim: config.headDim, theta: config.ropeTheta, positions: tokens)
+        }
         let residualScale = Float(config.residualMultiplier)
         var hiddenStates: [[Float]] = [hidden]
         var routerLogits: [(layer: Int, logits: [Float])] = []

@@ -17,7 +17,7 @@ public struct DeepSeekV3Config: DecoderArchitecture {
     public var routedScalingFactor: Double
 
     public init(configJSON f: inout ConfigFields) {
-        fields = DecoderFields(&f, epsDefault: 1e-6)
+        fields = DecoderFields(&f, epsDefault: 1e-6, allowsYaRN: true)
         intermediateSize = f.count("intermediate_size")
         moeIntermediateSize = f.count("moe_intermediate_size")
         numRoutedExperts = f.count("n_routed_experts")
@@ -68,6 +68,8 @@ public struct DeepSeekV3Config: DecoderArchitecture {
                 scoring: .sigmoid, renormalize: normTopKProb, scale: routedScalingFactor, selectionBias: true,
                 groups: .init(count: groupCount, used: groupsUsed)))
         d.headDim = qkRopeHeadDim
+        // transformers' yarn_apply_mscale: the softmax scale times mscale(factor, mscale_all_dim)^2.
+        d.attentionScale = 1 / Double(qkNopeHeadDim + qkRopeHeadDim).squareRoot() * (fields.yarn?.attentionScaleFactor ?? 1)
         d.latentAttention = .init(
             qLoraRank: qLoraRank, kvLoraRank: kvLoraRank, qkNopeHeadDim: qkNopeHeadDim, qkRopeHeadDim: qkRopeHeadDim,
             vHeadDim: vHeadDim, ropeInterleave: ropeInterleave, bias: attentionBias)
