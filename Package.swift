@@ -55,7 +55,11 @@ let package = Package(
         // differs from MoECkpt's by more than case, for case-insensitive file systems.)
         .executableTarget(
             name: "moeckpt",
-            dependencies: ["MoECkpt", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            // MoECkptArchitectures is re-exported by MoECkpt; naming it here makes incremental builds
+            // recompile the CLI when a family's types change.
+            dependencies: [
+                "MoECkpt", "MoECkptArchitectures", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Sources/MoeckptCLI"
         ),
         // Fixture paths and temporary directories shared by the test targets.
