@@ -16,6 +16,8 @@ generated files are committed.
 
 NOTE: scripts/make_model_fixtures.py deletes and rewrites all of
 fixtures/models/, including families/: run this script again after it.
+This script in turn deletes the DeepSeek-V3 / gpt-oss cases and the README
+section of scripts/make_family_fixtures_2.py: run that one after this one.
 
 Every case directory holds
   config.json           as save_pretrained writes it
