@@ -68,7 +68,7 @@ package struct Routing {
 
     /// DeepSeek-V3's choice (transformers' `get_topk_indices`): on the scores plus the bias, each
     /// group scored by the sum of its two best, the best `used` groups kept (`topk(sorted=False)`),
-    /// the other experts' choice scores set to 0, then top-k (`sorted=False`).
+    /// the other experts' choice scores set to -inf, then top-k (`sorted=False`).
     static func limitedChoice(_ scores: [Float], bias: [Float]?, groups: RouterSemantics.Groups?, k: Int) -> [Int] {
         var choice = bias.map { b in zip(scores, b).map { $0 + $1 } } ?? scores
         if let groups, groups.count > 1, choice.count % groups.count == 0 {
@@ -79,7 +79,7 @@ package struct Routing {
             }
             let kept = Set(TorchTopK.indices(groupScores, k: groups.used, sorted: false))
             for g in 0..<groups.count where !kept.contains(g) {
-                for e in (g * size)..<((g + 1) * size) { choice[e] = 0 }
+                for e in (g * size)..<((g + 1) * size) { choice[e] = -.infinity }
             }
         }
         return TorchTopK.indices(choice, k: k, sorted: false)

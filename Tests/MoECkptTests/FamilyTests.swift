@@ -13,14 +13,29 @@ import Glibc
 /// scripts/make_family_fixtures.py): each verifies, and goes through every layout of its family
 /// and back unchanged.
 struct FamilyTests {
+    /// Fixtures of issue 15 that moeckpt does not run yet (gpt-oss; DeepSeek-V3's FP8 checkpoint):
+    /// refused, see `pendingCasesAreRefusedInOneLine`.
+    static let pending: Set<String> = ["gpt_oss", "gpt_oss-mxfp4", "deepseek_v3-fp8"]
+
     static let cases: [String] = {
         let root = Fixtures.path("models/families")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return names.filter { FileManager.default.fileExists(atPath: root + "/" + $0 + "/expected.safetensors") }.sorted()
+        return names.filter { FileManager.default.fileExists(atPath: root + "/" + $0 + "/expected.safetensors") && !pending.contains($0) }
+            .sorted()
     }()
 
+    @Test(arguments: pending.sorted())
+    func pendingCasesAreRefusedInOneLine(name: String) throws {
+        #expect {
+            _ = try Verifier.verify(Fixtures.path("models/families/" + name))
+        } throws: { error in
+            let text = (error as? FileError)?.description ?? ""
+            return !text.contains("\n") && (text.contains("is not one moeckpt knows") || text.contains("and") && text.contains("more"))
+        }
+    }
+
     @Test func theFixturesAreThere() {
-        for family in ["qwen2_moe", "qwen3_moe", "olmoe", "granitemoe", "granitemoeshared"] {
+        for family in ["qwen2_moe", "qwen3_moe", "olmoe", "granitemoe", "granitemoeshared", "deepseek_v3"] {
             #expect(Self.cases.contains { $0.hasPrefix(family) }, "\(family)")
         }
     }
@@ -134,7 +149,9 @@ struct GGUFNameTests {
     func everyWrittenNameAndKeyIsGGUFs(fixture: String) throws {
         let table = try JSONDecoder().decode(Table.self, from: try fileBytes(Fixtures.path("gguf/names.json")))
         let model = try ModelLoader.load(Fixtures.path(fixture))
-        guard model.architecture.unexpressible(in: "gguf").isEmpty else { return }
+        // Families with a GGUF layout, models it can express (DeepSeek-V3's GGUF names are issue 15's).
+        guard model.architecture.layouts.contains(where: { $0.key == "gguf" }), model.architecture.unexpressible(in: "gguf").isEmpty
+        else { return }
         let dir = try TemporaryDirectory()
         _ = try Converter.convert(Fixtures.path(fixture), to: dir.file("gguf"), options: ConvertOptions(names: "gguf"))
         let written = try ModelDirectory.open(dir.file("gguf"))
@@ -173,5 +190,54 @@ struct LimitedRoutingTests {
         #expect(Set(chosen) == [4, 5])
         let ungrouped = Routing.limitedChoice(scores, bias: nil, groups: nil, k: 2)
         #expect(Set(ungrouped).contains(0))
+    }
+}
+
+/// DeepSeek-V3's router against transformers' `DeepseekV3TopkRouter` on tie-heavy rows
+/// (fixtures/routers/deepseek_v3.safetensors, scripts/make_family_fixtures_2.py).
+struct DeepSeekRouterTests {
+    struct Case: Decodable {
+        let C: Int
+        let E: Int
+        let n_group: Int
+        let topk_group: Int
+        let k: Int
+        let norm_topk_prob: Bool
+        let routed_scaling_factor: Double
+    }
+
+    @Test func expertsAndWeightsAreTransformers() throws {
+        let file = try Checkpoint.open(Fixtures.path("routers/deepseek_v3.safetensors"))
+        let cases = try JSONDecoder().decode([Case].self, from: Data(try #require(file.metadata["configs"]).utf8))
+        func floats(_ name: String) throws -> [Float] {
+            let t = try #require(file.tensor(named: name))
+            let b = try t.load()
+            return (0..<t.elementCount).map { b.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+        }
+        var rows = 0
+        for c in cases {
+            let logits = try floats("logits.\(c.C)"), bias = try floats("bias.\(c.C)"), weights = try floats("weights.\(c.C)")
+            let indices = try #require(file.tensor(named: "indices.\(c.C)"))
+            let ix = try indices.load()
+            let tokens = logits.count / c.E
+            let semantics = RouterSemantics(
+                scoring: .sigmoid, renormalize: c.norm_topk_prob, scale: c.routed_scaling_factor, selectionBias: true,
+                groups: .init(count: c.n_group, used: c.topk_group))
+            let routing = Routing.route(logits, tokens: tokens, experts: c.E, k: c.k, semantics: semantics, selectionBias: bias)
+            for t in 0..<tokens {
+                var expected: [Int: Float] = [:]
+                for j in 0..<c.k {
+                    expected[Int(ix.loadUnaligned(fromByteOffset: 8 * (t * c.k + j), as: Int64.self))] = weights[t * c.k + j]
+                }
+                var mine: [Int: Float] = [:]
+                for e in 0..<c.E { if let at = routing.tokens[e].firstIndex(of: t) { mine[e] = routing.weights[e][at] } }
+                #expect(Set(mine.keys) == Set(expected.keys), "config \(c.C) row \(t)")
+                for (e, w) in expected {
+                    #expect(abs((mine[e] ?? .nan) - w) <= 1e-6 * max(1, abs(w)), "config \(c.C) row \(t) expert \(e)")
+                }
+                rows += 1
+            }
+        }
+        #expect(rows == 192)
     }
 }

@@ -237,7 +237,9 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
     public var description: String {
         switch self {
         case .problems(let list):
-            "does not match its model description: " + list.joined(separator: "; ")
+            // A checkpoint of another format or model can differ in every tensor: the first 20 say enough.
+            "does not match its model description: " + list.prefix(20).joined(separator: "; ")
+                + (list.count > 20 ? "; and \(list.count - 20) more" : "")
         case .layoutNotForArchitecture(let layout, let modelType):
             "names \"\(layout)\" do not apply to a \(modelType) model"
         case .layoutCannotExpress(let layout, let modelType, let lost):
