@@ -106,7 +106,7 @@ public struct MoERoles: Sendable {
 
     /// Whether a canonical template is a routed expert's projection.
     public func isRoutedExpert(_ template: String) -> Bool {
-        template.contains(expertInfix) && !template.hasSuffix(routerSuffix)
+        template.contains(expertInfix) && !template.contains(routerSuffix)
             && !(sharedInfix.map { template.contains($0) } ?? false)
     }
 }
