@@ -63,6 +63,13 @@ public protocol Architecture: Sendable, Equatable {
     /// conversion into such a layout is refused with these reasons, never written silently.
     func unexpressible(in layout: LayoutKey) -> [String]
 
+    /// Weights stored as FP8 with a scale per block, dequantized to F32 when loaded (nil: none).
+    var blockScaledWeights: BlockScaledWeights? { get }
+
+    /// Decoder layers from this index on are not the model's (DeepSeek-V3's multi-token-prediction
+    /// layers, `model.layers.N` past `num_hidden_layers`): accepted when loading, not run.
+    var ignoredLayersFrom: Int? { get }
+
     /// How the model routes (router semantics, shared expert, dense layers), for reports.
     var moeRouting: MoERouting? { get }
 
@@ -118,6 +125,8 @@ extension Architecture {
     public var rotaryHeadDim: Int { 0 }
     public var routedExpertsPerToken: Int? { nil }
     public var moeRouting: MoERouting? { nil }
+    public var blockScaledWeights: BlockScaledWeights? { nil }
+    public var ignoredLayersFrom: Int? { nil }
     public func unexpressible(in layout: LayoutKey) -> [String] { [] }
     public static var moeRoles: MoERoles? { nil }
     public var plannedScale: (tensors: Int, parameters: Int)? { Self.scale(of: canonicalTensors) }

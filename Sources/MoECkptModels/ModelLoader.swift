@@ -150,7 +150,15 @@ public struct ModelLoader: Sendable {
     /// configuration's own problems, then the scale check or every tensor mismatch.
     public static func problems(_ checkpoint: Checkpoint, as architecture: any Architecture, layout: NamingLayout) -> [String] {
         if let problem = scaleProblem(architecture, checkpoint) { return architecture.inconsistencies + [problem] }
-        return architecture.inconsistencies + LayoutMapper.load(stored(checkpoint), architecture: architecture, layout: layout).problems
+        let (tensors, quantizationProblems) = weights(checkpoint, as: architecture)
+        return architecture.inconsistencies + quantizationProblems
+            + LayoutMapper.load(tensors, architecture: architecture, layout: layout).problems
+    }
+
+    /// The stored tensors as the architecture takes them: block-scaled FP8 weights dequantized.
+    static func weights(_ checkpoint: Checkpoint, as architecture: any Architecture) -> (tensors: [NamedTensor], problems: [String]) {
+        guard let scaled = architecture.blockScaledWeights else { return (stored(checkpoint), []) }
+        return scaled.dequantize(stored(checkpoint))
     }
 
     /// Opens and loads a checkpoint; every mismatch between the checkpoint and its description is
@@ -175,10 +183,10 @@ public struct ModelLoader: Sendable {
         if let problem = Self.scaleProblem(architecture, checkpoint) {
             throw FileError(path: checkpoint.path, problem: ModelLoadError.problems([problem]))
         }
-        let stored = Self.stored(checkpoint)
+        let (stored, quantizationProblems) = Self.weights(checkpoint, as: architecture)
         let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
         let (tensors, mappingProblems) = LayoutMapper.load(stored, architecture: architecture, layout: layout)
-        let problems = architecture.inconsistencies + mappingProblems
+        let problems = architecture.inconsistencies + quantizationProblems + mappingProblems
         guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: ModelLoadError.problems(problems)) }
         return LoadedModel(
             architecture: architecture, descriptionSource: description.source, layout: layout, tensors: tensors,

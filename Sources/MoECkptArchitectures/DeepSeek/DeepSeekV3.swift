@@ -15,6 +15,9 @@ public struct DeepSeekV3Config: DecoderArchitecture {
     public var kvLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim: Int
     public var normTopKProb, ropeInterleave, attentionBias: Bool
     public var routedScalingFactor: Double
+    /// `quantization_config` of the released checkpoints: FP8 weights with a scale per block.
+    public var blockScaledWeights: BlockScaledWeights?
+    var unsupportedQuantization: String?
 
     public init(configJSON f: inout ConfigFields) {
         fields = DecoderFields(&f, epsDefault: 1e-6, allowsYaRN: true)
@@ -35,7 +38,18 @@ public struct DeepSeekV3Config: DecoderArchitecture {
         ropeInterleave = f.optionalBool("rope_interleave") ?? true
         attentionBias = f.optionalBool("attention_bias") ?? false
         routedScalingFactor = f.optionalDouble("routed_scaling_factor") ?? 1
+        if let method = f.optionalString("quantization_config.quant_method") {
+            let block = f.optionalCounts("quantization_config.weight_block_size") ?? []
+            if method == "fp8", block.count == 2, block.allSatisfy({ $0 > 0 }) {
+                blockScaledWeights = BlockScaledWeights(rows: block[0], columns: block[1])
+            } else {
+                unsupportedQuantization = method
+            }
+        }
     }
+
+    /// The multi-token-prediction layers past `num_hidden_layers` are not run (as transformers).
+    public var ignoredLayersFrom: Int? { fields.numLayers }
 
     public var configJSON: JSONObject {
         JSONObject(
@@ -58,6 +72,10 @@ public struct DeepSeekV3Config: DecoderArchitecture {
             problems.append("n_routed_experts (\(numRoutedExperts)) is not divisible by n_group (\(groupCount))")
         }
         if groupsUsed > groupCount { problems.append("topk_group (\(groupsUsed)) exceeds n_group (\(groupCount))") }
+        if let unsupportedQuantization {
+            problems.append(
+                "quantization_config \(unsupportedQuantization) is not implemented by moeckpt (fp8 with a weight_block_size is)")
+        }
         return problems
     }
 

@@ -106,6 +106,7 @@ public enum LayoutMapper {
         }
         for tensor in stored where !used.contains(tensor.name) {
             if layout.ignored.contains(where: { $0.match(tensor.name) != nil }) { continue }
+            if let from = architecture.ignoredLayersFrom, let layer = layerIndex(tensor.name), layer >= from { continue }
             problems.append("unexpected tensor \(tensor.name)")
         }
         return (requirements.compactMap { result[$0.name] }, problems)
@@ -171,6 +172,13 @@ public enum LayoutMapper {
             }
         }
         return out
+    }
+
+    /// N of a name `...layers.N....`.
+    static func layerIndex(_ name: String) -> Int? {
+        let parts = name.split(separator: ".")
+        guard let at = parts.firstIndex(of: "layers"), at + 1 < parts.count else { return nil }
+        return Int(parts[at + 1])
     }
 
     private static func sameDtype(_ parts: [NamedTensor], _ problems: inout [String]) -> DType? {
