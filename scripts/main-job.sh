@@ -17,8 +17,7 @@ same() {  # same FILE REFERENCE WHAT
 }
 
 echo "== moeckpt verify: every shipped model against PyTorch's outputs"
-# Issue 15's gpt-oss fixtures are in place before moeckpt runs them.
-models=$(find fixtures/models fixtures/hdf5 -name expected.safetensors -printf '%h\n' | grep -v -e '/gpt_oss' | sort)
+models=$(find fixtures/models fixtures/hdf5 -name expected.safetensors -printf '%h\n' | sort)
 # shellcheck disable=SC2086
 "$bin" verify $models
 

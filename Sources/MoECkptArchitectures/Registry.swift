@@ -12,6 +12,7 @@ extension ArchitectureRegistry {
         GraniteMoEConfig.self,
         GraniteMoESharedConfig.self,
         DeepSeekV3Config.self,
+        GptOssConfig.self,
         TopKMoEConfig.self,
         SwitchConfig.self,
         MixtralBlockConfig.self,

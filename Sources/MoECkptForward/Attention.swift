@@ -1,6 +1,10 @@
 import MoECkptKernels
 import MoECkptTensors
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Scaled dot-product attention of one head over one sequence. Sequences of up to
 /// `wholeSequenceTokens` are computed in one piece, exactly as before; longer ones in blocks of
 /// `queryBlockRows` queries, each against only the keys its rows can see, so that memory grows
@@ -26,11 +30,12 @@ package enum HeadAttention {
         }
     }
 
-    /// `queries`, `keys` and `values` are [tokens, d]; the result is [tokens, d]. `blockRows`
+    /// `queries`, `keys` and `values` are [tokens, d]; the result is [tokens, d]. A `sink`
+    /// (gpt-oss) is one more logit in each softmax's denominator, with no value. `blockRows`
     /// overrides the block size (tests).
     package static func attend(
         queries: [Float], keys: [Float], values: [Float], tokens: Int, d: Int, scaling: Float,
-        mask: Mask, blockRows: Int? = nil
+        mask: Mask, sink: Float? = nil, blockRows: Int? = nil
     ) -> [Float] {
         let rowsPerBlock = blockRows ?? (tokens <= wholeSequenceTokens ? max(tokens, 1) : queryBlockRows)
         var result = [Float](repeating: 0, count: tokens * d)
@@ -52,7 +57,9 @@ package enum HeadAttention {
                     scores[base + c] = visible.contains(span.lowerBound + c) ? scores[base + c] * scaling : -.infinity
                 }
             }
-            let probabilities = softmaxRows(scores, rows: rows.count, columns: span.count)
+            let probabilities =
+                sink.map { withSink(scores, rows: rows.count, columns: span.count, sink: $0) }
+                ?? softmaxRows(scores, rows: rows.count, columns: span.count)
             let blockValues = Array(values[(span.lowerBound * d)..<(span.upperBound * d)])
             let output = LinearLayer(weight: transpose(blockValues, rows: span.count, columns: d), inputs: span.count, outputs: d)
                 .apply(probabilities, rows: rows.count, threads: 1)
@@ -60,6 +67,25 @@ package enum HeadAttention {
             first = rows.upperBound
         }
         return result
+    }
+
+    /// Softmax of each row with `sink` joining the denominator: m = max(row, sink),
+    /// p_j = e^(z_j - m) / (sum_j e^(z_j - m) + e^(sink - m)), as transformers' gpt-oss computes it.
+    static func withSink(_ scores: [Float], rows: Int, columns: Int, sink: Float) -> [Float] {
+        var out = scores
+        for r in 0..<rows {
+            let row = r * columns
+            var m = sink
+            for c in 0..<columns { m = max(m, scores[row + c]) }
+            var sum: Float = 0
+            for c in 0..<columns {
+                out[row + c] = expf(scores[row + c] - m)
+                sum += out[row + c]
+            }
+            sum += expf(sink - m)
+            for c in 0..<columns { out[row + c] /= sum }
+        }
+        return out
     }
 
     /// Bytes one call holds at most besides its inputs and result: a block's scores and

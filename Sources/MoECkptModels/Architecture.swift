@@ -66,6 +66,10 @@ public protocol Architecture: Sendable, Equatable {
     /// Weights stored as FP8 with a scale per block, dequantized to F32 when loaded (nil: none).
     var blockScaledWeights: BlockScaledWeights? { get }
 
+    /// The stored tensors as the family's layouts name them: quantized weights dequantized (FP8
+    /// blocks by default, MXFP4 for gpt-oss); the problems of any that cannot be.
+    func prepare(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String])
+
     /// Decoder layers from this index on are not the model's (DeepSeek-V3's multi-token-prediction
     /// layers, `model.layers.N` past `num_hidden_layers`): accepted when loading, not run.
     var ignoredLayersFrom: Int? { get }
@@ -126,6 +130,10 @@ extension Architecture {
     public var routedExpertsPerToken: Int? { nil }
     public var moeRouting: MoERouting? { nil }
     public var blockScaledWeights: BlockScaledWeights? { nil }
+
+    public func prepare(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String]) {
+        blockScaledWeights.map { $0.dequantize(stored) } ?? (stored, [])
+    }
     public var ignoredLayersFrom: Int? { nil }
     public func unexpressible(in layout: LayoutKey) -> [String] { [] }
     public static var moeRoles: MoERoles? { nil }

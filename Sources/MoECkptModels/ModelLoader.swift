@@ -155,10 +155,9 @@ public struct ModelLoader: Sendable {
             + LayoutMapper.load(tensors, architecture: architecture, layout: layout).problems
     }
 
-    /// The stored tensors as the architecture takes them: block-scaled FP8 weights dequantized.
+    /// The stored tensors as the architecture takes them: quantized weights dequantized.
     static func weights(_ checkpoint: Checkpoint, as architecture: any Architecture) -> (tensors: [NamedTensor], problems: [String]) {
-        guard let scaled = architecture.blockScaledWeights else { return (stored(checkpoint), []) }
-        return scaled.dequantize(stored(checkpoint))
+        architecture.prepare(stored(checkpoint))
     }
 
     /// Opens and loads a checkpoint; every mismatch between the checkpoint and its description is

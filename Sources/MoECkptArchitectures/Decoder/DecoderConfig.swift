@@ -45,6 +45,26 @@ public struct DecoderConfig: Sendable, Equatable {
     public var denseLayers: [Int] = []
     public var denseIntermediate = 0
 
+    /// The layers `slidingWindow` applies to (gpt-oss's `layer_types`); nil: every layer.
+    public var slidingLayers: [Int]?
+    /// A learned logit per head joining each attention softmax's denominator (gpt-oss).
+    public var attentionSinks = false
+    /// A bias on the router's logits (gpt-oss's `mlp.router.bias`).
+    public var routerLogitBias = false
+    /// gpt-oss's experts: stored [E, in, out] (transposed) with biases, gate and up columns
+    /// interleaved, and the clamped SwiGLU (up.clamp(±limit) + 1) * g * sigmoid(alpha g), g = min(gate, limit).
+    public var clampedSwiGLU: ClampedSwiGLU?
+
+    public struct ClampedSwiGLU: Sendable, Equatable {
+        public var limit: Float
+        public var alpha: Float
+
+        public init(limit: Float, alpha: Float) {
+            self.limit = limit
+            self.alpha = alpha
+        }
+    }
+
     /// YaRN's rotary scaling (DeepSeek-V3, gpt-oss); nil: the default rotary embedding.
     public var yarn: YaRN?
 
@@ -197,6 +217,7 @@ public struct DecoderConfig: Sendable, Equatable {
         }
         if attentionBias { list += [t("attn.q_bias", [q]), t("attn.k_bias", [kv]), t("attn.v_bias", [kv])] }
         if attentionOutputBias { list.append(t("attn.o_bias", [h])) }
+        if attentionSinks { list.append(t("attn.sinks", [numHeads])) }
         switch qkNorm {
         case .none: break
         case .perHead: list += [t("attn.q_norm", [headDim]), t("attn.k_norm", [headDim])]
@@ -207,7 +228,16 @@ public struct DecoderConfig: Sendable, Equatable {
             let d = denseIntermediate
             return list + [t("mlp.gate", [d, h]), t("mlp.up", [d, h]), t("mlp.down", [h, d])]
         }
-        list += [t("moe.router", [e, h]), t("moe.gate", [e, i, h]), t("moe.up", [e, i, h]), t("moe.down", [e, h, i])]
+        list.append(t("moe.router", [e, h]))
+        if routerLogitBias { list.append(t("moe.router_logit_bias", [e])) }
+        if clampedSwiGLU != nil {
+            list += [
+                t("moe.gate_up_t", [e, h, 2 * i]), t("moe.gate_up_bias", [e, 2 * i]), t("moe.down_t", [e, i, h]),
+                t("moe.down_bias", [e, h]),
+            ]
+        } else {
+            list += [t("moe.gate", [e, i, h]), t("moe.up", [e, i, h]), t("moe.down", [e, h, i])]
+        }
         if routerSelectionBias { list.append(t("moe.router_bias", [e])) }
         if let shared = sharedExpert {
             let s = shared.intermediate

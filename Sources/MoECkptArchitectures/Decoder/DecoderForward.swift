@@ -18,6 +18,8 @@ public struct DecoderForward: Sendable {
         let k, v: LinearLayer  // [kv_heads * d, h] (+ bias); unused with MLA
         let o: LinearLayer  // [h, heads * d]; MLA: [h, heads * v_head_dim]
         let qNorm, kNorm: [Float]?  // [d] per head, or [heads * d] / [kv_heads * d] whole
+        let sinks: [Float]?  // [heads]
+        let window: Int?
         let latent: LatentLayer?
         let ffnNorm: [Float]  // [h]
         let mlp: MLP
@@ -40,6 +42,8 @@ public struct DecoderForward: Sendable {
     struct SparseBlock: Sendable {
         let router: LinearLayer  // [e, h]
         let routerBias: [Float]?  // [e], for choosing experts only
+        /// gpt-oss's experts (gate, up, down with biases), in place of gate/up/down below.
+        let biasedExperts: [GatedMLP]?
         let gate, up: ExpertLinears  // e x [i, h]
         let down: ExpertLinears  // e x [h, i]
         let shared: GatedMLP?  // [s, h], [s, h], [h, s]
@@ -83,11 +87,19 @@ public struct DecoderForward: Sendable {
             } else {
                 mlp = .sparse(
                     SparseBlock(
-                        router: try linear(p + "moe.router", h, e),
+                        router: try linear(p + "moe.router", h, e, bias: config.routerLogitBias ? p + "moe.router_logit_bias" : nil),
                         routerBias: config.routerSelectionBias ? try w.f32(p + "moe.router_bias") : nil,
-                        gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
-                        up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
-                        down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h),
+                        biasedExperts: config.clampedSwiGLU == nil
+                            ? nil : try Self.transposedExperts(w, prefix: p + "moe.", config: config),
+                        gate: config.clampedSwiGLU != nil
+                            ? ExpertLinears(layers: [])
+                            : try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
+                        up: config.clampedSwiGLU != nil
+                            ? ExpertLinears(layers: [])
+                            : try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
+                        down: config.clampedSwiGLU != nil
+                            ? ExpertLinears(layers: [])
+                            : try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h),
                         shared: try config.sharedExpert.map { (s) throws(ForwardError) in try gated(p + "moe.shared.", s.intermediate) },
                         sharedGate: config.sharedExpert?.gated == true ? try linear(p + "moe.shared_gate", h, 1) : nil))
             }
@@ -108,7 +120,7 @@ public struct DecoderForward: Sendable {
                 layers.append(
                     Layer(
                         attentionNorm: try w.f32(p + "attn_norm"), q: query, k: query, v: query, o: o, qNorm: nil, kNorm: nil,
-                        latent: latent, ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
+                        sinks: nil, window: config.slidingWindow, latent: latent, ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
                 continue
             }
             layers.append(
@@ -118,7 +130,9 @@ public struct DecoderForward: Sendable {
                     k: try linear(p + "attn.k", h, kvRows, bias: bias ? p + "attn.k_bias" : nil),
                     v: try linear(p + "attn.v", h, kvRows, bias: bias ? p + "attn.v_bias" : nil),
                     o: try linear(p + "attn.o", qRows, h, bias: config.attentionOutputBias ? p + "attn.o_bias" : nil),
-                    qNorm: norms?.0, kNorm: norms?.1, latent: nil,
+                    qNorm: norms?.0, kNorm: norms?.1, sinks: config.attentionSinks ? try w.f32(p + "attn.sinks") : nil,
+                    window: config.slidingLayers.map { $0.contains(l) ? config.slidingWindow : nil } ?? config.slidingWindow,
+                    latent: nil,
                     ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
         }
         self.layers = layers
@@ -159,11 +173,12 @@ public struct DecoderForward: Sendable {
             Layer(
                 attentionNorm: [Float](repeating: 1, count: h),
                 q: linear(h, qRows), k: linear(h, kvRows), v: linear(h, kvRows), o: linear(qRows, h), qNorm: nil, kNorm: nil,
-                latent: nil,
+                sinks: nil, window: config.slidingWindow, latent: nil,
                 ffnNorm: [Float](repeating: 1, count: h),
                 mlp: .sparse(
                     SparseBlock(
-                        router: linear(h, e), routerBias: nil, gate: experts(h, i), up: experts(h, i), down: experts(i, h), shared: nil,
+                        router: linear(h, e), routerBias: nil, biasedExperts: nil, gate: experts(h, i), up: experts(h, i),
+                        down: experts(i, h), shared: nil,
                         sharedGate: nil)))
         }
         finalNorm = [Float](repeating: 1, count: h)
@@ -317,7 +332,8 @@ public struct DecoderForward: Sendable {
             }
         }
         var context = [Float](repeating: 0, count: n * heads * d)
-        let window = config.slidingWindow
+        let window = layer.window
+        let sinks = layer.sinks
         let scaling = config.attentionScale.map(Float.init) ?? 1 / Float(d).squareRoot()
         let group = heads / kvHeads
         let (qs, ks, vs) = (q, k, v)
@@ -332,7 +348,7 @@ public struct DecoderForward: Sendable {
                     let values = columns(vs, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
                     let result = HeadAttention.attend(
                         queries: queries, keys: keys, values: values, tokens: tokens, d: d,
-                        scaling: scaling, mask: .causal(window: window))
+                        scaling: scaling, mask: .causal(window: window), sink: sinks?[head])
                     for i in 0..<tokens {
                         for c in 0..<d { output.base[(b * tokens + i) * heads * d + head * d + c] = result[i * d + c] }
                     }
@@ -423,6 +439,23 @@ public struct DecoderForward: Sendable {
         let routing = Routing.route(
             logits, tokens: rows, experts: e, k: config.expertsPerToken, semantics: config.router, selectionBias: block.routerBias)
         var output = [Float](repeating: 0, count: rows * config.hiddenSize)
+        if let experts = block.biasedExperts, let swiglu = config.clampedSwiGLU {
+            let h = config.hiddenSize
+            for (e, expert) in experts.enumerated() where !routing.tokens[e].isEmpty {
+                let selected = routing.tokens[e]
+                let input = Routing.gather(x, width: h, rows: selected)
+                var gate = expert.gate.apply(input, rows: selected.count, threads: threads)
+                let up = expert.up.apply(input, rows: selected.count, threads: threads)
+                for j in 0..<gate.count {
+                    let g = min(gate[j], swiglu.limit)
+                    let u = min(max(up[j], -swiglu.limit), swiglu.limit)
+                    gate[j] = (u + 1) * (g / (1 + expf(-g * swiglu.alpha)))
+                }
+                let y = expert.down.apply(gate, rows: selected.count, threads: threads)
+                Routing.scatterAdd(y, width: h, rows: selected, weights: routing.weights[e], into: &output)
+            }
+            return (output, logits)
+        }
         x.withUnsafeBufferPointer { xp in
             output.withUnsafeMutableBufferPointer { out in
                 ExpertFeedForward(
@@ -445,6 +478,30 @@ public struct DecoderForward: Sendable {
             for j in 0..<output.count { output[j] += y[j] }
         }
         return (output, logits)
+    }
+
+    /// gpt-oss's experts from their stored form: `gate_up_t` [E, H, 2I] (x @ W, gate and up columns
+    /// interleaved) and `down_t` [E, I, H], with biases; as [out, in] matrices of their own (a copy:
+    /// the kernels read rows).
+    static func transposedExperts(_ w: WeightReader, prefix: String, config: DecoderConfig) throws(ForwardError) -> [GatedMLP] {
+        let (e, h, i) = (config.numExperts, config.hiddenSize, config.expertIntermediate)
+        let gateUp = try w.f32(prefix + "gate_up_t"), gateUpBias = try w.f32(prefix + "gate_up_bias")
+        let down = try w.f32(prefix + "down_t"), downBias = try w.f32(prefix + "down_bias")
+        return (0..<e).map { x in
+            var gate = [Float](repeating: 0, count: i * h), up = gate, downT = [Float](repeating: 0, count: h * i)
+            for r in 0..<h {
+                for c in 0..<i {
+                    gate[c * h + r] = gateUp[(x * h + r) * 2 * i + 2 * c]
+                    up[c * h + r] = gateUp[(x * h + r) * 2 * i + 2 * c + 1]
+                }
+            }
+            for r in 0..<i { for c in 0..<h { downT[c * i + r] = down[(x * i + r) * h + c] } }
+            let biases = Array(gateUpBias[(x * 2 * i)..<((x + 1) * 2 * i)])
+            return GatedMLP(
+                gate: LinearLayer(weight: gate, bias: stride(from: 0, to: 2 * i, by: 2).map { biases[$0] }, inputs: h, outputs: i),
+                up: LinearLayer(weight: up, bias: stride(from: 1, to: 2 * i, by: 2).map { biases[$0] }, inputs: h, outputs: i),
+                down: LinearLayer(weight: downT, bias: Array(downBias[(x * h)..<((x + 1) * h)]), inputs: i, outputs: h))
+        }
     }
 
     /// down(act(gate x) * up x) on every row.

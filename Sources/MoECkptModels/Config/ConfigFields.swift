@@ -138,6 +138,24 @@ public struct ConfigFields {
         return counts
     }
 
+    /// A list of strings (`layer_types`).
+    public mutating func optionalStrings(_ path: String) -> [String]? {
+        guard let value = value(path) else { return nil }
+        guard case .array(let items) = value, items.count <= Self.largestCount else {
+            problems.append("\(path) must be a list of strings")
+            return nil
+        }
+        var strings: [String] = []
+        for item in items {
+            guard case .string(let text) = item else {
+                problems.append("\(path) must be a list of strings")
+                return nil
+            }
+            strings.append(text)
+        }
+        return strings
+    }
+
     public mutating func optionalString(_ path: String) -> String? {
         guard let value = value(path) else { return nil }
         guard case .string(let text) = value else { problems.append("\(path) must be a string"); return nil }

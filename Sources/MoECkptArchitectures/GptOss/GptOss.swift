@@ -1,0 +1,99 @@
+import MoECkptFormats
+import MoECkptModels
+
+/// gpt-oss (`GptOssForCausalLM`): q/k/v/o biases and a learned sink per head in each attention
+/// softmax; `layer_types` alternating sliding-window and full attention; YaRN rotary; a router
+/// with a bias, top-k of the logits and softmax over those k; experts with biases, stored
+/// transposed with gate and up columns interleaved, through the clamped SwiGLU.
+public struct GptOssConfig: DecoderArchitecture {
+    public static let modelType = "gpt_oss"
+    public var fields: DecoderFields
+    public var intermediateSize, numExperts, expertsPerToken, slidingWindow: Int
+    public var layerTypes: [String]
+    public var attentionBias: Bool
+    public var swigluLimit, swigluAlpha, routerAuxLossCoef: Double
+    /// `quantization_config.quant_method`: `mxfp4` as released (experts dequantized when loaded).
+    public var quantization: String?
+
+    /// Its rotary embedding when the config names none (transformers' default for the family).
+    static let defaultYaRN = DecoderConfig.YaRN(
+        factor: 32, originalMaxPositions: 4096, betaFast: 32, betaSlow: 1, truncate: false, attentionFactor: nil, mscale: nil,
+        mscaleAllDim: nil)
+
+    public init(configJSON f: inout ConfigFields) {
+        let hasRoPE = f.value("rope_parameters") != nil || f.value("rope_scaling") != nil
+        fields = DecoderFields(&f, epsDefault: 1e-5, thetaDefault: 150_000, allowsYaRN: true)
+        if !hasRoPE { fields.yarn = Self.defaultYaRN }
+        intermediateSize = f.count("intermediate_size")
+        numExperts = f.count(anyOf: ["num_local_experts", "num_experts"])
+        expertsPerToken = f.count(anyOf: ["num_experts_per_tok", "experts_per_token"])
+        slidingWindow = f.optionalCount("sliding_window") ?? 128
+        let layers = fields.numLayers
+        layerTypes =
+            f.optionalStrings("layer_types")
+            ?? (0..<min(layers, ConfigFields.largestCount)).map {
+                ($0 + 1) % 2 == 1 ? "sliding_attention" : "full_attention"
+            }
+        attentionBias = f.optionalBool("attention_bias") ?? true
+        swigluLimit = f.optionalDouble("swiglu_limit") ?? 7
+        swigluAlpha = f.optionalDouble("swiglu_alpha") ?? 1.702
+        routerAuxLossCoef = f.optionalDouble("router_aux_loss_coef") ?? 0.001
+        quantization = f.optionalString("quantization_config.quant_method")
+    }
+
+    public func prepare(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String]) {
+        quantization == "mxfp4" ? MXFP4Weights.dequantize(stored) : (stored, [])
+    }
+
+    public var configJSON: JSONObject {
+        JSONObject(
+            fields.members(modelType: Self.modelType, architecture: "GptOssForCausalLM") + [
+                ("intermediate_size", .integer(intermediateSize)), ("num_local_experts", .integer(numExperts)),
+                ("num_experts_per_tok", .integer(expertsPerToken)), ("sliding_window", .integer(slidingWindow)),
+                ("layer_types", .array(layerTypes.map { .string($0) })), ("attention_bias", .bool(attentionBias)),
+                ("swiglu_limit", .float(swigluLimit)), ("swiglu_alpha", .float(swigluAlpha)),
+                ("router_aux_loss_coef", .float(routerAuxLossCoef)),
+            ])
+    }
+
+    public var inconsistencies: [String] {
+        var problems = decoder.inconsistencies
+        if layerTypes.count != fields.numLayers {
+            problems.append("layer_types has \(layerTypes.count) entries for \(fields.numLayers) layers")
+        }
+        if let quantization, quantization != "mxfp4" {
+            problems.append("quantization_config \(quantization) is not implemented by moeckpt (mxfp4 is)")
+        }
+        if let other = layerTypes.first(where: { $0 != "sliding_attention" && $0 != "full_attention" }) {
+            problems.append("layer_types \"\(other)\" is not sliding_attention or full_attention")
+        }
+        return problems
+    }
+
+    public var decoder: DecoderConfig {
+        var d = fields.decoder(
+            numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: intermediateSize,
+            router: RouterSemantics(selection: .scoresOfTopK, renormalize: false))
+        d.attentionBias = attentionBias
+        d.attentionOutputBias = attentionBias
+        d.attentionSinks = true
+        d.slidingWindow = slidingWindow
+        d.slidingLayers = layerTypes.indices.filter { layerTypes[$0] == "sliding_attention" }
+        d.routerLogitBias = true
+        d.clampedSwiGLU = .init(limit: Float(swigluLimit), alpha: Float(swigluAlpha))
+        return d
+    }
+
+    static let transformers: [LayoutEntry] =
+        TransformersNames.attention + [
+            LayoutEntry("model.layers.{bid}.self_attn.sinks", "layers.{bid}.attn.sinks"),
+            LayoutEntry("model.layers.{bid}.mlp.router.weight", "layers.{bid}.moe.router"),
+            LayoutEntry("model.layers.{bid}.mlp.router.bias", "layers.{bid}.moe.router_logit_bias"),
+            LayoutEntry("model.layers.{bid}.mlp.experts.gate_up_proj", "layers.{bid}.moe.gate_up_t"),
+            LayoutEntry("model.layers.{bid}.mlp.experts.gate_up_proj_bias", "layers.{bid}.moe.gate_up_bias"),
+            LayoutEntry("model.layers.{bid}.mlp.experts.down_proj", "layers.{bid}.moe.down_t"),
+            LayoutEntry("model.layers.{bid}.mlp.experts.down_proj_bias", "layers.{bid}.moe.down_bias"),
+        ]
+
+    public static let externalLayouts = [NamingLayout(key: "hf", title: "Hugging Face", entries: transformers)]
+}
