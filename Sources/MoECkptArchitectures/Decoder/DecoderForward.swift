@@ -485,6 +485,11 @@ public struct DecoderForward: Sendable {
     /// the kernels read rows).
     static func transposedExperts(_ w: WeightReader, prefix: String, config: DecoderConfig) throws(ForwardError) -> [GatedMLP] {
         let (e, h, i) = (config.numExperts, config.hiddenSize, config.expertIntermediate)
+        // The stored layer in fp32 and its re-arranged copy.
+        let bytes = Checked(e) * h * i * 3 * 4 * 2
+        guard let needed = bytes.value, MemoryBudget.fits(needed) else {
+            throw .badInput("\(prefix)experts: re-arranging them for the kernels would need more memory than this process may use")
+        }
         let gateUp = try w.f32(prefix + "gate_up_t"), gateUpBias = try w.f32(prefix + "gate_up_bias")
         let down = try w.f32(prefix + "down_t"), downBias = try w.f32(prefix + "down_bias")
         return (0..<e).map { x in
