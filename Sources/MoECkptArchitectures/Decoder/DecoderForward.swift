@@ -15,7 +15,7 @@ public struct DecoderForward: Sendable {
     struct Layer: Sendable {
         let attentionNorm: [Float]  // [h]
         let q: LinearLayer  // [heads * d, h] (+ bias); MLA: [heads * (nope + rope), h or q_lora]
-        let k, v: LinearLayer  // [kv_heads * d, h] (+ bias); unused with MLA
+        let k, v: LinearLayer?  // [kv_heads * d, h] (+ bias); nil with MLA (its latent has them)
         let o: LinearLayer  // [h, heads * d]; MLA: [h, heads * v_head_dim]
         let qNorm, kNorm: [Float]?  // [d] per head, or [heads * d] / [kv_heads * d] whole
         let sinks: [Float]?  // [heads]
@@ -119,7 +119,7 @@ public struct DecoderForward: Sendable {
                 let query = try linear(q.0, q.1, heads * mla.qkHeadDim)
                 layers.append(
                     Layer(
-                        attentionNorm: try w.f32(p + "attn_norm"), q: query, k: query, v: query, o: o, qNorm: nil, kNorm: nil,
+                        attentionNorm: try w.f32(p + "attn_norm"), q: query, k: nil, v: nil, o: o, qNorm: nil, kNorm: nil,
                         sinks: nil, window: config.slidingWindow, latent: latent, ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
                 continue
             }
@@ -311,8 +311,9 @@ public struct DecoderForward: Sendable {
         let n = batch * tokens
         let (heads, kvHeads, d) = (config.numHeads, config.numKVHeads, config.headDim)
         var q = layer.q.apply(x, rows: n, threads: threads)
-        var k = layer.k.apply(x, rows: n, threads: threads)
-        var v = layer.v.apply(x, rows: n, threads: threads)
+        guard let kProjection = layer.k, let vProjection = layer.v else { return [Float](repeating: 0, count: n * config.hiddenSize) }
+        var k = kProjection.apply(x, rows: n, threads: threads)
+        var v = vProjection.apply(x, rows: n, threads: threads)
         if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
             q = rmsNorm(q, qNorm)
             k = rmsNorm(k, kNorm)
