@@ -167,6 +167,12 @@ public struct DecoderConfig: Sendable, Equatable {
 
     /// Whether a layer is dense (`denseLayers` is ascending: a binary search, since a hostile
     /// config may list millions).
+    /// The sliding window of a layer's attention (nil: full).
+    public func window(ofLayer layer: Int) -> Int? {
+        guard let slidingLayers else { return slidingWindow }
+        return slidingLayers.contains(layer) ? slidingWindow : nil
+    }
+
     public func isDense(_ layer: Int) -> Bool {
         var (low, high) = (0, denseLayers.count)
         while low < high {

@@ -42,12 +42,16 @@ public struct DecoderForward: Sendable {
     struct SparseBlock: Sendable {
         let router: LinearLayer  // [e, h]
         let routerBias: [Float]?  // [e], for choosing experts only
-        /// gpt-oss's experts (gate, up, down with biases), in place of gate/up/down below.
-        let biasedExperts: [GatedMLP]?
-        let gate, up: ExpertLinears  // e x [i, h]
-        let down: ExpertLinears  // e x [h, i]
+        let experts: Experts
         let shared: GatedMLP?  // [s, h], [s, h], [h, s]
         let sharedGate: LinearLayer?  // [1, h]
+    }
+
+    enum Experts: Sendable {
+        /// Read in place: gate and up e x [i, h], down e x [h, i].
+        case stacked(gate: ExpertLinears, up: ExpertLinears, down: ExpertLinears)
+        /// gpt-oss's: re-arranged copies with biases, through the clamped SwiGLU.
+        case biased([GatedMLP])
     }
 
     /// down(act(gate x) * up x).
@@ -89,17 +93,12 @@ public struct DecoderForward: Sendable {
                     SparseBlock(
                         router: try linear(p + "moe.router", h, e, bias: config.routerLogitBias ? p + "moe.router_logit_bias" : nil),
                         routerBias: config.routerSelectionBias ? try w.f32(p + "moe.router_bias") : nil,
-                        biasedExperts: config.clampedSwiGLU == nil
-                            ? nil : try Self.transposedExperts(w, prefix: p + "moe.", config: config),
-                        gate: config.clampedSwiGLU != nil
-                            ? ExpertLinears(layers: [])
-                            : try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
-                        up: config.clampedSwiGLU != nil
-                            ? ExpertLinears(layers: [])
-                            : try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
-                        down: config.clampedSwiGLU != nil
-                            ? ExpertLinears(layers: [])
-                            : try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h),
+                        experts: config.clampedSwiGLU != nil
+                            ? .biased(try Self.transposedExperts(w, prefix: p + "moe.", config: config))
+                            : .stacked(
+                                gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
+                                up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
+                                down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h)),
                         shared: try config.sharedExpert.map { (s) throws(ForwardError) in try gated(p + "moe.shared.", s.intermediate) },
                         sharedGate: config.sharedExpert?.gated == true ? try linear(p + "moe.shared_gate", h, 1) : nil))
             }
@@ -120,7 +119,7 @@ public struct DecoderForward: Sendable {
                 layers.append(
                     Layer(
                         attentionNorm: try w.f32(p + "attn_norm"), q: query, k: nil, v: nil, o: o, qNorm: nil, kNorm: nil,
-                        sinks: nil, window: config.slidingWindow, latent: latent, ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
+                        sinks: nil, window: config.window(ofLayer: l), latent: latent, ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
                 continue
             }
             layers.append(
@@ -131,7 +130,7 @@ public struct DecoderForward: Sendable {
                     v: try linear(p + "attn.v", h, kvRows, bias: bias ? p + "attn.v_bias" : nil),
                     o: try linear(p + "attn.o", qRows, h, bias: config.attentionOutputBias ? p + "attn.o_bias" : nil),
                     qNorm: norms?.0, kNorm: norms?.1, sinks: config.attentionSinks ? try w.f32(p + "attn.sinks") : nil,
-                    window: config.slidingLayers.map { $0.contains(l) ? config.slidingWindow : nil } ?? config.slidingWindow,
+                    window: config.window(ofLayer: l),
                     latent: nil,
                     ffnNorm: try w.f32(p + "ffn_norm"), mlp: mlp))
         }
@@ -177,8 +176,8 @@ public struct DecoderForward: Sendable {
                 ffnNorm: [Float](repeating: 1, count: h),
                 mlp: .sparse(
                     SparseBlock(
-                        router: linear(h, e), routerBias: nil, biasedExperts: nil, gate: experts(h, i), up: experts(h, i),
-                        down: experts(i, h), shared: nil,
+                        router: linear(h, e), routerBias: nil,
+                        experts: .stacked(gate: experts(h, i), up: experts(h, i), down: experts(i, h)), shared: nil,
                         sharedGate: nil)))
         }
         finalNorm = [Float](repeating: 1, count: h)
@@ -332,31 +331,49 @@ public struct DecoderForward: Sendable {
                 for head in 0..<kvHeads { rotary.apply(p.baseAddress! + row * kvHeads * d + head * d, position: position) }
             }
         }
-        var context = [Float](repeating: 0, count: n * heads * d)
-        let window = layer.window
-        let sinks = layer.sinks
         let scaling = config.attentionScale.map(Float.init) ?? 1 / Float(d).squareRoot()
         let group = heads / kvHeads
         let (qs, ks, vs) = (q, k, v)
+        let context = attendHeads(layer, batch: batch, tokens: tokens, d: d, outputWidth: d, scaling: scaling, threads: threads) {
+            b, head in
+            let (rows, kvHead) = (b * tokens..<(b + 1) * tokens, head / group)
+            return (
+                columns(qs, rows: rows, width: heads * d, from: head * d, count: d),
+                columns(ks, rows: rows, width: kvHeads * d, from: kvHead * d, count: d),
+                columns(vs, rows: rows, width: kvHeads * d, from: kvHead * d, count: d)
+            )
+        }
+        return layer.o.apply(context, rows: n, threads: threads)
+    }
+
+    /// Causal attention of every (sequence, head), side by side on the threads: `slice` gives the
+    /// head's queries, keys and values [tokens, d]; the first `outputWidth` columns of each result
+    /// make the head's part of the context [batch * tokens, heads * outputWidth].
+    func attendHeads(
+        _ layer: Layer, batch: Int, tokens: Int, d: Int, outputWidth: Int, scaling: Float, threads: Int,
+        slice: @escaping @Sendable (_ sequence: Int, _ head: Int) -> ([Float], [Float], [Float])
+    ) -> [Float] {
+        let heads = config.numHeads
+        var context = [Float](repeating: 0, count: batch * tokens * heads * outputWidth)
+        let (window, sinks) = (layer.window, layer.sinks)
         context.withUnsafeMutableBufferPointer { out in
             let output = SendablePointer(out.baseAddress!)
             Parallel.ranges(batch * heads, threads: threads) { jobs in
                 for job in jobs {
                     let (b, head) = (job / heads, job % heads)
-                    let kvHead = head / group
-                    let queries = columns(qs, rows: b * tokens..<(b + 1) * tokens, width: heads * d, from: head * d, count: d)
-                    let keys = columns(ks, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
-                    let values = columns(vs, rows: b * tokens..<(b + 1) * tokens, width: kvHeads * d, from: kvHead * d, count: d)
+                    let (queries, keys, values) = slice(b, head)
                     let result = HeadAttention.attend(
                         queries: queries, keys: keys, values: values, tokens: tokens, d: d,
                         scaling: scaling, mask: .causal(window: window), sink: sinks?[head])
                     for i in 0..<tokens {
-                        for c in 0..<d { output.base[(b * tokens + i) * heads * d + head * d + c] = result[i * d + c] }
+                        for c in 0..<outputWidth {
+                            output.base[((b * tokens + i) * heads + head) * outputWidth + c] = result[i * d + c]
+                        }
                     }
                 }
             }
         }
-        return layer.o.apply(context, rows: n, threads: threads)
+        return context
     }
 
     /// Multi-head latent attention: q = q_b(norm(q_a x)) (or q_proj x), split per head into
@@ -402,32 +419,21 @@ public struct DecoderForward: Sendable {
         // Each head attends with width d = max(qk, v): zero padding leaves the scores and the
         // weighted sums unchanged.
         let d = max(dqk, dv)
-        var context = [Float](repeating: 0, count: n * heads * dv)
         let scaling = config.attentionScale.map(Float.init) ?? 1 / Float(dqk).squareRoot()
         let (qs, kvs, kr) = (q, kv, kRope)
-        context.withUnsafeMutableBufferPointer { out in
-            let output = SendablePointer(out.baseAddress!)
-            Parallel.ranges(batch * heads, threads: threads) { jobs in
-                for job in jobs {
-                    let (b, head) = (job / heads, job % heads)
-                    var queries = [Float](repeating: 0, count: tokens * d)
-                    var keys = queries, values = queries
-                    for i in 0..<tokens {
-                        let r = b * tokens + i
-                        for j in 0..<dqk { queries[i * d + j] = qs[r * heads * dqk + head * dqk + j] }
-                        let kvBase = r * heads * (nope + dv) + head * (nope + dv)
-                        for j in 0..<nope { keys[i * d + j] = kvs[kvBase + j] }
-                        for j in 0..<rope { keys[i * d + nope + j] = kr[r * rope + j] }
-                        for j in 0..<dv { values[i * d + j] = kvs[kvBase + nope + j] }
-                    }
-                    let result = HeadAttention.attend(
-                        queries: queries, keys: keys, values: values, tokens: tokens, d: d, scaling: scaling,
-                        mask: .causal(window: config.slidingWindow))
-                    for i in 0..<tokens {
-                        for j in 0..<dv { output.base[(b * tokens + i) * heads * dv + head * dv + j] = result[i * d + j] }
-                    }
-                }
+        let context = attendHeads(layer, batch: batch, tokens: tokens, d: d, outputWidth: dv, scaling: scaling, threads: threads) {
+            b, head in
+            var queries = [Float](repeating: 0, count: tokens * d)
+            var keys = queries, values = queries
+            for i in 0..<tokens {
+                let r = b * tokens + i
+                for j in 0..<dqk { queries[i * d + j] = qs[r * heads * dqk + head * dqk + j] }
+                let kvBase = r * heads * (nope + dv) + head * (nope + dv)
+                for j in 0..<nope { keys[i * d + j] = kvs[kvBase + j] }
+                for j in 0..<rope { keys[i * d + nope + j] = kr[r * rope + j] }
+                for j in 0..<dv { values[i * d + j] = kvs[kvBase + nope + j] }
             }
+            return (queries, keys, values)
         }
         return layer.o.apply(context, rows: n, threads: threads)
     }
@@ -440,8 +446,9 @@ public struct DecoderForward: Sendable {
         let routing = Routing.route(
             logits, tokens: rows, experts: e, k: config.expertsPerToken, semantics: config.router, selectionBias: block.routerBias)
         var output = [Float](repeating: 0, count: rows * config.hiddenSize)
-        if let experts = block.biasedExperts, let swiglu = config.clampedSwiGLU {
-            let h = config.hiddenSize
+        switch block.experts {
+        case .biased(let experts):
+            let (h, swiglu) = (config.hiddenSize, config.clampedSwiGLU ?? .init(limit: .infinity, alpha: 1))
             for (e, expert) in experts.enumerated() where !routing.tokens[e].isEmpty {
                 let selected = routing.tokens[e]
                 let input = Routing.gather(x, width: h, rows: selected)
@@ -455,15 +462,15 @@ public struct DecoderForward: Sendable {
                 let y = expert.down.apply(gate, rows: selected.count, threads: threads)
                 Routing.scatterAdd(y, width: h, rows: selected, weights: routing.weights[e], into: &output)
             }
-            return (output, logits)
-        }
-        x.withUnsafeBufferPointer { xp in
-            output.withUnsafeMutableBufferPointer { out in
-                ExpertFeedForward(
-                    hidden: config.hiddenSize, intermediate: config.expertIntermediate,
-                    activation: config.activation, threads: threads
-                )
-                .run(block, routing, x: xp.baseAddress!, into: out.baseAddress!)
+        case .stacked(let gate, let up, let down):
+            x.withUnsafeBufferPointer { xp in
+                output.withUnsafeMutableBufferPointer { out in
+                    ExpertFeedForward(
+                        gate: gate, up: up, down: down, hidden: config.hiddenSize, intermediate: config.expertIntermediate,
+                        activation: config.activation, threads: threads
+                    )
+                    .run(routing, x: xp.baseAddress!, into: out.baseAddress!)
+                }
             }
         }
         if let shared = block.shared {
@@ -531,13 +538,14 @@ public struct DecoderForward: Sendable {
 /// operations, and the results are added in expert order, so the output does not depend on the
 /// thread count.
 struct ExpertFeedForward {
+    let gate, up, down: ExpertLinears
     let hidden: Int
     let intermediate: Int
     let activation: GatedActivation
     let threads: Int
 
     func run(
-        _ block: DecoderForward.SparseBlock, _ routing: Routing, x: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>
+        _ routing: Routing, x: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>
     ) {
         let h = hidden
         let active = (0..<routing.tokens.count).filter { !routing.tokens[$0].isEmpty }
@@ -552,7 +560,7 @@ struct ExpertFeedForward {
         Parallel.dynamic(active.count, threads: threads / threadsPerExpert) { job in
             let index = largestFirst[job]
             routing.tokens[active[index]].withUnsafeBufferPointer { selected in
-                expert(block, active[index], x: input.base, tokens: selected, into: results[index].base, threads: threadsPerExpert)
+                expert(active[index], x: input.base, tokens: selected, into: results[index].base, threads: threadsPerExpert)
             }
         }
         for (index, e) in active.enumerated() {
@@ -574,11 +582,11 @@ struct ExpertFeedForward {
 
     /// down(act(gate x) * up x) for one expert's tokens, into `result`, in `layout(tokens)`.
     func expert(
-        _ block: DecoderForward.SparseBlock, _ e: Int, x: UnsafePointer<Float>, tokens selected: UnsafeBufferPointer<Int>,
+        _ e: Int, x: UnsafePointer<Float>, tokens selected: UnsafeBufferPointer<Int>,
         into result: UnsafeMutablePointer<Float>, threads: Int
     ) {
         let (h, i) = (hidden, intermediate)
-        let (w1, w3, w2) = (block.gate.layers[e].weight, block.up.layers[e].weight, block.down.layers[e].weight)
+        let (w1, w3, w2) = (gate.layers[e].weight, up.layers[e].weight, down.layers[e].weight)
         let count = selected.count
         let panels = Self.layout(count)
         let padded = panels.padded(count)
