@@ -54,6 +54,9 @@ public struct RouterSemantics: Sendable, Equatable, Encodable, CustomStringConve
     /// Mixtral's: softmax over every expert, top-k, renormalised.
     public static let mixtral = RouterSemantics(renormalize: true)
 
+    /// GraniteMoE's and gpt-oss's: the k largest logits, softmax over those k.
+    public static let softmaxOfTopKLogits = RouterSemantics(selection: .scoresOfTopK, renormalize: false)
+
     public var description: String {
         var text = "\(scoring.rawValue), \(selection.rawValue)"
         if selection == .topKOfScores { text += renormalize ? ", renormalised" : ", not renormalised" }

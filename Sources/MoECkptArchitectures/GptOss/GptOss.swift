@@ -73,7 +73,7 @@ public struct GptOssConfig: DecoderArchitecture {
     public var decoder: DecoderConfig {
         var d = fields.decoder(
             numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: intermediateSize,
-            router: RouterSemantics(selection: .scoresOfTopK, renormalize: false))
+            router: .softmaxOfTopKLogits)
         d.attentionBias = attentionBias
         d.attentionOutputBias = attentionBias
         d.attentionSinks = true

@@ -48,7 +48,7 @@ public struct GraniteMoEConfig: GGUFDescribed {
     public var decoder: DecoderConfig {
         var d = fields.decoder(
             numExperts: numExperts, expertsPerToken: expertsPerToken, expertIntermediate: intermediateSize,
-            router: RouterSemantics(selection: .scoresOfTopK, renormalize: false))
+            router: .softmaxOfTopKLogits)
         d.attentionBias = attentionBias
         d.attentionOutputBias = attentionBias
         d.attentionScale = attentionMultiplier
