@@ -12,6 +12,18 @@ public struct TensorRequirement: Equatable, Sendable {
     }
 }
 
+/// Canonical tensors a checkpoint holds all of or none of, which the forward pass does not use.
+public struct OptionalTensorGroup: Sendable {
+    /// What they are, for messages ("multi-token-prediction layer 61").
+    public let title: String
+    public let tensors: [TensorRequirement]
+
+    public init(title: String, tensors: [TensorRequirement]) {
+        self.title = title
+        self.tensors = tensors
+    }
+}
+
 /// A model family moeckpt knows: its description, tensors, layouts and forward pass, in one type.
 /// A value is one model's configuration. Each family conforms in its own file (or folder) under
 /// Sources/MoECkptArchitectures and is listed once in the registry there; nothing else names it.
@@ -70,9 +82,10 @@ public protocol Architecture: Sendable, Equatable {
     /// blocks by default, MXFP4 for gpt-oss); the problems of any that cannot be.
     func prepare(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String])
 
-    /// Decoder layers from this index on are not the model's (DeepSeek-V3's multi-token-prediction
-    /// layers, `model.layers.N` past `num_hidden_layers`): accepted when loading, not run.
-    var ignoredLayersFrom: Int? { get }
+    /// Tensors a checkpoint may carry or leave out, each group wholly (DeepSeek-V3's
+    /// multi-token-prediction layers, `model.layers.N` past `num_hidden_layers`): loaded and
+    /// converted when present, never run.
+    var optionalTensorGroups: [OptionalTensorGroup] { get }
 
     /// How the model routes (router semantics, shared expert, dense layers), for reports.
     var moeRouting: MoERouting? { get }
@@ -134,7 +147,7 @@ extension Architecture {
     public func prepare(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String]) {
         blockScaledWeights.map { $0.dequantize(stored) } ?? (stored, [])
     }
-    public var ignoredLayersFrom: Int? { nil }
+    public var optionalTensorGroups: [OptionalTensorGroup] { [] }
     public func unexpressible(in layout: LayoutKey) -> [String] { [] }
     public static var moeRoles: MoERoles? { nil }
     public var plannedScale: (tensors: Int, parameters: Int)? { Self.scale(of: canonicalTensors) }

@@ -58,6 +58,9 @@ struct Convert: ParsableCommand {
         let options = self.options
         let plan = try OutputPlan(destination: output, options: options)
         let result = try Converter.convert(input, plan: plan, checkIntegrity: options.checkIntegrity, progress: options.progress)
+        for group in result.leftOut {
+            writeToStandardError("moeckpt: note: left out \(group); the forward pass does not use it\n")
+        }
         if !quiet {
             let files = result.files.count == 1 ? "1 file" : "\(result.files.count) files"
             print("wrote \(result.output): \(result.tensors) tensors, \(ByteSize.describe(result.bytes)) in \(files)")

@@ -232,3 +232,54 @@ struct DeepSeekRouterTests {
         #expect(rows == 192)
     }
 }
+
+/// DeepSeek-V3's multi-token-prediction layer (`model.layers.3` of a 3-layer model, as released
+/// checkpoints carry layer 61) goes through every conversion whole, or fails whole.
+struct PredictionLayerTests {
+    static let fixture = Fixtures.path("models/families/deepseek_v3-fp8")
+
+    @Test func itIsCarriedThroughTheFusedLayoutAndTheNativeFormat() throws {
+        let dir = try TemporaryDirectory()
+        let original = try ModelDirectory.open(Self.fixture)
+        let layer = Set(original.tensors.map(\.name).filter { $0.hasPrefix("model.layers.3.") && !$0.hasSuffix("_scale_inv") })
+        #expect(layer.isSuperset(of: ["model.layers.3.eh_proj.weight", "model.layers.3.shared_head.head.weight"]))
+        _ = try Converter.convert(Self.fixture, to: dir.file("direct"), options: ConvertOptions(names: "hf"))
+        _ = try Converter.convert(Self.fixture, to: dir.file("fused"), options: ConvertOptions(names: "hf-fused"))
+        _ = try Converter.convert(dir.file("fused"), to: dir.file("native.moeckpt"))
+        let native = try ModelLoader.load(dir.file("native.moeckpt"))
+        #expect(native.tensors.contains { $0.name == "layers.3.mtp.eh_proj" })
+        let result = try Converter.convert(dir.file("native.moeckpt"), to: dir.file("back"), options: ConvertOptions(names: "hf"))
+        #expect(result.leftOut.isEmpty)
+        let direct = try ModelDirectory.open(dir.file("direct")), back = try ModelDirectory.open(dir.file("back"))
+        #expect(Set(direct.tensors.map(\.name)).isSuperset(of: layer))
+        #expect(Set(back.tensors.map(\.name)) == Set(direct.tensors.map(\.name)))
+        for tensor in direct.tensors {
+            let mine = try #require(back.tensor(named: tensor.name))
+            #expect(mine.shape == tensor.shape && Array(mine.bytes) == Array(tensor.bytes), "\(tensor.name)")
+        }
+        let config = try String(contentsOfFile: dir.file("back/config.json"), encoding: .utf8)
+        #expect(config.contains("\"num_nextn_predict_layers\": 1"))
+    }
+
+    @Test func aPartialLayerIsRefusedSayingWhatIsMissing() throws {
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(Self.fixture, to: dir.file("full"), options: ConvertOptions(names: "hf"))
+        let full = try ModelDirectory.open(dir.file("full"))
+        try FileManager.default.createDirectory(atPath: dir.file("partial"), withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: dir.file("full/config.json"), toPath: dir.file("partial/config.json"))
+        let kept = full.tensors.filter { $0.name != "model.layers.3.enorm.weight" }.map { tensor in
+            TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount) {
+                (file: any ByteSink) throws(FileError) in try file.write(tensor.bytes)
+            }
+        }
+        let file = try OutputFile(creating: dir.file("partial/model.safetensors"))
+        try SafetensorsWriter.write(kept, metadata: ["format": "pt"], to: file)
+        try file.close()
+        #expect {
+            _ = try ModelLoader.load(dir.file("partial"))
+        } throws: { error in
+            (error as? FileError)?.problem as? ModelLoadError
+                == .problems(["multi-token-prediction layer 3: missing tensor model.layers.3.enorm.weight"])
+        }
+    }
+}

@@ -37,6 +37,8 @@ public struct ConvertResult: Sendable {
     public let bytes: Int
     /// Float tensors left in their dtype because they cannot be cast element-wise (F4, F6).
     public let uncastable: [String]
+    /// Optional tensor groups of the model the output layout has no names for, left out.
+    public let leftOut: [String]
 }
 
 /// What a conversion writes, worked out once from the input and the plan: the tensors under
@@ -51,6 +53,8 @@ struct ConversionSource {
     var fileStem = "model"
     /// The header's model description, for `.moeckpt` output.
     var native = MoeckptWriter.Description()
+    /// Optional tensor groups the output layout cannot name (`ConvertResult.leftOut`).
+    var leftOut: [String] = []
 
     enum Sidecars {
         case description(DescriptionFile, text: String?)
@@ -118,7 +122,9 @@ public enum Converter {
                 (files, bytes) = try writeDirectory(tensors, source, maxShardBytes: maxShardBytes, input: input, to: output)
             }
             try output.commit()
-            return ConvertResult(output: plan.destination, files: files, tensors: tensors.count, bytes: bytes, uncastable: uncastable)
+            return ConvertResult(
+                output: plan.destination, files: files, tensors: tensors.count, bytes: bytes, uncastable: uncastable,
+                leftOut: source.leftOut)
         } catch {
             // Name the destination, not the temporary file.
             guard error.path.hasPrefix(output.temporaryPath) else { throw error }
@@ -156,7 +162,10 @@ public enum Converter {
                     problem: ModelLoadError.layoutCannotExpress(layout: key, modelType: model.architecture.modelType, lost: lost))
             }
             do throws(ModelLoadError) {
-                source.tensors = try LayoutMapper.export(model.tensors, architecture: model.architecture, layout: layout)
+                let (tensors, leftOut) = LayoutMapper.withoutUnnamedGroups(
+                    model.tensors, architecture: model.architecture, layout: layout)
+                source.tensors = try LayoutMapper.export(tensors, architecture: model.architecture, layout: layout)
+                source.leftOut = leftOut.map { "\($0.title) (the \(key) layout has no names for it)" }
             } catch {
                 throw FileError(path: inputPath, problem: error)
             }

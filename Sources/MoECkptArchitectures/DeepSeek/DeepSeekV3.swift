@@ -11,6 +11,8 @@ public struct DeepSeekV3Config: DecoderArchitecture {
     public var fields: DecoderFields
     public var intermediateSize, moeIntermediateSize, numRoutedExperts, numSharedExperts, expertsPerToken: Int
     public var groupCount, groupsUsed, firstDenseLayers: Int
+    /// `num_nextn_predict_layers`: multi-token-prediction layers a checkpoint may carry.
+    public var predictionLayers: Int
     public var qLoraRank: Int?
     public var kvLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim: Int
     public var normTopKProb, ropeInterleave, attentionBias: Bool
@@ -29,6 +31,7 @@ public struct DeepSeekV3Config: DecoderArchitecture {
         groupCount = f.optionalCount("n_group") ?? 1
         groupsUsed = f.optionalCount("topk_group") ?? 1
         firstDenseLayers = f.optionalCount("first_k_dense_replace", allowZero: true) ?? 0
+        predictionLayers = f.optionalCount("num_nextn_predict_layers", allowZero: true) ?? 0
         qLoraRank = f.optionalCount("q_lora_rank")
         kvLoraRank = f.count("kv_lora_rank")
         qkNopeHeadDim = f.count("qk_nope_head_dim")
@@ -48,8 +51,26 @@ public struct DeepSeekV3Config: DecoderArchitecture {
         }
     }
 
-    /// The multi-token-prediction layers past `num_hidden_layers` are not run (as transformers).
-    public var ignoredLayersFrom: Int? { fields.numLayers }
+    /// The multi-token-prediction layers, `model.layers.N` from `num_hidden_layers` on: a sparse
+    /// decoder layer each (never dense), the norms of the embedding and of the hidden state,
+    /// their projection, the head's norm, and copies of the embedding and the head (released
+    /// checkpoints carry them; `save_pretrained` drops them). Not run, as in transformers.
+    public var optionalTensorGroups: [OptionalTensorGroup] {
+        let (layers, d) = (fields.numLayers, decoder)
+        guard predictionLayers <= layers else { return [] }
+        return (layers..<layers + predictionLayers).flatMap { l -> [OptionalTensorGroup] in
+            func t(_ name: String, _ shape: [Int]) -> TensorRequirement { TensorRequirement(name: "layers.\(l).mtp." + name, shape: shape) }
+            let (h, v) = (d.hiddenSize, d.vocabSize)
+            let title = "multi-token-prediction layer \(l)"
+            return [
+                OptionalTensorGroup(
+                    title: title,
+                    tensors: d.layerTensors(l) + [t("enorm", [h]), t("hnorm", [h]), t("eh_proj", [h, 2 * h]), t("head_norm", [h])]),
+                OptionalTensorGroup(title: title + "'s embed_tokens", tensors: [t("embed", [v, h])]),
+                OptionalTensorGroup(title: title + "'s shared_head.head", tensors: [t("head", [v, h])]),
+            ]
+        }
+    }
 
     public var configJSON: JSONObject {
         JSONObject(
@@ -58,6 +79,7 @@ public struct DeepSeekV3Config: DecoderArchitecture {
                 ("n_routed_experts", .integer(numRoutedExperts)), ("n_shared_experts", .integer(numSharedExperts)),
                 ("num_experts_per_tok", .integer(expertsPerToken)), ("n_group", .integer(groupCount)),
                 ("topk_group", .integer(groupsUsed)), ("first_k_dense_replace", .integer(firstDenseLayers)),
+                ("num_nextn_predict_layers", .integer(predictionLayers)),
                 ("q_lora_rank", .integer(qLoraRank)), ("kv_lora_rank", .integer(kvLoraRank)),
                 ("qk_nope_head_dim", .integer(qkNopeHeadDim)), ("qk_rope_head_dim", .integer(qkRopeHeadDim)),
                 ("v_head_dim", .integer(vHeadDim)), ("norm_topk_prob", .bool(normTopKProb)),
@@ -72,6 +94,10 @@ public struct DeepSeekV3Config: DecoderArchitecture {
             problems.append("n_routed_experts (\(numRoutedExperts)) is not divisible by n_group (\(groupCount))")
         }
         if groupsUsed > groupCount { problems.append("topk_group (\(groupsUsed)) exceeds n_group (\(groupCount))") }
+        if predictionLayers > fields.numLayers {
+            problems.append(
+                "num_nextn_predict_layers (\(predictionLayers)) exceeds num_hidden_layers (\(fields.numLayers))")
+        }
         if let unsupportedQuantization {
             problems.append(
                 "quantization_config \(unsupportedQuantization) is not implemented by moeckpt (fp8 with a weight_block_size is)")
@@ -108,7 +134,14 @@ public struct DeepSeekV3Config: DecoderArchitecture {
         return TransformersNames.core + latent + TransformersNames.qwenExperts(storage)
             + [LayoutEntry("model.layers.{bid}.mlp.gate.e_score_correction_bias", "layers.{bid}.moe.router_bias")]
             + TransformersNames.gatedMLP("mlp.shared_experts", "moe.shared") + TransformersNames.gatedMLP("mlp", "mlp")
+            + predictionLayer
     }
+
+    /// A multi-token-prediction layer's own tensors (its decoder layer is named as the others).
+    static let predictionLayer = [
+        ("enorm.weight", "enorm"), ("hnorm.weight", "hnorm"), ("eh_proj.weight", "eh_proj"),
+        ("shared_head.norm.weight", "head_norm"), ("embed_tokens.weight", "embed"), ("shared_head.head.weight", "head"),
+    ].map { LayoutEntry("model.layers.{bid}." + $0.0, "layers.{bid}.mtp." + $0.1) }
 
     public static let externalLayouts = [
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),

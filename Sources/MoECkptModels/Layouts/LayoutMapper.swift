@@ -35,11 +35,37 @@ public enum LayoutMapper {
         var problems: [String] = []
         var result: [String: CanonicalTensor] = [:]
         let requirements = architecture.canonicalTensors
-        let required = Dictionary(uniqueKeysWithValues: requirements.map { ($0.name, $0.shape) })
+        resolve(requirements, byName, architecture, layout, into: &result, used: &used, problems: &problems)
+        var loaded = requirements
+        for group in architecture.optionalTensorGroups {
+            var groupProblems: [String] = []
+            let found = resolve(group.tensors, byName, architecture, layout, into: &result, used: &used, problems: &groupProblems)
+            guard found > 0 else { continue }
+            problems += groupProblems.map { "\(group.title): \($0)" }
+            loaded += group.tensors
+        }
+        for tensor in stored where !used.contains(tensor.name) {
+            if layout.ignored.contains(where: { $0.match(tensor.name) != nil }) { continue }
+            problems.append("unexpected tensor \(tensor.name)")
+        }
+        return (loaded.compactMap { result[$0.name] }, problems)
+    }
+
+    /// Finds the stored tensors of `requirements` by the layout's table, adding them to `result`
+    /// (re-arranged) and their problems to `problems`; returns how many stored tensors it found.
+    @discardableResult
+    private static func resolve(
+        _ requirements: [TensorRequirement], _ byName: [String: NamedTensor], _ architecture: any Architecture,
+        _ layout: NamingLayout, into result: inout [String: CanonicalTensor], used: inout Set<String>,
+        problems: inout [String]
+    ) -> Int {
+        let required = Dictionary(requirements.map { ($0.name, $0.shape) }, uniquingKeysWith: { first, _ in first })
+        var found = 0
 
         func fetch(_ name: String, shape expected: [Int]) -> NamedTensor? {
             guard let tensor = byName[name] else { problems.append("missing tensor \(name)"); return nil }
             used.insert(name)
+            found += 1
             guard tensor.shape == expected else {
                 problems.append("\(name) has shape \(tensor.shape), expected \(expected)")
                 return nil
@@ -104,12 +130,7 @@ public enum LayoutMapper {
                 }
             }
         }
-        for tensor in stored where !used.contains(tensor.name) {
-            if layout.ignored.contains(where: { $0.match(tensor.name) != nil }) { continue }
-            if let from = architecture.ignoredLayersFrom, let layer = layerIndex(tensor.name), layer >= from { continue }
-            problems.append("unexpected tensor \(tensor.name)")
-        }
-        return (requirements.compactMap { result[$0.name] }, problems)
+        return found
     }
 
     /// The canonical tensors under a layout's names, in table order.
@@ -174,11 +195,25 @@ public enum LayoutMapper {
         return out
     }
 
-    /// N of a name `...layers.N....`.
-    static func layerIndex(_ name: String) -> Int? {
-        let parts = name.split(separator: ".")
-        guard let at = parts.firstIndex(of: "layers"), at + 1 < parts.count else { return nil }
-        return Int(parts[at + 1])
+    /// The optional groups a loaded model carries that a layout has no names for (mlx-lm's and
+    /// llama.cpp's DeepSeek-V3 have none for its multi-token-prediction layers), and the
+    /// canonical tensors without them.
+    public static func withoutUnnamedGroups(
+        _ canonical: [CanonicalTensor], architecture: any Architecture, layout: NamingLayout
+    ) -> (tensors: [CanonicalTensor], dropped: [OptionalTensorGroup]) {
+        let present = Set(canonical.map(\.name))
+        var dropped: [OptionalTensorGroup] = []
+        var droppedNames = Set<String>()
+        for group in architecture.optionalTensorGroups where group.tensors.contains(where: { present.contains($0.name) }) {
+            let named = group.tensors.allSatisfy { tensor in
+                layout.entries.contains { entry in entry.canonical.contains { $0.match(tensor.name) != nil } }
+            }
+            if !named {
+                dropped.append(group)
+                droppedNames.formUnion(group.tensors.map(\.name))
+            }
+        }
+        return (canonical.filter { !droppedNames.contains($0.name) }, dropped)
     }
 
     private static func sameDtype(_ parts: [NamedTensor], _ problems: inout [String]) -> DType? {
