@@ -71,9 +71,10 @@ public final class FileMapping: @unchecked Sendable {
     }
 
     /// Tells the kernel these pages will not be needed again, so a long streaming read does not
-    /// keep the whole file resident.
+    /// keep the whole file resident. Not for a private copy: its dropped pages would read back as
+    /// zeros (and a page can hold bytes of other tensors still to be read).
     public func release(_ range: Range<Int>) {
-        guard let base = bytes.baseAddress, !range.isEmpty else { return }
+        guard !owned, let base = bytes.baseAddress, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = range.lowerBound / page * page
         let end = min(range.upperBound / page * page, bytes.count)

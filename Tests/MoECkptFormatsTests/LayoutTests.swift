@@ -170,3 +170,30 @@ struct LoadProblemTests {
         }
     }
 }
+
+/// Storages that stand in for file bytes (dequantized weights, re-arranged layouts) keep their
+/// bytes when a streaming writer releases what it has read: the next tensor may share a page.
+struct StandInStorageTests {
+    @Test func releasingPartOfAPrivateCopyKeepsEveryByte() {
+        let bytes = (0..<3 * 4096).map { UInt8(truncatingIfNeeded: $0 * 7 + 1) }
+        let copy = bytes.withUnsafeBytes { FileMapping(copying: $0, path: "copy") }
+        copy.release(0..<8192)
+        #expect(Array(copy.bytes) == bytes)
+    }
+
+    @Test func aDerivedTensorIsComputedOnFirstReadAndAgainAfterRelease() throws {
+        let source = [UInt8](0..<16).withUnsafeBytes { FileMapping(copying: $0, path: "source") }
+        let derived = DerivedStorage(
+            name: "reversed", byteCount: 16, sources: [ByteRope([BytePiece(storage: source, offset: 0, count: 16)])]
+        ) {
+            inputs, out in
+            for i in 0..<16 { out[i] = inputs[0][15 - i] }
+        }
+        try derived.load()
+        #expect(Array(derived.bytes) == Array((0..<16).reversed()))
+        derived.release(0..<16)
+        #expect(derived.bytes.isEmpty)
+        try derived.load()
+        #expect(Array(derived.bytes) == Array((0..<16).reversed()))
+    }
+}

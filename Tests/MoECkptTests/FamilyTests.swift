@@ -283,3 +283,45 @@ struct PredictionLayerTests {
         }
     }
 }
+
+/// gpt-oss in mlx-lm's names: the fixtures' YaRN does not truncate, which mlx-lm cannot express,
+/// so a copy whose config truncates goes through them (checked against mlx-lm by hand, see
+/// docs/families.md).
+struct GptOssMLXTests {
+    @Test func theExpertsComeApartAndGoBackTogetherExactly() throws {
+        let fixture = Fixtures.path("models/families/gpt_oss")
+        let dir = try TemporaryDirectory()
+        let copy = dir.file("truncating")
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: fixture + "/model.safetensors", toPath: copy + "/model.safetensors")
+        let config = try String(contentsOfFile: fixture + "/config.json", encoding: .utf8)
+        #expect(config.contains("\"truncate\": false"))
+        try config.replacingOccurrences(of: "\"truncate\": false", with: "\"truncate\": true")
+            .write(toFile: copy + "/config.json", atomically: true, encoding: .utf8)
+        _ = try Converter.convert(copy, to: dir.file("mlx"), options: ConvertOptions(names: "mlx"))
+        let mlx = try ModelDirectory.open(dir.file("mlx"))
+        let gate = try #require(mlx.tensor(named: "model.layers.0.mlp.experts.gate_proj.weight"))
+        let up = try #require(mlx.tensor(named: "model.layers.0.mlp.experts.up_proj.bias"))
+        #expect(gate.shape == [8, 32, 64] && up.shape == [8, 32])
+        // gate_up_proj [E, H, 2I]: gate is the even columns, transposed; up_proj_bias the odd entries.
+        let original = try ModelDirectory.open(fixture)
+        let fused = try floats(try #require(original.tensor(named: "model.layers.0.mlp.experts.gate_up_proj")))
+        let fusedBias = try floats(try #require(original.tensor(named: "model.layers.0.mlp.experts.gate_up_proj_bias")))
+        let (g, u) = (try floats(gate), try floats(up))
+        for (e, o, i) in [(0, 0, 0), (3, 5, 7), (7, 31, 63)] {
+            #expect(g[(e * 32 + o) * 64 + i] == fused[(e * 64 + i) * 64 + 2 * o])
+            #expect(u[e * 32 + o] == fusedBias[e * 64 + 2 * o + 1])
+        }
+        _ = try Converter.convert(dir.file("mlx"), to: dir.file("back"), options: ConvertOptions(names: "hf"))
+        let back = try ModelDirectory.open(dir.file("back"))
+        for tensor in original.tensors {
+            let mine = try #require(back.tensor(named: tensor.name))
+            #expect(mine.shape == tensor.shape && Array(mine.bytes) == Array(tensor.bytes), "\(tensor.name)")
+        }
+    }
+
+    private func floats(_ tensor: StoredTensor) throws -> [Float] {
+        let bytes = try tensor.load()
+        return (0..<tensor.elementCount).map { bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+    }
+}

@@ -165,7 +165,10 @@ public enum Converter {
                 let (tensors, leftOut) = LayoutMapper.withoutUnnamedGroups(
                     model.tensors, architecture: model.architecture, layout: layout)
                 source.tensors = try LayoutMapper.export(tensors, architecture: model.architecture, layout: layout)
-                source.leftOut = leftOut.map { "\($0.title) (the \(key) layout has no names for it)" }
+                var seen = Set<String>()
+                source.leftOut = leftOut.map(\.title).filter { seen.insert($0).inserted }.map {
+                    "\($0) (the \(key) layout has no names for it)"
+                }
             } catch {
                 throw FileError(path: inputPath, problem: error)
             }

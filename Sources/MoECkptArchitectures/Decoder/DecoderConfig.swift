@@ -51,8 +51,9 @@ public struct DecoderConfig: Sendable, Equatable {
     public var attentionSinks = false
     /// A bias on the router's logits (gpt-oss's `mlp.router.bias`).
     public var routerLogitBias = false
-    /// gpt-oss's experts: stored [E, in, out] (transposed) with biases, gate and up columns
-    /// interleaved, and the clamped SwiGLU (up.clamp(±limit) + 1) * g * sigmoid(alpha g), g = min(gate, limit).
+    /// Biases on every expert's gate, up and down projections (gpt-oss).
+    public var expertBiases = false
+    /// gpt-oss's activation: (up.clamp(±limit) + 1) * g * sigmoid(alpha g), g = min(gate, limit).
     public var clampedSwiGLU: ClampedSwiGLU?
 
     public struct ClampedSwiGLU: Sendable, Equatable {
@@ -215,7 +216,8 @@ public struct DecoderConfig: Sendable, Equatable {
             }
             list += [
                 t("attn.kv_a", [mla.kvLoraRank + mla.qkRopeHeadDim, h]), t("attn.kv_a_norm", [mla.kvLoraRank]),
-                t("attn.kv_b", [heads * (mla.qkNopeHeadDim + mla.vHeadDim), mla.kvLoraRank]), t("attn.o", [h, heads * mla.vHeadDim]),
+                t("attn.k_b", [heads, mla.qkNopeHeadDim, mla.kvLoraRank]), t("attn.v_b", [heads, mla.vHeadDim, mla.kvLoraRank]),
+                t("attn.o", [h, heads * mla.vHeadDim]),
             ]
             if mla.bias { list += [t("attn.kv_a_bias", [mla.kvLoraRank + mla.qkRopeHeadDim]), t("attn.o_bias", [h])] }
         } else {
@@ -236,14 +238,8 @@ public struct DecoderConfig: Sendable, Equatable {
         }
         list.append(t("moe.router", [e, h]))
         if routerLogitBias { list.append(t("moe.router_logit_bias", [e])) }
-        if clampedSwiGLU != nil {
-            list += [
-                t("moe.gate_up_t", [e, h, 2 * i]), t("moe.gate_up_bias", [e, 2 * i]), t("moe.down_t", [e, i, h]),
-                t("moe.down_bias", [e, h]),
-            ]
-        } else {
-            list += [t("moe.gate", [e, i, h]), t("moe.up", [e, i, h]), t("moe.down", [e, h, i])]
-        }
+        list += [t("moe.gate", [e, i, h]), t("moe.up", [e, i, h]), t("moe.down", [e, h, i])]
+        if expertBiases { list += [t("moe.gate_bias", [e, i]), t("moe.up_bias", [e, i]), t("moe.down_bias", [e, h])] }
         if routerSelectionBias { list.append(t("moe.router_bias", [e])) }
         if let shared = sharedExpert {
             let s = shared.intermediate

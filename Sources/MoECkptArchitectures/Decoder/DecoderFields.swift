@@ -64,6 +64,10 @@ public struct DecoderFields: Sendable, Equatable {
             // Both spellings: transformers 5 reads `rope_parameters`, mlx-lm and transformers 4.x `rope_theta`.
             ("rope_theta", .float(ropeTheta)),
             ("rope_parameters", .object(JSONObject(ropeParameters))),
+        ]
+        // mlx-lm reads YaRN only from 4.x's `rope_scaling`; transformers 5 folds it into the same parameters.
+        if yarn != nil { members.append(("rope_scaling", .object(JSONObject(ropeParameters.filter { $0.0 != "rope_theta" })))) }
+        members += [
             ("max_position_embeddings", .integer(maxPositionEmbeddings)), ("tie_word_embeddings", .bool(tieWordEmbeddings)),
         ]
         return members

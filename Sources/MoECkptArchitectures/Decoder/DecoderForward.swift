@@ -31,7 +31,8 @@ public struct DecoderForward: Sendable {
         let qANorm: [Float]?  // [q_lora]
         let kvA: LinearLayer  // [kv_lora + rope, h]
         let kvANorm: [Float]  // [kv_lora]
-        let kvB: LinearLayer  // [heads * (nope + v), kv_lora]
+        let kB: LinearLayer  // [heads * nope, kv_lora]
+        let vB: LinearLayer  // [heads * v, kv_lora]
     }
 
     enum MLP: Sendable {
@@ -93,8 +94,8 @@ public struct DecoderForward: Sendable {
                     SparseBlock(
                         router: try linear(p + "moe.router", h, e, bias: config.routerLogitBias ? p + "moe.router_logit_bias" : nil),
                         routerBias: config.routerSelectionBias ? try w.f32(p + "moe.router_bias") : nil,
-                        experts: config.clampedSwiGLU != nil
-                            ? .biased(try Self.transposedExperts(w, prefix: p + "moe.", config: config))
+                        experts: config.expertBiases
+                            ? .biased(try Self.biasedExperts(w, prefix: p + "moe.", config: config))
                             : .stacked(
                                 gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
                                 up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
@@ -112,7 +113,8 @@ public struct DecoderForward: Sendable {
                     qA: qA, qANorm: mla.qLoraRank == nil ? nil : try w.f32(p + "attn.q_a_norm"),
                     kvA: try linear(p + "attn.kv_a", h, mla.kvLoraRank + mla.qkRopeHeadDim, bias: mla.bias ? p + "attn.kv_a_bias" : nil),
                     kvANorm: try w.f32(p + "attn.kv_a_norm"),
-                    kvB: try linear(p + "attn.kv_b", mla.kvLoraRank, heads * (mla.qkNopeHeadDim + mla.vHeadDim)))
+                    kB: try linear(p + "attn.k_b", mla.kvLoraRank, heads * mla.qkNopeHeadDim),
+                    vB: try linear(p + "attn.v_b", mla.kvLoraRank, heads * mla.vHeadDim))
                 let q = mla.qLoraRank.map { (rank: Int) in (p + "attn.q_b", rank) } ?? (p + "attn.q", h)
                 let o = try linear(p + "attn.o", heads * mla.vHeadDim, h, bias: mla.bias ? p + "attn.o_bias" : nil)
                 let query = try linear(q.0, q.1, heads * mla.qkHeadDim)
@@ -377,8 +379,8 @@ public struct DecoderForward: Sendable {
     }
 
     /// Multi-head latent attention: q = q_b(norm(q_a x)) (or q_proj x), split per head into
-    /// [nope | rope]; the latent kv_a x = [c | k_rope], c normed and expanded by kv_b into each
-    /// head's [k_nope | v]; the rotary key is shared by the heads. Rotary on the rope parts only
+    /// [nope | rope]; the latent kv_a x = [c | k_rope], c normed and expanded by k_b and v_b into
+    /// each head's k_nope and v; the rotary key is shared by the heads. Rotary on the rope parts only
     /// (de-interleaved first when stored in pairs, as transformers' `apply_rotary_pos_emb_interleave`
     /// leaves them); scores scaled by 1 / sqrt(nope + rope), causal.
     func attendLatent(
@@ -399,7 +401,9 @@ public struct DecoderForward: Sendable {
             for j in 0..<mla.kvLoraRank { c[r * mla.kvLoraRank + j] = compressed[r * width + j] }
             for j in 0..<rope { kRope[r * rope + j] = compressed[r * width + mla.kvLoraRank + j] }
         }
-        let kv = latent.kvB.apply(rmsNorm(c, latent.kvANorm), rows: n, threads: threads)  // [n, heads * (nope + dv)]
+        let latentKV = rmsNorm(c, latent.kvANorm)
+        let kNope = latent.kB.apply(latentKV, rows: n, threads: threads)  // [n, heads * nope]
+        let v = latent.vB.apply(latentKV, rows: n, threads: threads)  // [n, heads * dv]
         func rotate(_ values: UnsafeMutablePointer<Float>, position: Int) {
             if mla.ropeInterleave {
                 let pairs = (0..<rope).map { values[$0] }
@@ -420,7 +424,7 @@ public struct DecoderForward: Sendable {
         // weighted sums unchanged.
         let d = max(dqk, dv)
         let scaling = config.attentionScale.map(Float.init) ?? 1 / Float(dqk).squareRoot()
-        let (qs, kvs, kr) = (q, kv, kRope)
+        let (qs, ks, vs, kr) = (q, kNope, v, kRope)
         let context = attendHeads(layer, batch: batch, tokens: tokens, d: d, outputWidth: dv, scaling: scaling, threads: threads) {
             b, head in
             var queries = [Float](repeating: 0, count: tokens * d)
@@ -428,10 +432,9 @@ public struct DecoderForward: Sendable {
             for i in 0..<tokens {
                 let r = b * tokens + i
                 for j in 0..<dqk { queries[i * d + j] = qs[r * heads * dqk + head * dqk + j] }
-                let kvBase = r * heads * (nope + dv) + head * (nope + dv)
-                for j in 0..<nope { keys[i * d + j] = kvs[kvBase + j] }
+                for j in 0..<nope { keys[i * d + j] = ks[(r * heads + head) * nope + j] }
                 for j in 0..<rope { keys[i * d + nope + j] = kr[r * rope + j] }
-                for j in 0..<dv { values[i * d + j] = kvs[kvBase + nope + j] }
+                for j in 0..<dv { values[i * d + j] = vs[(r * heads + head) * dv + j] }
             }
             return (queries, keys, values)
         }
@@ -488,32 +491,22 @@ public struct DecoderForward: Sendable {
         return (output, logits)
     }
 
-    /// gpt-oss's experts from their stored form: `gate_up_t` [E, H, 2I] (x @ W, gate and up columns
-    /// interleaved) and `down_t` [E, I, H], with biases; as [out, in] matrices of their own (a copy:
-    /// the kernels read rows).
-    static func transposedExperts(_ w: WeightReader, prefix: String, config: DecoderConfig) throws(ForwardError) -> [GatedMLP] {
+    /// gpt-oss's experts with their biases, each as layers of its own (f32 copies).
+    static func biasedExperts(_ w: WeightReader, prefix: String, config: DecoderConfig) throws(ForwardError) -> [GatedMLP] {
         let (e, h, i) = (config.numExperts, config.hiddenSize, config.expertIntermediate)
-        // The stored layer in fp32 and its re-arranged copy.
-        let bytes = Checked(e) * h * i * 3 * 4 * 2
-        guard let needed = bytes.value, MemoryBudget.fits(needed) else {
-            throw .badInput("\(prefix)experts: re-arranging them for the kernels would need more memory than this process may use")
+        // The stored layer in fp32 and each expert's copy.
+        guard let needed = (Checked(e) * h * i * 3 * 4 * 2).value, MemoryBudget.fits(needed) else {
+            throw .badInput("\(prefix)experts: copying them for the kernels would need more memory than this process may use")
         }
-        let gateUp = try w.f32(prefix + "gate_up_t"), gateUpBias = try w.f32(prefix + "gate_up_bias")
-        let down = try w.f32(prefix + "down_t"), downBias = try w.f32(prefix + "down_bias")
+        let gate = try w.f32(prefix + "gate"), up = try w.f32(prefix + "up"), down = try w.f32(prefix + "down")
+        let gateBias = try w.f32(prefix + "gate_bias"), upBias = try w.f32(prefix + "up_bias")
+        let downBias = try w.f32(prefix + "down_bias")
+        func slice(_ values: [Float], _ x: Int, _ count: Int) -> [Float] { Array(values[(x * count)..<((x + 1) * count)]) }
         return (0..<e).map { x in
-            var gate = [Float](repeating: 0, count: i * h), up = gate, downT = [Float](repeating: 0, count: h * i)
-            for r in 0..<h {
-                for c in 0..<i {
-                    gate[c * h + r] = gateUp[(x * h + r) * 2 * i + 2 * c]
-                    up[c * h + r] = gateUp[(x * h + r) * 2 * i + 2 * c + 1]
-                }
-            }
-            for r in 0..<i { for c in 0..<h { downT[c * i + r] = down[(x * i + r) * h + c] } }
-            let biases = Array(gateUpBias[(x * 2 * i)..<((x + 1) * 2 * i)])
-            return GatedMLP(
-                gate: LinearLayer(weight: gate, bias: stride(from: 0, to: 2 * i, by: 2).map { biases[$0] }, inputs: h, outputs: i),
-                up: LinearLayer(weight: up, bias: stride(from: 1, to: 2 * i, by: 2).map { biases[$0] }, inputs: h, outputs: i),
-                down: LinearLayer(weight: downT, bias: Array(downBias[(x * h)..<((x + 1) * h)]), inputs: i, outputs: h))
+            GatedMLP(
+                gate: LinearLayer(weight: slice(gate, x, i * h), bias: slice(gateBias, x, i), inputs: h, outputs: i),
+                up: LinearLayer(weight: slice(up, x, i * h), bias: slice(upBias, x, i), inputs: h, outputs: i),
+                down: LinearLayer(weight: slice(down, x, h * i), bias: slice(downBias, x, h), inputs: i, outputs: h))
         }
     }
 

@@ -66,8 +66,9 @@ public struct DeepSeekV3Config: DecoderArchitecture {
                 OptionalTensorGroup(
                     title: title,
                     tensors: d.layerTensors(l) + [t("enorm", [h]), t("hnorm", [h]), t("eh_proj", [h, 2 * h]), t("head_norm", [h])]),
-                OptionalTensorGroup(title: title + "'s embed_tokens", tensors: [t("embed", [v, h])]),
-                OptionalTensorGroup(title: title + "'s shared_head.head", tensors: [t("head", [v, h])]),
+                // Copies of the embedding and the head, which some checkpoints leave out.
+                OptionalTensorGroup(title: title, tensors: [t("embed", [v, h])]),
+                OptionalTensorGroup(title: title, tensors: [t("head", [v, h])]),
             ]
         }
     }
@@ -129,9 +130,11 @@ public struct DeepSeekV3Config: DecoderArchitecture {
         let latent = [
             ("q_a_proj.weight", "attn.q_a"), ("q_a_proj.bias", "attn.q_a_bias"), ("q_a_layernorm.weight", "attn.q_a_norm"),
             ("q_b_proj.weight", "attn.q_b"), ("kv_a_proj_with_mqa.weight", "attn.kv_a"), ("kv_a_proj_with_mqa.bias", "attn.kv_a_bias"),
-            ("kv_a_layernorm.weight", "attn.kv_a_norm"), ("kv_b_proj.weight", "attn.kv_b"), ("o_proj.bias", "attn.o_bias"),
+            ("kv_a_layernorm.weight", "attn.kv_a_norm"), ("o_proj.bias", "attn.o_bias"),
         ].map { LayoutEntry(attention + $0.0, "layers.{bid}." + $0.1) }
-        return TransformersNames.core + latent + TransformersNames.qwenExperts(storage)
+        // Per head: its key rows (no rotary part), then its value rows.
+        let kvB = LayoutEntry(attention + "kv_b_proj.weight", fusedPerHead: ["layers.{bid}.attn.k_b", "layers.{bid}.attn.v_b"])
+        return TransformersNames.core + latent + [kvB] + TransformersNames.qwenExperts(storage)
             + [LayoutEntry("model.layers.{bid}.mlp.gate.e_score_correction_bias", "layers.{bid}.moe.router_bias")]
             + TransformersNames.gatedMLP("mlp.shared_experts", "moe.shared") + TransformersNames.gatedMLP("mlp", "mlp")
             + predictionLayer
@@ -143,8 +146,28 @@ public struct DeepSeekV3Config: DecoderArchitecture {
         ("shared_head.norm.weight", "head_norm"), ("embed_tokens.weight", "embed"), ("shared_head.head.weight", "head"),
     ].map { LayoutEntry("model.layers.{bid}." + $0.0, "layers.{bid}.mtp." + $0.1) }
 
+    /// mlx-lm's `sanitize`: experts stacked under `switch_mlp`; kv_b_proj as per-head matrices,
+    /// `embed_q` [heads, kv_lora, nope] (the key rows, transposed) and `unembed_out` [heads, v,
+    /// kv_lora]; no multi-token-prediction layers.
+    static let mlx =
+        transformers(.mlx).filter { !$0.stored.template.contains("kv_b_proj") && !$0.canonical[0].template.contains(".mtp.") }
+        + [
+            LayoutEntry("model.layers.{bid}.self_attn.embed_q.weight", dealtColumns: ["layers.{bid}.attn.k_b"], transposed: true),
+            LayoutEntry("model.layers.{bid}.self_attn.unembed_out.weight", "layers.{bid}.attn.v_b"),
+        ]
+
+    /// What mlx-lm's DeepSeek-V3 cannot run as transformers does.
+    public func unexpressible(in layout: LayoutKey) -> [String] {
+        guard layout == "mlx" else { return [] }
+        var lost: [String] = []
+        if !ropeInterleave { lost.append("rope_interleave false (mlx-lm always rotates interleaved pairs)") }
+        if numSharedExperts == 0 { lost.append("n_shared_experts 0 (mlx-lm builds a shared expert unless it is null)") }
+        return lost
+    }
+
     public static let externalLayouts = [
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
         NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
+        NamingLayout(key: "mlx", title: "mlx-lm (stacked experts, absorbed kv_b)", entries: mlx),
     ]
 }

@@ -80,6 +80,7 @@ public struct GptOssConfig: DecoderArchitecture {
         d.slidingWindow = slidingWindow
         d.slidingLayers = layerTypes.indices.filter { layerTypes[$0] == "sliding_attention" }
         d.routerLogitBias = true
+        d.expertBiases = true
         d.clampedSwiGLU = .init(limit: Float(swigluLimit), alpha: Float(swigluAlpha))
         return d
     }
@@ -89,11 +90,43 @@ public struct GptOssConfig: DecoderArchitecture {
             LayoutEntry("model.layers.{bid}.self_attn.sinks", "layers.{bid}.attn.sinks"),
             LayoutEntry("model.layers.{bid}.mlp.router.weight", "layers.{bid}.moe.router"),
             LayoutEntry("model.layers.{bid}.mlp.router.bias", "layers.{bid}.moe.router_logit_bias"),
-            LayoutEntry("model.layers.{bid}.mlp.experts.gate_up_proj", "layers.{bid}.moe.gate_up_t"),
-            LayoutEntry("model.layers.{bid}.mlp.experts.gate_up_proj_bias", "layers.{bid}.moe.gate_up_bias"),
-            LayoutEntry("model.layers.{bid}.mlp.experts.down_proj", "layers.{bid}.moe.down_t"),
+            // Stored for x @ W ([E, in, out]) with gate and up columns interleaved.
+            LayoutEntry(
+                "model.layers.{bid}.mlp.experts.gate_up_proj", dealtColumns: ["layers.{bid}.moe.gate", "layers.{bid}.moe.up"],
+                transposed: true),
+            LayoutEntry(
+                "model.layers.{bid}.mlp.experts.gate_up_proj_bias",
+                dealtColumns: ["layers.{bid}.moe.gate_bias", "layers.{bid}.moe.up_bias"], transposed: false),
+            LayoutEntry("model.layers.{bid}.mlp.experts.down_proj", dealtColumns: ["layers.{bid}.moe.down"], transposed: true),
             LayoutEntry("model.layers.{bid}.mlp.experts.down_proj_bias", "layers.{bid}.moe.down_bias"),
         ]
 
-    public static let externalLayouts = [NamingLayout(key: "hf", title: "Hugging Face", entries: transformers)]
+    /// mlx-lm's `sanitize`d names: the experts' gate and up apart, [E, out, in], with biases.
+    static let mlx: [LayoutEntry] =
+        transformers.filter { !$0.stored.template.contains("mlp.experts.") }
+        + ["gate", "up", "down"].flatMap { projection in
+            [
+                LayoutEntry("model.layers.{bid}.mlp.experts.\(projection)_proj.weight", "layers.{bid}.moe.\(projection)"),
+                LayoutEntry("model.layers.{bid}.mlp.experts.\(projection)_proj.bias", "layers.{bid}.moe.\(projection)_bias"),
+            ]
+        }
+
+    /// What mlx-lm's gpt-oss cannot run as transformers does.
+    public func unexpressible(in layout: LayoutKey) -> [String] {
+        guard layout == "mlx" else { return [] }
+        var lost: [String] = []
+        if let yarn = fields.yarn, !yarn.truncate {
+            lost.append("YaRN with truncate false (mlx-lm's YaRN always rounds the correction range)")
+        }
+        if !attentionBias { lost.append("attention_bias false (mlx-lm's gpt-oss always has attention biases)") }
+        if swigluLimit != 7 || swigluAlpha != 1.702 {
+            lost.append("swiglu_limit \(swigluLimit), swiglu_alpha \(swigluAlpha) (mlx-lm's gpt-oss fixes 7.0 and 1.702)")
+        }
+        return lost
+    }
+
+    public static let externalLayouts = [
+        NamingLayout(key: "hf", title: "Hugging Face", entries: transformers),
+        NamingLayout(key: "mlx", title: "mlx-lm (experts' gate and up apart)", entries: mlx),
+    ]
 }

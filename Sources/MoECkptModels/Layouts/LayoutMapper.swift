@@ -115,17 +115,30 @@ public enum LayoutMapper {
                     for (i, name) in canonicalNames.enumerated() {
                         result[name] = CanonicalTensor(name: name, dtype: t.dtype, shape: shapes[i], rope: split[i])
                     }
-                case .fusedPerExpert:
+                case .fusedPerExpert, .fusedPerHead:
+                    guard shapes.allSatisfy({ $0.count >= 2 }) else { continue }
                     let rowsEach = shapes.map { $0[1] }
                     var fusedShape = shapes[0]
                     fusedShape[1] = rowsEach.reduce(0, +)
-                    guard let t = fetch(entry.stored.name(block: block), shape: fusedShape) else { continue }
+                    let storedShape =
+                        entry.transform == .fusedPerHead ? [fusedShape[0] * fusedShape[1]] + fusedShape.dropFirst(2) : fusedShape
+                    guard let t = fetch(entry.stored.name(block: block), shape: storedShape) else { continue }
                     guard let rows = RowLayout(t.dtype, fusedShape) else {
                         problems.append("\(t.name): cannot split a \(t.dtype.name) tensor"); continue
                     }
                     let split = rows.splitFused(t.rope, experts: fusedShape[0], rows: rowsEach)
                     for (i, name) in canonicalNames.enumerated() {
                         result[name] = CanonicalTensor(name: name, dtype: t.dtype, shape: shapes[i], rope: split[i])
+                    }
+                case .dealtColumns(let transposed):
+                    guard Set(shapes).count == 1, let deal = ColumnDeal(partShape: shapes[0], parts: shapes.count, transposed: transposed)
+                    else { continue }
+                    guard let t = fetch(entry.stored.name(block: block), shape: deal.storedShape) else { continue }
+                    for (i, name) in canonicalNames.enumerated() {
+                        guard let rope = deal.part(i, of: t.rope, dtype: t.dtype, name: t.name) else {
+                            problems.append("\(t.name): cannot re-arrange a \(t.dtype.name) tensor"); break
+                        }
+                        result[name] = CanonicalTensor(name: name, dtype: t.dtype, shape: shapes[i], rope: rope)
                     }
                 }
             }
@@ -175,7 +188,7 @@ public enum LayoutMapper {
                     for part in parts { rope.append(part.rope) }
                     let shape = [parts.reduce(0) { $0 + $1.shape[0] }] + Array(tensor.shape.dropFirst())
                     out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: shape, rope: rope))
-                case .fusedPerExpert:
+                case .fusedPerExpert, .fusedPerHead:
                     guard parts.allSatisfy({ $0.dtype == tensor.dtype }), tensor.dtype.byteWidth != nil else {
                         throw .cannotRearrange(tensor.name, tensor.dtype)
                     }
@@ -188,7 +201,14 @@ public enum LayoutMapper {
                     }
                     var shape = tensor.shape
                     shape[1] = parts.reduce(0) { $0 + $1.shape[1] }
+                    if entry.transform == .fusedPerHead { shape = [shape[0] * shape[1]] + shape.dropFirst(2) }
                     out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: shape, rope: rope))
+                case .dealtColumns(let transposed):
+                    guard parts.allSatisfy({ $0.dtype == tensor.dtype && $0.shape == tensor.shape }),
+                        let deal = ColumnDeal(partShape: tensor.shape, parts: parts.count, transposed: transposed),
+                        let rope = deal.joined(parts.map(\.rope), dtype: tensor.dtype, name: storedName)
+                    else { throw .cannotRearrange(tensor.name, tensor.dtype) }
+                    out.append(NamedTensor(name: storedName, dtype: tensor.dtype, shape: deal.storedShape, rope: rope))
                 }
             }
         }

@@ -12,7 +12,7 @@ public enum DescriptionFile: String, Sendable {
 
 /// One row of a layout table: a stored tensor name and the canonical tensor(s) it holds.
 public struct LayoutEntry: Sendable {
-    public enum Transform: Sendable {
+    public enum Transform: Sendable, Equatable {
         /// The stored tensor is the canonical tensor.
         case identity
         /// The stored name has `{xid}`: one tensor per expert, stacked into the canonical tensor.
@@ -23,6 +23,15 @@ public struct LayoutEntry: Sendable {
         /// One stored matrix [rows1 + rows2 + ..., in] holding several canonical matrices one
         /// after the other (GraniteMoE's shared `input_linear`: gate rows, then up rows).
         case fusedRows
+        /// One stored matrix [heads * (rows1 + rows2 + ...), in] holding, head by head, rows1 rows
+        /// of one canonical [heads, rows1, in], then rows2 of the next (DeepSeek's `kv_b_proj`:
+        /// each head's key rows, then its value rows).
+        case fusedPerHead
+        /// One stored tensor [..., rows, parts * columns] whose columns are dealt round-robin to
+        /// the canonical tensors, each transposed to [..., columns, rows] when `transposed`
+        /// (gpt-oss's `gate_up_proj`, `x @ W` with gate and up columns interleaved; one part: a
+        /// plain transpose). Computed when first read (`ColumnDeal`).
+        case dealtColumns(transposed: Bool)
         /// Query/key rows of each head in interleaved rotary order (Mistral, llama.cpp) rather
         /// than transformers' rotate-half order: pairs (2i, 2i+1) instead of (i, i + d/2).
         case rotaryInterleaved
@@ -42,6 +51,18 @@ public struct LayoutEntry: Sendable {
         self.stored = NamePattern(stored)
         self.canonical = canonical.map(NamePattern.init)
         self.transform = .fusedPerExpert
+    }
+
+    public init(_ stored: String, fusedPerHead canonical: [String]) {
+        self.stored = NamePattern(stored)
+        self.canonical = canonical.map(NamePattern.init)
+        self.transform = .fusedPerHead
+    }
+
+    public init(_ stored: String, dealtColumns canonical: [String], transposed: Bool) {
+        self.stored = NamePattern(stored)
+        self.canonical = canonical.map(NamePattern.init)
+        self.transform = .dealtColumns(transposed: transposed)
     }
 
     public init(_ stored: String, fusedRows canonical: [String]) {
