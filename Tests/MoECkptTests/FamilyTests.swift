@@ -138,14 +138,18 @@ struct GGUFNameTests {
 
     @Test(arguments: cases)
     func everyWrittenNameAndKeyIsGGUFs(fixture: String) throws {
-        let table = try JSONDecoder().decode(Table.self, from: try fileBytes(Fixtures.path("gguf/names.json")))
         let model = try ModelLoader.load(Fixtures.path(fixture))
-        // Families with a GGUF layout, models it can express (DeepSeek-V3's GGUF names are issue 15's).
+        // Families with a GGUF layout, models it can express.
         guard model.architecture.layouts.contains(where: { $0.key == "gguf" }), model.architecture.unexpressible(in: "gguf").isEmpty
         else { return }
         let dir = try TemporaryDirectory()
         _ = try Converter.convert(Fixtures.path(fixture), to: dir.file("gguf"), options: ConvertOptions(names: "gguf"))
-        let written = try ModelDirectory.open(dir.file("gguf"))
+        try Self.expectGGUFNamesAndKeys(dir.file("gguf"), fixture: fixture)
+    }
+
+    static func expectGGUFNamesAndKeys(_ path: String, fixture: String) throws {
+        let table = try JSONDecoder().decode(Table.self, from: try fileBytes(Fixtures.path("gguf/names.json")))
+        let written = try ModelDirectory.open(path)
         let architecture = try #require(written.metadata["general.architecture"])
         let allowed = try #require(table.architectures[architecture], "\(architecture)")
         for tensor in written.tensors {
@@ -284,13 +288,23 @@ struct PredictionLayerTests {
     }
 }
 
-/// gpt-oss in mlx-lm's names: the fixtures' YaRN does not truncate, which mlx-lm cannot express,
-/// so a copy whose config truncates goes through them (checked against mlx-lm by hand, see
-/// docs/families.md).
-struct GptOssMLXTests {
-    @Test func theExpertsComeApartAndGoBackTogetherExactly() throws {
+/// gpt-oss in mlx-lm's and llama.cpp's names: the fixtures' YaRN does not truncate, which neither
+/// tool can express, so a copy whose config truncates goes through them (checked against mlx-lm
+/// by hand, see docs/families.md).
+struct GptOssTruncatingCopyTests {
+    @Test func inLlamaCppsNamesAndKeysAndBack() throws {
         let fixture = Fixtures.path("models/families/gpt_oss")
         let dir = try TemporaryDirectory()
+        let copy = try Self.truncatingCopy(of: fixture, in: dir)
+        _ = try Converter.convert(copy, to: dir.file("gguf"), options: ConvertOptions(names: "gguf"))
+        try GGUFNameTests.expectGGUFNamesAndKeys(dir.file("gguf"), fixture: "gpt_oss (truncating)")
+        let written = try ModelLoader.load(dir.file("gguf"))
+        #expect((written.architecture as? GptOssConfig)?.decoder == (try ModelLoader.load(copy).architecture as? GptOssConfig)?.decoder)
+        _ = try Converter.convert(dir.file("gguf"), to: dir.file("back"), options: ConvertOptions(names: "hf"))
+        #expect(try fileBytes(dir.file("back/model.safetensors")) == (try fileBytes(copy + "/model.safetensors")))
+    }
+
+    static func truncatingCopy(of fixture: String, in dir: TemporaryDirectory) throws -> String {
         let copy = dir.file("truncating")
         try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
         try FileManager.default.copyItem(atPath: fixture + "/model.safetensors", toPath: copy + "/model.safetensors")
@@ -298,6 +312,13 @@ struct GptOssMLXTests {
         #expect(config.contains("\"truncate\": false"))
         try config.replacingOccurrences(of: "\"truncate\": false", with: "\"truncate\": true")
             .write(toFile: copy + "/config.json", atomically: true, encoding: .utf8)
+        return copy
+    }
+
+    @Test func inMLXTheExpertsComeApartAndGoBackTogetherExactly() throws {
+        let fixture = Fixtures.path("models/families/gpt_oss")
+        let dir = try TemporaryDirectory()
+        let copy = try Self.truncatingCopy(of: fixture, in: dir)
         _ = try Converter.convert(copy, to: dir.file("mlx"), options: ConvertOptions(names: "mlx"))
         let mlx = try ModelDirectory.open(dir.file("mlx"))
         let gate = try #require(mlx.tensor(named: "model.layers.0.mlp.experts.gate_proj.weight"))

@@ -27,11 +27,18 @@ struct GGUFKeys: Sendable {
         ("vocab_size", "vocab_size", .count), ("expert_used_count", "num_experts_per_tok", .count),
     ]
 
-    init(architecture: String, rows: [(gguf: String, json: String, kind: Kind)], fixed: [(String, JSONValue)] = []) {
+    /// `excluding`: common keys the architecture writes otherwise (DeepSeek's head_count_kv).
+    init(
+        architecture: String, rows: [(gguf: String, json: String, kind: Kind)], fixed: [(String, JSONValue)] = [],
+        excluding: Set<String> = []
+    ) {
         self.architecture = architecture
-        self.rows = Self.common + rows
+        self.rows = Self.common.filter { !excluding.contains($0.gguf) } + rows
         self.fixed = fixed
     }
+
+    /// The value of `{architecture}.key`.
+    func value(_ metadata: [String: String], _ key: String) -> String? { metadata[architecture + "." + key] }
 
     func isKey(_ key: String) -> Bool { key == "general.architecture" || key.hasPrefix(architecture + ".") }
 
@@ -50,10 +57,13 @@ struct GGUFKeys: Sendable {
 
     /// The family's configuration from llama.cpp's keys, read by its own config.json reader (nil
     /// when the metadata describes another architecture).
-    func read<A: Architecture>(_ description: OtherDescription, as type: A.Type) throws(ModelConfigError) -> A? {
+    func read<A: GGUFDescribed>(_ description: OtherDescription, as type: A.Type) throws(ModelConfigError) -> A? {
         guard case .ggufMetadata(let metadata, let hasOutputTensor) = description,
-            let object = configJSON(metadata, modelType: A.modelType, hasOutputTensor: hasOutputTensor)
+            var object = configJSON(metadata, modelType: A.modelType, hasOutputTensor: hasOutputTensor)
         else { return nil }
+        let derived = A.configMembers(fromGGUF: metadata)
+        let replaced = Set(derived.map(\.0))
+        object = JSONObject(object.entries.filter { !replaced.contains($0.0) }.map { ($0.0, $0.1) } + derived)
         var fields = ConfigFields(object)
         let config = A(configJSON: &fields)
         try fields.check()
@@ -75,9 +85,14 @@ struct GGUFKeys: Sendable {
     }
 }
 
-/// A family described by llama.cpp's keys: reading them and writing them, from its `GGUFKeys`.
+/// A family described by llama.cpp's keys: reading them and writing them, from its `GGUFKeys`,
+/// plus the keys that are not one config.json field each (computed both ways).
 protocol GGUFDescribed: DecoderArchitecture {
     static var gguf: GGUFKeys { get }
+    /// Keys computed from several fields, written over the table's (`nil` removes one).
+    var computedGGUFKeys: [String: String?] { get }
+    /// config.json members computed from several keys, replacing the table's.
+    static func configMembers(fromGGUF metadata: [String: String]) -> [(String, JSONValue)]
 }
 
 extension GGUFDescribed {
@@ -88,8 +103,43 @@ extension GGUFDescribed {
     public static func isDescriptionKey(_ key: String) -> Bool { gguf.isKey(key) }
 
     public func description(_ file: DescriptionFile) -> WrittenDescription? {
-        file == .ggufMetadata ? .metadata(Self.gguf.metadata(configJSON)) : nil
+        guard file == .ggufMetadata else { return nil }
+        var metadata = Self.gguf.metadata(configJSON)
+        for (key, value) in computedGGUFKeys { metadata[Self.gguf.architecture + "." + key] = value }
+        return .metadata(metadata)
     }
+
+    var computedGGUFKeys: [String: String?] { [:] }
+    static func configMembers(fromGGUF metadata: [String: String]) -> [(String, JSONValue)] { [] }
+}
+
+/// llama.cpp's YaRN keys, as its converter writes them from `rope_parameters`, and back.
+enum GGUFYaRN {
+    static func keys(_ yarn: DecoderConfig.YaRN?) -> [String: String?] {
+        guard let yarn else { return [:] }
+        return [
+            "rope.scaling.type": "yarn", "rope.scaling.factor": number(yarn.factor),
+            "rope.scaling.original_context_length": String(yarn.originalMaxPositions),
+            "rope.scaling.yarn_beta_fast": number(yarn.betaFast), "rope.scaling.yarn_beta_slow": number(yarn.betaSlow),
+        ]
+    }
+
+    /// `rope_scaling` from the keys (none without `rope.scaling.type` yarn); `extra` adds
+    /// family members (DeepSeek's mscales).
+    static func members(_ metadata: [String: String], _ gguf: GGUFKeys, extra: [(String, JSONValue)] = []) -> [(String, JSONValue)] {
+        guard gguf.value(metadata, "rope.scaling.type") == "yarn" else { return [] }
+        var members: [(String, JSONValue)] = [("type", .string("yarn"))]
+        for (key, json) in [
+            ("rope.scaling.factor", "factor"), ("rope.scaling.original_context_length", "original_max_position_embeddings"),
+            ("rope.scaling.yarn_beta_fast", "beta_fast"), ("rope.scaling.yarn_beta_slow", "beta_slow"),
+        ] {
+            if let text = gguf.value(metadata, key) { members.append((json, .number(text))) }
+        }
+        return [("rope_scaling", .object(JSONObject(members + extra)))]
+    }
+
+    /// A float as llama.cpp stores it (f32), in its shortest decimal.
+    static func number(_ value: Double) -> String { String(Double(String(Float(value))) ?? value) }
 }
 
 /// llama.cpp's names of a decoder's tensors (gguf-py's `TENSOR_NAMES`), experts stacked. Query and
@@ -122,11 +172,14 @@ enum GGUFNames {
         return NamingLayout(key: "gguf", title: "GGUF (llama.cpp)", entries: entries, description: .ggufMetadata)
     }
 
-    /// What llama.cpp's MoE decoders cannot hold: they run SiLU experts and have no dense layers.
-    static func decoderLimits(_ d: DecoderConfig, hiddenAct: String) -> [String] {
+    /// What llama.cpp's MoE decoders cannot hold: they run SiLU experts and (but deepseek2's
+    /// leading ones) have no dense layers.
+    static func decoderLimits(_ d: DecoderConfig, hiddenAct: String, denseLayersAllowed: Bool = false) -> [String] {
         var lost: [String] = []
         if d.activation != .silu { lost.append("hidden_act \(hiddenAct) (llama.cpp runs these experts with SiLU)") }
-        if !d.denseLayers.isEmpty { lost.append("dense layers \(d.denseLayers) (llama.cpp has experts in every layer)") }
+        if !denseLayersAllowed, !d.denseLayers.isEmpty {
+            lost.append("dense layers \(d.denseLayers) (llama.cpp has experts in every layer)")
+        }
         return lost
     }
 }

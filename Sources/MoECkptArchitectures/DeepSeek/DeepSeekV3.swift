@@ -6,7 +6,7 @@ import MoECkptModels
 /// of `n_group` groups, weighted by the unbiased scores (renormalised with `norm_topk_prob`) times
 /// `routed_scaling_factor`; `n_shared_experts` shared experts always added; the first
 /// `first_k_dense_replace` layers dense.
-public struct DeepSeekV3Config: DecoderArchitecture {
+public struct DeepSeekV3Config: GGUFDescribed {
     public static let modelType = "deepseek_v3"
     public var fields: DecoderFields
     public var intermediateSize, moeIntermediateSize, numRoutedExperts, numSharedExperts, expertsPerToken: Int
@@ -156,12 +156,86 @@ public struct DeepSeekV3Config: DecoderArchitecture {
             LayoutEntry("model.layers.{bid}.self_attn.unembed_out.weight", "layers.{bid}.attn.v_b"),
         ]
 
-    /// What mlx-lm's DeepSeek-V3 cannot run as transformers does.
+    /// llama.cpp's `deepseek2`, as its converter (`DeepseekV2Model`) writes it: MLA as one key/value
+    /// head of kv_lora + rope (the absorbed form), the per-head sizes in the `_mla` keys, sigmoid
+    /// gating, the routed scale and renormalisation; no key for `rope_interleave` (llama.cpp
+    /// rotates adjacent pairs, transformers' interleaved order).
+    static let gguf = GGUFKeys(
+        architecture: "deepseek2",
+        rows: [
+            ("leading_dense_block_count", "first_k_dense_replace", .count), ("attention.q_lora_rank", "q_lora_rank", .count),
+            ("attention.kv_lora_rank", "kv_lora_rank", .count), ("rope.dimension_count", "qk_rope_head_dim", .count),
+            ("attention.value_length_mla", "v_head_dim", .count),
+            ("expert_feed_forward_length", "moe_intermediate_size", .count), ("expert_count", "n_routed_experts", .count),
+            ("expert_shared_count", "n_shared_experts", .count), ("expert_weights_scale", "routed_scaling_factor", .number),
+            ("expert_weights_norm", "norm_topk_prob", .flag), ("expert_group_count", "n_group", .count),
+            ("expert_group_used_count", "topk_group", .count),
+        ], fixed: [("rope_interleave", .bool(true)), ("attention_bias", .bool(false))], excluding: ["attention.head_count_kv"])
+
+    var computedGGUFKeys: [String: String?] {
+        var keys: [String: String?] = [
+            "attention.head_count_kv": "1", "attention.key_length": String(kvLoraRank + qkRopeHeadDim),
+            "attention.value_length": String(kvLoraRank), "attention.key_length_mla": String(qkNopeHeadDim + qkRopeHeadDim),
+            "expert_gating_func": "2",  // sigmoid
+            "expert_weights_norm": normTopKProb ? "true" : nil,  // written only when set
+        ]
+        keys.merge(GGUFYaRN.keys(fields.yarn)) { _, new in new }
+        if let all = fields.yarn?.mscaleAllDim { keys["rope.scaling.yarn_log_multiplier"] = GGUFYaRN.number(0.1 * all) }
+        return keys
+    }
+
+    static func configMembers(fromGGUF metadata: [String: String]) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = []
+        // MLA has as many key/value heads as heads; the head count of 1 describes the absorbed form.
+        if let heads = gguf.value(metadata, "attention.head_count") { members.append(("num_key_value_heads", .number(heads))) }
+        if let qk = gguf.value(metadata, "attention.key_length_mla").flatMap(Int.init),
+            let rope = gguf.value(metadata, "rope.dimension_count").flatMap(Int.init)
+        {
+            members.append(("qk_nope_head_dim", .integer(qk - rope)))
+        }
+        if gguf.value(metadata, "expert_weights_norm") == nil { members.append(("norm_topk_prob", .bool(false))) }
+        // llama.cpp takes mscale as 1 and mscale_all_dim from the log multiplier.
+        let logMultiplier = gguf.value(metadata, "rope.scaling.yarn_log_multiplier").flatMap(Double.init)
+        let mscales: [(String, JSONValue)] =
+            logMultiplier.map { [("mscale", .float(1)), ("mscale_all_dim", .number(GGUFYaRN.number($0 / 0.1)))] } ?? []
+        return members + GGUFYaRN.members(metadata, gguf, extra: mscales)
+    }
+
+    /// llama.cpp's names (gguf-py's `deepseek2` table): kv_b_proj split as its converter does, the
+    /// keys' part transposed (`attn_k_b` [heads, kv_lora, nope]); no multi-token-prediction layers.
+    static let ggufNames: [LayoutEntry] = {
+        var entries = GGUFNames.layout(interleavedRotary: false).entries.filter { !$0.stored.template.contains("attn_k.") }
+        for (stored, canonical) in [
+            ("attn_q_a.weight", "attn.q_a"), ("attn_q_a_norm.weight", "attn.q_a_norm"), ("attn_q_b.weight", "attn.q_b"),
+            ("attn_kv_a_mqa.weight", "attn.kv_a"), ("attn_kv_a_norm.weight", "attn.kv_a_norm"), ("attn_v_b.weight", "attn.v_b"),
+            ("exp_probs_b.bias", "moe.router_bias"), ("ffn_gate.weight", "mlp.gate"), ("ffn_up.weight", "mlp.up"),
+            ("ffn_down.weight", "mlp.down"),
+        ] {
+            entries.append(LayoutEntry("blk.{bid}." + stored, "layers.{bid}." + canonical))
+        }
+        entries.append(LayoutEntry("blk.{bid}.attn_k_b.weight", dealtColumns: ["layers.{bid}.attn.k_b"], transposed: true))
+        return entries
+    }()
+
+    /// What mlx-lm's or llama.cpp's DeepSeek-V3 cannot run as transformers does.
     public func unexpressible(in layout: LayoutKey) -> [String] {
-        guard layout == "mlx" else { return [] }
         var lost: [String] = []
-        if !ropeInterleave { lost.append("rope_interleave false (mlx-lm always rotates interleaved pairs)") }
-        if numSharedExperts == 0 { lost.append("n_shared_experts 0 (mlx-lm builds a shared expert unless it is null)") }
+        let tool = layout == "gguf" ? "llama.cpp" : "mlx-lm"
+        switch layout {
+        case "mlx":
+            if numSharedExperts == 0 { lost.append("n_shared_experts 0 (mlx-lm builds a shared expert unless it is null)") }
+        case "gguf":
+            lost += GGUFNames.decoderLimits(decoder, hiddenAct: fields.hiddenAct, denseLayersAllowed: true)
+            if attentionBias { lost.append("attention_bias true (llama.cpp's deepseek2 has no attention biases)") }
+            if let yarn = fields.yarn {
+                if yarn.mscaleAllDim == nil || yarn.mscale != 1 || yarn.attentionFactor != nil {
+                    lost.append("YaRN without mscale 1 and an mscale_all_dim (llama.cpp's deepseek2 assumes them)")
+                }
+                if yarn.betaFast != 32 || yarn.betaSlow != 1 { lost.append("YaRN betas other than 32 and 1 (llama.cpp fixes them)") }
+            }
+        default: return []
+        }
+        if !ropeInterleave { lost.append("rope_interleave false (\(tool) always rotates interleaved pairs)") }
         return lost
     }
 
@@ -169,5 +243,6 @@ public struct DeepSeekV3Config: DecoderArchitecture {
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
         NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
         NamingLayout(key: "mlx", title: "mlx-lm (stacked experts, absorbed kv_b)", entries: mlx),
+        NamingLayout(key: "gguf", title: "GGUF (llama.cpp)", entries: ggufNames, description: .ggufMetadata),
     ]
 }

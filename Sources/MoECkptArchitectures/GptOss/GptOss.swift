@@ -5,7 +5,7 @@ import MoECkptModels
 /// softmax; `layer_types` alternating sliding-window and full attention; YaRN rotary; a router
 /// with a bias, top-k of the logits and softmax over those k; experts with biases, stored
 /// transposed with gate and up columns interleaved, through the clamped SwiGLU.
-public struct GptOssConfig: DecoderArchitecture {
+public struct GptOssConfig: GGUFDescribed {
     public static let modelType = "gpt_oss"
     public var fields: DecoderFields
     public var intermediateSize, numExperts, expertsPerToken, slidingWindow: Int
@@ -111,16 +111,64 @@ public struct GptOssConfig: DecoderArchitecture {
             ]
         }
 
-    /// What mlx-lm's gpt-oss cannot run as transformers does.
+    /// llama.cpp's `gpt-oss` keys, as its converter (`GptOssModel`) writes them; the rest it fixes:
+    /// attention biases, even layers sliding, the clamped SwiGLU's constants.
+    static let gguf = GGUFKeys(
+        architecture: "gpt-oss",
+        rows: [
+            ("expert_feed_forward_length", "intermediate_size", .count), ("expert_count", "num_local_experts", .count),
+            ("attention.sliding_window", "sliding_window", .count), ("attention.key_length", "head_dim", .count),
+        ], fixed: [("attention_bias", .bool(true))])
+
+    var computedGGUFKeys: [String: String?] {
+        var keys = GGUFYaRN.keys(fields.yarn)
+        keys["attention.value_length"] = fields.explicitHeadDim.map(String.init)
+        return keys
+    }
+
+    static func configMembers(fromGGUF metadata: [String: String]) -> [(String, JSONValue)] {
+        let layers = gguf.value(metadata, "block_count").flatMap(Int.init).map { min($0, ConfigFields.largestCount) } ?? 0
+        return [("layer_types", .array(llamaCppLayerTypes(layers).map { .string($0) }))] + GGUFYaRN.members(metadata, gguf)
+    }
+
+    /// llama.cpp's pattern: even layers sliding, odd ones full (transformers' default too).
+    static func llamaCppLayerTypes(_ layers: Int) -> [String] {
+        (0..<layers).map { $0 % 2 == 0 ? "sliding_attention" : "full_attention" }
+    }
+
+    /// llama.cpp's names (gguf-py's `gpt-oss` table): the norm after attention is
+    /// `post_attention_norm`; the sinks, router bias and expert biases have names of their own.
+    static let ggufNames: [LayoutEntry] =
+        GGUFNames.layout(interleavedRotary: false).entries.filter { !$0.stored.template.contains("ffn_norm") } + [
+            LayoutEntry("blk.{bid}.post_attention_norm.weight", "layers.{bid}.ffn_norm"),
+            LayoutEntry("blk.{bid}.attn_sinks.weight", "layers.{bid}.attn.sinks"),
+            LayoutEntry("blk.{bid}.ffn_gate_inp.bias", "layers.{bid}.moe.router_logit_bias"),
+        ]
+        + ["gate", "up", "down"].map { LayoutEntry("blk.{bid}.ffn_\($0)_exps.bias", "layers.{bid}.moe.\($0)_bias") }
+
+    /// What mlx-lm's or llama.cpp's gpt-oss cannot run as transformers does.
     public func unexpressible(in layout: LayoutKey) -> [String] {
-        guard layout == "mlx" else { return [] }
+        guard layout == "mlx" || layout == "gguf" else { return [] }
+        let tool = layout == "gguf" ? "llama.cpp" : "mlx-lm"
         var lost: [String] = []
-        if let yarn = fields.yarn, !yarn.truncate {
-            lost.append("YaRN with truncate false (mlx-lm's YaRN always rounds the correction range)")
+        if let yarn = fields.yarn {
+            if !yarn.truncate { lost.append("YaRN with truncate false (\(tool)'s YaRN always rounds the correction range)") }
+            if layout == "gguf", yarn.attentionFactor != nil || yarn.mscale != nil || yarn.mscaleAllDim != nil {
+                lost.append("YaRN attention_factor, mscale or mscale_all_dim (llama.cpp's gpt-oss takes the default scale)")
+            }
+            if layout == "gguf", yarn.betaFast != 32 || yarn.betaSlow != 1 {
+                lost.append("YaRN betas other than 32 and 1 (llama.cpp fixes them)")
+            }
         }
-        if !attentionBias { lost.append("attention_bias false (mlx-lm's gpt-oss always has attention biases)") }
+        if !attentionBias { lost.append("attention_bias false (\(tool)'s gpt-oss always has attention biases)") }
         if swigluLimit != 7 || swigluAlpha != 1.702 {
-            lost.append("swiglu_limit \(swigluLimit), swiglu_alpha \(swigluAlpha) (mlx-lm's gpt-oss fixes 7.0 and 1.702)")
+            lost.append("swiglu_limit \(swigluLimit), swiglu_alpha \(swigluAlpha) (\(tool)'s gpt-oss fixes 7.0 and 1.702)")
+        }
+        if layout == "gguf" {
+            if layerTypes != Self.llamaCppLayerTypes(fields.numLayers) {
+                lost.append("layer_types other than sliding on even layers (llama.cpp's pattern)")
+            }
+            if fields.tieWordEmbeddings { lost.append("tie_word_embeddings true (llama.cpp's gpt-oss needs an output tensor)") }
         }
         return lost
     }
@@ -128,5 +176,6 @@ public struct GptOssConfig: DecoderArchitecture {
     public static let externalLayouts = [
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers),
         NamingLayout(key: "mlx", title: "mlx-lm (experts' gate and up apart)", entries: mlx),
+        NamingLayout(key: "gguf", title: "GGUF (llama.cpp)", entries: ggufNames, description: .ggufMetadata),
     ]
 }

@@ -50,8 +50,6 @@ public struct Qwen2MoEConfig: GGUFDescribed {
         if !qkvBias { lost.append("qkv_bias false (\(tool)'s Qwen2-MoE always has q/k/v biases)") }
         if qwen.normTopKProb { lost.append("norm_topk_prob true (\(tool)'s Qwen2-MoE does not renormalise)") }
         guard layout == "mlx" else { return lost }
-        if !qkvBias { lost.append("qkv_bias false (mlx-lm's Qwen2-MoE always has q/k/v biases)") }
-        if qwen.normTopKProb { lost.append("norm_topk_prob true (mlx-lm's Qwen2-MoE does not renormalise)") }
         if !decoder.denseLayers.isEmpty {
             lost.append("dense layers \(decoder.denseLayers) (mlx-lm's Qwen2-MoE has experts in every layer)")
         }
