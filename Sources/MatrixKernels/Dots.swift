@@ -20,7 +20,7 @@ enum Dots {
         _ element: E.Type, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
     ) {
-        let stride = inputs * E.byteWidth
+        let stride = E.bytes(inputs)
         var n = rows.lowerBound
         if tokens == 1 {
             while n + 4 <= rows.upperBound {

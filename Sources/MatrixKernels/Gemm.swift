@@ -48,7 +48,7 @@ enum Gemm {
         defer { packed.deallocate() }
         // BF16 weights are widened into an L2-sized block of fp32 rows first: a broadcast of a
         // BF16 scalar costs four instructions (512-token block 227 -> 134 ms, 32 tokens 25 -> 21).
-        let widens = E.byteWidth != 4
+        let widens = E.self != F32Element.self
         let widened = UnsafeMutablePointer<Float>.allocate(capacity: widens ? rowBlock * kBlock : 0)
         defer { widened.deallocate() }
         let edge = UnsafeMutablePointer<Float>.allocate(capacity: rowTile * tokenPanel)
@@ -76,8 +76,7 @@ enum Gemm {
                             tile(rows, xPanel, k.count, target, first: k0 == 0, valid: valid)
                         } else if tileRows == rowTile {
                             let rowsInPlace = WeightRows<E>(
-                                base: weight + (n * inputs + k.lowerBound) * E.byteWidth,
-                                stride: inputs * E.byteWidth)
+                                base: weight + E.bytes(n * inputs + k.lowerBound), stride: E.bytes(inputs))
                             tile(rowsInPlace, xPanel, k.count, target, first: k0 == 0, valid: valid)
                         } else {
                             // The same tile on the packed rows and a copy of their outputs.
@@ -102,7 +101,7 @@ enum Gemm {
         into out: UnsafeMutablePointer<Float>
     ) {
         for (r, n) in rows.enumerated() {
-            let (row, target) = (weight + (n * ldw + k.lowerBound) * E.byteWidth, out + r * k.count)
+            let (row, target) = (weight + E.bytes(n * ldw + k.lowerBound), out + r * k.count)
             var i = 0
             while i + 16 <= k.count {
                 UnsafeMutableRawPointer(target + i).storeBytes(of: E.vector(row, i), as: Vector.self)
@@ -128,7 +127,7 @@ enum Gemm {
                 for i in 0..<count { tile[i * rowTile + r] = 0 }
                 continue
             }
-            let row = weight + (n * ldw + k.lowerBound) * E.byteWidth
+            let row = weight + E.bytes(n * ldw + k.lowerBound)
             for i in 0..<count { tile[i * rowTile + r] = E.scalar(row, i) }
         }
     }

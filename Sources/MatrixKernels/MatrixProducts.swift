@@ -11,21 +11,23 @@ public enum MatrixProducts {
     public static var tokenPanel: Int { Gemm.tokenPanel }
 
     /// y[n, t] = Σ_k weight[n, k] x[k, t] for n in `rows`, all `tokens` (whole panels); x is
-    /// [inputs, tokens] and y [outputs, tokens] in panels of `tokenPanel`; weights F32, or BF16
-    /// when `bf16`. Only the first `validTokens` tokens are guaranteed to be computed.
+    /// [inputs, tokens] and y [outputs, tokens] in panels of `tokenPanel`; weights in `format`
+    /// (MXFP4: `inputs` a multiple of 32). Only the first `validTokens` tokens are guaranteed to
+    /// be computed.
     public static func multiply(
-        bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        _ format: WeightFormat, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>,
         outputs: Int
     ) {
-        if !bf16 {
+        func run<E: WeightElement>(_ element: E.Type) {
             Gemm.multiply(
-                F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, validTokens: validTokens, y: y,
+                element, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, validTokens: validTokens, y: y,
                 outputs: outputs)
-        } else {
-            Gemm.multiply(
-                BF16Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, validTokens: validTokens, y: y,
-                outputs: outputs)
+        }
+        switch format {
+        case .f32: run(F32Element.self)
+        case .bf16: run(BF16Element.self)
+        case .mxfp4: run(MXFP4Element.self)
         }
     }
 
@@ -35,13 +37,16 @@ public enum MatrixProducts {
     /// y[t, n] = Σ_k weight[n, k] x[t, k] for n in `rows`, t < `tokens`, row-major: x [tokens,
     /// inputs], y [tokens, outputs].
     public static func multiplyRows(
-        bf16: Bool, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        _ format: WeightFormat, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
     ) {
-        if !bf16 {
-            Dots.multiply(F32Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, y: y, outputs: outputs)
-        } else {
-            Dots.multiply(BF16Element.self, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, y: y, outputs: outputs)
+        func run<E: WeightElement>(_ element: E.Type) {
+            Dots.multiply(element, weight: weight, rows: rows, inputs: inputs, x: x, tokens: tokens, y: y, outputs: outputs)
+        }
+        switch format {
+        case .f32: run(F32Element.self)
+        case .bf16: run(BF16Element.self)
+        case .mxfp4: run(MXFP4Element.self)
         }
     }
 }

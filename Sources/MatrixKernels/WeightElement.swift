@@ -1,15 +1,26 @@
 /// How a kernel reads one weight element as fp32. Weights are used in place, in the dtype they
-/// are stored in (a file mapping of F32 or BF16), and widened in registers.
+/// are stored in (a file mapping of F32, BF16 or MXFP4 blocks), and widened in registers.
 protocol WeightElement {
-    static var byteWidth: Int { get }
+    /// Bytes of `elements` consecutive elements (a row, or an offset into one; for a block format
+    /// a whole number of blocks).
+    static func bytes(_ elements: Int) -> Int
     /// Element `index` of `base`, widened to fp32.
     static func scalar(_ base: UnsafeRawPointer, _ index: Int) -> Float
-    /// Elements `index..<index+16` of `base`, widened to fp32.
+    /// Elements `index..<index+16` of `base` (`index` a multiple of 16), widened to fp32.
     static func vector(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float>
 }
 
+/// The weight formats of `MatrixProducts`.
+public enum WeightFormat: Sendable {
+    case f32, bf16
+    /// OCP MXFP4 in llama.cpp's `block_mxfp4` layout: per 32 elements, an E8M0 scale byte, then 16
+    /// bytes whose low nibbles are elements 0-15 and high nibbles 16-31, each an E2M1 code.
+    case mxfp4
+}
+
 enum F32Element: WeightElement {
-    static var byteWidth: Int { 4 }
+    @inline(__always)
+    static func bytes(_ elements: Int) -> Int { 4 * elements }
 
     @inline(__always)
     static func scalar(_ base: UnsafeRawPointer, _ index: Int) -> Float {
@@ -24,7 +35,8 @@ enum F32Element: WeightElement {
 
 /// bfloat16 is the top half of an fp32: widening is a 16-bit shift, exact.
 enum BF16Element: WeightElement {
-    static var byteWidth: Int { 2 }
+    @inline(__always)
+    static func bytes(_ elements: Int) -> Int { 2 * elements }
 
     @inline(__always)
     static func scalar(_ base: UnsafeRawPointer, _ index: Int) -> Float {
@@ -39,5 +51,45 @@ enum BF16Element: WeightElement {
         var words = SIMD16<UInt32>()
         for lane in 0..<16 { words[lane] = UInt32(halves[lane]) }
         return unsafeBitCast(words &<< 16, to: SIMD16<Float>.self)
+    }
+}
+
+/// MXFP4 blocks (`WeightFormat.mxfp4`): each E2M1 code widened by building its fp32 bits (sign,
+/// exponent e + 126, the mantissa bit; 0.5 for the subnormal code), times the block's 2^(s - 127).
+enum MXFP4Element: WeightElement {
+    static let blockBytes = 17
+
+    @inline(__always)
+    static func bytes(_ elements: Int) -> Int { elements / 32 * blockBytes }
+
+    @inline(__always)
+    static func scale(_ block: UnsafeRawPointer) -> Float {
+        Float(sign: .plus, exponent: Int(block.load(as: UInt8.self)) - 127, significand: 1)
+    }
+
+    @inline(__always)
+    static func scalar(_ base: UnsafeRawPointer, _ index: Int) -> Float {
+        let block = base + (index >> 5) * blockBytes
+        let byte = block.load(fromByteOffset: 1 + (index & 15), as: UInt8.self)
+        let code = index & 16 == 0 ? byte & 0xF : byte >> 4
+        let magnitude = code & 7
+        let value: Float =
+            magnitude < 2
+            ? Float(magnitude) * 0.5 : Float(sign: .plus, exponent: Int(magnitude >> 1) - 1, significand: 1 + Float(magnitude & 1) * 0.5)
+        return (code & 8 == 0 ? value : -value) * scale(block)
+    }
+
+    @inline(__always)
+    static func vector(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        let block = base + (index >> 5) * blockBytes
+        let bytes = block.loadUnaligned(fromByteOffset: 1, as: SIMD16<UInt8>.self)
+        var codes = SIMD16<UInt32>()
+        for lane in 0..<16 { codes[lane] = UInt32(bytes[lane]) }
+        codes = index & 16 == 0 ? codes & 0xF : codes &>> 4
+        let exponent = (codes &>> 1) & 3, mantissa = codes & 1
+        var bits = ((exponent &+ 126) &<< 23) | (mantissa &<< 22)
+        bits.replace(with: mantissa &* 0x3F00_0000, where: exponent .== 0)
+        bits |= (codes & 8) &<< 28
+        return unsafeBitCast(bits, to: SIMD16<Float>.self) * scale(block)
     }
 }

@@ -67,13 +67,19 @@ package struct WeightMatrix: @unchecked Sendable {
         self.init(type: .bf16, base: box.base, owner: box)
     }
 
+    /// MXFP4 blocks of its own (`MXFP4Blocks`).
+    package init(mxfp4 blocks: [UInt8]) {
+        let box = ArrayBox(blocks)
+        self.init(type: .mxfp4, base: box.base, owner: box)
+    }
+
     private init(type: MatrixWeightType, base: UnsafeRawPointer, owner: AnyObject) {
         (self.type, self.base, self.owner) = (type, base, owner)
     }
 
     /// The matrix starting `elements` further on (one expert of a stack), kept alive by the same owner.
     package func advanced(by elements: Int) -> WeightMatrix {
-        WeightMatrix(type: type, base: base + elements * type.byteWidth, owner: owner)
+        WeightMatrix(type: type, base: base + type.bytes(elements), owner: owner)
     }
 
     /// Bytes `range` of a tensor (one expert of a stack, or all of it).

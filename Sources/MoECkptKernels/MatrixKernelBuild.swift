@@ -6,8 +6,33 @@ import MoECkptMatrixAVX512
 /// The weight dtypes the matrix kernels read in place.
 public enum MatrixWeightType: Sendable {
     case f32, bf16
+    /// MXFP4 in llama.cpp's `block_mxfp4` layout (`MXFP4Blocks`): 17 bytes per 32 weights.
+    case mxfp4
 
-    public var byteWidth: Int { self == .bf16 ? 2 : 4 }
+    /// Bytes of `elements` consecutive weights (for MXFP4, a multiple of 32).
+    public func bytes(_ elements: Int) -> Int {
+        switch self {
+        case .f32: 4 * elements
+        case .bf16: 2 * elements
+        case .mxfp4: elements / 32 * 17
+        }
+    }
+
+    var avx2: MoECkptMatrixAVX2.WeightFormat {
+        switch self {
+        case .f32: .f32
+        case .bf16: .bf16
+        case .mxfp4: .mxfp4
+        }
+    }
+
+    var avx512: MoECkptMatrixAVX512.WeightFormat {
+        switch self {
+        case .f32: .f32
+        case .bf16: .bf16
+        case .mxfp4: .mxfp4
+        }
+    }
 }
 
 /// The builds of the matrix kernels (see Sources/MatrixKernels), and which one this CPU runs.
@@ -54,11 +79,11 @@ public enum MatrixKernelBuild: String, Sendable, CaseIterable {
         switch self {
         case .avx2:
             MoECkptMatrixAVX2.MatrixProducts.multiply(
-                bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
+                type.avx2, weight: weight, rows: rows, inputs: inputs, x: x,
                 tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
         case .avx512:
             MoECkptMatrixAVX512.MatrixProducts.multiply(
-                bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs, x: x,
+                type.avx512, weight: weight, rows: rows, inputs: inputs, x: x,
                 tokens: tokens, validTokens: validTokens, y: y, outputs: outputs)
         }
     }
@@ -78,11 +103,11 @@ public enum MatrixKernelBuild: String, Sendable, CaseIterable {
         switch self {
         case .avx2:
             MoECkptMatrixAVX2.MatrixProducts.multiplyRows(
-                bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs,
+                type.avx2, weight: weight, rows: rows, inputs: inputs,
                 x: x, tokens: tokens, y: y, outputs: outputs)
         case .avx512:
             MoECkptMatrixAVX512.MatrixProducts.multiplyRows(
-                bf16: type == .bf16, weight: weight, rows: rows, inputs: inputs,
+                type.avx512, weight: weight, rows: rows, inputs: inputs,
                 x: x, tokens: tokens, y: y, outputs: outputs)
         }
     }

@@ -11,7 +11,9 @@ struct BenchCommand: ParsableCommand {
 
     @Argument(help: "A Mixtral checkpoint to time (its shape and weights); without it, synthetic weights of the shape below.")
     var checkpoint: String?
-    @Option(help: "Synthetic weights' dtype: f32 or bf16 (read in place by the kernels).") var dtype: MatrixWeightType = .f32
+    @Option(
+        help: "Synthetic weights' dtype: f32, bf16 or mxfp4 (read in place by the kernels; mxfp4 needs sizes that are multiples of 32).")
+    var dtype: MatrixWeightType = .f32
     @Option(
         help: "A file (safetensors, HDF5 or .moeckpt) whose hidden_states [tokens, hidden] feed the MoE block (default: seeded random).")
     var inputs: String?
@@ -48,6 +50,9 @@ struct BenchCommand: ParsableCommand {
         guard hidden % heads == 0, heads % kvHeads == 0, (hidden / heads) % 2 == 0 else {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
+        if dtype == .mxfp4, hidden % 32 != 0 || intermediate % 32 != 0 {
+            throw ValidationError("--dtype mxfp4 needs --hidden and --intermediate that are multiples of 32 (its blocks)")
+        }
     }
 
     func run() throws {
@@ -74,7 +79,7 @@ struct BenchCommand: ParsableCommand {
         func checkMemory(_ shape: DecoderConfig, synthetic: Bool) throws {
             let needed = Bench.memoryNeeded(
                 shape, tokens: tokens, what: what, syntheticWeights: synthetic,
-                weightBytes: dtype.byteWidth)
+                weightBytes: max(1, dtype.bytes(1024) / 1024))
             guard let needed, MemoryBudget.fits(needed) else {
                 throw ValidationError(
                     "this benchmark would need more memory than this process may use; use fewer --tokens or a smaller shape")

@@ -52,11 +52,12 @@ extension MatrixWeightType: ExpressibleByArgument {
         switch argument {
         case "f32": self = .f32
         case "bf16": self = .bf16
+        case "mxfp4": self = .mxfp4
         default: return nil
         }
     }
 
-    public static var allValueStrings: [String] { ["f32", "bf16"] }
+    public static var allValueStrings: [String] { ["f32", "bf16", "mxfp4"] }
 }
 
 extension BenchTarget: ExpressibleByArgument {}

@@ -90,6 +90,49 @@ struct MatrixKernelTests {
         }
     }
 
+    /// Every E2M1 value times a power of two is an fp32, so MXFP4 blocks widen exactly and their
+    /// products are the defined sequence on the blocks' values, bit for bit; the blocks' byte
+    /// offsets (17 per 32 weights) hold across rows, k-blocks and partial row tiles.
+    @Test(arguments: [(1, 32, 13), (3, 64, 7), (4, 96, 9), (9, 1056, 14), (40, 2080, 19)])
+    func mxfp4BlocksAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 16)
+        let blocks = MXFP4Blocks.quantize(KernelTests.random(outputs * inputs, seed: 17).map { $0 * 3 }, columns: inputs)
+        let w = blocks.withUnsafeBytes { b in
+            (0..<(outputs * inputs)).map { MXFP4Blocks.value(b.baseAddress! + ($0 / inputs) * inputs / 32 * 17, $0 % inputs) }
+        }
+        let codes = Set(blocks.enumerated().filter { $0.offset % 17 != 0 }.flatMap { [$0.element & 0xF, $0.element >> 4] })
+        #expect(codes.count == 15, "every code but -0 occurs")
+        for build in Self.builds {
+            let sequence = rows <= build.maxDotTokens ? Self.dot : Self.chain
+            var expected = [Float](repeating: 0, count: rows * outputs)
+            for t in 0..<rows {
+                for n in 0..<outputs {
+                    expected[t * outputs + n] = sequence(w[(n * inputs)..<((n + 1) * inputs)], x[(t * inputs)..<((t + 1) * inputs)])
+                }
+            }
+            for threads in [1, 2] {
+                let y = Self.run(
+                    .mxfp4, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, build: build)
+                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) mxfp4, \(threads) threads")
+            }
+        }
+    }
+
+    /// The codes as the OCP table gives them, and gpt-oss's pair order (weights 2b, 2b + 1 in the
+    /// low and high nibble of byte b) moved into the kernels' (j and j + 16 in byte j).
+    @Test func mxfp4CodesAndTheirOrder() {
+        var pairs = [UInt8](repeating: 0, count: 16)
+        for k in 0..<32 { pairs[k / 2] |= UInt8(k % 16) << (k % 2 == 0 ? 0 : 4) }
+        var block = [UInt8](repeating: 0, count: 17)
+        pairs.withUnsafeBytes { p in
+            block.withUnsafeMutableBytes { MXFP4Blocks.block(fromPairs: p.baseAddress!, scale: 128, into: $0.baseAddress!) }
+        }
+        let decoded = block.withUnsafeBytes { b in (0..<32).map { MXFP4Blocks.value(b.baseAddress!, $0) } }
+        #expect(decoded.map(\.bitPattern) == (0..<32).map { (MXFP4Blocks.values[$0 % 16] * 2).bitPattern })
+        #expect(MXFP4Blocks.values == [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6])
+    }
+
     @Test func bf16WeightsAreReadInPlaceAtAnyAlignment() {
         let (rows, inputs, outputs) = (20, 37, 11)
         let x = KernelTests.random(rows * inputs, seed: 14)
@@ -183,7 +226,7 @@ struct WideTileLogicTests {
                         // Two row ranges, as two threads would split them.
                         for range in [0..<min(8, outputs), min(8, outputs)..<outputs] {
                             MatrixWideLogic.MatrixProducts.multiply(
-                                bf16: false, weight: wp.baseAddress!, rows: range, inputs: inputs,
+                                .f32, weight: wp.baseAddress!, rows: range, inputs: inputs,
                                 x: xq.baseAddress!, tokens: layout.padded(rows), validTokens: rows,
                                 y: yq.baseAddress!, outputs: outputs)
                         }
@@ -197,7 +240,7 @@ struct WideTileLogicTests {
                     while t < rows {
                         let count = min(4, rows - t)
                         MatrixWideLogic.MatrixProducts.multiplyRows(
-                            bf16: false, weight: wp.baseAddress!, rows: 0..<outputs, inputs: inputs,
+                            .f32, weight: wp.baseAddress!, rows: 0..<outputs, inputs: inputs,
                             x: xp.baseAddress! + t * inputs, tokens: count,
                             y: d.baseAddress! + t * outputs, outputs: outputs)
                         t += count

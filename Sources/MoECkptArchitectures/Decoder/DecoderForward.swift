@@ -158,6 +158,7 @@ public struct DecoderForward: Sendable {
             return switch weights {
             case .f32: WeightMatrix(values)
             case .bf16: WeightMatrix(bf16: values.map { FloatBits.f32ToBF16($0.bitPattern) })
+            case .mxfp4: WeightMatrix(mxfp4: MXFP4Blocks.quantize(values, columns: fanIn))
             }
         }
         func linear(_ inputs: Int, _ outputs: Int) -> LinearLayer {
