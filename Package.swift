@@ -70,7 +70,8 @@ let package = Package(
         .target(
             name: "MatrixWideLogic", path: "Tests/MatrixWideLogic",
             swiftSettings: fastCPU + [.define("WIDE_VECTORS")]),
-        .testTarget(name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MatrixWideLogic", "MoECkptTestSupport"]),
+        .testTarget(
+            name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MoECkptTensors", "MatrixWideLogic", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptArchitecturesTests", dependencies: ["MoECkptArchitectures", "MoECkptForward", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptTests", dependencies: ["MoECkpt", "MoECkptTestSupport"]),

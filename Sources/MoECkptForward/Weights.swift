@@ -19,8 +19,12 @@ package struct WeightReader {
 
     package func f32(_ name: String) throws(ForwardError) -> [Float] { try Self.f32(tensor(name)) }
 
-    /// A weight matrix, in place where its dtype and bytes allow.
-    package func matrix(_ name: String) throws(ForwardError) -> WeightMatrix { try WeightMatrix(tensor(name)) }
+    /// A weight matrix, in place where its dtype and bytes allow; block-quantized when the model
+    /// also holds it so.
+    package func matrix(_ name: String) throws(ForwardError) -> WeightMatrix {
+        if let quantized = model.quantized[name] { return try WeightMatrix(quantized, name: name) }
+        return try WeightMatrix(tensor(name))
+    }
 
     package static func f32(_ tensor: CanonicalTensor) throws(ForwardError) -> [Float] {
         do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
@@ -80,6 +84,17 @@ package struct WeightMatrix: @unchecked Sendable {
     /// The matrix starting `elements` further on (one expert of a stack), kept alive by the same owner.
     package func advanced(by elements: Int) -> WeightMatrix {
         WeightMatrix(type: type, base: base + type.bytes(elements), owner: owner)
+    }
+
+    /// Block-quantized weights, read in place once their blocks are in memory.
+    package init(_ quantized: QuantizedWeight, name: String) throws(ForwardError) {
+        do { try quantized.rope.load() } catch { throw .unreadable(error.description) }
+        guard quantized.rope.pieces.count == 1, let piece = quantized.rope.pieces.first, let start = piece.bytes.baseAddress else {
+            throw .badInput("\(name): its blocks are not in one piece of memory")
+        }
+        switch quantized.format {
+        case .mxfp4: self.init(type: .mxfp4, base: start, owner: piece.storage)
+        }
     }
 
     /// Bytes `range` of a tensor (one expert of a stack, or all of it).

@@ -82,6 +82,10 @@ public protocol Architecture: Sendable, Equatable {
     /// blocks by default, MXFP4 for gpt-oss); the problems of any that cannot be.
     func prepare(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String])
 
+    /// Canonical weights the kernels can also read in a block-quantized form, from the stored
+    /// tensors (gpt-oss's MXFP4 experts); the forward pass prefers them to `prepare`'s F32.
+    func quantizedWeights(_ stored: [NamedTensor]) -> [String: QuantizedWeight]
+
     /// Tensors a checkpoint may carry or leave out, each group wholly (DeepSeek-V3's
     /// multi-token-prediction layers, `model.layers.N` past `num_hidden_layers`): loaded and
     /// converted when present, never run.
@@ -148,6 +152,7 @@ extension Architecture {
         blockScaledWeights.map { $0.dequantize(stored) } ?? (stored, [])
     }
     public var optionalTensorGroups: [OptionalTensorGroup] { [] }
+    public func quantizedWeights(_ stored: [NamedTensor]) -> [String: QuantizedWeight] { [:] }
     public func unexpressible(in layout: LayoutKey) -> [String] { [] }
     public static var moeRoles: MoERoles? { nil }
     public var plannedScale: (tensors: Int, parameters: Int)? { Self.scale(of: canonicalTensors) }

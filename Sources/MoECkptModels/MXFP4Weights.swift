@@ -6,9 +6,8 @@ import MoECkptTensors
 /// the matrix [rows, columns] of each expert being the transpose of the parameter `X` [E, columns,
 /// rows] (transformers' `_convert_moe_packed_tensors`).
 public enum MXFP4Weights {
-    static let values: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6]
-
-    /// The stored tensors with each `_blocks`/`_scales` pair replaced by the F32 parameter.
+    /// The stored tensors with each `_blocks`/`_scales` pair replaced by the F32 parameter, computed
+    /// when first read (a conversion then holds one at a time; a forward pass reads the blocks).
     public static func dequantize(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String]) {
         let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var out: [NamedTensor] = []
@@ -18,48 +17,92 @@ public enum MXFP4Weights {
                 out.append(tensor)
                 continue
             }
-            let name = String(tensor.name.dropLast("_blocks".count))
-            guard let scales = byName[name + "_scales"], tensor.dtype == .u8, scales.dtype == .u8, tensor.shape.count == 4,
-                tensor.shape[3] == 16, scales.shape == Array(tensor.shape.prefix(3))
-            else {
-                problems.append("\(tensor.name) has no matching U8 \(name)_scales [experts, rows, groups]")
+            guard let pair = Pair(tensor, byName) else {
+                problems.append("\(tensor.name) has no matching U8 \(tensor.name.dropLast("_blocks".count))_scales [experts, rows, groups]")
                 continue
             }
-            let (experts, rows, groups) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
-            let columns = groups * 32
-            guard MemoryBudget.fits(experts * rows * columns * 4 * 2) else {
-                problems.append("\(tensor.name): dequantizing it would need more memory than this process may use")
+            let (experts, rows, columns) = (pair.experts, pair.rows, pair.columns)
+            guard let bytes = (Checked(experts) * rows * columns * 4).value else {
+                problems.append("\(tensor.name): its size overflows")
                 continue
             }
-            do {
-                try tensor.rope.load()
-                try scales.rope.load()
-            } catch {
-                problems.append(error.description)
-                continue
-            }
-            let (codes, exponents) = (tensor.rope.copyBytes(), scales.rope.copyBytes())
-            var values = [Float](repeating: 0, count: experts * rows * columns)
-            for e in 0..<experts {
-                for r in 0..<rows {
-                    for g in 0..<groups {
-                        let scale = Float(sign: .plus, exponent: Int(exponents[(e * rows + r) * groups + g]) - 127, significand: 1)
-                        for b in 0..<16 {
-                            let byte = codes[((e * rows + r) * groups + g) * 16 + b]
-                            let column = g * 32 + 2 * b
+            let storage = DerivedStorage(name: pair.name, byteCount: bytes, sources: [pair.blocks.rope, pair.scales.rope]) {
+                sources, out in
+                let (codes, exponents) = (sources[0], sources[1])
+                for e in 0..<experts {
+                    for r in 0..<rows {
+                        for column in 0..<columns {
+                            let group = (e * rows + r) * (columns / 32) + column / 32
+                            let byte = codes[group * 16 + (column % 32) / 2]
+                            let code = column % 2 == 0 ? byte & 0xF : byte >> 4
+                            let value = MXFP4Blocks.values[Int(code)] * MXFP4Blocks.scale(exponents[group])
                             // The parameter is the transpose: [e, column, r].
-                            values[(e * columns + column) * rows + r] = Self.values[Int(byte & 0xF)] * scale
-                            values[(e * columns + column + 1) * rows + r] = Self.values[Int(byte >> 4)] * scale
+                            out.storeBytes(of: value, toByteOffset: ((e * columns + column) * rows + r) * 4, as: Float.self)
                         }
                     }
                 }
             }
-            let storage = values.withUnsafeBytes { FileMapping(copying: $0, path: name) }
-            out.append(
-                NamedTensor(
-                    name: name, dtype: .f32, shape: [experts, columns, rows],
-                    rope: ByteRope([BytePiece(storage: storage, offset: 0, count: values.count * 4)])))
+            out.append(NamedTensor(name: pair.name, dtype: .f32, shape: [experts, columns, rows], rope: storage.rope))
         }
         return (out, problems)
+    }
+
+    /// The rows `first, first + step, ...` of each expert's [rows, columns] matrix as the kernels'
+    /// MXFP4 blocks (`MXFP4Blocks`), re-packed when first read; nil when the pair is not one.
+    public static func packed(
+        _ name: String, in stored: [NamedTensor], firstRow: Int = 0, rowStep: Int = 1
+    ) -> QuantizedWeight? {
+        let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        guard let blocks = byName[name + "_blocks"], let pair = Pair(blocks, byName), pair.rows % rowStep == 0 else { return nil }
+        let (experts, rows, groups) = (pair.experts, pair.rows / rowStep, pair.columns / 32)
+        guard let bytes = (Checked(experts) * rows * groups * MXFP4Blocks.blockBytes).value else { return nil }
+        let storage = DerivedStorage(name: name, byteCount: bytes, sources: [pair.blocks.rope, pair.scales.rope]) { sources, out in
+            let (codes, exponents) = (sources[0], sources[1])
+            for e in 0..<experts {
+                for r in 0..<rows {
+                    let source = e * pair.rows + firstRow + r * rowStep
+                    for g in 0..<groups {
+                        MXFP4Blocks.block(
+                            fromPairs: codes.baseAddress! + (source * groups + g) * 16, scale: exponents[source * groups + g],
+                            into: out.baseAddress! + ((e * rows + r) * groups + g) * MXFP4Blocks.blockBytes)
+                    }
+                }
+            }
+        }
+        return QuantizedWeight(format: .mxfp4, shape: [experts, rows, pair.columns], rope: storage.rope)
+    }
+
+    /// A `_blocks` tensor and its `_scales`, checked against each other.
+    struct Pair {
+        let name: String
+        let blocks, scales: NamedTensor
+        let experts, rows, columns: Int
+
+        init?(_ blocks: NamedTensor, _ byName: [String: NamedTensor]) {
+            name = String(blocks.name.dropLast("_blocks".count))
+            guard blocks.name.hasSuffix("_blocks"), let scales = byName[name + "_scales"], blocks.dtype == .u8, scales.dtype == .u8,
+                blocks.shape.count == 4, blocks.shape[3] == 16, scales.shape == Array(blocks.shape.prefix(3))
+            else { return nil }
+            (self.blocks, self.scales) = (blocks, scales)
+            (experts, rows, columns) = (blocks.shape[0], blocks.shape[1], blocks.shape[2] * 32)
+        }
+    }
+}
+
+/// A canonical weight also held in a block-quantized form the kernels read as it is (gpt-oss's
+/// MXFP4 experts, [experts, rows, columns] in `MXFP4Blocks`), so a forward pass need not widen it.
+public struct QuantizedWeight: Sendable {
+    public enum Format: Sendable {
+        case mxfp4
+    }
+
+    public let format: Format
+    public let shape: [Int]
+    public let rope: ByteRope
+
+    public init(format: Format, shape: [Int], rope: ByteRope) {
+        self.format = format
+        self.shape = shape
+        self.rope = rope
     }
 }

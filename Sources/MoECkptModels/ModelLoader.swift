@@ -45,6 +45,20 @@ public struct LoadedModel: Sendable {
     /// The canonical tensors, in the architecture's order.
     public let tensors: [CanonicalTensor]
     public let checkpoint: Checkpoint
+    /// Canonical weights also held block-quantized, for the kernels (`Architecture.quantizedWeights`).
+    public let quantized: [String: QuantizedWeight]
+
+    public init(
+        architecture: any Architecture, descriptionSource: DescriptionSource, layout: NamingLayout, tensors: [CanonicalTensor],
+        checkpoint: Checkpoint, quantized: [String: QuantizedWeight] = [:]
+    ) {
+        self.architecture = architecture
+        self.descriptionSource = descriptionSource
+        self.layout = layout
+        self.tensors = tensors
+        self.checkpoint = checkpoint
+        self.quantized = quantized
+    }
 
     public func tensor(_ name: String) -> CanonicalTensor? { tensors.first { $0.name == name } }
 }
@@ -189,6 +203,6 @@ public struct ModelLoader: Sendable {
         guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: ModelLoadError.problems(problems)) }
         return LoadedModel(
             architecture: architecture, descriptionSource: description.source, layout: layout, tensors: tensors,
-            checkpoint: checkpoint)
+            checkpoint: checkpoint, quantized: architecture.quantizedWeights(Self.stored(checkpoint)))
     }
 }

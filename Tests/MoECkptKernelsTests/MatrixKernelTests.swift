@@ -1,4 +1,5 @@
 import MatrixWideLogic
+import MoECkptTensors
 import MoECkptTestSupport
 import Testing
 

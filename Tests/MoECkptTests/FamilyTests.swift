@@ -346,3 +346,20 @@ struct GptOssTruncatingCopyTests {
         return (0..<tensor.elementCount).map { bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
     }
 }
+
+/// gpt-oss's MXFP4 experts as released run in the kernels as MXFP4 blocks (re-packed once, 17
+/// bytes per 32 weights, not widened to F32), with the same results as on the widened weights.
+struct MXFP4ForwardTests {
+    @Test func theBlocksGiveTheWidenedWeightsResultsBitForBit() throws {
+        let model = try ModelLoader.load(Fixtures.path("models/families/gpt_oss-mxfp4"))
+        #expect(model.quantized.keys.sorted() == (0..<3).flatMap { l in ["down", "gate", "up"].map { "layers.\(l).moe.\($0)" } })
+        #expect(model.quantized["layers.0.moe.gate"]?.shape == [8, 32, 64])
+        let widened = LoadedModel(
+            architecture: model.architecture, descriptionSource: model.descriptionSource, layout: model.layout,
+            tensors: model.tensors, checkpoint: model.checkpoint)
+        let input = ModelInput.tokenIDs([[1, 5, 9, 2, 7, 3], [4, 4, 8, 0, 6, 1]])
+        let blocks = try model.architecture.forwardPass(model).run(input, threads: 2, auxLosses: false)
+        let floats = try widened.architecture.forwardPass(widened).run(input, threads: 2, auxLosses: false)
+        #expect(blocks[.logits] != nil && blocks[.logits] == floats[.logits])
+    }
+}

@@ -492,22 +492,19 @@ public struct DecoderForward: Sendable {
         return (output, logits)
     }
 
-    /// gpt-oss's experts with their biases, each as layers of its own (f32 copies).
+    /// gpt-oss's experts with their biases, each as layers of its own over the stacked weights
+    /// (in place: F32, BF16, or MXFP4 blocks).
     static func biasedExperts(_ w: WeightReader, prefix: String, config: DecoderConfig) throws(ForwardError) -> [GatedMLP] {
         let (e, h, i) = (config.numExperts, config.hiddenSize, config.expertIntermediate)
-        // The stored layer in fp32 and each expert's copy.
-        guard let needed = (Checked(e) * h * i * 3 * 4 * 2).value, MemoryBudget.fits(needed) else {
-            throw .badInput("\(prefix)experts: copying them for the kernels would need more memory than this process may use")
-        }
-        let gate = try w.f32(prefix + "gate"), up = try w.f32(prefix + "up"), down = try w.f32(prefix + "down")
+        let gate = try w.matrix(prefix + "gate"), up = try w.matrix(prefix + "up"), down = try w.matrix(prefix + "down")
         let gateBias = try w.f32(prefix + "gate_bias"), upBias = try w.f32(prefix + "up_bias")
         let downBias = try w.f32(prefix + "down_bias")
         func slice(_ values: [Float], _ x: Int, _ count: Int) -> [Float] { Array(values[(x * count)..<((x + 1) * count)]) }
         return (0..<e).map { x in
             GatedMLP(
-                gate: LinearLayer(weight: slice(gate, x, i * h), bias: slice(gateBias, x, i), inputs: h, outputs: i),
-                up: LinearLayer(weight: slice(up, x, i * h), bias: slice(upBias, x, i), inputs: h, outputs: i),
-                down: LinearLayer(weight: slice(down, x, h * i), bias: slice(downBias, x, h), inputs: i, outputs: h))
+                gate: LinearLayer(weight: gate.advanced(by: x * i * h), bias: slice(gateBias, x, i), inputs: h, outputs: i),
+                up: LinearLayer(weight: up.advanced(by: x * i * h), bias: slice(upBias, x, i), inputs: h, outputs: i),
+                down: LinearLayer(weight: down.advanced(by: x * h * i), bias: slice(downBias, x, h), inputs: i, outputs: h))
         }
     }
 

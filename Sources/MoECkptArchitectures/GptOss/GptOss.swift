@@ -45,6 +45,23 @@ public struct GptOssConfig: GGUFDescribed {
         quantization == "mxfp4" ? MXFP4Weights.dequantize(stored) : (stored, [])
     }
 
+    /// The released MXFP4 experts as the kernels read them: `gate_up_proj`'s even rows the gate,
+    /// its odd rows up (its blocks are [E, 2I, H / 32, 16], out by in), `down_proj` as it is.
+    public func quantizedWeights(_ stored: [NamedTensor]) -> [String: QuantizedWeight] {
+        guard quantization == "mxfp4" else { return [:] }
+        var weights: [String: QuantizedWeight] = [:]
+        for l in 0..<fields.numLayers {
+            let (stored_, canonical) = ("model.layers.\(l).mlp.experts.", "layers.\(l).moe.")
+            let parts = [
+                ("gate", MXFP4Weights.packed(stored_ + "gate_up_proj", in: stored, firstRow: 0, rowStep: 2)),
+                ("up", MXFP4Weights.packed(stored_ + "gate_up_proj", in: stored, firstRow: 1, rowStep: 2)),
+                ("down", MXFP4Weights.packed(stored_ + "down_proj", in: stored)),
+            ]
+            for (projection, weight) in parts { weights[canonical + projection] = weight }
+        }
+        return weights
+    }
+
     public var configJSON: JSONObject {
         JSONObject(
             fields.members(modelType: Self.modelType, architecture: "GptOssForCausalLM") + [
