@@ -6,8 +6,10 @@ public enum MXFP4Blocks {
     /// The E2M1 values of the 16 codes (sign bit 8).
     public static let values: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6]
 
-    /// 2^(s - 127) (E8M0; 255, NaN in the standard, is read as 2^128 like transformers does).
-    public static func scale(_ exponent: UInt8) -> Float { Float(sign: .plus, exponent: Int(exponent) - 127, significand: 1) }
+    /// 2^(s - 127) (E8M0; 255, NaN in the standard, overflows to infinity as in transformers).
+    public static func scale(_ exponent: UInt8) -> Float {
+        exponent == 0 ? Float(bitPattern: 0x0040_0000) : exponent == 255 ? .infinity : Float(bitPattern: UInt32(exponent) << 23)
+    }
 
     /// One block from gpt-oss's stored form: 16 bytes holding weights 2b (low nibble) and 2b + 1
     /// (high nibble) of the group, and its scale.
