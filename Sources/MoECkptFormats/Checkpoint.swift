@@ -6,6 +6,7 @@ public enum CheckpointFormat: String, Sendable {
     case shardedSafetensors = "sharded-safetensors"
     case hdf5
     case moeckpt
+    case gguf
 }
 
 /// One tensor of a checkpoint: its description and where its bytes are.
@@ -75,12 +76,15 @@ public struct Checkpoint: Sendable {
     /// The checksums the format stores (a `.moeckpt` file's), verified with `verifyChecksums()`
     /// or, as a conversion reads the tensors, by `checksumVerifier()`.
     public let checksums: StoredChecksums?
+    /// A GGUF file's typed key/values (its scalars are also in `metadata`, as text).
+    public let gguf: GGUFContents?
 
     public init(
         path: String, format: CheckpointFormat, tensors: [StoredTensor],
         metadata: [String: String], files: [String], attributes: [CheckpointAttribute] = [],
-        embedded: EmbeddedModel? = nil, checksums: StoredChecksums? = nil
+        embedded: EmbeddedModel? = nil, checksums: StoredChecksums? = nil, gguf: GGUFContents? = nil
     ) {
+        self.gguf = gguf
         self.embedded = embedded
         self.checksums = checksums
         self.path = path
@@ -93,7 +97,7 @@ public struct Checkpoint: Sendable {
 
     public func tensor(named name: String) -> StoredTensor? { tensors.first { $0.name == name } }
 
-    /// Opens a safetensors, HDF5 or `.moeckpt` file, a sharded checkpoint's index.json, or a
+    /// Opens a safetensors, HDF5, GGUF or `.moeckpt` file, a sharded checkpoint's index.json, or a
     /// directory holding one of them (found by `locator`).
     public static func open(_ path: String, locator: CheckpointLocator = CheckpointLocator()) throws(FileError) -> Checkpoint {
         if FileSystem.isDirectory(path) {
@@ -104,6 +108,7 @@ public struct Checkpoint: Sendable {
         }
         if path.hasSuffix(".index.json") { return try ShardedSafetensors.open(indexPath: path) }
         if MoeckptFile.isMoeckpt(path) { return try MoeckptFile.open(path) }
+        if GGUFFile.isGGUF(path) { return try GGUFFile.open(path) }
         if HDF5File.isHDF5(path) { return try HDF5File.open(path) }
         return try SafetensorsFile.open(path)
     }

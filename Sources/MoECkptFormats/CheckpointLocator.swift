@@ -11,7 +11,7 @@ public struct CheckpointLocator: Sendable {
 
     public struct NoCheckpoint: Error, CustomStringConvertible, Sendable {
         public var description: String {
-            "directory holds no \(CheckpointLocator.singleName), \(CheckpointLocator.indexName), other single checkpoint or single HDF5 file"
+            "directory holds no \(CheckpointLocator.singleName), \(CheckpointLocator.indexName), other single checkpoint, single HDF5 or single GGUF file"
         }
     }
 
@@ -24,7 +24,8 @@ public struct CheckpointLocator: Sendable {
     }
 
     /// The index if there is one, else `model.safetensors`, else the only `.safetensors` file,
-    /// else a complete set of `-0000i-of-0000N` shards, else the only HDF5 file.
+    /// else a complete set of `-0000i-of-0000N` shards, else the only HDF5 file, else the only
+    /// GGUF file.
     public func locate(inDirectory directory: String) throws(FileError) -> Found {
         let names = FileSystem.contents(ofDirectory: directory).filter { !notWeights.contains($0) }
         if names.contains(Self.indexName) { return .file(FileSystem.join(directory, Self.indexName)) }
@@ -38,6 +39,8 @@ public struct CheckpointLocator: Sendable {
         }
         let hdf5 = names.filter { $0.hasSuffix(".h5") || $0.hasSuffix(".hdf5") }
         if files.isEmpty, hdf5.count == 1 { return .file(FileSystem.join(directory, hdf5[0])) }
+        let gguf = names.filter { $0.hasSuffix(".gguf") }
+        if files.isEmpty, hdf5.isEmpty, gguf.count == 1 { return .file(FileSystem.join(directory, gguf[0])) }
         throw FileError(path: directory, problem: NoCheckpoint())
     }
 }

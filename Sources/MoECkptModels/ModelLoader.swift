@@ -26,6 +26,8 @@ public enum DescriptionSource: Sendable, Equatable {
     case embedded
     /// llama.cpp's keys in the safetensors metadata.
     case ggufMetadata
+    /// A GGUF file's own key/values.
+    case ggufKeyValues
 
     /// How reports name it: the file's name, or where in the checkpoint it is.
     public var name: String {
@@ -33,6 +35,7 @@ public enum DescriptionSource: Sendable, Equatable {
         case .file(let path): FileSystem.baseName(path)
         case .embedded: "the .moeckpt header"
         case .ggufMetadata: "__metadata__ (GGUF keys)"
+        case .ggufKeyValues: "the GGUF key/values"
         }
     }
 }
@@ -107,7 +110,9 @@ public struct ModelLoader: Sendable {
             let keys = OtherDescription.ggufMetadata(
                 checkpoint.metadata,
                 hasOutputTensor: checkpoint.tensor(named: "output.weight") != nil)
-            if let architecture = try registry.read(keys) { return ModelDescription(architecture: architecture, source: .ggufMetadata) }
+            if let architecture = try registry.read(keys) {
+                return ModelDescription(architecture: architecture, source: checkpoint.format == .gguf ? .ggufKeyValues : .ggufMetadata)
+            }
         } catch {
             throw FileError(path: checkpoint.path, problem: error)
         }

@@ -1,0 +1,133 @@
+import Foundation
+import MoECkptTestSupport
+import Testing
+
+@testable import MoECkpt
+
+/// GGUF files: one written by the official `gguf` package (scripts/make_gguf_fixtures.py) reads
+/// with its key/values typed and its shapes reversed, describes its model, verifies against
+/// transformers and converts back to transformers' own file; malformed headers fail by rule.
+struct GGUFTests {
+    static let fixture = Fixtures.path("gguf/tiny-mixtral/model.gguf")
+
+    @Test func theOfficialWritersFileReadsTyped() throws {
+        let file = try Checkpoint.open(Self.fixture)
+        #expect(file.format == .gguf && file.tensors.count == 23)
+        let gguf = try #require(file.gguf)
+        #expect(gguf.version == 3 && gguf.alignment == 32)
+        #expect(gguf.keyValues.first?.key == "general.architecture")
+        #expect(gguf.keyValues.first { $0.key == "llama.rope.freq_base" }?.value == .float32(1_000_000))
+        #expect(gguf.keyValues.first { $0.key == "llama.block_count" }?.value == .uint32(2))
+        #expect(file.metadata["llama.attention.layer_norm_rms_epsilon"] == "1e-05")
+        // ggml's ne [16, 32, 4] is the stacked [experts, intermediate, hidden].
+        #expect(file.tensor(named: "blk.0.ffn_gate_exps.weight")?.shape == [4, 32, 16])
+    }
+
+    @Test func itVerifiesAgainstTransformersAndConvertsBackToTransformersFile() throws {
+        let report = try Verifier.verify(Fixtures.path("gguf/tiny-mixtral"), options: RunOptions(threads: 2))
+        #expect(report.passed && report.layout == "gguf")
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(Fixtures.path("gguf/tiny-mixtral"), to: dir.file("hf"), options: ConvertOptions(names: "hf"))
+        #expect(try fileBytes(dir.file("hf/model.safetensors")) == (try fileBytes(Fixtures.path("models/tiny-mixtral/model.safetensors"))))
+    }
+
+    /// A header of the given pieces, for the malformed cases.
+    struct Builder {
+        var bytes: [UInt8] = Array("GGUF".utf8)
+        mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        mutating func string(_ s: String) {
+            u64(UInt64(s.utf8.count))
+            bytes += Array(s.utf8)
+        }
+        mutating func pad(to alignment: Int) { while bytes.count % alignment != 0 { bytes.append(0) } }
+
+        /// Version 3, one u32 key/value, one F32 tensor of `dims` at `offset`, then `data` bytes.
+        static func file(
+            version: UInt32 = 3, key: String = "general.alignment", keyType: UInt32 = 4, keyValue: UInt32 = 32,
+            name: String = "t", dims: [UInt64] = [4], type: UInt32 = 0, offset: UInt64 = 0, data: Int = 16, extraTensor: Bool = false
+        ) -> [UInt8] {
+            var b = Builder()
+            b.u32(version)
+            b.u64(extraTensor ? 2 : 1)
+            b.u64(1)
+            b.string(key)
+            b.u32(keyType)
+            b.u32(keyValue)
+            for n in extraTensor ? [name, name + "2"] : [name] {
+                b.string(n)
+                b.u32(UInt32(dims.count))
+                for d in dims { b.u64(d) }
+                b.u32(type)
+                b.u64(offset)
+            }
+            b.pad(to: 32)
+            b.bytes += [UInt8](repeating: 0, count: data)
+            return b.bytes
+        }
+    }
+
+    static func parse(_ bytes: [UInt8]) -> GGUFError? {
+        bytes.withUnsafeBytes { raw -> GGUFError? in
+            do throws(GGUFError) { _ = try GGUFHeader.parse(raw) } catch { return error }
+            return nil
+        }
+    }
+
+    @Test func aWellFormedBuiltFileParses() throws {
+        #expect(Self.parse(Builder.file()) == nil)
+    }
+
+    @Test func eachRuleHasItsError() {
+        #expect(Self.parse(Array("GGUX".utf8) + [UInt8](repeating: 0, count: 40)) == .notGGUF)
+        #expect(Self.parse(Builder.file(version: 1)) == .unsupportedVersion(1))
+        #expect(Self.parse(Builder.file(version: 4)) == .unsupportedVersion(4))
+        #expect(Self.parse(Builder.file(key: "")) == .emptyKey)
+        #expect(Self.parse(Builder.file(keyType: 13)) == .unknownValueType(key: "general.alignment", type: 13))
+        #expect(Self.parse(Builder.file(keyValue: 24)) == .badAlignment("24"))
+        #expect(Self.parse(Builder.file(name: String(repeating: "n", count: 64))) == .tensorNameTooLong(String(repeating: "n", count: 64)))
+        #expect(Self.parse(Builder.file(dims: [1, 1, 1, 1, 4])) == .tooManyDimensions(tensor: "t", count: 5))
+        #expect(Self.parse(Builder.file(type: 4)) == .unknownGGMLType(tensor: "t", type: 4))
+        #expect(Self.parse(Builder.file(dims: [16], type: 8)) == .rowNotWholeBlocks(tensor: "t", elements: 16, type: "Q8_0"))
+        #expect(Self.parse(Builder.file(offset: 4)) == .misalignedOffset(tensor: "t", offset: 4, alignment: 32))
+        #expect(Self.parse(Builder.file(data: 8)) == .outsideData(tensor: "t", offset: 0, bytes: 16, dataBytes: 8))
+        #expect(Self.parse(Builder.file(extraTensor: true)) == .overlap(tensor: "t2", other: "t"))
+        #expect(Self.parse(Builder.file(dims: [UInt64(1) << 62, 8])) == .sizeOverflow(tensor: "t"))
+    }
+
+    @Test func countsTheFileCannotHoldAreRefusedBeforeAnythingIsAllocated() {
+        var b = Builder()
+        b.u32(3)
+        b.u64(1)
+        b.u64(UInt64.max)
+        #expect(Self.parse(b.bytes) == .countTooLarge(what: "key/values", count: UInt64.max))
+        var array = Builder()
+        array.u32(3)
+        array.u64(0)
+        array.u64(1)
+        array.string("tokenizer.ggml.tokens")
+        array.u32(9)
+        array.u32(8)
+        array.u64(UInt64(1) << 40)
+        #expect(Self.parse(array.bytes) == .truncated("tokenizer.ggml.tokens's value"))
+        var nested = Builder()
+        nested.u32(3)
+        nested.u64(0)
+        nested.u64(1)
+        nested.string("k")
+        nested.u32(9)
+        nested.u32(9)
+        nested.u64(1)
+        #expect(Self.parse(nested.bytes) == .nestedArray(key: "k"))
+    }
+
+    /// Every prefix of the official file fails with one error, never a crash.
+    @Test func everyTruncationIsAnError() throws {
+        let bytes = Array(try fileBytes(Self.fixture))
+        let dataStart = try bytes.withUnsafeBytes { try GGUFHeader.parse($0) }.dataStart
+        for length in stride(from: 0, to: bytes.count, by: 7) {
+            let error = Self.parse(Array(bytes[0..<length]))
+            if length < dataStart { #expect(error != nil, "\(length) bytes") } else { #expect(error != nil || length == bytes.count) }
+        }
+    }
+}
