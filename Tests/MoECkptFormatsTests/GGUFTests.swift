@@ -131,3 +131,44 @@ struct GGUFTests {
         }
     }
 }
+
+/// moeckpt's GGUF writer: the gguf package's layout byte for byte, values typed as its writer
+/// types them, and the round trips the issue asks for.
+struct GGUFWriterTests {
+    @Test func aGGUFInputGoesThroughByteForByte() throws {
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(GGUFTests.fixture, to: dir.file("same.gguf"))
+        #expect(try fileBytes(dir.file("same.gguf")) == (try fileBytes(GGUFTests.fixture)))
+    }
+
+    @Test(arguments: ["models/tiny-mixtral", "models/tiny-mixtral-bf16", "models/families/qwen3_moe-bf16"])
+    func transformersToGGUFAndBackIsExact(model: String) throws {
+        let dir = try TemporaryDirectory()
+        let original = try ModelLoader.load(Fixtures.path(model))
+        _ = try Converter.convert(Fixtures.path(model), to: dir.file("model.gguf"))
+        let written = try Checkpoint.open(dir.file("model.gguf"))
+        #expect(written.gguf?.keyValues.first?.value == .string(written.metadata["general.architecture"] ?? ""))
+        #expect(written.gguf?.keyValues.contains { $0.key.hasSuffix(".block_count") && $0.value.type == .uint32 } == true)
+        #expect(written.gguf?.keyValues.contains { $0.key == "tokenizer.ggml.model" && $0.value == .string("none") } == true)
+        let reloaded = try ModelLoader.load(dir.file("model.gguf"))
+        #expect(reloaded.layout.key == "gguf")
+        #expect(
+            (reloaded.architecture as? any DecoderArchitecture)?.decoder == (original.architecture as? any DecoderArchitecture)?.decoder)
+        _ = try Converter.convert(dir.file("model.gguf"), to: dir.file("back"), options: ConvertOptions(names: original.layout.key))
+        let back = try ModelDirectory.open(dir.file("back")), source = try ModelDirectory.open(Fixtures.path(model))
+        #expect(Set(back.tensors.map(\.name)) == Set(source.tensors.map(\.name)))
+        for tensor in source.tensors {
+            let mine = try #require(back.tensor(named: tensor.name))
+            #expect(mine.dtype == tensor.dtype && mine.shape == tensor.shape && Array(mine.bytes) == Array(tensor.bytes), "\(tensor.name)")
+        }
+    }
+
+    @Test func ggufOutputOptionsAreChecked() {
+        #expect(throws: OutputPlanError.ggufHasGGUFNames("hf")) {
+            try OutputPlan(destination: "x.gguf", options: ConvertOptions(names: "hf"))
+        }
+        #expect(throws: OutputPlanError.ggufIsOneFile) {
+            try OutputPlan(destination: "x.gguf", options: ConvertOptions(maxShardBytes: 1000))
+        }
+    }
+}

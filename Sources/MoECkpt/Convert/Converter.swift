@@ -55,6 +55,8 @@ struct ConversionSource {
     var native = MoeckptWriter.Description()
     /// Optional tensor groups the output layout cannot name (`ConvertResult.leftOut`).
     var leftOut: [String] = []
+    /// A GGUF output's key/values.
+    var ggufKeyValues: [(key: String, value: GGUFValue)] = []
 
     enum Sidecars {
         case description(DescriptionFile, text: String?)
@@ -114,6 +116,8 @@ public enum Converter {
             switch plan.container {
             case .native:
                 files = try writeNative(tensors, source, to: output)
+            case .gguf:
+                files = try writeGGUF(tensors, source, to: output)
             case .hdf5(let compression):
                 files = try writeHDF5(tensors, source, compression: compression, to: output)
             case .safetensorsFile:
@@ -147,7 +151,7 @@ public enum Converter {
                     model: model.architecture.configJSON, layout: LayoutKey.canonical.rawValue,
                     sourceLayout: sourceLayout?.rawValue)
             }
-        } else if let key = plan.names ?? (inputLayout == .canonical ? inputSourceLayout : nil) {
+        } else if let key = plan.container == .gguf ? "gguf" : plan.names ?? (inputLayout == .canonical ? inputSourceLayout : nil) {
             let model = try ModelLoader.standard.load(input)
             guard let layout = model.architecture.layouts.first(where: { $0.key == key }) else {
                 throw FileError(
@@ -173,6 +177,17 @@ public enum Converter {
                 throw FileError(path: inputPath, problem: error)
             }
             source.metadata = source.metadata.filter { !ArchitectureRegistry.standard.isDescriptionKey($0.key) }
+            if plan.container == .gguf {
+                source.ggufKeyValues = try ggufKeyValues(input, model, layout: layout, inputPath: inputPath)
+                // A GGUF input's tensor order; else blocks in numeric order.
+                let position = Dictionary(input.tensors.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+                source.tensors.sort {
+                    guard input.gguf != nil, let a = position[$0.name], let b = position[$1.name] else {
+                        return naturalOrder($0.name, $1.name)
+                    }
+                    return a < b
+                }
+            }
             if plan.isDirectory {
                 switch model.architecture.description(layout.description) {
                 case .text(let text)?: source.sidecars = .description(layout.description, text: text)
@@ -187,9 +202,32 @@ public enum Converter {
         switch plan.container {
         case .safetensorsFile, .safetensorsDirectory:
             if source.metadata["format"] == nil { source.metadata["format"] = "pt" }  // transformers requires it
-        case .hdf5, .native: break
+        case .hdf5, .native, .gguf: break
         }
         return source
+    }
+
+    static func writeGGUF(_ tensors: [TensorToWrite], _ source: ConversionSource, to output: AtomicOutput) throws(FileError) -> [String] {
+        let file = try OutputFile(creating: output.temporaryPath)
+        try GGUFWriter.write(tensors, keyValues: source.ggufKeyValues, to: file)
+        try file.close()
+        return [output.destination]
+    }
+
+    /// A GGUF input's own key/values, tokenizer and all, in their order; otherwise the model's
+    /// llama.cpp keys, typed as gguf-py types them.
+    static func ggufKeyValues(
+        _ input: Checkpoint, _ model: LoadedModel, layout: NamingLayout, inputPath: String
+    ) throws(FileError) -> [(key: String, value: GGUFValue)] {
+        if let gguf = input.gguf { return gguf.keyValues }
+        guard case .metadata(let keys)? = model.architecture.description(layout.description) else {
+            throw FileError(
+                path: inputPath, problem: ModelLoadError.layoutNotForArchitecture(layout: "gguf", modelType: model.architecture.modelType))
+        }
+        // No tokenizer is carried yet: llama.cpp's vocabulary-less form (it still evaluates token ids).
+        do throws(GGUFKeyTypes.UnknownKey) { return try GGUFKeyTypes.keyValues(keys) + [("tokenizer.ggml.model", .string("none"))] } catch {
+            throw FileError(path: inputPath, problem: error)
+        }
     }
 
     static func writeNative(_ tensors: [TensorToWrite], _ source: ConversionSource, to output: AtomicOutput) throws(FileError) -> [String] {

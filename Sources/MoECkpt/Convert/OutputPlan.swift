@@ -13,6 +13,8 @@ public struct OutputPlan: Sendable, Equatable {
         case hdf5(HDF5Compression)
         /// One `.moeckpt` file, canonical names and the model description in its header.
         case native
+        /// One GGUF file (`.gguf`): llama.cpp's names and key/values.
+        case gguf
     }
 
     public let destination: String
@@ -29,7 +31,11 @@ public struct OutputPlan: Sendable, Equatable {
         let isHDF5 = destination.hasSuffix(".h5") || destination.hasSuffix(".hdf5")
         if let dtype = options.dtype, !Cast.targets.contains(dtype) { throw .notACastTarget(dtype) }
         if let names = options.names, ArchitectureRegistry.standard.layout(names) == nil { throw .unknownLayout(names) }
-        if destination.hasSuffix(".moeckpt") {
+        if destination.hasSuffix(".gguf") {
+            if let names = options.names, names != "gguf" { throw .ggufHasGGUFNames(names) }
+            if options.maxShardBytes != nil { throw .ggufIsOneFile }
+            container = .gguf
+        } else if destination.hasSuffix(".moeckpt") {
             if options.names != nil { throw .namesNotForNative }
             if options.maxShardBytes != nil { throw .nativeIsOneFile }
             container = .native
@@ -60,6 +66,8 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
     case hdf5IsOneFile
     case namesNotForNative
     case nativeIsOneFile
+    case ggufHasGGUFNames(LayoutKey)
+    case ggufIsOneFile
 
     public var description: String {
         switch self {
@@ -70,6 +78,8 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
         case .hdf5IsOneFile: "HDF5 output is one file: --max-shard-size and --names write safetensors directories"
         case .namesNotForNative: "a .moeckpt file always holds moeckpt's canonical names; --names applies to safetensors output"
         case .nativeIsOneFile: "a .moeckpt output is one file: --max-shard-size writes safetensors directories"
+        case .ggufHasGGUFNames(let key): "a .gguf output holds llama.cpp's names (gguf), not '\(key)'"
+        case .ggufIsOneFile: "a .gguf output is one file here: split GGUF output (--max-shard-size) is not written yet"
         }
     }
 }
