@@ -154,7 +154,12 @@ struct GGUFWriterTests {
         #expect(reloaded.layout.key == "gguf")
         #expect(
             (reloaded.architecture as? any DecoderArchitecture)?.decoder == (original.architecture as? any DecoderArchitecture)?.decoder)
-        _ = try Converter.convert(dir.file("model.gguf"), to: dir.file("back"), options: ConvertOptions(names: original.layout.key))
+        // Norms and routers are F32 in GGUF whatever the weights are (llama.cpp's rule); a BF16
+        // model comes back exactly with --dtype bf16 (BF16 -> F32 -> BF16 is exact).
+        #expect(written.tensors.filter { GGUFWriter.staysF32($0.name, shape: $0.shape) }.allSatisfy { $0.dtype == .f32 })
+        let dtype = try ModelDirectory.open(Fixtures.path(model)).tensors.contains { $0.dtype == .bf16 } ? DType.bf16 : nil
+        _ = try Converter.convert(
+            dir.file("model.gguf"), to: dir.file("back"), options: ConvertOptions(dtype: dtype, names: original.layout.key))
         let back = try ModelDirectory.open(dir.file("back")), source = try ModelDirectory.open(Fixtures.path(model))
         #expect(Set(back.tensors.map(\.name)) == Set(source.tensors.map(\.name)))
         for tensor in source.tensors {

@@ -96,7 +96,8 @@ public enum Converter {
         var uncastable: [String] = []
         let integrity = checkIntegrity ? try input.checksumVerifier() : nil
         let tensors = source.tensors.map { tensor -> TensorToWrite in
-            guard let target = plan.dtype, tensor.dtype.isFloatingPoint, tensor.dtype != target else {
+            let keptF32 = plan.container == .gguf && GGUFWriter.staysF32(tensor.name, shape: tensor.shape)
+            guard let target = keptF32 ? .f32 : plan.dtype, tensor.dtype.isFloatingPoint, tensor.dtype != target else {
                 return copying(tensor, integrity: integrity, progress: progress)
             }
             guard Cast.canCast(from: tensor.dtype, to: target) else {

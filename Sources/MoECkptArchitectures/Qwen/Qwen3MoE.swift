@@ -38,6 +38,9 @@ public struct Qwen3MoEConfig: GGUFDescribed {
             ("attention.key_length", "head_dim", .count),
         ], fixed: [("norm_topk_prob", .bool(true))])
 
+    /// The value heads' size too (the converter writes both; llama.cpp sizes v and the k/v cache by it).
+    var computedGGUFKeys: [String: String?] { ["attention.value_length": qwen.decoderFields.explicitHeadDim.map(String.init)] }
+
     public func unexpressible(in layout: LayoutKey) -> [String] {
         guard layout == "gguf" else { return [] }
         var lost = GGUFNames.decoderLimits(decoder, hiddenAct: qwen.decoderFields.hiddenAct)

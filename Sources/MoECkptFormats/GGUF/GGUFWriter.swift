@@ -42,6 +42,12 @@ public enum GGUFWriter {
         return out.bytes
     }
 
+    /// Tensors llama.cpp's converter writes in F32 whatever the output type: 1-D tensors, norms,
+    /// the router (`ffn_gate_inp`) and biases (ggml's CPU kernels take them in F32).
+    public static func staysF32(_ name: String, shape: [Int]) -> Bool {
+        shape.count <= 1 || name.hasSuffix("_norm.weight") || name.contains("ffn_gate_inp") || !name.hasSuffix(".weight")
+    }
+
     static func padded(_ count: Int, _ alignment: Int) -> Int { (count + alignment - 1) / alignment * alignment }
 
     /// Writes one GGUF file; returns the bytes of the tensors (without padding).
