@@ -194,10 +194,11 @@ public struct DeepSeekV3Config: GGUFDescribed {
             members.append(("qk_nope_head_dim", .integer(qk - rope)))
         }
         if gguf.value(metadata, "expert_weights_norm") == nil { members.append(("norm_topk_prob", .bool(false))) }
-        // llama.cpp takes mscale as 1 and mscale_all_dim from the log multiplier.
+        // llama.cpp takes mscale_all_dim from the log multiplier and mscale equal to it
+        // (llama-context.cpp: for deepseek2, mscale = mscale_all_dims).
         let logMultiplier = gguf.value(metadata, "rope.scaling.yarn_log_multiplier").flatMap(Double.init)
         let mscales: [(String, JSONValue)] =
-            logMultiplier.map { [("mscale", .float(1)), ("mscale_all_dim", .number(GGUFYaRN.number($0 / 0.1)))] } ?? []
+            logMultiplier.map { GGUFYaRN.number($0 / 0.1) }.map { [("mscale", .number($0)), ("mscale_all_dim", .number($0))] } ?? []
         return members + GGUFYaRN.members(metadata, gguf, extra: mscales)
     }
 
@@ -228,8 +229,8 @@ public struct DeepSeekV3Config: GGUFDescribed {
             lost += GGUFNames.decoderLimits(decoder, hiddenAct: fields.hiddenAct, denseLayersAllowed: true)
             if attentionBias { lost.append("attention_bias true (llama.cpp's deepseek2 has no attention biases)") }
             if let yarn = fields.yarn {
-                if yarn.mscaleAllDim == nil || yarn.mscale != 1 || yarn.attentionFactor != nil {
-                    lost.append("YaRN without mscale 1 and an mscale_all_dim (llama.cpp's deepseek2 assumes them)")
+                if yarn.mscaleAllDim == nil || yarn.mscale != yarn.mscaleAllDim || yarn.attentionFactor != nil {
+                    lost.append("YaRN with mscale other than mscale_all_dim (llama.cpp's deepseek2 takes them equal, as released)")
                 }
                 if yarn.betaFast != 32 || yarn.betaSlow != 1 { lost.append("YaRN betas other than 32 and 1 (llama.cpp fixes them)") }
             }

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""llama.cpp itself on moeckpt's GGUF output: converts fixture models with `moeckpt convert X
+out.gguf` (optionally `--dtype bf16`), loads each file in llama.cpp (llama-cpp-python, built from
+source, f32 KV cache), evaluates the fixture's token ids sequence by sequence and prints the
+largest |logit - transformers' logit| per sequence. Not run by CI.
+
+    python3 -m venv /work/venv-llama && /work/venv-llama/bin/pip install llama-cpp-python==0.3.36 safetensors numpy
+    /work/venv-llama/bin/python scripts/check_gguf_llama.py [.build/release/moeckpt]
+"""
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+from safetensors.numpy import load_file
+
+ROOT = Path(__file__).resolve().parent.parent
+MOECKPT = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / ".build/release/moeckpt")
+CASES = [
+    ("models/tiny-mixtral", None), ("models/tiny-mixtral", "bf16"), ("models/tiny-mixtral-bf16", None),
+    ("models/families/qwen3_moe", None), ("models/families/qwen3_moe", "bf16"), ("models/families/qwen3_moe-bf16", None),
+    ("models/families/qwen2_moe", None), ("models/families/granitemoe", None), ("models/families/deepseek_v3", None),
+    ("models/families/deepseek_v3-yarn", None),
+]
+
+
+def logits_diffs(gguf: Path, expected: dict) -> list[float]:
+    model = llama_cpp.Llama(model_path=str(gguf), n_ctx=64, logits_all=True, verbose=False, type_k=0, type_v=0, n_threads=2)
+    out = []
+    for i, row in enumerate(expected["input_ids"]):
+        model.reset()
+        model.eval([int(t) for t in row])
+        got = np.array(model.scores[: len(row)], dtype=np.float32)
+        out.append(float(np.abs(got - expected["logits"][i]).max()))
+    return out
+
+
+def main() -> None:
+    print(f"llama-cpp-python {llama_cpp.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for fixture, dtype in CASES:
+            out = Path(tmp) / (fixture.replace("/", "_") + (f"-{dtype}" if dtype else "") + ".gguf")
+            command = [MOECKPT, "convert", str(ROOT / "fixtures" / fixture), str(out), "-q"] + (["--dtype", dtype] if dtype else [])
+            subprocess.run(command, check=True)
+            expected = load_file(ROOT / "fixtures" / fixture / "expected.safetensors")
+            diffs = logits_diffs(out, expected)
+            print(f"{fixture}{' --dtype ' + dtype if dtype else ''}: max |logits - transformers| per sequence "
+                  + ", ".join(f"{d:.3g}" for d in diffs))
+
+
+if __name__ == "__main__":
+    main()
