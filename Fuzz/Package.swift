@@ -3,7 +3,7 @@
 // (with -sanitize=fuzzer,address); the main package's build and tests do not see them.
 import PackageDescription
 
-let fuzzers = ["FuzzSafetensorsHeader", "FuzzShardIndex", "FuzzNative", "FuzzConfig", "FuzzHDF5", "FuzzNativeModel"]
+let fuzzers = ["FuzzSafetensorsHeader", "FuzzShardIndex", "FuzzNative", "FuzzConfig", "FuzzHDF5", "FuzzNativeModel", "FuzzGGUF"]
 
 let package = Package(
     name: "moeckpt-fuzz",

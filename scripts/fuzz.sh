@@ -2,7 +2,7 @@
 # Builds one libFuzzer target (Fuzz/Package.swift) with address sanitizer and runs it for SECONDS
 # on a seed corpus made from the fixtures. Crashes land in fuzz-artifacts/TARGET/.
 # Usage: scripts/fuzz.sh TARGET SECONDS [extra libFuzzer flags]
-#   TARGET: FuzzSafetensorsHeader | FuzzShardIndex | FuzzNative | FuzzConfig | FuzzHDF5 | FuzzNativeModel
+#   TARGET: FuzzSafetensorsHeader | FuzzShardIndex | FuzzNative | FuzzConfig | FuzzHDF5 | FuzzNativeModel | FuzzGGUF
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/fuzz.sh TARGET SECONDS}
@@ -24,6 +24,8 @@ case $target in
     cp -n fixtures/safetensors/*.safetensors fixtures/malformed/*.safetensors "$corpus"/ 2>/dev/null || true
     printf '\x48\x00\x00\x00\x00\x00\x00\x00{"a\\nb\\u001b[2J":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}      \x00\x00\x00\x00' \
       > "$corpus/control-characters.safetensors" ;;
+  FuzzGGUF)
+    cp -n fixtures/gguf/*/*.gguf "$corpus"/ 2>/dev/null || true ;;
   FuzzShardIndex)
     for f in $(find fixtures -name '*.index.json'); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done
     for name in link/x.safetensors ./a.safetensors .. /etc/passwd 'a\u0000b'; do

@@ -37,9 +37,19 @@ public enum GGUFFile {
                         offset: header.dataStart + info.offset))
             }
             var metadata: [String: String] = [:]
-            for (key, value) in header.keyValues { if let text = value.text { metadata[key] = text } }
+            var arrays: [CheckpointAttribute] = []
+            for (key, value) in header.keyValues {
+                if let text = value.text {
+                    metadata[key] = text
+                } else if case .array(let type, let elements) = value {
+                    // Tokenizer arrays run to 100,000s of entries: their size and first few.
+                    let first = elements.prefix(3).compactMap(\.text).joined(separator: ", ")
+                    let summary = "[\(elements.count) x \(type)\(elements.isEmpty ? "" : ": " + first)\(elements.count > 3 ? ", ..." : "")]"
+                    arrays.append(CheckpointAttribute(object: "/", name: key, value: summary))
+                }
+            }
             return Checkpoint(
-                path: path, format: .gguf, tensors: tensors, metadata: metadata, files: [path],
+                path: path, format: .gguf, tensors: tensors, metadata: metadata, files: [path], attributes: arrays,
                 gguf: GGUFContents(keyValues: header.keyValues, version: header.version, alignment: header.alignment))
         } catch {
             throw FileError(path: path, problem: error)
