@@ -206,3 +206,41 @@ extension GGUFWriterTests {
         #expect(read.metadata["a.f32"] == "0.1" && read.metadata["a.bool"] == "true")
     }
 }
+
+/// Q8_0 and Q4_0 against the `gguf` package's codecs (fixtures/gguf/quants.safetensors,
+/// scripts/make_quant_fixtures.py): the same blocks from the same floats, the same floats back.
+struct GGMLBlockTests {
+    static func bytes(_ name: String, in file: Checkpoint) throws -> [UInt8] { Array(try #require(file.tensor(named: name)).bytes) }
+    static func floats(_ name: String, in file: Checkpoint) throws -> [Float] {
+        try bytes(name, in: file).withUnsafeBytes { raw in (0..<(raw.count / 4)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+    }
+
+    @Test func quantizeAndDequantizeAreTheReferences() throws {
+        let file = try Checkpoint.open(Fixtures.path("gguf/quants.safetensors"))
+        let x = try Self.floats("x", in: file)
+        for (name, blockBytes) in [("q8_0", GGMLBlocks.q8_0Bytes), ("q4_0", GGMLBlocks.q4_0Bytes)] {
+            var blocks = [UInt8](repeating: 0, count: x.count / 32 * blockBytes)
+            var back = [Float](repeating: .nan, count: x.count)
+            x.withUnsafeBufferPointer { xp in
+                blocks.withUnsafeMutableBytes { out in
+                    if name == "q8_0" {
+                        GGMLBlocks.quantizeQ8_0(xp.baseAddress!, count: x.count, into: out.baseAddress!)
+                    } else {
+                        GGMLBlocks.quantizeQ4_0(xp.baseAddress!, count: x.count, into: out.baseAddress!)
+                    }
+                }
+            }
+            #expect(blocks == (try Self.bytes(name, in: file)), "\(name) blocks")
+            blocks.withUnsafeBytes { raw in
+                back.withUnsafeMutableBufferPointer { out in
+                    if name == "q8_0" {
+                        GGMLBlocks.dequantizeQ8_0(raw.baseAddress!, count: x.count, into: out.baseAddress!)
+                    } else {
+                        GGMLBlocks.dequantizeQ4_0(raw.baseAddress!, count: x.count, into: out.baseAddress!)
+                    }
+                }
+            }
+            #expect(back.map(\.bitPattern) == (try Self.floats(name + ".dequantized", in: file)).map(\.bitPattern), "\(name) values")
+        }
+    }
+}
