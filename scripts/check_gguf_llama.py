@@ -21,6 +21,7 @@ MOECKPT = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / ".build/release/moeck
 CASES = [
     ("models/tiny-mixtral", None), ("models/tiny-mixtral", "bf16"), ("models/tiny-mixtral-bf16", None),
     ("models/families/qwen3_moe", None), ("models/families/qwen3_moe", "bf16"), ("models/families/qwen3_moe-bf16", None),
+    ("models/families/qwen3_moe", "q8_0"), ("models/families/qwen3_moe", "q4_0"), ("models/tiny-mixtral", "q8_0"),
     ("models/families/qwen2_moe", None), ("models/families/granitemoe", None), ("models/families/deepseek_v3", None),
     ("models/families/deepseek_v3-yarn", None),
 ]

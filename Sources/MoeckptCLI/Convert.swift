@@ -16,11 +16,15 @@ struct Convert: ParsableCommand {
     @Argument(help: "The input checkpoint: a safetensors, HDF5 or .moeckpt file, an index.json, or a directory holding one.")
     var input: String
 
-    @Argument(help: "The output: a .safetensors, .h5/.hdf5 or .moeckpt file, or a directory.")
+    @Argument(help: "The output: a .safetensors, .h5/.hdf5, .gguf or .moeckpt file, or a directory.")
     var output: String
 
-    @Option(help: "Cast float tensors to this dtype (round to nearest even); others are copied as they are.")
-    var dtype: DType?
+    @Option(
+        help: """
+            Cast float tensors to this dtype (round to nearest even); others are copied as they are. \
+            q8_0 and q4_0 quantize a .gguf output's weights as ggml does (norms, routers and biases stay F32).
+            """)
+    var dtype: OutputDType?
 
     @Option(help: ArgumentHelp("Split the output into shards of at most this size, e.g. 5GB, 500MB, 2GiB.", valueName: "size"))
     var maxShardSize: ByteCount?
@@ -45,7 +49,9 @@ struct Convert: ParsableCommand {
 
     var options: ConvertOptions {
         ConvertOptions(
-            dtype: dtype, maxShardBytes: maxShardSize?.bytes, names: names, hdf5Compression: hdf5Compression,
+            dtype: dtype.flatMap { if case .float(let d) = $0 { d } else { nil } },
+            blocks: dtype.flatMap { if case .blocks(let t) = $0 { t } else { nil } },
+            maxShardBytes: maxShardSize?.bytes, names: names, hdf5Compression: hdf5Compression,
             checkIntegrity: !noCheck,
             progress: !quiet && TerminalProgressBar.stderrIsTerminal ? TerminalProgressBar() : nil)
     }

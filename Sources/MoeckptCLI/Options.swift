@@ -30,6 +30,26 @@ extension DType: ExpressibleByArgument {
     public static var allValueStrings: [String] { [DType.f32, .f16, .bf16].map { $0.name.lowercased() } }
 }
 
+/// `convert --dtype`: a float cast target, or a ggml block type for GGUF output.
+enum OutputDType: ExpressibleByArgument {
+    case float(DType)
+    case blocks(GGMLType)
+
+    init?(argument: String) {
+        if let dtype = DType(argument: argument) {
+            self = .float(dtype)
+        } else if let type = GGMLType.allCases.first(where: { $0.isQuantizable && $0.name.lowercased() == argument.lowercased() }) {
+            self = .blocks(type)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] {
+        DType.allValueStrings + GGMLType.allCases.filter(\.isQuantizable).map { $0.name.lowercased() }
+    }
+}
+
 extension LayoutKey: ExpressibleByArgument {
     /// A layout of one of the architectures moeckpt knows.
     public init?(argument: String) {

@@ -212,7 +212,9 @@ extension GGUFWriterTests {
 struct GGMLBlockTests {
     static func bytes(_ name: String, in file: Checkpoint) throws -> [UInt8] { Array(try #require(file.tensor(named: name)).bytes) }
     static func floats(_ name: String, in file: Checkpoint) throws -> [Float] {
-        try bytes(name, in: file).withUnsafeBytes { raw in (0..<(raw.count / 4)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+        try bytes(name, in: file).withUnsafeBytes { raw in
+            (0..<(raw.count / 4)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+        }
     }
 
     @Test func quantizeAndDequantizeAreTheReferences() throws {
@@ -241,6 +243,41 @@ struct GGMLBlockTests {
                 }
             }
             #expect(back.map(\.bitPattern) == (try Self.floats(name + ".dequantized", in: file)).map(\.bitPattern), "\(name) values")
+        }
+    }
+}
+
+extension GGUFWriterTests {
+    /// `--dtype q8_0` quantizes a GGUF output's weights block by block (the codec is checked
+    /// against gguf.quants above); norms, routers and rows that are not whole blocks stay F32.
+    @Test func q8_0OutputQuantizesTheWeightsOnly() throws {
+        let dir = try TemporaryDirectory()
+        let model = Fixtures.path("models/families/qwen3_moe")
+        _ = try Converter.convert(model, to: dir.file("f32.gguf"))
+        _ = try Converter.convert(model, to: dir.file("q8.gguf"), options: ConvertOptions(blocks: .q8_0))
+        let mapping = try FileMapping(path: dir.file("q8.gguf"))
+        let header = try GGUFHeader.parse(mapping.bytes)
+        let f32 = try Checkpoint.open(dir.file("f32.gguf"))
+        var quantized = 0
+        for info in header.tensors {
+            let source = try #require(f32.tensor(named: info.name))
+            if GGUFWriter.staysF32(info.name, shape: info.shape) || (info.shape.last ?? 0) % 32 != 0 {
+                #expect(info.type == .f32, "\(info.name)")
+                continue
+            }
+            try #require(info.type == .q8_0 && info.shape == source.shape, "\(info.name)")
+            var blocks = [UInt8](repeating: 0, count: source.elementCount / 32 * GGMLBlocks.q8_0Bytes)
+            blocks.withUnsafeMutableBytes { out in
+                GGMLBlocks.quantizeQ8_0(
+                    source.bytes.baseAddress!.assumingMemoryBound(to: Float.self), count: source.elementCount, into: out.baseAddress!)
+            }
+            let start = header.dataStart + info.offset
+            #expect(Array(mapping.bytes[start..<(start + info.byteCount)]) == blocks, "\(info.name)")
+            quantized += 1
+        }
+        #expect(quantized >= 8)
+        #expect(throws: OutputPlanError.blocksNeedGGUF("Q8_0")) {
+            try OutputPlan(destination: "x.safetensors", options: ConvertOptions(blocks: .q8_0))
         }
     }
 }

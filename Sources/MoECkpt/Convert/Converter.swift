@@ -6,6 +6,8 @@ import Glibc
 public struct ConvertOptions {
     /// Cast float tensors to this dtype (integer, bool and complex tensors are copied unchanged).
     public var dtype: DType?
+    /// Quantize a GGUF output's weights into these ggml blocks (Q8_0, Q4_0).
+    public var blocks: GGMLType?
     /// Split the output into shards of at most this many bytes.
     public var maxShardBytes: Int?
     /// Rewrite tensor names into this layout, with its description file.
@@ -17,9 +19,10 @@ public struct ConvertOptions {
     public var progress: ProgressReporter?
 
     public init(
-        dtype: DType? = nil, maxShardBytes: Int? = nil, names: LayoutKey? = nil,
+        dtype: DType? = nil, blocks: GGMLType? = nil, maxShardBytes: Int? = nil, names: LayoutKey? = nil,
         hdf5Compression: HDF5Compression = .none, checkIntegrity: Bool = true, progress: ProgressReporter? = nil
     ) {
+        self.blocks = blocks
         self.checkIntegrity = checkIntegrity
         self.dtype = dtype
         self.maxShardBytes = maxShardBytes
@@ -97,6 +100,11 @@ public enum Converter {
         let integrity = checkIntegrity ? try input.checksumVerifier() : nil
         let tensors = source.tensors.map { tensor -> TensorToWrite in
             let keptF32 = plan.container == .gguf && GGUFWriter.staysF32(tensor.name, shape: tensor.shape)
+            if let blocks = plan.blocks, !keptF32, tensor.dtype.isFloatingPoint, tensor.dtype.byteWidth != nil,
+                (tensor.shape.last ?? 0) % blocks.blockSize == 0
+            {
+                return quantizing(tensor, to: blocks, integrity: integrity, progress: progress)
+            }
             guard let target = keptF32 ? .f32 : plan.dtype, tensor.dtype.isFloatingPoint, tensor.dtype != target else {
                 return copying(tensor, integrity: integrity, progress: progress)
             }

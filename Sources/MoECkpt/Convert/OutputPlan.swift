@@ -23,11 +23,18 @@ public struct OutputPlan: Sendable, Equatable {
     public let names: LayoutKey?
     /// Float tensors cast to this dtype.
     public let dtype: DType?
+    /// Weights quantized into these ggml blocks (GGUF output only).
+    public let blocks: GGMLType?
 
     public init(destination: String, options: ConvertOptions) throws(OutputPlanError) {
         self.destination = destination
         names = options.names
         dtype = options.dtype
+        blocks = options.blocks
+        if let blocks = options.blocks {
+            guard blocks.isQuantizable else { throw .notQuantizable(blocks.name) }
+            guard destination.hasSuffix(".gguf") else { throw .blocksNeedGGUF(blocks.name) }
+        }
         let isHDF5 = destination.hasSuffix(".h5") || destination.hasSuffix(".hdf5")
         if let dtype = options.dtype, !Cast.targets.contains(dtype) { throw .notACastTarget(dtype) }
         if let names = options.names, ArchitectureRegistry.standard.layout(names) == nil { throw .unknownLayout(names) }
@@ -68,6 +75,8 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
     case nativeIsOneFile
     case ggufHasGGUFNames(LayoutKey)
     case ggufIsOneFile
+    case blocksNeedGGUF(String)
+    case notQuantizable(String)
 
     public var description: String {
         switch self {
@@ -79,6 +88,8 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
         case .namesNotForNative: "a .moeckpt file always holds moeckpt's canonical names; --names applies to safetensors output"
         case .nativeIsOneFile: "a .moeckpt output is one file: --max-shard-size writes safetensors directories"
         case .ggufHasGGUFNames(let key): "a .gguf output holds llama.cpp's names (gguf), not '\(key)'"
+        case .blocksNeedGGUF(let type): "--dtype \(type.lowercased()) writes ggml blocks: OUT must be a .gguf file"
+        case .notQuantizable(let type): "moeckpt does not quantize into \(type) (it writes Q8_0 and Q4_0)"
         case .ggufIsOneFile: "a .gguf output is one file here: split GGUF output (--max-shard-size) is not written yet"
         }
     }

@@ -50,4 +50,39 @@ extension Converter {
             }
         }
     }
+
+    /// Float tensors quantized into ggml blocks, a chunk of whole rows at a time (widened to F32
+    /// first, as ggml quantizes F32).
+    static func quantizing(
+        _ tensor: NamedTensor, to type: GGMLType, integrity: NativeIntegrity?, progress: ProgressReporter?
+    )
+        -> TensorToWrite
+    {
+        let sourceWidth = tensor.dtype.byteWidth!
+        let count = tensor.rope.count / sourceWidth
+        let blockBytes = type.blockBytes
+        return TensorToWrite(
+            name: tensor.name, dtype: .u8, shape: tensor.shape, byteCount: count / 32 * blockBytes, blocks: type
+        ) { (file: any ByteSink) throws(FileError) in
+            let chunk = min(castChunkElements, max(count, 32)) / 32 * 32
+            let floats = UnsafeMutablePointer<Float>.allocate(capacity: chunk)
+            let out = UnsafeMutableRawPointer.allocate(byteCount: chunk / 32 * blockBytes, alignment: 64)
+            defer { floats.deallocate(); out.deallocate() }
+            for piece in tensor.rope.pieces {
+                try integrity?.verify(piece)
+                try piece.storage.stream(
+                    piece.offset..<(piece.offset + piece.count), chunk: chunk * sourceWidth, granule: 32 * sourceWidth
+                ) { (bytes: UnsafeRawBufferPointer) throws(FileError) in
+                    let elements = bytes.count / sourceWidth
+                    try? Cast.cast(bytes.baseAddress!, from: tensor.dtype, into: UnsafeMutableRawPointer(floats), as: .f32, count: elements)
+                    switch type {
+                    case .q4_0: GGMLBlocks.quantizeQ4_0(floats, count: elements, into: out)
+                    default: GGMLBlocks.quantizeQ8_0(floats, count: elements, into: out)
+                    }
+                    try file.write(UnsafeRawBufferPointer(start: out, count: elements / 32 * blockBytes))
+                    progress?.advance(by: elements / 32 * blockBytes)
+                }
+            }
+        }
+    }
 }

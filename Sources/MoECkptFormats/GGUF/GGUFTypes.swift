@@ -25,6 +25,9 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
     public var blockBytes: Int { Self.geometry[self]!.blockBytes }
     public var name: String { Self.geometry[self]!.name }
 
+    /// Whether moeckpt writes this type (`GGMLBlocks`).
+    public var isQuantizable: Bool { self == .q8_0 || self == .q4_0 }
+
     /// The safetensors dtype of the same elements, for the unquantized types.
     public var dtype: DType? {
         switch self {

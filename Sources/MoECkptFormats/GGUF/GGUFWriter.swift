@@ -29,7 +29,7 @@ public enum GGUFWriter {
         }
         var offset = 0
         for tensor in tensors {
-            guard let type = GGMLType(tensor.dtype) else { throw UnwritableType(tensor: tensor.name, dtype: tensor.dtype) }
+            guard let type = tensor.blocks ?? GGMLType(tensor.dtype) else { throw UnwritableType(tensor: tensor.name, dtype: tensor.dtype) }
             out.string(tensor.name)
             let dimensions = tensor.shape.isEmpty ? [1] : tensor.shape.reversed()
             out.u32(UInt32(dimensions.count))

@@ -7,12 +7,15 @@ public struct TensorToWrite {
     public let dtype: DType
     public let shape: [Int]
     public let byteCount: Int
+    /// ggml blocks the bytes are in (GGUF output only; `dtype` is then U8).
+    public let blocks: GGMLType?
     public let produce: (any ByteSink) throws(FileError) -> Void
 
     public init(
-        name: String, dtype: DType, shape: [Int], byteCount: Int,
+        name: String, dtype: DType, shape: [Int], byteCount: Int, blocks: GGMLType? = nil,
         produce: @escaping (any ByteSink) throws(FileError) -> Void
     ) {
+        self.blocks = blocks
         self.name = name
         self.dtype = dtype
         self.shape = shape
