@@ -28,6 +28,7 @@ public enum MatrixProducts {
         case .f32: run(F32Element.self)
         case .bf16: run(BF16Element.self)
         case .mxfp4: run(MXFP4Element.self)
+        case .q8_0: run(Q8_0Element.self)
         }
     }
 
@@ -47,6 +48,7 @@ public enum MatrixProducts {
         case .f32: run(F32Element.self)
         case .bf16: run(BF16Element.self)
         case .mxfp4: run(MXFP4Element.self)
+        case .q8_0: run(Q8_0Element.self)
         }
     }
 }

@@ -16,6 +16,8 @@ public enum WeightFormat: Sendable {
     /// OCP MXFP4 in llama.cpp's `block_mxfp4` layout: per 32 elements, an E8M0 scale byte, then 16
     /// bytes whose low nibbles are elements 0-15 and high nibbles 16-31, each an E2M1 code.
     case mxfp4
+    /// ggml's Q8_0: per 32 elements, an F16 scale d, then 32 int8 q; the element is q d.
+    case q8_0
 }
 
 enum F32Element: WeightElement {
@@ -94,5 +96,42 @@ enum MXFP4Element: WeightElement {
         let subnormal = ((exponent | (exponent &>> 1)) & 1) &- 1  // all ones where the exponent is 0
         let bits = (normal & ~subnormal) | ((mantissa &* 0x3F00_0000) & subnormal) | ((codes & 8) &<< 28)
         return unsafeBitCast(bits, to: SIMD16<Float>.self) * scale(block)
+    }
+}
+
+/// Q8_0 blocks (`WeightFormat.q8_0`): each int8 widened exactly through its bits (2^23 + (q + 128)
+/// as an fp32, minus 2^23 + 128: integer operations and one subtraction, no conversion call),
+/// times the block's scale. q d is exact in fp32 (8 by 11 significant bits).
+enum Q8_0Element: WeightElement {
+    static let blockBytes = 34
+
+    @inline(__always)
+    static func bytes(_ elements: Int) -> Int { elements / 32 * blockBytes }
+
+    /// The block's F16 scale, widened exactly.
+    @inline(__always)
+    static func scale(_ block: UnsafeRawPointer) -> Float {
+        let h = UInt32(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
+        let sign = (h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF
+        if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13) }
+        if exponent != 0 { return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13) }
+        // Subnormal: mantissa 2^-24, exactly.
+        return Float(mantissa) * Float(bitPattern: 0x3380_0000) * (sign == 0 ? 1 : -1)
+    }
+
+    @inline(__always)
+    static func scalar(_ base: UnsafeRawPointer, _ index: Int) -> Float {
+        let block = base + (index >> 5) * blockBytes
+        return Float(block.load(fromByteOffset: 2 + (index & 31), as: Int8.self)) * scale(block)
+    }
+
+    @inline(__always)
+    static func vector(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        let block = base + (index >> 5) * blockBytes
+        let bytes = block.loadUnaligned(fromByteOffset: 2 + (index & 16), as: SIMD16<UInt8>.self) ^ 0x80
+        var words = SIMD16<UInt32>()
+        for lane in 0..<16 { words[lane] = UInt32(bytes[lane]) }
+        let values = unsafeBitCast(words | 0x4B00_0000, to: SIMD16<Float>.self) - 8_388_736
+        return values * scale(block)
     }
 }

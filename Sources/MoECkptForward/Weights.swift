@@ -71,10 +71,10 @@ package struct WeightMatrix: @unchecked Sendable {
         self.init(type: .bf16, base: box.base, owner: box)
     }
 
-    /// MXFP4 blocks of its own (`MXFP4Blocks`).
-    package init(mxfp4 blocks: [UInt8]) {
+    /// Blocks of its own: MXFP4 (`MXFP4Blocks`) or Q8_0 (`GGMLBlocks`).
+    package init(blocks: [UInt8], type: MatrixWeightType) {
         let box = ArrayBox(blocks)
-        self.init(type: .mxfp4, base: box.base, owner: box)
+        self.init(type: type, base: box.base, owner: box)
     }
 
     private init(type: MatrixWeightType, base: UnsafeRawPointer, owner: AnyObject) {

@@ -8,6 +8,8 @@ public enum MatrixWeightType: Sendable {
     case f32, bf16
     /// MXFP4 in llama.cpp's `block_mxfp4` layout (`MXFP4Blocks`): 17 bytes per 32 weights.
     case mxfp4
+    /// ggml's Q8_0 (`GGMLBlocks`): 34 bytes per 32 weights.
+    case q8_0
 
     /// Bytes of `elements` consecutive weights (for MXFP4, a multiple of 32).
     public func bytes(_ elements: Int) -> Int {
@@ -15,6 +17,7 @@ public enum MatrixWeightType: Sendable {
         case .f32: 4 * elements
         case .bf16: 2 * elements
         case .mxfp4: elements / 32 * 17
+        case .q8_0: elements / 32 * 34
         }
     }
 
@@ -23,6 +26,7 @@ public enum MatrixWeightType: Sendable {
         case .f32: .f32
         case .bf16: .bf16
         case .mxfp4: .mxfp4
+        case .q8_0: .q8_0
         }
     }
 
@@ -31,6 +35,7 @@ public enum MatrixWeightType: Sendable {
         case .f32: .f32
         case .bf16: .bf16
         case .mxfp4: .mxfp4
+        case .q8_0: .q8_0
         }
     }
 }

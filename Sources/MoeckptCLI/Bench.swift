@@ -12,7 +12,9 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "A Mixtral checkpoint to time (its shape and weights); without it, synthetic weights of the shape below.")
     var checkpoint: String?
     @Option(
-        help: "Synthetic weights' dtype: f32, bf16 or mxfp4 (read in place by the kernels; mxfp4 needs sizes that are multiples of 32).")
+        help:
+            "Synthetic weights' dtype: f32, bf16, mxfp4 or q8_0 (read in place by the kernels; the block types need sizes that are multiples of 32)."
+    )
     var dtype: MatrixWeightType = .f32
     @Option(
         help: "A file (safetensors, HDF5 or .moeckpt) whose hidden_states [tokens, hidden] feed the MoE block (default: seeded random).")
@@ -50,8 +52,8 @@ struct BenchCommand: ParsableCommand {
         guard hidden % heads == 0, heads % kvHeads == 0, (hidden / heads) % 2 == 0 else {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
-        if dtype == .mxfp4, hidden % 32 != 0 || intermediate % 32 != 0 {
-            throw ValidationError("--dtype mxfp4 needs --hidden and --intermediate that are multiples of 32 (its blocks)")
+        if dtype == .mxfp4 || dtype == .q8_0, hidden % 32 != 0 || intermediate % 32 != 0 {
+            throw ValidationError("--dtype \(dtype) needs --hidden and --intermediate that are multiples of 32 (its blocks)")
         }
     }
 

@@ -73,11 +73,12 @@ extension MatrixWeightType: ExpressibleByArgument {
         case "f32": self = .f32
         case "bf16": self = .bf16
         case "mxfp4": self = .mxfp4
+        case "q8_0": self = .q8_0
         default: return nil
         }
     }
 
-    public static var allValueStrings: [String] { ["f32", "bf16", "mxfp4"] }
+    public static var allValueStrings: [String] { ["f32", "bf16", "mxfp4", "q8_0"] }
 }
 
 extension BenchTarget: ExpressibleByArgument {}

@@ -120,6 +120,39 @@ struct MatrixKernelTests {
         }
     }
 
+    /// Q8_0 blocks widen exactly too (int8 times an F16 scale), so their products are the defined
+    /// sequence on the values ggml's dequantization gives, bit for bit; subnormal and zero scales
+    /// included.
+    @Test(arguments: [(1, 32, 13), (3, 64, 7), (4, 96, 9), (9, 1056, 14), (40, 2080, 19)])
+    func q8_0BlocksAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 18)
+        var w = KernelTests.random(outputs * inputs, seed: 19).map { $0 * 2 }
+        for i in 0..<min(64, w.count) { w[i] = i < 32 ? 0 : w[i] * 1e-9 }  // a zero block, a subnormal scale
+        var blocks = [UInt8](repeating: 0, count: w.count / 32 * GGMLBlocks.q8_0Bytes)
+        var values = [Float](repeating: .nan, count: w.count)
+        w.withUnsafeBufferPointer { wp in
+            blocks.withUnsafeMutableBytes { GGMLBlocks.quantizeQ8_0(wp.baseAddress!, count: w.count, into: $0.baseAddress!) }
+        }
+        blocks.withUnsafeBytes { b in
+            values.withUnsafeMutableBufferPointer { GGMLBlocks.dequantizeQ8_0(b.baseAddress!, count: w.count, into: $0.baseAddress!) }
+        }
+        for build in Self.builds {
+            let sequence = rows <= build.maxDotTokens ? Self.dot : Self.chain
+            var expected = [Float](repeating: 0, count: rows * outputs)
+            for t in 0..<rows {
+                for n in 0..<outputs {
+                    expected[t * outputs + n] = sequence(values[(n * inputs)..<((n + 1) * inputs)], x[(t * inputs)..<((t + 1) * inputs)])
+                }
+            }
+            for threads in [1, 2] {
+                let y = Self.run(
+                    .q8_0, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, build: build)
+                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) q8_0, \(threads) threads")
+            }
+        }
+    }
+
     /// The codes as the OCP table gives them, and gpt-oss's pair order (weights 2b, 2b + 1 in the
     /// low and high nibble of byte b) moved into the kernels' (j and j + 16 in byte j).
     @Test func mxfp4CodesAndTheirOrder() {

@@ -158,7 +158,15 @@ public struct DecoderForward: Sendable {
             return switch weights {
             case .f32: WeightMatrix(values)
             case .bf16: WeightMatrix(bf16: values.map { FloatBits.f32ToBF16($0.bitPattern) })
-            case .mxfp4: WeightMatrix(mxfp4: MXFP4Blocks.quantize(values, columns: fanIn))
+            case .mxfp4: WeightMatrix(blocks: MXFP4Blocks.quantize(values, columns: fanIn), type: .mxfp4)
+            case .q8_0:
+                WeightMatrix(
+                    blocks: values.withUnsafeBufferPointer { x in
+                        [UInt8](unsafeUninitializedCapacity: count / 32 * GGMLBlocks.q8_0Bytes) { out, initialized in
+                            GGMLBlocks.quantizeQ8_0(x.baseAddress!, count: count, into: out.baseAddress!)
+                            initialized = count / 32 * GGMLBlocks.q8_0Bytes
+                        }
+                    }, type: .q8_0)
             }
         }
         func linear(_ inputs: Int, _ outputs: Int) -> LinearLayer {
