@@ -20,11 +20,15 @@ public struct StoredTensor: Sendable {
     public let offset: Int
     /// Where the tensor is inside its file, for formats with paths (an HDF5 dataset path).
     public let location: String?
+    /// The ggml blocks the tensor is stored in (a quantized GGUF tensor, whose `dtype` and bytes
+    /// are then its F32 values, computed when first read).
+    public let blocks: StoredBlocks?
 
     public init(
         name: String, dtype: DType, shape: [Int], byteCount: Int, storage: any ByteStorage, offset: Int,
-        location: String? = nil
+        location: String? = nil, blocks: StoredBlocks? = nil
     ) {
+        self.blocks = blocks
         self.location = location
         self.name = name
         self.dtype = dtype
@@ -50,6 +54,17 @@ public struct StoredTensor: Sendable {
 
     /// The bytes as a one-piece rope, for layout re-arrangements.
     public var rope: ByteRope { ByteRope([BytePiece(storage: storage, offset: offset, count: byteCount)]) }
+}
+
+/// A tensor's bytes as ggml blocks: its type and where they are.
+public struct StoredBlocks: Sendable {
+    public let type: GGMLType
+    public let rope: ByteRope
+
+    public init(type: GGMLType, rope: ByteRope) {
+        self.type = type
+        self.rope = rope
+    }
 }
 
 /// An attribute of an object in a checkpoint, with its value as text.

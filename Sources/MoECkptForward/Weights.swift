@@ -19,6 +19,17 @@ package struct WeightReader {
 
     package func f32(_ name: String) throws(ForwardError) -> [Float] { try Self.f32(tensor(name)) }
 
+    /// Stacked experts [experts, outputs, inputs], each in place where it can be (as blocks when the
+    /// model holds them so).
+    package func experts(_ name: String, experts: Int, inputs: Int, outputs: Int) throws(ForwardError) -> ExpertLinears {
+        guard let quantized = model.quantized[name] else {
+            return try ExpertLinears(tensor(name), experts: experts, inputs: inputs, outputs: outputs)
+        }
+        let stack = try WeightMatrix(quantized, name: name)
+        return ExpertLinears(
+            layers: (0..<experts).map { LinearLayer(weight: stack.advanced(by: $0 * outputs * inputs), inputs: inputs, outputs: outputs) })
+    }
+
     /// A weight matrix, in place where its dtype and bytes allow; block-quantized when the model
     /// also holds it so.
     package func matrix(_ name: String) throws(ForwardError) -> WeightMatrix {
@@ -89,12 +100,18 @@ package struct WeightMatrix: @unchecked Sendable {
     /// Block-quantized weights, read in place once their blocks are in memory.
     package init(_ quantized: QuantizedWeight, name: String) throws(ForwardError) {
         do { try quantized.rope.load() } catch { throw .unreadable(error.description) }
+        let type: MatrixWeightType =
+            switch quantized.format {
+            case .mxfp4: .mxfp4
+            case .q8_0: .q8_0
+            }
         guard quantized.rope.pieces.count == 1, let piece = quantized.rope.pieces.first, let start = piece.bytes.baseAddress else {
-            throw .badInput("\(name): its blocks are not in one piece of memory")
+            // Rows moved into another order (query/key rows): gathered into memory of its own.
+            let box = ArrayBox(quantized.rope.copyBytes())
+            self.init(type: type, base: box.base, owner: box)
+            return
         }
-        switch quantized.format {
-        case .mxfp4: self.init(type: .mxfp4, base: start, owner: piece.storage)
-        }
+        self.init(type: type, base: start, owner: piece.storage)
     }
 
     /// Bytes `range` of a tensor (one expert of a stack, or all of it).

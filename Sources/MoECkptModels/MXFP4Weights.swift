@@ -93,7 +93,7 @@ public enum MXFP4Weights {
 /// MXFP4 experts, [experts, rows, columns] in `MXFP4Blocks`), so a forward pass need not widen it.
 public struct QuantizedWeight: Sendable {
     public enum Format: Sendable {
-        case mxfp4
+        case mxfp4, q8_0
     }
 
     public let format: Format

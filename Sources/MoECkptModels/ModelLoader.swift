@@ -206,8 +206,43 @@ public struct ModelLoader: Sendable {
         let (tensors, mappingProblems) = LayoutMapper.load(stored, architecture: architecture, layout: layout)
         let problems = architecture.inconsistencies + quantizationProblems + mappingProblems
         guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: ModelLoadError.problems(problems)) }
+        let quantized = architecture.quantizedWeights(Self.stored(checkpoint)).merging(
+            Self.storedBlocks(checkpoint, architecture: architecture, layout: layout)
+        ) { family, _ in family }
         return LoadedModel(
             architecture: architecture, descriptionSource: description.source, layout: layout, tensors: tensors,
-            checkpoint: checkpoint, quantized: architecture.quantizedWeights(Self.stored(checkpoint)))
+            checkpoint: checkpoint, quantized: quantized)
+    }
+
+    /// A GGUF file's blocks that the kernels read as they are (Q8_0, MXFP4), under the canonical
+    /// names of the tensors they hold: tensors the layout takes whole, or with its query/key rows
+    /// reordered (a row is whole blocks, so the rows move as they do in F32).
+    static func storedBlocks(
+        _ checkpoint: Checkpoint, architecture: any Architecture, layout: NamingLayout
+    ) -> [String: QuantizedWeight] {
+        var out: [String: QuantizedWeight] = [:]
+        for tensor in checkpoint.tensors {
+            guard let blocks = tensor.blocks, let rowElements = tensor.shape.last else { continue }
+            let format: QuantizedWeight.Format
+            switch blocks.type {
+            case .q8_0: format = .q8_0
+            case .mxfp4: format = .mxfp4
+            default: continue
+            }
+            for entry in layout.entries where entry.canonical.count == 1 {
+                guard let match = entry.stored.match(tensor.name) else { continue }
+                let canonical = entry.canonical[0].name(block: match.block)
+                switch entry.transform {
+                case .identity: out[canonical] = QuantizedWeight(format: format, shape: tensor.shape, rope: blocks.rope)
+                case .rotaryInterleaved:
+                    let rowBytes = rowElements / blocks.type.blockSize * blocks.type.blockBytes
+                    let rope = RowLayout(rowBytes: rowBytes).permuted(
+                        blocks.rope, headDim: architecture.rotaryHeadDim, fromInterleaved: true)
+                    out[canonical] = QuantizedWeight(format: format, shape: tensor.shape, rope: rope)
+                default: break
+                }
+            }
+        }
+        return out
     }
 }

@@ -281,3 +281,40 @@ extension GGUFWriterTests {
         }
     }
 }
+
+/// Quantized GGUF tensors read: their F32 values (ggml's dequantization) for conversions, and
+/// their blocks as they are for the forward pass, which gives the same logits bit for bit.
+struct GGUFBlocksForwardTests {
+    @Test(arguments: ["models/tiny-mixtral", "models/families/qwen3_moe", "models/families/granitemoe"])
+    func q8_0BlocksRunInPlaceWithTheDequantizedWeightsResults(model: String) throws {
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(Fixtures.path(model), to: dir.file("q8.gguf"), options: ConvertOptions(blocks: .q8_0))
+        let loaded = try ModelLoader.load(dir.file("q8.gguf"))
+        let blockTensors = loaded.checkpoint.tensors.filter { $0.blocks?.type == .q8_0 }
+        #expect(!blockTensors.isEmpty && loaded.quantized.count == blockTensors.count)
+        // Query/key rows reordered (GraniteMoE's rotary order in llama.cpp) are blocks too.
+        if model.contains("granite") { #expect(loaded.quantized["layers.0.attn.q"] != nil) }
+        let widened = LoadedModel(
+            architecture: loaded.architecture, descriptionSource: loaded.descriptionSource, layout: loaded.layout,
+            tensors: loaded.tensors, checkpoint: loaded.checkpoint)
+        let input = ModelInput.tokenIDs([[1, 5, 9, 2, 7, 3], [4, 4, 8, 0, 6, 1]])
+        let blocks = try loaded.architecture.forwardPass(loaded).run(input, threads: 2, auxLosses: false)
+        let floats = try widened.architecture.forwardPass(widened).run(input, threads: 2, auxLosses: false)
+        #expect(blocks[.logits] != nil && blocks[.logits] == floats[.logits])
+        // A quantized GGUF goes to GGUF with its blocks as they are.
+        _ = try Converter.convert(dir.file("q8.gguf"), to: dir.file("again.gguf"))
+        #expect(try fileBytes(dir.file("again.gguf")) == (try fileBytes(dir.file("q8.gguf"))))
+        // And the F32 values are ggml's: converting back gives them.
+        let q8 = try #require(blockTensors.first)
+        var expected = [Float](repeating: .nan, count: q8.elementCount)
+        try q8.blocks!.rope.load()
+        let raw = q8.blocks!.rope.copyBytes()
+        raw.withUnsafeBytes { b in
+            expected.withUnsafeMutableBufferPointer {
+                GGMLBlocks.dequantizeQ8_0(b.baseAddress!, count: q8.elementCount, into: $0.baseAddress!)
+            }
+        }
+        let values = try q8.load()
+        #expect((0..<q8.elementCount).allSatisfy { values.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) == expected[$0] })
+    }
+}

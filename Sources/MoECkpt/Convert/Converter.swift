@@ -99,6 +99,13 @@ public enum Converter {
         var uncastable: [String] = []
         let integrity = checkIntegrity ? try input.checksumVerifier() : nil
         let tensors = source.tensors.map { tensor -> TensorToWrite in
+            // A GGUF input's blocks go to a GGUF output as they are, unless asked to change.
+            if plan.container == .gguf, plan.dtype == nil, input.gguf != nil, let stored = input.tensor(named: tensor.name),
+                let blocks = stored.blocks, plan.blocks == nil || plan.blocks == blocks.type, stored.shape == tensor.shape
+            {
+                let raw = NamedTensor(name: tensor.name, dtype: .u8, shape: tensor.shape, rope: blocks.rope)
+                return copying(raw, blocks: blocks.type, integrity: integrity, progress: progress)
+            }
             let keptF32 = plan.container == .gguf && GGUFWriter.staysF32(tensor.name, shape: tensor.shape)
             if let blocks = plan.blocks, !keptF32, tensor.dtype.isFloatingPoint, tensor.dtype.byteWidth != nil,
                 (tensor.shape.last ?? 0) % blocks.blockSize == 0

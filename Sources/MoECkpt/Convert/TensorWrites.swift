@@ -3,8 +3,10 @@ extension Converter {
     /// Writes the tensor's bytes straight from the input mapping (or chunk by chunk from a dataset
     /// read on demand), releasing pages once written so memory use stays flat however large the
     /// checkpoint.
-    static func copying(_ tensor: NamedTensor, integrity: NativeIntegrity?, progress: ProgressReporter?) -> TensorToWrite {
-        TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.rope.count) {
+    static func copying(
+        _ tensor: NamedTensor, blocks: GGMLType? = nil, integrity: NativeIntegrity?, progress: ProgressReporter?
+    ) -> TensorToWrite {
+        TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.rope.count, blocks: blocks) {
             (file: any ByteSink) throws(FileError) in
             for piece in tensor.rope.pieces {
                 try integrity?.verify(piece)

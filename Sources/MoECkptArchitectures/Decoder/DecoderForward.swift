@@ -97,9 +97,9 @@ public struct DecoderForward: Sendable {
                         experts: config.expertBiases
                             ? .biased(try Self.biasedExperts(w, prefix: p + "moe.", config: config))
                             : .stacked(
-                                gate: try ExpertLinears(w.tensor(p + "moe.gate"), experts: e, inputs: h, outputs: i),
-                                up: try ExpertLinears(w.tensor(p + "moe.up"), experts: e, inputs: h, outputs: i),
-                                down: try ExpertLinears(w.tensor(p + "moe.down"), experts: e, inputs: i, outputs: h)),
+                                gate: try w.experts(p + "moe.gate", experts: e, inputs: h, outputs: i),
+                                up: try w.experts(p + "moe.up", experts: e, inputs: h, outputs: i),
+                                down: try w.experts(p + "moe.down", experts: e, inputs: i, outputs: h)),
                         shared: try config.sharedExpert.map { (s) throws(ForwardError) in try gated(p + "moe.shared.", s.intermediate) },
                         sharedGate: config.sharedExpert?.gated == true ? try linear(p + "moe.shared_gate", h, 1) : nil))
             }

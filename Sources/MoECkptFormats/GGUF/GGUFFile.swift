@@ -30,11 +30,24 @@ public enum GGUFFile {
             let header = try GGUFHeader.parse(mapping.bytes)
             var tensors: [StoredTensor] = []
             for info in header.tensors {
-                guard let dtype = info.type.dtype else { throw GGUFError.unsupportedType(tensor: info.name, type: info.type.name) }
+                let offset = header.dataStart + info.offset
+                if let dtype = info.type.dtype {
+                    tensors.append(
+                        StoredTensor(
+                            name: info.name, dtype: dtype, shape: info.shape, byteCount: info.byteCount, storage: mapping, offset: offset))
+                    continue
+                }
+                guard let widen = dequantizer(info.type) else { throw GGUFError.unsupportedType(tensor: info.name, type: info.type.name) }
+                let blocks = ByteRope([BytePiece(storage: mapping, offset: offset, count: info.byteCount)])
+                let count = info.shape.reduce(1, *)
+                guard let bytes = (Checked(count) * 4).value else { throw GGUFError.sizeOverflow(tensor: info.name) }
+                let values = DerivedStorage(name: path + ": " + info.name, byteCount: bytes, sources: [blocks]) { sources, out in
+                    widen(sources[0].baseAddress!, count, out.baseAddress!.assumingMemoryBound(to: Float.self))
+                }
                 tensors.append(
                     StoredTensor(
-                        name: info.name, dtype: dtype, shape: info.shape, byteCount: info.byteCount, storage: mapping,
-                        offset: header.dataStart + info.offset))
+                        name: info.name, dtype: .f32, shape: info.shape, byteCount: bytes, storage: values, offset: 0,
+                        blocks: StoredBlocks(type: info.type, rope: blocks)))
             }
             var metadata: [String: String] = [:]
             var arrays: [CheckpointAttribute] = []
@@ -53,6 +66,18 @@ public enum GGUFFile {
                 gguf: GGUFContents(keyValues: header.keyValues, version: header.version, alignment: header.alignment))
         } catch {
             throw FileError(path: path, problem: error)
+        }
+    }
+}
+
+extension GGUFFile {
+    /// The block types moeckpt reads, as functions writing a block run's F32 values.
+    static func dequantizer(_ type: GGMLType) -> (@Sendable (UnsafeRawPointer, Int, UnsafeMutablePointer<Float>) -> Void)? {
+        switch type {
+        case .q8_0: { GGMLBlocks.dequantizeQ8_0($0, count: $1, into: $2) }
+        case .q4_0: { GGMLBlocks.dequantizeQ4_0($0, count: $1, into: $2) }
+        case .mxfp4: { blocks, count, out in for i in 0..<count { out[i] = MXFP4Blocks.value(blocks, i) } }
+        default: nil
         }
     }
 }

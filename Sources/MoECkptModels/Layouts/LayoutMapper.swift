@@ -253,6 +253,12 @@ struct RowLayout {
     /// Bytes of one index of the second dimension.
     let innerRowBytes: Int
 
+    /// Rows of a matrix of `rowBytes` bytes each (a row of ggml blocks).
+    init(rowBytes: Int) {
+        self.rowBytes = rowBytes
+        innerRowBytes = rowBytes
+    }
+
     /// Nil for tensors whose rows are not whole bytes (packed sub-byte types).
     init?(_ dtype: DType, _ shape: [Int]) {
         guard let width = dtype.byteWidth, !shape.isEmpty else { return nil }
