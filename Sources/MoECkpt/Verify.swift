@@ -11,6 +11,11 @@ public struct TensorComparison: Encodable, Sendable {
     /// Index of the element furthest outside the tolerance (or of the largest error when all pass).
     public let worstIndex: [Int]
     public let passed: Bool
+    /// Σ(actual - expected)² / Σ expected² (0 when both are zero; infinite for other shapes).
+    public let nmse: Double
+    /// Of the last dimension's rows (a token's logits), the share whose largest entry is at the
+    /// same index in both.
+    public let top1Agreement: Double
 }
 
 /// One model checked against one expected file.
@@ -23,6 +28,9 @@ public struct VerifyReport: Encodable, Sendable {
     public let rtol: Double
     public let reference: String?
     public let comparisons: [TensorComparison]
+    /// Whether the model's weights are quantized (ggml or MXFP4 blocks): the report then adds the
+    /// logits' NMSE and top-1 agreement, the figures quoted for quantized parity.
+    public var quantized = false
     public var passed: Bool { comparisons.allSatisfy(\.passed) }
 }
 
@@ -92,10 +100,12 @@ public enum Verifier {
                     name, produced, HostTensor(shape: reference.shape, values: try f32(reference, in: expectedFile)),
                     atol: absolute, rtol: relative))
         }
-        return VerifyReport(
+        var report = VerifyReport(
             model: modelPath, architecture: model.architecture.modelType, layout: model.layout.key.rawValue,
             expected: expectedFile, atol: absolute, rtol: relative,
             reference: expected.metadata["reference"], comparisons: comparisons)
+        report.quantized = !model.quantized.isEmpty || model.checkpoint.tensors.contains { $0.blocks != nil }
+        return report
     }
 
     static func locateExpected(_ modelPath: String, _ model: LoadedModel) throws(FileError) -> String {
@@ -112,14 +122,17 @@ public enum Verifier {
         guard actual.shape == expected.shape, actual.values.count == expected.values.count else {
             return TensorComparison(
                 name: name, shape: actual.shape, expectedShape: expected.shape, maxAbsoluteError: .infinity,
-                maxRelativeError: .infinity, worstIndex: [], passed: false)
+                maxRelativeError: .infinity, worstIndex: [], passed: false, nmse: .infinity, top1Agreement: 0)
         }
+        var squaredError = 0.0, squaredExpected = 0.0
         var maxAbsolute = 0.0, maxRelative = 0.0
         var worst = 0, worstExcess = -Double.infinity
         var passed = true
         for i in 0..<actual.values.count {
             let (a, e) = (Double(actual.values[i]), Double(expected.values[i]))
             let error = (a - e).magnitude
+            squaredError += error * error
+            squaredExpected += e * e
             let allowed = atol + rtol * e.magnitude
             let ok = error <= allowed  // false for NaN
             if !ok { passed = false }
@@ -128,9 +141,16 @@ public enum Verifier {
             maxAbsolute = max(maxAbsolute, error.isNaN ? .infinity : error)
             if e != 0 { maxRelative = max(maxRelative, error.isNaN ? .infinity : error / e.magnitude) }
         }
+        let width = max(actual.shape.last ?? 1, 1), rows = actual.values.count / width
+        func argmax(_ values: [Float], _ row: Int) -> Int {
+            (0..<width).max { values[row * width + $0] < values[row * width + $1] || values[row * width + $0].isNaN } ?? 0
+        }
+        let agreeing = (0..<rows).filter { argmax(actual.values, $0) == argmax(expected.values, $0) }.count
         return TensorComparison(
             name: name, shape: actual.shape, expectedShape: expected.shape, maxAbsoluteError: maxAbsolute,
-            maxRelativeError: maxRelative, worstIndex: unflatten(worst, actual.shape), passed: passed)
+            maxRelativeError: maxRelative, worstIndex: unflatten(worst, actual.shape), passed: passed,
+            nmse: squaredError == 0 ? 0 : squaredExpected == 0 ? .infinity : squaredError / squaredExpected,
+            top1Agreement: rows == 0 ? 1 : Double(agreeing) / Double(rows))
     }
 
     static func unflatten(_ index: Int, _ shape: [Int]) -> [Int] {
@@ -164,6 +184,11 @@ public enum Verifier {
                 "  "
                     + row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }
                     .joined(separator: "  ").replacingTrailingSpaces())
+        }
+        if report.quantized, let logits = report.comparisons.first(where: { $0.name == "logits" }) {
+            lines.append(
+                "  quantized weights: logits NMSE \(scientific(logits.nmse)), top-1 agreement "
+                    + String(format: "%.1f%%", 100 * logits.top1Agreement))
         }
         let failed = report.comparisons.filter { !$0.passed }.count
         lines.append(

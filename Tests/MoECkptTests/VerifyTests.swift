@@ -104,3 +104,26 @@ struct VerifyTests {
         }
     }
 }
+
+/// The figures quoted for quantized parity, worked by hand.
+struct QuantizedParityTests {
+    @Test func nmseAndTopOneAgreement() {
+        let expected = HostTensor(shape: [2, 3], values: [1, 2, 3, 3, 2, 1])
+        let actual = HostTensor(shape: [2, 3], values: [1, 2, 4, 1, 2, 1])
+        let c = Verifier.compare("logits", actual, expected, atol: 0, rtol: 0)
+        // Errors 1 and 2: 5 over 28; the first row's largest is at 2 in both, the second's at 0 and 1.
+        #expect(abs(c.nmse - 5.0 / 28.0) < 1e-12 && c.top1Agreement == 0.5)
+        #expect(Verifier.compare("t", expected, expected, atol: 0, rtol: 0).nmse == 0)
+    }
+
+    @Test func aQuantizedModelsReportSaysSo() throws {
+        let dir = try TemporaryDirectory()
+        let model = Fixtures.path("models/families/qwen3_moe")
+        _ = try Converter.convert(model, to: dir.file("q8.gguf"), options: ConvertOptions(blocks: .q8_0))
+        let report = try Verifier.verify(dir.file("q8.gguf"), expected: model + "/expected.safetensors", options: RunOptions(threads: 2))
+        #expect(report.quantized)
+        let logits = try #require(report.comparisons.first { $0.name == "logits" })
+        #expect(logits.nmse > 0 && logits.nmse < 1e-2 && logits.top1Agreement > 0.9)
+        #expect(Verifier.render(report).contains("quantized weights: logits NMSE"))
+    }
+}
