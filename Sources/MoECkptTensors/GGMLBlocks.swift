@@ -5,9 +5,17 @@
 /// - Q4_0 (18 bytes): d = m / -8 with m the value of largest magnitude (the first of equals),
 ///   q = min(15, trunc(x / d + 8.5)), byte j holding weight j (low nibble) and j + 16 (high);
 ///   x = (q - 8) d.
+///
+/// And the k-quants llama.cpp's Q4_K_M files hold, dequantized only (256 weights a block):
+/// - Q4_K (144 bytes): d, dmin (F16), 12 bytes packing 8 six-bit scales and mins, 128 bytes of
+///   nibbles; x = (d sc) q - (dmin m) per 32 weights.
+/// - Q6_K (210 bytes): 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales, d (F16);
+///   x = (d s) (q - 32) per 16 weights.
 public enum GGMLBlocks {
     public static let q8_0Bytes = 34
     public static let q4_0Bytes = 18
+    public static let q4_KBytes = 144
+    public static let q6_KBytes = 210
 
     /// Quantizes `count` (a multiple of 32) values into Q8_0 blocks.
     public static func quantizeQ8_0(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
@@ -55,6 +63,43 @@ public enum GGMLBlocks {
                 let byte = block.load(fromByteOffset: 2 + j, as: UInt8.self)
                 out[32 * b + j] = Float(Int(byte & 0xF) - 8) * d
                 out[32 * b + j + 16] = Float(Int(byte >> 4) - 8) * d
+            }
+        }
+    }
+
+    /// Dequantizes `count` (a multiple of 256) weights from Q4_K blocks, as gguf.quants does.
+    public static func dequantizeQ4_K(_ blocks: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / 256) {
+            let block = blocks + b * q4_KBytes
+            let d = scale(block), dmin = scale(block + 2)
+            func byte(_ i: Int) -> UInt8 { block.load(fromByteOffset: 4 + i, as: UInt8.self) }
+            for j in 0..<8 {
+                let (sc, m): (UInt8, UInt8) =
+                    j < 4
+                    ? (byte(j) & 0x3F, byte(4 + j) & 0x3F)
+                    : ((byte(4 + j) & 0x0F) | ((byte(j - 4) >> 2) & 0x30), (byte(4 + j) >> 4) | ((byte(j) >> 2) & 0x30))
+                let (scaled, offset) = (d * Float(sc), dmin * Float(m))
+                let (group, shift) = (j / 2, UInt8((j % 2) * 4))
+                for k in 0..<32 {
+                    let q = (block.load(fromByteOffset: 16 + group * 32 + k, as: UInt8.self) >> shift) & 0x0F
+                    out[256 * b + 32 * j + k] = scaled * Float(q) - offset
+                }
+            }
+        }
+    }
+
+    /// Dequantizes `count` (a multiple of 256) weights from Q6_K blocks, as gguf.quants does.
+    public static func dequantizeQ6_K(_ blocks: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / 256) {
+            let block = blocks + b * q6_KBytes
+            let d = scale(block + 208)
+            for i in 0..<256 {
+                let (c, k) = (i / 32, i % 32)
+                let low = (block.load(fromByteOffset: (c / 4) * 64 + (c % 2) * 32 + k, as: UInt8.self) >> UInt8(((c % 4) / 2) * 4)) & 0x0F
+                let high = (block.load(fromByteOffset: 128 + (c / 4) * 32 + k, as: UInt8.self) >> UInt8((c % 4) * 2)) & 0x03
+                let q = Int(low | high << 4) - 32
+                let s = Float(block.load(fromByteOffset: 192 + i / 16, as: Int8.self))
+                out[256 * b + i] = (d * s) * Float(q)
             }
         }
     }

@@ -245,6 +245,24 @@ struct GGMLBlockTests {
             #expect(back.map(\.bitPattern) == (try Self.floats(name + ".dequantized", in: file)).map(\.bitPattern), "\(name) values")
         }
     }
+
+    @Test func kQuantsDequantizeAsTheReference() throws {
+        let file = try Checkpoint.open(Fixtures.path("gguf/quants.safetensors"))
+        for name in ["q4_k", "q6_k"] {
+            let blocks = try Self.bytes(name, in: file), expected = try Self.floats(name + ".dequantized", in: file)
+            var values = [Float](repeating: .nan, count: expected.count)
+            blocks.withUnsafeBytes { raw in
+                values.withUnsafeMutableBufferPointer { out in
+                    if name == "q4_k" {
+                        GGMLBlocks.dequantizeQ4_K(raw.baseAddress!, count: expected.count, into: out.baseAddress!)
+                    } else {
+                        GGMLBlocks.dequantizeQ6_K(raw.baseAddress!, count: expected.count, into: out.baseAddress!)
+                    }
+                }
+            }
+            #expect(values.map(\.bitPattern) == expected.map(\.bitPattern), "\(name)")
+        }
+    }
 }
 
 extension GGUFWriterTests {

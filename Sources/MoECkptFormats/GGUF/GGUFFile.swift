@@ -76,6 +76,8 @@ extension GGUFFile {
         switch type {
         case .q8_0: { GGMLBlocks.dequantizeQ8_0($0, count: $1, into: $2) }
         case .q4_0: { GGMLBlocks.dequantizeQ4_0($0, count: $1, into: $2) }
+        case .q4_K: { GGMLBlocks.dequantizeQ4_K($0, count: $1, into: $2) }
+        case .q6_K: { GGMLBlocks.dequantizeQ6_K($0, count: $1, into: $2) }
         case .mxfp4: { blocks, count, out in for i in 0..<count { out[i] = MXFP4Blocks.value(blocks, i) } }
         default: nil
         }
