@@ -41,6 +41,11 @@ public struct CheckpointLocator: Sendable {
         if files.isEmpty, hdf5.count == 1 { return .file(FileSystem.join(directory, hdf5[0])) }
         let gguf = names.filter { $0.hasSuffix(".gguf") }
         if files.isEmpty, hdf5.isEmpty, gguf.count == 1 { return .file(FileSystem.join(directory, gguf[0])) }
+        // A split GGUF model: its first part (which opens the others).
+        let firstParts = gguf.filter { $0.contains("-00001-of-") }
+        if files.isEmpty, hdf5.isEmpty, firstParts.count == 1, gguf.allSatisfy({ $0.contains("-of-") }) {
+            return .file(FileSystem.join(directory, firstParts[0]))
+        }
         throw FileError(path: directory, problem: NoCheckpoint())
     }
 }

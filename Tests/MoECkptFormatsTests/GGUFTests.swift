@@ -31,6 +31,28 @@ struct GGUFTests {
         #expect(try fileBytes(dir.file("hf/model.safetensors")) == (try fileBytes(Fixtures.path("models/tiny-mixtral/model.safetensors"))))
     }
 
+    /// A model split by the gguf package into NAME-0000i-of-00003.gguf parts opens from any part
+    /// (or its directory) as one model; written as one file, it is the unsplit file byte for byte.
+    @Test func aSplitModelOpensWholeAndJoinsIntoTheUnsplitFile() throws {
+        let directory = Fixtures.path("gguf/tiny-mixtral-split")
+        let whole = try Checkpoint.open(directory + "/model-00002-of-00003.gguf")
+        #expect(whole.files.count == 3 && whole.tensors.count == 23)
+        #expect(try Verifier.verify(directory, options: RunOptions(threads: 2)).passed)
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(directory, to: dir.file("joined.gguf"))
+        #expect(try fileBytes(dir.file("joined.gguf")) == (try fileBytes(Self.fixture)))
+        // A missing part is named.
+        try FileManager.default.createDirectory(atPath: dir.file("two"), withIntermediateDirectories: false)
+        for part in ["model-00001-of-00003.gguf", "model-00002-of-00003.gguf"] {
+            try FileManager.default.copyItem(atPath: directory + "/" + part, toPath: dir.file("two/" + part))
+        }
+        #expect {
+            _ = try Checkpoint.open(dir.file("two/model-00001-of-00003.gguf"))
+        } throws: { error in
+            (error as? FileError)?.problem as? GGUFError == .splitPartMissing(3, of: 3)
+        }
+    }
+
     /// A header of the given pieces, for the malformed cases.
     struct Builder {
         var bytes: [UInt8] = Array("GGUF".utf8)

@@ -235,7 +235,8 @@ public enum Converter {
     static func ggufKeyValues(
         _ input: Checkpoint, _ model: LoadedModel, layout: NamingLayout, inputPath: String
     ) throws(FileError) -> [(key: String, value: GGUFValue)] {
-        if let gguf = input.gguf { return gguf.keyValues }
+        // A split input's parts are one file here: its split.* keys do not apply.
+        if let gguf = input.gguf { return gguf.keyValues.filter { !$0.key.hasPrefix("split.") } }
         guard case .metadata(let keys)? = model.architecture.description(layout.description) else {
             throw FileError(
                 path: inputPath, problem: ModelLoadError.layoutNotForArchitecture(layout: "gguf", modelType: model.architecture.modelType))

@@ -19,15 +19,60 @@ public enum GGUFFile {
         return pread(fd, &head, 4, 0) == 4 && head == GGUFHeader.magic
     }
 
+    /// Opens a GGUF file; a part of a split model (`NAME-0000i-of-0000N.gguf`, `split.*` keys)
+    /// opens the whole model from its first part.
     public static func open(_ path: String) throws(FileError) -> Checkpoint {
-        try open(try FileMapping(path: path))
+        let first = try FileMapping(path: path)
+        let header: GGUFHeader
+        do throws(GGUFError) { header = try GGUFHeader.parse(first.bytes) } catch { throw FileError(path: path, problem: error) }
+        guard let count = header.splitCount, count > 1 else { return try open(first, header: header) }
+        guard let parts = SplitName(path), parts.count == count else {
+            throw FileError(path: path, problem: GGUFError.splitName(count: count))
+        }
+        var mappings: [(FileMapping, GGUFHeader)] = []
+        for index in 0..<count {
+            let partPath = parts.path(index)
+            guard FileSystem.exists(partPath) else {
+                throw FileError(path: partPath, problem: GGUFError.splitPartMissing(index + 1, of: count))
+            }
+            let mapping = index == parts.index ? first : try FileMapping(path: partPath)
+            do throws(GGUFError) {
+                let partHeader = index == parts.index ? header : try GGUFHeader.parse(mapping.bytes)
+                guard partHeader.splitCount == count, partHeader.splitNumber == index else {
+                    throw GGUFError.splitPartMismatch(expected: index, count: count)
+                }
+                mappings.append((mapping, partHeader))
+            } catch {
+                throw FileError(path: partPath, problem: error)
+            }
+        }
+        var combined = try open(mappings[0].0, header: mappings[0].1)
+        var names = Set(combined.tensors.map(\.name))
+        for (mapping, partHeader) in mappings.dropFirst() {
+            let part = try open(mapping, header: partHeader)
+            for tensor in part.tensors where !names.insert(tensor.name).inserted {
+                throw FileError(path: mapping.path, problem: GGUFError.duplicateTensor(tensor.name))
+            }
+            combined = Checkpoint(
+                path: combined.path, format: .gguf, tensors: combined.tensors + part.tensors, metadata: combined.metadata,
+                files: combined.files + [mapping.path], attributes: combined.attributes, gguf: combined.gguf)
+        }
+        if let total = mappings[0].1.splitTensorCount, total != combined.tensors.count {
+            throw FileError(path: path, problem: GGUFError.splitTensorCount(expected: total, found: combined.tensors.count))
+        }
+        return combined
     }
 
     /// Reads a file already mapped (or copied into memory).
     public static func open(_ mapping: FileMapping) throws(FileError) -> Checkpoint {
+        let header: GGUFHeader
+        do throws(GGUFError) { header = try GGUFHeader.parse(mapping.bytes) } catch { throw FileError(path: mapping.path, problem: error) }
+        return try open(mapping, header: header)
+    }
+
+    static func open(_ mapping: FileMapping, header: GGUFHeader) throws(FileError) -> Checkpoint {
         let path = mapping.path
         do throws(GGUFError) {
-            let header = try GGUFHeader.parse(mapping.bytes)
             var tensors: [StoredTensor] = []
             for info in header.tensors {
                 let offset = header.dataStart + info.offset
@@ -67,6 +112,30 @@ public enum GGUFFile {
         } catch {
             throw FileError(path: path, problem: error)
         }
+    }
+}
+
+/// `NAME-0000i-of-0000N.gguf`, the names `gguf-split` and the converter give a split model's parts.
+struct SplitName {
+    let stem: String
+    let index: Int
+    let count: Int
+
+    init?(_ path: String) {
+        guard path.hasSuffix(".gguf") else { return nil }
+        let base = path.dropLast(5)
+        let parts = base.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[parts.count - 2] == "of", parts[parts.count - 3].count == 5, parts[parts.count - 1].count == 5,
+            let index = Int(parts[parts.count - 3]), let count = Int(parts[parts.count - 1]), index >= 1, index <= count
+        else { return nil }
+        stem = parts.dropLast(3).joined(separator: "-")
+        self.index = index - 1
+        self.count = count
+    }
+
+    func path(_ index: Int) -> String {
+        func fiveDigits(_ n: Int) -> String { String(repeating: "0", count: max(0, 5 - String(n).count)) + String(n) }
+        return "\(stem)-\(fiveDigits(index + 1))-of-\(fiveDigits(count)).gguf"
     }
 }
 

@@ -32,6 +32,20 @@ public struct GGUFHeader: Sendable {
 
     public func value(_ key: String) -> GGUFValue? { keyValues.first { $0.key == key }?.value }
 
+    /// `split.count`, `split.no` and `split.tensors.count` of a split model's part.
+    var splitCount: Int? { integer("split.count") }
+    var splitNumber: Int? { integer("split.no") }
+    var splitTensorCount: Int? { integer("split.tensors.count") }
+
+    private func integer(_ key: String) -> Int? {
+        switch value(key) {
+        case .uint16(let v)?: Int(v)
+        case .int32(let v)?: Int(v)
+        case .uint32(let v)?: Int(v)
+        default: nil
+        }
+    }
+
     /// Parses and validates the header of a whole GGUF file held in `file`. The rules, in the order
     /// they are checked, each with its own error: the magic; version 2 or 3; counts that the file
     /// can hold; every key a non-empty UTF-8 string, unique, with a value of types 0-12 (arrays
@@ -201,6 +215,10 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
     case outsideData(tensor: String, offset: UInt64, bytes: Int, dataBytes: Int)
     case overlap(tensor: String, other: String)
     case unsupportedType(tensor: String, type: String)
+    case splitName(count: Int)
+    case splitPartMissing(Int, of: Int)
+    case splitPartMismatch(expected: Int, count: Int)
+    case splitTensorCount(expected: Int, found: Int)
 
     public var description: String {
         switch self {
@@ -227,6 +245,11 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
         case .outsideData(let tensor, let offset, let bytes, let dataBytes):
             "\(tensor): \(bytes) bytes at offset \(offset) go past the data section's \(dataBytes) bytes"
         case .overlap(let tensor, let other): "\(tensor) overlaps \(other)"
+        case .splitName(let count):
+            "a part of a model split in \(count), but not named NAME-0000i-of-\(count < 10_000 ? "0000" : "")\(count).gguf"
+        case .splitPartMissing(let index, let count): "part \(index) of \(count) of the split model is missing"
+        case .splitPartMismatch(let expected, let count): "this file is not part \(expected + 1) of \(count) (its split.no or split.count)"
+        case .splitTensorCount(let expected, let found): "split.tensors.count is \(expected) but the parts hold \(found) tensors"
         case .unsupportedType(let tensor, let type):
             "\(tensor) is \(type), which moeckpt does not read yet (F32, F16, BF16 and integers are)"
         }
