@@ -4,16 +4,17 @@ import MoECkpt
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Convert a checkpoint between formats (safetensors, sharded safetensors, HDF5, .moeckpt), naming layouts and float dtypes.",
+            "Convert a checkpoint between formats (safetensors, sharded safetensors, HDF5, GGUF, .moeckpt), naming layouts and dtypes.",
         discussion: """
-            OUT ending in .safetensors is written as one safetensors file, .h5 or .hdf5 as one HDF5 file, and .moeckpt \
+            OUT ending in .safetensors is written as one safetensors file, .h5 or .hdf5 as one HDF5 file, .gguf as one \
+            GGUF file (llama.cpp's names and keys; with --max-shard-size the parts NAME-0000i-of-0000N.gguf), and .moeckpt \
             as one native file (canonical names, the model description in its header); any other OUT is a directory \
             holding model.safetensors, or with --max-shard-size the shards model-0000i-of-0000N.safetensors and \
             model.safetensors.index.json (config.json is copied along). The output appears only when complete; \
             the input is never modified.
             """)
 
-    @Argument(help: "The input checkpoint: a safetensors, HDF5 or .moeckpt file, an index.json, or a directory holding one.")
+    @Argument(help: "The input checkpoint: a safetensors, HDF5, GGUF or .moeckpt file, an index.json, or a directory holding one.")
     var input: String
 
     @Argument(help: "The output: a .safetensors, .h5/.hdf5, .gguf or .moeckpt file, or a directory.")

@@ -41,6 +41,14 @@ struct GGUFTests {
         let dir = try TemporaryDirectory()
         _ = try Converter.convert(directory, to: dir.file("joined.gguf"))
         #expect(try fileBytes(dir.file("joined.gguf")) == (try fileBytes(Self.fixture)))
+        // Split again by the same rule, the gguf package's parts byte for byte.
+        try FileManager.default.createDirectory(atPath: dir.file("split"), withIntermediateDirectories: false)
+        let result = try Converter.convert(Self.fixture, to: dir.file("split/model.gguf"), options: ConvertOptions(maxShardBytes: 25_000))
+        #expect(result.files.map { ($0 as NSString).lastPathComponent } == (1...3).map { "model-0000\($0)-of-00003.gguf" })
+        for name in result.files.map({ ($0 as NSString).lastPathComponent }) {
+            #expect(try fileBytes(dir.file("split/" + name)) == (try fileBytes(directory + "/" + name)), "\(name)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("split/model.gguf")))
         // A missing part is named.
         try FileManager.default.createDirectory(atPath: dir.file("two"), withIntermediateDirectories: false)
         for part in ["model-00001-of-00003.gguf", "model-00002-of-00003.gguf"] {
@@ -190,13 +198,11 @@ struct GGUFWriterTests {
         }
     }
 
-    @Test func ggufOutputOptionsAreChecked() {
+    @Test func ggufOutputOptionsAreChecked() throws {
         #expect(throws: OutputPlanError.ggufHasGGUFNames("hf")) {
             try OutputPlan(destination: "x.gguf", options: ConvertOptions(names: "hf"))
         }
-        #expect(throws: OutputPlanError.ggufIsOneFile) {
-            try OutputPlan(destination: "x.gguf", options: ConvertOptions(maxShardBytes: 1000))
-        }
+        #expect(try OutputPlan(destination: "x.gguf", options: ConvertOptions(maxShardBytes: 1000)).container == .gguf(maxShardBytes: 1000))
     }
 }
 

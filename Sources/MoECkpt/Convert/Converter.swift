@@ -100,13 +100,13 @@ public enum Converter {
         let integrity = checkIntegrity ? try input.checksumVerifier() : nil
         let tensors = source.tensors.map { tensor -> TensorToWrite in
             // A GGUF input's blocks go to a GGUF output as they are, unless asked to change.
-            if plan.container == .gguf, plan.dtype == nil, input.gguf != nil, let stored = input.tensor(named: tensor.name),
+            if plan.container.isGGUF, plan.dtype == nil, input.gguf != nil, let stored = input.tensor(named: tensor.name),
                 let blocks = stored.blocks, plan.blocks == nil || plan.blocks == blocks.type, stored.shape == tensor.shape
             {
                 let raw = NamedTensor(name: tensor.name, dtype: .u8, shape: tensor.shape, rope: blocks.rope)
                 return copying(raw, blocks: blocks.type, integrity: integrity, progress: progress)
             }
-            let keptF32 = plan.container == .gguf && GGUFWriter.staysF32(tensor.name, shape: tensor.shape)
+            let keptF32 = plan.container.isGGUF && GGUFWriter.staysF32(tensor.name, shape: tensor.shape)
             if let blocks = plan.blocks, !keptF32, tensor.dtype.isFloatingPoint, tensor.dtype.byteWidth != nil,
                 (tensor.shape.last ?? 0) % blocks.blockSize == 0
             {
@@ -125,6 +125,15 @@ public enum Converter {
         progress?.start(totalBytes: tensorBytes)
         defer { progress?.finish() }
 
+        if case .gguf(let maxShardBytes?) = plan.container {
+            let parts = ShardPlanner.plan(tensors, maxBytes: maxShardBytes)
+            if parts.count > 1 {
+                let files = try writeSplitGGUF(parts, source, destination: plan.destination)
+                return ConvertResult(
+                    output: plan.destination, files: files, tensors: tensors.count, bytes: tensorBytes, uncastable: uncastable,
+                    leftOut: source.leftOut)
+            }
+        }
         let output = try AtomicOutput(destination: plan.destination, isDirectory: plan.isDirectory)
         do {
             let files: [String]
@@ -167,7 +176,7 @@ public enum Converter {
                     model: model.architecture.configJSON, layout: LayoutKey.canonical.rawValue,
                     sourceLayout: sourceLayout?.rawValue)
             }
-        } else if let key = plan.container == .gguf ? "gguf" : plan.names ?? (inputLayout == .canonical ? inputSourceLayout : nil) {
+        } else if let key = plan.container.isGGUF ? "gguf" : plan.names ?? (inputLayout == .canonical ? inputSourceLayout : nil) {
             let model = try ModelLoader.standard.load(input)
             guard let layout = model.architecture.layouts.first(where: { $0.key == key }) else {
                 throw FileError(
@@ -193,7 +202,7 @@ public enum Converter {
                 throw FileError(path: inputPath, problem: error)
             }
             source.metadata = source.metadata.filter { !ArchitectureRegistry.standard.isDescriptionKey($0.key) }
-            if plan.container == .gguf {
+            if plan.container.isGGUF {
                 source.ggufKeyValues = try ggufKeyValues(input, model, layout: layout, inputPath: inputPath)
                 // A GGUF input's tensor order; else blocks in numeric order.
                 let position = Dictionary(input.tensors.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -228,6 +237,34 @@ public enum Converter {
         try GGUFWriter.write(tensors, keyValues: source.ggufKeyValues, to: file)
         try file.close()
         return [output.destination]
+    }
+
+    /// Parts `NAME-0000i-of-0000N.gguf` beside `destination` (`NAME.gguf`), as `gguf-split` and
+    /// the gguf package write them: the first holds every key/value, each its `split.*` keys;
+    /// all appear only when all are written.
+    static func writeSplitGGUF(_ parts: [[TensorToWrite]], _ source: ConversionSource, destination: String) throws(FileError) -> [String] {
+        let stem = String(destination.dropLast(".gguf".count))
+        let total = parts.reduce(0) { $0 + $1.count }
+        // split.count is a u16 and part names have five digits.
+        guard parts.count <= 65_535, total <= Int(Int32.max) else {
+            throw FileError(path: destination, problem: GGUFError.splitName(count: parts.count))
+        }
+        var outputs: [AtomicOutput] = []
+        for index in parts.indices {
+            outputs.append(
+                try AtomicOutput(destination: GGUFFile.splitPartName(stem: stem, index: index, count: parts.count), isDirectory: false))
+        }
+        for (index, part) in parts.enumerated() {
+            let split: [(key: String, value: GGUFValue)] = [
+                ("split.no", .uint16(UInt16(index))), ("split.count", .uint16(UInt16(parts.count))),
+                ("split.tensors.count", .int32(Int32(total))),
+            ]
+            let file = try OutputFile(creating: outputs[index].temporaryPath)
+            try GGUFWriter.write(part, keyValues: (index == 0 ? source.ggufKeyValues : []) + split, to: file)
+            try file.close()
+        }
+        for output in outputs { try output.commit() }
+        return outputs.map(\.destination)
     }
 
     /// A GGUF input's own key/values, tokenizer and all, in their order; otherwise the model's

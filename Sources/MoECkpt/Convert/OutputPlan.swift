@@ -13,8 +13,14 @@ public struct OutputPlan: Sendable, Equatable {
         case hdf5(HDF5Compression)
         /// One `.moeckpt` file, canonical names and the model description in its header.
         case native
-        /// One GGUF file (`.gguf`): llama.cpp's names and key/values.
-        case gguf
+        /// One GGUF file (`.gguf`): llama.cpp's names and key/values; with a size, parts of at
+        /// most that many bytes of tensors, `NAME-0000i-of-0000N.gguf` beside it.
+        case gguf(maxShardBytes: Int?)
+
+        var isGGUF: Bool {
+            if case .gguf = self { return true }
+            return false
+        }
     }
 
     public let destination: String
@@ -40,8 +46,7 @@ public struct OutputPlan: Sendable, Equatable {
         if let names = options.names, ArchitectureRegistry.standard.layout(names) == nil { throw .unknownLayout(names) }
         if destination.hasSuffix(".gguf") {
             if let names = options.names, names != "gguf" { throw .ggufHasGGUFNames(names) }
-            if options.maxShardBytes != nil { throw .ggufIsOneFile }
-            container = .gguf
+            container = .gguf(maxShardBytes: options.maxShardBytes)
         } else if destination.hasSuffix(".moeckpt") {
             if options.names != nil { throw .namesNotForNative }
             if options.maxShardBytes != nil { throw .nativeIsOneFile }
@@ -74,7 +79,6 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
     case namesNotForNative
     case nativeIsOneFile
     case ggufHasGGUFNames(LayoutKey)
-    case ggufIsOneFile
     case blocksNeedGGUF(String)
     case notQuantizable(String)
 
@@ -90,7 +94,6 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
         case .ggufHasGGUFNames(let key): "a .gguf output holds llama.cpp's names (gguf), not '\(key)'"
         case .blocksNeedGGUF(let type): "--dtype \(type.lowercased()) writes ggml blocks: OUT must be a .gguf file"
         case .notQuantizable(let type): "moeckpt does not quantize into \(type) (it writes Q8_0 and Q4_0)"
-        case .ggufIsOneFile: "a .gguf output is one file here: split GGUF output (--max-shard-size) is not written yet"
         }
     }
 }

@@ -133,13 +133,16 @@ struct SplitName {
         self.count = count
     }
 
-    func path(_ index: Int) -> String {
-        func fiveDigits(_ n: Int) -> String { String(repeating: "0", count: max(0, 5 - String(n).count)) + String(n) }
-        return "\(stem)-\(fiveDigits(index + 1))-of-\(fiveDigits(count)).gguf"
-    }
+    func path(_ index: Int) -> String { GGUFFile.splitPartName(stem: stem, index: index, count: count) }
 }
 
 extension GGUFFile {
+    /// `stem-0000i-of-0000N.gguf` for part `index` (from 0).
+    public static func splitPartName(stem: String, index: Int, count: Int) -> String {
+        func fiveDigits(_ n: Int) -> String { String(repeating: "0", count: max(0, 5 - String(n).count)) + String(n) }
+        return "\(stem)-\(fiveDigits(index + 1))-of-\(fiveDigits(count)).gguf"
+    }
+
     /// The block types moeckpt reads, as functions writing a block run's F32 values.
     static func dequantizer(_ type: GGMLType) -> (@Sendable (UnsafeRawPointer, Int, UnsafeMutablePointer<Float>) -> Void)? {
         switch type {
