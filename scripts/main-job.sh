@@ -17,7 +17,7 @@ same() {  # same FILE REFERENCE WHAT
 }
 
 echo "== moeckpt verify: every shipped model against PyTorch's outputs"
-models=$(find fixtures/models fixtures/hdf5 -name expected.safetensors -printf '%h\n' | sort)
+models=$(find fixtures/models fixtures/hdf5 fixtures/gguf -name expected.safetensors -printf '%h\n' | sort)
 # shellcheck disable=SC2086
 "$bin" verify $models
 
@@ -59,4 +59,12 @@ same "$work/native-back/consolidated.safetensors" fixtures/models/layouts/mistra
   "Mistral -> .moeckpt -> Mistral is exact"
 "$bin" verify "$work/native.moeckpt" --expected fixtures/models/layouts/mistral/expected.safetensors > /dev/null \
   && echo "ok    the .moeckpt verifies against transformers' logits"
+"$bin" convert fixtures/gguf/tiny-mixtral "$work/from-gguf" --names hf --quiet
+same "$work/from-gguf/model.safetensors" fixtures/models/tiny-mixtral/model.safetensors \
+  "GGUF written by the gguf package -> transformers' names is exact"
+"$bin" convert fixtures/gguf/tiny-mixtral/model.gguf "$work/again.gguf" --quiet
+same "$work/again.gguf" fixtures/gguf/tiny-mixtral/model.gguf "GGUF -> GGUF is the gguf package's file"
+"$bin" convert fixtures/models/families/qwen3_moe "$work/q8.gguf" --dtype q8_0 --quiet
+"$bin" verify "$work/q8.gguf" --expected fixtures/models/families/qwen3_moe/expected.safetensors --atol 0.2 --rtol 0 > /dev/null \
+  && echo "ok    Qwen3-MoE --dtype q8_0 GGUF verifies within Q8_0's error (atol 0.2)"
 echo "main job: all checks passed"
