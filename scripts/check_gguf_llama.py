@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """llama.cpp itself on moeckpt's GGUF output: converts fixture models with `moeckpt convert X
-out.gguf` (optionally `--dtype bf16`), loads each file in llama.cpp (llama-cpp-python, built from
-source, f32 KV cache), evaluates the fixture's token ids sequence by sequence and prints the
-largest |logit - transformers' logit| per sequence. Not run by CI.
+out.gguf` (optionally `--dtype bf16|q8_0|q4_0`), reads each file with the official gguf
+package's GGUFReader (tensor count, names and types against `moeckpt inspect --json`), loads it in
+llama.cpp (llama-cpp-python, built from source, f32 KV cache), evaluates the fixture's token ids
+sequence by sequence and prints the largest |logit - transformers' logit| per sequence. Not run
+by CI.
 
-    python3 -m venv /work/venv-llama && /work/venv-llama/bin/pip install llama-cpp-python==0.3.36 safetensors numpy
+    python3 -m venv /work/venv-llama && /work/venv-llama/bin/pip install llama-cpp-python==0.3.36 safetensors numpy gguf==0.19.0
     /work/venv-llama/bin/python scripts/check_gguf_llama.py [.build/release/moeckpt]
 """
 import subprocess
@@ -12,8 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import json
+
 import llama_cpp
 import numpy as np
+from gguf import GGUFReader
 from safetensors.numpy import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +50,10 @@ def main() -> None:
             out = Path(tmp) / (fixture.replace("/", "_") + (f"-{dtype}" if dtype else "") + ".gguf")
             command = [MOECKPT, "convert", str(ROOT / "fixtures" / fixture), str(out), "-q"] + (["--dtype", dtype] if dtype else [])
             subprocess.run(command, check=True)
+            inspected = json.loads(subprocess.run([MOECKPT, "inspect", str(out), "--json"], check=True, capture_output=True).stdout)
+            reader = GGUFReader(out)
+            names = sorted(t.name for t in reader.tensors)
+            assert names == sorted(t["name"] for t in inspected["tensors"]), f"{out}: tensor names differ"
             expected = load_file(ROOT / "fixtures" / fixture / "expected.safetensors")
             diffs = logits_diffs(out, expected)
             print(f"{fixture}{' --dtype ' + dtype if dtype else ''}: max |logits - transformers| per sequence "

@@ -68,6 +68,7 @@ struct Convert: ParsableCommand {
         for group in result.leftOut {
             writeToStandardError("moeckpt: note: left out \(group); the forward pass does not use it\n")
         }
+        for note in result.notes { writeToStandardError("moeckpt: note: \(note)\n") }
         if !quiet {
             let files = result.files.count == 1 ? "1 file" : "\(result.files.count) files"
             print("wrote \(result.output): \(result.tensors) tensors, \(ByteSize.describe(result.bytes)) in \(files)")

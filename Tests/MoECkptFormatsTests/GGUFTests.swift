@@ -364,3 +364,19 @@ struct GGUFBlocksForwardTests {
         #expect((0..<q8.elementCount).allSatisfy { values.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) == expected[$0] })
     }
 }
+
+extension GGUFWriterTests {
+    /// F16 weights (norms excepted, which GGUF keeps in F32) go to GGUF and back unchanged.
+    @Test func f16WeightsGoThroughGGUFExactly() throws {
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(
+            Fixtures.path("models/tiny-mixtral"), to: dir.file("f16"), options: ConvertOptions(dtype: .f16, names: "hf"))
+        _ = try Converter.convert(dir.file("f16"), to: dir.file("f16.gguf"))
+        let gguf = try Checkpoint.open(dir.file("f16.gguf"))
+        #expect(
+            gguf.tensors.contains { $0.dtype == .f16 }
+                && gguf.tensors.filter { $0.name.hasSuffix("_norm.weight") }.allSatisfy { $0.dtype == .f32 })
+        _ = try Converter.convert(dir.file("f16.gguf"), to: dir.file("back"), options: ConvertOptions(dtype: .f16, names: "hf"))
+        #expect(try fileBytes(dir.file("back/model.safetensors")) == (try fileBytes(dir.file("f16/model.safetensors"))))
+    }
+}

@@ -42,6 +42,8 @@ public struct ConvertResult: Sendable {
     public let uncastable: [String]
     /// Optional tensor groups of the model the output layout has no names for, left out.
     public let leftOut: [String]
+    /// What the output lacks that its readers may expect (a GGUF without a tokenizer).
+    public var notes: [String] = []
 }
 
 /// What a conversion writes, worked out once from the input and the plan: the tensors under
@@ -60,6 +62,8 @@ struct ConversionSource {
     var leftOut: [String] = []
     /// A GGUF output's key/values.
     var ggufKeyValues: [(key: String, value: GGUFValue)] = []
+    /// `ConvertResult.notes`.
+    var notes: [String] = []
 
     enum Sidecars {
         case description(DescriptionFile, text: String?)
@@ -129,9 +133,11 @@ public enum Converter {
             let parts = ShardPlanner.plan(tensors, maxBytes: maxShardBytes)
             if parts.count > 1 {
                 let files = try writeSplitGGUF(parts, source, destination: plan.destination)
-                return ConvertResult(
+                var result = ConvertResult(
                     output: plan.destination, files: files, tensors: tensors.count, bytes: tensorBytes, uncastable: uncastable,
                     leftOut: source.leftOut)
+                result.notes = source.notes
+                return result
             }
         }
         let output = try AtomicOutput(destination: plan.destination, isDirectory: plan.isDirectory)
@@ -151,9 +157,11 @@ public enum Converter {
                 (files, bytes) = try writeDirectory(tensors, source, maxShardBytes: maxShardBytes, input: input, to: output)
             }
             try output.commit()
-            return ConvertResult(
+            var result = ConvertResult(
                 output: plan.destination, files: files, tensors: tensors.count, bytes: bytes, uncastable: uncastable,
                 leftOut: source.leftOut)
+            result.notes = source.notes
+            return result
         } catch {
             // Name the destination, not the temporary file.
             guard error.path.hasPrefix(output.temporaryPath) else { throw error }
@@ -165,7 +173,9 @@ public enum Converter {
     /// canonical model (when the input has a description); `--names` exports to a layout; a
     /// `.moeckpt` input written from a canonical model goes back to the layout it came from.
     static func source(_ input: Checkpoint, named inputPath: String, plan: OutputPlan) throws(FileError) -> ConversionSource {
-        var source = ConversionSource(tensors: ModelLoader.stored(input), metadata: input.metadata)
+        // A GGUF file's metadata is its key/values: they describe that file, and go only to GGUF.
+        let carried = input.format == .gguf && !plan.container.isGGUF ? [:] : input.metadata
+        var source = ConversionSource(tensors: ModelLoader.stored(input), metadata: carried)
         let inputLayout = input.embedded?.layout.map(LayoutKey.init(rawValue:))
         let inputSourceLayout = input.embedded?.sourceLayout.map(LayoutKey.init(rawValue:))
         if plan.container == .native {
@@ -204,6 +214,11 @@ public enum Converter {
             source.metadata = source.metadata.filter { !ArchitectureRegistry.standard.isDescriptionKey($0.key) }
             if plan.container.isGGUF {
                 source.ggufKeyValues = try ggufKeyValues(input, model, layout: layout, inputPath: inputPath)
+                if source.ggufKeyValues.contains(where: { $0.key == "tokenizer.ggml.model" && $0.value == .string("none") }) {
+                    source.notes.append(
+                        "no tokenizer is carried (tokenizer.ggml.model is none): llama.cpp evaluates token ids, but cannot read or write text"
+                    )
+                }
                 // A GGUF input's tensor order; else blocks in numeric order.
                 let position = Dictionary(input.tensors.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
                 source.tensors.sort {
