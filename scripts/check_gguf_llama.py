@@ -28,8 +28,8 @@ CASES = [
     ("models/families/qwen3_moe", None), ("models/families/qwen3_moe", "bf16"), ("models/families/qwen3_moe-bf16", None),
     ("models/families/qwen3_moe", "q8_0"), ("models/families/qwen3_moe", "q4_0"), ("models/tiny-mixtral", "q8_0"),
     ("models/families/qwen2_moe", None), ("models/families/granitemoe", None), ("models/families/deepseek_v3", None),
-    ("models/families/deepseek_v3-yarn", None),
 ]
+# deepseek_v3-yarn (mscale 1.0, mscale_all_dim 0.8) is refused for GGUF: llama.cpp takes them equal.
 
 
 def logits_diffs(gguf: Path, expected: dict) -> list[float]:
