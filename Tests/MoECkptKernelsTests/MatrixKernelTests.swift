@@ -104,8 +104,16 @@ struct MatrixKernelTests {
         }
         let codes = Set(blocks.enumerated().filter { $0.offset % 17 != 0 }.flatMap { [$0.element & 0xF, $0.element >> 4] })
         #expect(codes.count == 15, "every code but -0 occurs")
-        for build in Self.builds {
-            let sequence = rows <= build.maxDotTokens ? Self.dot : Self.chain
+        Self.expectTheSequence(.mxfp4, blocks, values: w, x: x, rows: rows, inputs: inputs, outputs: outputs)
+    }
+
+    /// Products on blocks (every build, 1 and 2 threads) against the defined sequence on the
+    /// blocks' values, bit for bit.
+    static func expectTheSequence(
+        _ type: MatrixWeightType, _ blocks: [UInt8], values w: [Float], x: [Float], rows: Int, inputs: Int, outputs: Int
+    ) {
+        for build in builds {
+            let sequence = rows <= build.maxDotTokens ? dot : chain
             var expected = [Float](repeating: 0, count: rows * outputs)
             for t in 0..<rows {
                 for n in 0..<outputs {
@@ -113,9 +121,8 @@ struct MatrixKernelTests {
                 }
             }
             for threads in [1, 2] {
-                let y = Self.run(
-                    .mxfp4, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, build: build)
-                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) mxfp4, \(threads) threads")
+                let y = run(type, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, build: build)
+                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) \(type), \(threads) threads")
             }
         }
     }
@@ -137,20 +144,7 @@ struct MatrixKernelTests {
         blocks.withUnsafeBytes { b in
             values.withUnsafeMutableBufferPointer { GGMLBlocks.dequantizeQ8_0(b.baseAddress!, count: w.count, into: $0.baseAddress!) }
         }
-        for build in Self.builds {
-            let sequence = rows <= build.maxDotTokens ? Self.dot : Self.chain
-            var expected = [Float](repeating: 0, count: rows * outputs)
-            for t in 0..<rows {
-                for n in 0..<outputs {
-                    expected[t * outputs + n] = sequence(values[(n * inputs)..<((n + 1) * inputs)], x[(t * inputs)..<((t + 1) * inputs)])
-                }
-            }
-            for threads in [1, 2] {
-                let y = Self.run(
-                    .q8_0, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, build: build)
-                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) q8_0, \(threads) threads")
-            }
-        }
+        Self.expectTheSequence(.q8_0, blocks, values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
     }
 
     /// The codes as the OCP table gives them, and gpt-oss's pair order (weights 2b, 2b + 1 in the

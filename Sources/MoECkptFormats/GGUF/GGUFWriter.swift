@@ -68,11 +68,7 @@ public enum GGUFWriter {
         try file.write(bytes)
         var total = 0
         for tensor in tensors {
-            let before = file.bytesWritten
-            try tensor.produce(file)
-            guard file.bytesWritten - before == tensor.byteCount else {
-                throw FileError(path: file.path, problem: WriterInconsistency(tensor: tensor.name))
-            }
+            try tensor.write(to: file)
             try file.write([UInt8](repeating: 0, count: padded(tensor.byteCount, alignment) - tensor.byteCount))
             total += tensor.byteCount
         }

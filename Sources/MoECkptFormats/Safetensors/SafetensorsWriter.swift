@@ -24,6 +24,15 @@ public struct TensorToWrite {
     }
 }
 
+extension TensorToWrite {
+    /// Produces the bytes into `file`, checking that there are `byteCount` of them.
+    func write(to file: OutputFile) throws(FileError) {
+        let before = file.bytesWritten
+        try produce(file)
+        guard file.bytesWritten - before == byteCount else { throw FileError(path: file.path, problem: WriterInconsistency(tensor: name)) }
+    }
+}
+
 /// A writer broke its own promise (a producer wrote the wrong number of bytes): a bug, reported
 /// rather than trapped.
 public struct WriterInconsistency: Error, CustomStringConvertible, Sendable {
@@ -83,11 +92,7 @@ public enum SafetensorsWriter {
         try file.write(header)
         var total = 0
         for tensor in ordered {
-            let before = file.bytesWritten
-            try tensor.produce(file)
-            guard file.bytesWritten - before == tensor.byteCount else {
-                throw FileError(path: file.path, problem: WriterInconsistency(tensor: tensor.name))
-            }
+            try tensor.write(to: file)
             total += tensor.byteCount
         }
         return total
