@@ -50,9 +50,8 @@ public enum MXFP4Weights {
     /// The rows `first, first + step, ...` of each expert's [rows, columns] matrix as the kernels'
     /// MXFP4 blocks (`MXFP4Blocks`), re-packed when first read; nil when the pair is not one.
     public static func packed(
-        _ name: String, in stored: [NamedTensor], firstRow: Int = 0, rowStep: Int = 1
+        _ name: String, in byName: [String: NamedTensor], firstRow: Int = 0, rowStep: Int = 1
     ) -> QuantizedWeight? {
-        let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         guard let blocks = byName[name + "_blocks"], let pair = Pair(blocks, byName), pair.rows % rowStep == 0 else { return nil }
         let (experts, rows, groups) = (pair.experts, pair.rows / rowStep, pair.columns / 32)
         guard let bytes = (Checked(experts) * rows * groups * MXFP4Blocks.blockBytes).value else { return nil }

@@ -43,7 +43,7 @@ public struct ConvertResult: Sendable {
     /// Optional tensor groups of the model the output layout has no names for, left out.
     public let leftOut: [String]
     /// What the output lacks that its readers may expect (a GGUF without a tokenizer).
-    public var notes: [String] = []
+    public let notes: [String]
 }
 
 /// What a conversion writes, worked out once from the input and the plan: the tensors under
@@ -102,9 +102,11 @@ public enum Converter {
 
         var uncastable: [String] = []
         let integrity = checkIntegrity ? try input.checksumVerifier() : nil
+        let blockTensors = Dictionary(
+            input.tensors.filter { $0.blocks != nil }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let tensors = source.tensors.map { tensor -> TensorToWrite in
             // A GGUF input's blocks go to a GGUF output as they are, unless asked to change.
-            if plan.container.isGGUF, plan.dtype == nil, input.gguf != nil, let stored = input.tensor(named: tensor.name),
+            if plan.container.isGGUF, plan.dtype == nil, let stored = blockTensors[tensor.name],
                 let blocks = stored.blocks, plan.blocks == nil || plan.blocks == blocks.type, stored.shape == tensor.shape
             {
                 let raw = NamedTensor(name: tensor.name, dtype: .u8, shape: tensor.shape, rope: blocks.rope)
@@ -133,11 +135,9 @@ public enum Converter {
             let parts = ShardPlanner.plan(tensors, maxBytes: maxShardBytes)
             if parts.count > 1 {
                 let files = try writeSplitGGUF(parts, source, destination: plan.destination)
-                var result = ConvertResult(
+                return ConvertResult(
                     output: plan.destination, files: files, tensors: tensors.count, bytes: tensorBytes, uncastable: uncastable,
-                    leftOut: source.leftOut)
-                result.notes = source.notes
-                return result
+                    leftOut: source.leftOut, notes: source.notes)
             }
         }
         let output = try AtomicOutput(destination: plan.destination, isDirectory: plan.isDirectory)
@@ -157,11 +157,9 @@ public enum Converter {
                 (files, bytes) = try writeDirectory(tensors, source, maxShardBytes: maxShardBytes, input: input, to: output)
             }
             try output.commit()
-            var result = ConvertResult(
+            return ConvertResult(
                 output: plan.destination, files: files, tensors: tensors.count, bytes: bytes, uncastable: uncastable,
-                leftOut: source.leftOut)
-            result.notes = source.notes
-            return result
+                leftOut: source.leftOut, notes: source.notes)
         } catch {
             // Name the destination, not the temporary file.
             guard error.path.hasPrefix(output.temporaryPath) else { throw error }

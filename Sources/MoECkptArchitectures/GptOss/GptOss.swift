@@ -50,12 +50,13 @@ public struct GptOssConfig: GGUFDescribed {
     public func quantizedWeights(_ stored: [NamedTensor]) -> [String: QuantizedWeight] {
         guard quantization == "mxfp4" else { return [:] }
         var weights: [String: QuantizedWeight] = [:]
+        let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for l in 0..<fields.numLayers {
-            let (stored_, canonical) = ("model.layers.\(l).mlp.experts.", "layers.\(l).moe.")
+            let (experts, canonical) = ("model.layers.\(l).mlp.experts.", "layers.\(l).moe.")
             let parts = [
-                ("gate", MXFP4Weights.packed(stored_ + "gate_up_proj", in: stored, firstRow: 0, rowStep: 2)),
-                ("up", MXFP4Weights.packed(stored_ + "gate_up_proj", in: stored, firstRow: 1, rowStep: 2)),
-                ("down", MXFP4Weights.packed(stored_ + "down_proj", in: stored)),
+                ("gate", MXFP4Weights.packed(experts + "gate_up_proj", in: byName, firstRow: 0, rowStep: 2)),
+                ("up", MXFP4Weights.packed(experts + "gate_up_proj", in: byName, firstRow: 1, rowStep: 2)),
+                ("down", MXFP4Weights.packed(experts + "down_proj", in: byName)),
             ]
             for (projection, weight) in parts { weights[canonical + projection] = weight }
         }
