@@ -3,8 +3,9 @@
 out.gguf` (optionally `--dtype bf16|q8_0|q4_0`), reads each file with the official gguf
 package's GGUFReader (tensor count, names and types against `moeckpt inspect --json`), loads it in
 llama.cpp (llama-cpp-python, built from source, f32 KV cache), evaluates the fixture's token ids
-sequence by sequence and prints the largest |logit - transformers' logit| per sequence. Not run
-by CI.
+sequence by sequence and prints the largest |logit - transformers' logit| per sequence. Then the
+tokenizer fixtures (fixtures/tokenizers/): moeckpt's GGUF of each, tokenized by llama.cpp, against
+the ids of the original Hugging Face tokenizer and of llama.cpp's own converter's GGUF. Not run by CI.
 
     python3 -m venv /work/venv-llama && /work/venv-llama/bin/pip install llama-cpp-python==0.3.36 safetensors numpy gguf==0.19.0
     /work/venv-llama/bin/python scripts/check_gguf_llama.py [.build/release/moeckpt]
@@ -43,9 +44,28 @@ def logits_diffs(gguf: Path, expected: dict) -> list[float]:
     return out
 
 
+def tokenize(gguf: Path, samples: list[str]) -> list[list[int]]:
+    # add_bos=True asks for the special tokens the vocabulary itself adds (none, or BOS).
+    model = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    return [model.tokenize(s.encode(), add_bos=True, special=True) for s in samples]
+
+
+def check_tokenizers(tmp: str) -> None:
+    for name in ("llama-bpe", "byte-level"):
+        source = ROOT / "fixtures" / "tokenizers" / name
+        out = Path(tmp) / f"tokenizer-{name}.gguf"
+        subprocess.run([MOECKPT, "convert", str(source), str(out), "-q"], check=True)
+        encodings = json.loads((source / "encodings.json").read_text())
+        ours, converter = tokenize(out, encodings["samples"]), tokenize(source / "converter.gguf", encodings["samples"])
+        same_hf = sum(a == b for a, b in zip(ours, encodings["original"]))
+        print(f"tokenizers/{name}: llama.cpp's ids from moeckpt's GGUF == from the converter's GGUF: {ours == converter}; "
+              f"== the Hugging Face tokenizer's: {same_hf}/{len(ours)} samples")
+
+
 def main() -> None:
     print(f"llama-cpp-python {llama_cpp.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
+        check_tokenizers(tmp)
         for fixture, dtype in CASES:
             out = Path(tmp) / (fixture.replace("/", "_") + (f"-{dtype}" if dtype else "") + ".gguf")
             command = [MOECKPT, "convert", str(ROOT / "fixtures" / fixture), str(out), "-q"] + (["--dtype", dtype] if dtype else [])

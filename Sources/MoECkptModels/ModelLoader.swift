@@ -107,9 +107,15 @@ public struct ModelLoader: Sendable {
             throw FileError(path: FileSystem.exists(configPath) ? configPath : paramsPath, problem: error)
         }
         do {
-            let keys = OtherDescription.ggufMetadata(
-                checkpoint.metadata,
-                hasOutputTensor: checkpoint.tensor(named: "output.weight") != nil)
+            var metadata = checkpoint.metadata
+            // llama.cpp's converter writes `{arch}.vocab_size` for some architectures only (not
+            // Qwen's); llama.cpp takes the size from the vocabulary, which is token_embd's rows.
+            if let architecture = metadata["general.architecture"], metadata["\(architecture).vocab_size"] == nil,
+                let rows = checkpoint.tensor(named: "token_embd.weight")?.shape.first
+            {
+                metadata["\(architecture).vocab_size"] = String(rows)
+            }
+            let keys = OtherDescription.ggufMetadata(metadata, hasOutputTensor: checkpoint.tensor(named: "output.weight") != nil)
             if let architecture = try registry.read(keys) {
                 return ModelDescription(architecture: architecture, source: checkpoint.format == .gguf ? .ggufKeyValues : .ggufMetadata)
             }

@@ -64,6 +64,8 @@ struct ConversionSource {
     var ggufKeyValues: [(key: String, value: GGUFValue)] = []
     /// `ConvertResult.notes`.
     var notes: [String] = []
+    /// Files made for a directory output (a GGUF input's tokenizer as tokenizer.json).
+    var madeFiles: [(name: String, text: String)] = []
 
     enum Sidecars {
         case description(DescriptionFile, text: String?)
@@ -73,7 +75,7 @@ struct ConversionSource {
 
 public enum Converter {
     /// Sidecar files of a model directory carried over to a directory output.
-    static let sidecarFiles = ["config.json", "generation_config.json", "params.json"]
+    static let sidecarFiles = ["config.json", "generation_config.json", "params.json"] + HuggingFaceTokenizerFiles.names
     static let copyChunkBytes = 16 << 20
     static let castChunkElements = 1 << 20
 
@@ -211,12 +213,11 @@ public enum Converter {
             }
             source.metadata = source.metadata.filter { !ArchitectureRegistry.standard.isDescriptionKey($0.key) }
             if plan.container.isGGUF {
-                source.ggufKeyValues = try ggufKeyValues(input, model, layout: layout, inputPath: inputPath)
-                if source.ggufKeyValues.contains(where: { $0.key == "tokenizer.ggml.model" && $0.value == .string("none") }) {
-                    source.notes.append(
-                        "no tokenizer is carried (tokenizer.ggml.model is none): llama.cpp evaluates token ids, but cannot read or write text"
-                    )
-                }
+                let weights =
+                    plan.blocks ?? plan.dtype.flatMap(GGMLType.init)
+                    ?? source.tensors.first { !GGUFWriter.staysF32($0.name, shape: $0.shape) }.flatMap { GGMLType($0.dtype) }
+                (source.ggufKeyValues, source.notes) = try ggufKeyValues(
+                    input, model, layout: layout, weights: weights, inputPath: inputPath)
                 // A GGUF input's tensor order; else blocks in numeric order.
                 let position = Dictionary(input.tensors.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
                 source.tensors.sort {
@@ -224,6 +225,17 @@ public enum Converter {
                         return naturalOrder($0.name, $1.name)
                     }
                     return a < b
+                }
+            }
+            if plan.isDirectory, let gguf = input.gguf {
+                do throws(GGUFVocabularyError) {
+                    if let vocabulary = try GGUFVocabulary(keyValues: gguf.keyValues) {
+                        source.madeFiles = vocabulary.huggingFaceFiles
+                    } else {
+                        source.notes.append("no tokenizer is carried: the GGUF file has none")
+                    }
+                } catch {
+                    source.notes.append("no tokenizer is carried: \(error)")
                 }
             }
             if plan.isDirectory {
@@ -281,20 +293,46 @@ public enum Converter {
     }
 
     /// A GGUF input's own key/values, tokenizer and all, in their order; otherwise the model's
-    /// llama.cpp keys, typed as gguf-py types them.
+    /// llama.cpp keys, typed as gguf-py types them, and the tokenizer beside the model. With notes
+    /// on what the output lacks.
     static func ggufKeyValues(
-        _ input: Checkpoint, _ model: LoadedModel, layout: NamingLayout, inputPath: String
-    ) throws(FileError) -> [(key: String, value: GGUFValue)] {
+        _ input: Checkpoint, _ model: LoadedModel, layout: NamingLayout, weights: GGMLType?, inputPath: String
+    ) throws(FileError) -> ([(key: String, value: GGUFValue)], notes: [String]) {
         // A split input's parts are one file here: its split.* keys do not apply.
-        if let gguf = input.gguf { return gguf.keyValues.filter { !$0.key.hasPrefix("split.") } }
+        if let gguf = input.gguf {
+            let keyValues = gguf.keyValues.filter { !$0.key.hasPrefix("split.") }
+            let vocabularyLess = keyValues.contains { $0.key == "tokenizer.ggml.model" && $0.value == .string("none") }
+            return (keyValues, vocabularyLess ? [noTokenizerNote("tokenizer.ggml.model is none")] : [])
+        }
         guard case .metadata(let keys)? = model.architecture.description(layout.description) else {
             throw FileError(
                 path: inputPath, problem: ModelLoadError.layoutNotForArchitecture(layout: "gguf", modelType: model.architecture.modelType))
         }
-        // No tokenizer is carried yet: llama.cpp's vocabulary-less form (it still evaluates token ids).
-        do throws(GGUFKeyTypes.UnknownKey) { return try GGUFKeyTypes.keyValues(keys) + [("tokenizer.ggml.model", .string("none"))] } catch {
+        let modelKeyValues: [(key: String, value: GGUFValue)]
+        do throws(GGUFKeyTypes.UnknownKey) {
+            let described = try GGUFKeyTypes.keyValues(keys)
+            modelKeyValues = described.prefix(1) + GGUFKeyTypes.generalKeyValues(weights: weights) + described.dropFirst()
+        } catch {
             throw FileError(path: inputPath, problem: error)
         }
+        let directory = ModelDirectory.of(input)
+        guard let files = try HuggingFaceTokenizerFiles.read(directory: directory) else {
+            // llama.cpp's vocabulary-less form: it still evaluates token ids.
+            return (modelKeyValues + [("tokenizer.ggml.model", .string("none"))], [noTokenizerNote("no tokenizer.json beside the model")])
+        }
+        // LlamaModel.set_vocab (Mixtral's and GraniteMoE's converter class) tries LlamaHfVocab first.
+        let rule: GGUFVocabulary.ConverterRule = ["llama", "granitemoe"].contains(keys["general.architecture"]) ? .llamaFirst : .gpt2
+        do throws(TokenizerImportError) {
+            let vocabulary = try GGUFVocabulary(huggingFace: files, rule: rule)
+            return (modelKeyValues + vocabulary.keyValues, [])
+        } catch {
+            let path = FileSystem.join(directory, "tokenizer.json")
+            return (modelKeyValues + [("tokenizer.ggml.model", .string("none"))], [noTokenizerNote("\(path): \(error)")])
+        }
+    }
+
+    static func noTokenizerNote(_ reason: String) -> String {
+        "no tokenizer is carried (\(reason)): llama.cpp evaluates token ids, but cannot read or write text"
     }
 
     static func writeNative(_ tensors: [TensorToWrite], _ source: ConversionSource, to output: AtomicOutput) throws(FileError) -> [String] {
@@ -349,10 +387,13 @@ public enum Converter {
         switch source.sidecars {
         case .description(let file, let text):
             if let text { try writeSmallFile(output.path(of: file.rawValue), Array(text.utf8)) }
-            try copySidecars(from: input, into: output, only: file == .configJSON ? ["generation_config.json"] : [])
+            let generation = file == .configJSON ? ["generation_config.json"] : []
+            // A GGUF input's tokenizer is its own (`madeFiles`), not the files beside it.
+            try copySidecars(from: input, into: output, only: generation + (input.gguf == nil ? HuggingFaceTokenizerFiles.names : []))
         case .copied(let names):
             try copySidecars(from: input, into: output, only: names)
         }
+        for (name, text) in source.madeFiles { try writeSmallFile(output.path(of: name), Array(text.utf8)) }
         return (files, bytes)
     }
 
@@ -382,7 +423,7 @@ public enum Converter {
         for name in names {
             let path = FileSystem.join(directory, name)
             guard FileSystem.exists(path) else { continue }
-            let mapping = try FileMapping(path: path, maximumBytes: ModelLoader.descriptionLimitBytes)
+            let mapping = try FileMapping(path: path, maximumBytes: HuggingFaceTokenizerFiles.maximumBytes)
             try writeSmallFile(output.path(of: name), Array(mapping.bytes))
         }
     }

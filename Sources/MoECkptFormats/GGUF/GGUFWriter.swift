@@ -143,6 +143,16 @@ public enum GGUFKeyTypes {
         public var description: String { "no GGUF value type is known for key \(key) (value \(text))" }
     }
 
+    /// The `general.*` keys llama.cpp's converter adds to every model: its type, `file_type` (gguf-py's
+    /// `LlamaFileType` of the bulk of the weights) and the quantization version.
+    public static func generalKeyValues(weights: GGMLType?) -> [(key: String, value: GGUFValue)] {
+        let fileTypes: [GGMLType: UInt32] = [.f32: 0, .f16: 1, .q4_0: 2, .q8_0: 7, .bf16: 32]
+        var out: [(key: String, value: GGUFValue)] = [("general.type", .string("model"))]
+        if let type = weights.flatMap({ fileTypes[$0] }) { out.append(("general.file_type", .uint32(type))) }
+        out.append(("general.quantization_version", .uint32(2)))
+        return out
+    }
+
     /// `general.architecture` first, then the architecture's keys sorted, typed as gguf-py types
     /// them; a key it has no type for is an error (a value of the wrong type would misread).
     public static func keyValues(_ metadata: [String: String]) throws(UnknownKey) -> [(key: String, value: GGUFValue)] {
