@@ -365,6 +365,23 @@ struct GGUFBlocksForwardTests {
     }
 }
 
+extension GGUFBlocksForwardTests {
+    /// Files llama.cpp's converter quantized (scripts/make_quantized_gguf_fixtures.py): within the
+    /// tolerance their expected file states (what the quantization costs transformers itself) of
+    /// the float32 outputs, reported as quantized; and at 1e-4 of what transformers computes on
+    /// the same dequantized weights. A tolerance tighter than the quantization error fails.
+    @Test(arguments: ["q8_0", "q4_0"]) func llamaCppsQuantizedFilesVerify(type: String) throws {
+        let directory = Fixtures.path("gguf/qwen3-moe-\(type)")
+        let report = try Verifier.verify(directory, options: RunOptions(threads: 2))
+        #expect(report.passed && report.quantized && report.atol > 0.1)
+        let exact = try Verifier.verify(
+            directory + "/model.gguf", expected: directory + "/dequantized/expected.safetensors", options: RunOptions(threads: 2))
+        #expect(exact.passed && exact.atol == 1e-4)
+        let tight = try Verifier.verify(directory, atol: 1e-3, rtol: 0, options: RunOptions(threads: 2))
+        #expect(!tight.passed)
+    }
+}
+
 extension GGUFWriterTests {
     /// F16 weights (norms excepted, which GGUF keeps in F32) go to GGUF and back unchanged.
     @Test func f16WeightsGoThroughGGUFExactly() throws {
