@@ -29,6 +29,9 @@ public enum MatrixProducts {
         case .bf16: run(BF16Element.self)
         case .mxfp4: run(MXFP4Element.self)
         case .q8_0: run(Q8_0Element.self)
+        case .q4_0: run(Q4_0Element.self)
+        case .q4_K: run(Q4_KElement.self)
+        case .q6_K: run(Q6_KElement.self)
         }
     }
 
@@ -49,6 +52,9 @@ public enum MatrixProducts {
         case .bf16: run(BF16Element.self)
         case .mxfp4: run(MXFP4Element.self)
         case .q8_0: run(Q8_0Element.self)
+        case .q4_0: run(Q4_0Element.self)
+        case .q4_K: run(Q4_KElement.self)
+        case .q6_K: run(Q6_KElement.self)
         }
     }
 }

@@ -18,6 +18,8 @@ public enum WeightFormat: Sendable {
     case mxfp4
     /// ggml's Q8_0: per 32 elements, an F16 scale d, then 32 int8 q; the element is q d.
     case q8_0
+    /// ggml's Q4_0, Q4_K and Q6_K (`Q4_0Element`, `Q4_KElement`, `Q6_KElement`).
+    case q4_0, q4_K, q6_K
 }
 
 enum F32Element: WeightElement {
@@ -133,5 +135,118 @@ enum Q8_0Element: WeightElement {
         for lane in 0..<16 { words[lane] = UInt32(bytes[lane]) }
         let values = unsafeBitCast(words | 0x4B00_0000, to: SIMD16<Float>.self) - 8_388_736
         return values * scale(block)
+    }
+}
+
+/// A nibble or 6-bit code (0-63) widened to fp32 exactly, less `offset`: 2^23 + code as fp32 bits,
+/// minus 2^23 + offset (integer operations and one subtraction, no conversion call).
+@inline(__always)
+func widenedCodes(_ codes: SIMD16<UInt8>, minus offset: Float) -> SIMD16<Float> {
+    var words = SIMD16<UInt32>()
+    for lane in 0..<16 { words[lane] = UInt32(codes[lane]) }
+    return unsafeBitCast(words | 0x4B00_0000, to: SIMD16<Float>.self) - (8_388_608 + offset)
+}
+
+/// Q4_0 blocks (`WeightFormat.q4_0`): per 32 elements an F16 scale d, then 16 bytes whose low
+/// nibbles are elements 0-15 and high nibbles 16-31; the element is (q - 8) d, as ggml computes it.
+enum Q4_0Element: WeightElement {
+    static let blockBytes = 18
+
+    @inline(__always)
+    static func bytes(_ elements: Int) -> Int { elements / 32 * blockBytes }
+
+    @inline(__always)
+    static func scalar(_ base: UnsafeRawPointer, _ index: Int) -> Float {
+        let block = base + (index >> 5) * blockBytes
+        let byte = block.load(fromByteOffset: 2 + (index & 15), as: UInt8.self)
+        let code = index & 16 == 0 ? byte & 0xF : byte >> 4
+        return Float(Int(code) - 8) * Q8_0Element.scale(block)
+    }
+
+    @inline(__always)
+    static func vector(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        let block = base + (index >> 5) * blockBytes
+        let bytes = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+        return widenedCodes(index & 16 == 0 ? bytes & 0xF : bytes &>> 4, minus: 8) * Q8_0Element.scale(block)
+    }
+}
+
+/// Q4_K super-blocks (`WeightFormat.q4_K`), 144 bytes per 256 elements: F16 d and dmin, 12 bytes
+/// of 6-bit scales and mins for 8 sub-blocks of 32, then 128 bytes of nibbles (per 64 elements,
+/// 32 bytes: low nibbles the first sub-block, high the second). The element is (d sc) q - (dmin m),
+/// as ggml's dequantization computes it.
+enum Q4_KElement: WeightElement {
+    static let blockBytes = 144
+
+    @inline(__always)
+    static func bytes(_ elements: Int) -> Int { elements / 256 * blockBytes }
+
+    /// Sub-block `j`'s scale d sc and offset dmin m (ggml's `get_scale_min_k4`).
+    @inline(__always)
+    static func scaleAndOffset(_ block: UnsafeRawPointer, _ j: Int) -> (Float, Float) {
+        func byte(_ i: Int) -> UInt8 { block.load(fromByteOffset: 4 + i, as: UInt8.self) }
+        let (sc, m): (UInt8, UInt8) =
+            j < 4
+            ? (byte(j) & 0x3F, byte(4 + j) & 0x3F)
+            : ((byte(4 + j) & 0x0F) | ((byte(j - 4) >> 2) & 0x30), (byte(4 + j) >> 4) | ((byte(j) >> 2) & 0x30))
+        return (Q8_0Element.scale(block) * Float(sc), Q8_0Element.scale(block + 2) * Float(m))
+    }
+
+    @inline(__always)
+    static func scalar(_ base: UnsafeRawPointer, _ index: Int) -> Float {
+        let block = base + (index >> 8) * blockBytes
+        let j = (index & 255) >> 5
+        let byte = block.load(fromByteOffset: 16 + (j >> 1) * 32 + (index & 31), as: UInt8.self)
+        let (scale, offset) = scaleAndOffset(block, j)
+        return scale * Float((byte >> UInt8((j & 1) * 4)) & 0xF) - offset
+    }
+
+    @inline(__always)
+    static func vector(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        let block = base + (index >> 8) * blockBytes
+        let j = (index & 255) >> 5
+        let bytes = block.loadUnaligned(fromByteOffset: 16 + (j >> 1) * 32 + (index & 16), as: SIMD16<UInt8>.self)
+        let (scale, offset) = scaleAndOffset(block, j)
+        return widenedCodes(j & 1 == 0 ? bytes & 0xF : bytes &>> 4, minus: 0) * scale - offset
+    }
+}
+
+/// Q6_K super-blocks (`WeightFormat.q6_K`), 210 bytes per 256 elements: 128 bytes of low nibbles,
+/// 64 of high bit pairs, 16 int8 scales (one per 16 elements), then F16 d. The element is
+/// (d s) (q - 32), as ggml's dequantization computes it.
+enum Q6_KElement: WeightElement {
+    static let blockBytes = 210
+
+    @inline(__always)
+    static func bytes(_ elements: Int) -> Int { elements / 256 * blockBytes }
+
+    /// Where element `i` of a super-block (0-255) keeps its low nibble and high pair, and their shifts.
+    @inline(__always)
+    static func places(_ i: Int) -> (low: Int, lowShift: UInt8, high: Int, highShift: UInt8) {
+        let c = i >> 5
+        return ((c >> 2) * 64 + (c & 1) * 32 + (i & 31), UInt8(((c & 3) >> 1) * 4), 128 + (c >> 2) * 32 + (i & 31), UInt8((c & 3) * 2))
+    }
+
+    @inline(__always)
+    static func scale(_ block: UnsafeRawPointer, _ i: Int) -> Float {
+        Q8_0Element.scale(block + 208) * Float(block.load(fromByteOffset: 192 + (i >> 4), as: Int8.self))
+    }
+
+    @inline(__always)
+    static func scalar(_ base: UnsafeRawPointer, _ index: Int) -> Float {
+        let block = base + (index >> 8) * blockBytes, i = index & 255
+        let at = places(i)
+        let low = (block.load(fromByteOffset: at.low, as: UInt8.self) >> at.lowShift) & 0xF
+        let high = (block.load(fromByteOffset: at.high, as: UInt8.self) >> at.highShift) & 3
+        return scale(block, i) * Float(Int(low | high << 4) - 32)
+    }
+
+    @inline(__always)
+    static func vector(_ base: UnsafeRawPointer, _ index: Int) -> SIMD16<Float> {
+        let block = base + (index >> 8) * blockBytes, i = index & 255
+        let at = places(i)
+        let low = (block.loadUnaligned(fromByteOffset: at.low, as: SIMD16<UInt8>.self) &>> at.lowShift) & 0xF
+        let high = (block.loadUnaligned(fromByteOffset: at.high, as: SIMD16<UInt8>.self) &>> at.highShift) & 3
+        return widenedCodes(low | high &<< 4, minus: 32) * scale(block, i)
     }
 }

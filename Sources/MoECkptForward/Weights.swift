@@ -104,6 +104,9 @@ package struct WeightMatrix: @unchecked Sendable {
             switch quantized.format {
             case .mxfp4: .mxfp4
             case .q8_0: .q8_0
+            case .q4_0: .q4_0
+            case .q4_K: .q4_K
+            case .q6_K: .q6_K
             }
         guard quantized.rope.pieces.count == 1, let piece = quantized.rope.pieces.first, let start = piece.bytes.baseAddress else {
             // Rows moved into another order (query/key rows): gathered into memory of its own.

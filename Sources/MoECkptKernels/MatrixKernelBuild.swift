@@ -4,20 +4,34 @@ import MoECkptMatrixAVX2
 import MoECkptMatrixAVX512
 
 /// The weight dtypes the matrix kernels read in place.
-public enum MatrixWeightType: Sendable {
+public enum MatrixWeightType: String, Sendable, CaseIterable {
     case f32, bf16
     /// MXFP4 in llama.cpp's `block_mxfp4` layout (`MXFP4Blocks`): 17 bytes per 32 weights.
     case mxfp4
     /// ggml's Q8_0 (`GGMLBlocks`): 34 bytes per 32 weights.
     case q8_0
+    /// ggml's Q4_0 (18 bytes per 32 weights), Q4_K (144 per 256) and Q6_K (210 per 256).
+    case q4_0, q4_K, q6_K
 
-    /// Bytes of `elements` consecutive weights (for MXFP4, a multiple of 32).
+    /// Weights per block: a row holds whole blocks.
+    public var blockSize: Int {
+        switch self {
+        case .f32, .bf16: 1
+        case .mxfp4, .q8_0, .q4_0: 32
+        case .q4_K, .q6_K: 256
+        }
+    }
+
+    /// Bytes of `elements` consecutive weights (for a block type, whole blocks).
     public func bytes(_ elements: Int) -> Int {
         switch self {
         case .f32: 4 * elements
         case .bf16: 2 * elements
         case .mxfp4: elements / 32 * 17
         case .q8_0: elements / 32 * 34
+        case .q4_0: elements / 32 * 18
+        case .q4_K: elements / 256 * 144
+        case .q6_K: elements / 256 * 210
         }
     }
 
@@ -27,6 +41,9 @@ public enum MatrixWeightType: Sendable {
         case .bf16: .bf16
         case .mxfp4: .mxfp4
         case .q8_0: .q8_0
+        case .q4_0: .q4_0
+        case .q4_K: .q4_K
+        case .q6_K: .q6_K
         }
     }
 
@@ -36,6 +53,9 @@ public enum MatrixWeightType: Sendable {
         case .bf16: .bf16
         case .mxfp4: .mxfp4
         case .q8_0: .q8_0
+        case .q4_0: .q4_0
+        case .q4_K: .q4_K
+        case .q6_K: .q6_K
         }
     }
 }

@@ -92,7 +92,7 @@ public enum MXFP4Weights {
 /// MXFP4 experts, [experts, rows, columns] in `MXFP4Blocks`), so a forward pass need not widen it.
 public struct QuantizedWeight: Sendable {
     public enum Format: Sendable {
-        case mxfp4, q8_0
+        case mxfp4, q8_0, q4_0, q4_K, q6_K
     }
 
     public let format: Format

@@ -220,7 +220,7 @@ public struct ModelLoader: Sendable {
             checkpoint: checkpoint, quantized: quantized)
     }
 
-    /// A GGUF file's blocks that the kernels read as they are (Q8_0, MXFP4), under the canonical
+    /// A GGUF file's blocks that the kernels read as they are (Q8_0, Q4_0, Q4_K, Q6_K, MXFP4), under the canonical
     /// names of the tensors they hold: tensors the layout takes whole, or with its query/key rows
     /// reordered (a row is whole blocks, so the rows move as they do in F32).
     static func storedBlocks(
@@ -233,6 +233,9 @@ public struct ModelLoader: Sendable {
             switch blocks.type {
             case .q8_0: format = .q8_0
             case .mxfp4: format = .mxfp4
+            case .q4_0: format = .q4_0
+            case .q4_K: format = .q4_K
+            case .q6_K: format = .q6_K
             default: continue
             }
             for entry in layout.entries where entry.canonical.count == 1 {

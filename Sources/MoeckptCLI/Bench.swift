@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
     var checkpoint: String?
     @Option(
         help:
-            "Synthetic weights' dtype: f32, bf16, mxfp4 or q8_0 (read in place by the kernels; the block types need sizes that are multiples of 32)."
+            "Synthetic weights' dtype: f32, bf16, mxfp4, q8_0, q4_0, q4_k or q6_k (read in place by the kernels; the block types need sizes that are multiples of their blocks, 32 or 256)."
     )
     var dtype: MatrixWeightType = .f32
     @Option(
@@ -52,8 +52,9 @@ struct BenchCommand: ParsableCommand {
         guard hidden % heads == 0, heads % kvHeads == 0, (hidden / heads) % 2 == 0 else {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
-        if dtype == .mxfp4 || dtype == .q8_0, hidden % 32 != 0 || intermediate % 32 != 0 {
-            throw ValidationError("--dtype \(dtype) needs --hidden and --intermediate that are multiples of 32 (its blocks)")
+        let block = dtype.blockSize
+        if hidden % block != 0 || intermediate % block != 0 {
+            throw ValidationError("--dtype \(dtype) needs --hidden and --intermediate that are multiples of \(block) (its blocks)")
         }
     }
 
@@ -125,7 +126,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print(
-            "\(checkpoint ?? "synthetic \(dtype == .bf16 ? "bf16" : "f32") weights"): hidden \(shape.hiddenSize), intermediate \(shape.expertIntermediate), "
+            "\(checkpoint ?? "synthetic \(dtype.rawValue.lowercased()) weights"): hidden \(shape.hiddenSize), intermediate \(shape.expertIntermediate), "
                 + "\(shape.numExperts) experts, top-\(shape.expertsPerToken); \(tokens) tokens, \(threads) threads, "
                 + "\(MatrixKernelBuild.selected.rawValue) kernels")
         for r in results {

@@ -69,16 +69,11 @@ extension HDF5Compression: ExpressibleByArgument {
 
 extension MatrixWeightType: ExpressibleByArgument {
     public init?(argument: String) {
-        switch argument {
-        case "f32": self = .f32
-        case "bf16": self = .bf16
-        case "mxfp4": self = .mxfp4
-        case "q8_0": self = .q8_0
-        default: return nil
-        }
+        guard let type = Self.allCases.first(where: { $0.rawValue.lowercased() == argument.lowercased() }) else { return nil }
+        self = type
     }
 
-    public static var allValueStrings: [String] { ["f32", "bf16", "mxfp4", "q8_0"] }
+    public static var allValueStrings: [String] { allCases.map { $0.rawValue.lowercased() } }
 }
 
 extension BenchTarget: ExpressibleByArgument {}

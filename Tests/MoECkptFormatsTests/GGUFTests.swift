@@ -370,8 +370,14 @@ extension GGUFBlocksForwardTests {
     /// tolerance their expected file states (what the quantization costs transformers itself) of
     /// the float32 outputs, reported as quantized; and at 1e-4 of what transformers computes on
     /// the same dequantized weights. A tolerance tighter than the quantization error fails.
-    @Test(arguments: ["q8_0", "q4_0"]) func llamaCppsQuantizedFilesVerify(type: String) throws {
+    /// Q4_K_M is llama.cpp's own `llama_model_quantize` (Q4_K and Q6_K tensors); every block
+    /// tensor is read in place (none widened to F32).
+    @Test(arguments: ["q8_0", "q4_0", "q4_k_m"]) func llamaCppsQuantizedFilesVerify(type: String) throws {
         let directory = Fixtures.path("gguf/qwen3-moe-\(type)")
+        let loaded = try ModelLoader.load(directory)
+        let blockTensors = loaded.checkpoint.tensors.filter { $0.blocks != nil }
+        #expect(!blockTensors.isEmpty && loaded.quantized.count == blockTensors.count)
+        if type == "q4_k_m" { #expect(Set(blockTensors.map { $0.blocks!.type }) == [.q4_K, .q6_K]) }
         let report = try Verifier.verify(directory, options: RunOptions(threads: 2))
         #expect(report.passed && report.quantized && report.atol > 0.1)
         let exact = try Verifier.verify(

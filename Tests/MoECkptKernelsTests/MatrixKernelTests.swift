@@ -147,6 +147,58 @@ struct MatrixKernelTests {
         Self.expectTheSequence(.q8_0, blocks, values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
     }
 
+    /// Q4_0 blocks: (q - 8) d is exact in fp32, so products are the defined sequence on the values
+    /// ggml's dequantization gives, bit for bit.
+    @Test(arguments: [(1, 32, 13), (3, 64, 7), (9, 1056, 14), (40, 2080, 19)])
+    func q4_0BlocksAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 20)
+        let w = KernelTests.random(outputs * inputs, seed: 21)
+        var blocks = [UInt8](repeating: 0, count: w.count / 32 * GGMLBlocks.q4_0Bytes)
+        var values = [Float](repeating: .nan, count: w.count)
+        w.withUnsafeBufferPointer { wp in
+            blocks.withUnsafeMutableBytes { GGMLBlocks.quantizeQ4_0(wp.baseAddress!, count: w.count, into: $0.baseAddress!) }
+        }
+        blocks.withUnsafeBytes { b in
+            values.withUnsafeMutableBufferPointer { GGMLBlocks.dequantizeQ4_0(b.baseAddress!, count: w.count, into: $0.baseAddress!) }
+        }
+        Self.expectTheSequence(.q4_0, blocks, values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
+    }
+
+    /// Q4_K and Q6_K super-blocks of seeded random codes and scales (finite F16 d, dmin): the
+    /// widened weights are the values ggml's dequantization gives (`GGMLBlocks`, checked against
+    /// gguf.quants), so products are the defined sequence on them, bit for bit, across rows,
+    /// k-blocks of 1024 and partial row tiles.
+    @Test(arguments: [(1, 256, 13), (3, 512, 7), (9, 1280, 14), (40, 2304, 19)])
+    func kQuantBlocksAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 22)
+        for (type, blockBytes, scaleOffsets) in [
+            (MatrixWeightType.q4_K, GGMLBlocks.q4_KBytes, [0, 2]), (.q6_K, GGMLBlocks.q6_KBytes, [208]),
+        ] {
+            var generator = SeededGenerator(seed: 23)
+            var blocks = (0..<(outputs * inputs / 256 * blockBytes)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            for block in stride(from: 0, to: blocks.count, by: blockBytes) {
+                for offset in scaleOffsets {
+                    // F16 exponents 5-20: scales from 2^-10 to 2^5, never inf or NaN.
+                    blocks[block + offset + 1] = (blocks[block + offset + 1] & 0x83) | UInt8.random(in: 5...20, using: &generator) << 2
+                }
+            }
+            let count = outputs * inputs
+            var values = [Float](repeating: .nan, count: count)
+            blocks.withUnsafeBytes { b in
+                values.withUnsafeMutableBufferPointer {
+                    if type == .q4_K {
+                        GGMLBlocks.dequantizeQ4_K(b.baseAddress!, count: count, into: $0.baseAddress!)
+                    } else {
+                        GGMLBlocks.dequantizeQ6_K(b.baseAddress!, count: count, into: $0.baseAddress!)
+                    }
+                }
+            }
+            Self.expectTheSequence(type, blocks, values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
+        }
+    }
+
     /// The codes as the OCP table gives them, and gpt-oss's pair order (weights 2b, 2b + 1 in the
     /// low and high nibble of byte b) moved into the kernels' (j and j + 16 in byte j).
     @Test func mxfp4CodesAndTheirOrder() {

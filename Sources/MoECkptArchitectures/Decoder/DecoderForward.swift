@@ -159,15 +159,38 @@ public struct DecoderForward: Sendable {
             case .f32: WeightMatrix(values)
             case .bf16: WeightMatrix(bf16: values.map { FloatBits.f32ToBF16($0.bitPattern) })
             case .mxfp4: WeightMatrix(blocks: MXFP4Blocks.quantize(values, columns: fanIn), type: .mxfp4)
-            case .q8_0:
+            case .q8_0, .q4_0:
                 WeightMatrix(
                     blocks: values.withUnsafeBufferPointer { x in
-                        [UInt8](unsafeUninitializedCapacity: count / 32 * GGMLBlocks.q8_0Bytes) { out, initialized in
-                            GGMLBlocks.quantizeQ8_0(x.baseAddress!, count: count, into: out.baseAddress!)
-                            initialized = count / 32 * GGMLBlocks.q8_0Bytes
+                        [UInt8](unsafeUninitializedCapacity: weights.bytes(count)) { out, initialized in
+                            if weights == .q8_0 {
+                                GGMLBlocks.quantizeQ8_0(x.baseAddress!, count: count, into: out.baseAddress!)
+                            } else {
+                                GGMLBlocks.quantizeQ4_0(x.baseAddress!, count: count, into: out.baseAddress!)
+                            }
+                            initialized = weights.bytes(count)
                         }
-                    }, type: .q8_0)
+                    }, type: weights)
+            case .q4_K, .q6_K:
+                // No k-quant quantizer here: seeded random codes under fixed small scales, for speed only.
+                WeightMatrix(blocks: syntheticKQuantBlocks(count, type: weights), type: weights)
             }
+        }
+        func syntheticKQuantBlocks(_ count: Int, type: MatrixWeightType) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: type.bytes(count))
+            for i in bytes.indices {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                bytes[i] = UInt8(truncatingIfNeeded: state >> 56)
+            }
+            let blockBytes = type.bytes(256), small: UInt16 = 0x1C00  // F16 2^-8
+            for block in stride(from: 0, to: bytes.count, by: blockBytes) {
+                // The F16 scales: d and dmin first for Q4_K, d last for Q6_K.
+                for offset in type == .q4_K ? [0, 2] : [208] {
+                    bytes[block + offset] = UInt8(small & 0xFF)
+                    bytes[block + offset + 1] = UInt8(small >> 8)
+                }
+            }
+            return bytes
         }
         func linear(_ inputs: Int, _ outputs: Int) -> LinearLayer {
             LinearLayer(weight: matrix(inputs * outputs, fanIn: inputs), inputs: inputs, outputs: outputs)
