@@ -127,42 +127,28 @@ struct MatrixKernelTests {
         }
     }
 
-    /// Q8_0 blocks widen exactly too (int8 times an F16 scale), so their products are the defined
-    /// sequence on the values ggml's dequantization gives, bit for bit; subnormal and zero scales
-    /// included.
+    /// Q8_0 and Q4_0 blocks widen exactly too (q d, (q - 8) d: small integers times an F16
+    /// scale), so their products are the defined sequence on the values ggml's dequantization
+    /// gives, bit for bit; a zero block and a subnormal scale included.
     @Test(arguments: [(1, 32, 13), (3, 64, 7), (4, 96, 9), (9, 1056, 14), (40, 2080, 19)])
-    func q8_0BlocksAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+    func q8_0AndQ4_0BlocksAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
         let (rows, inputs, outputs) = shape
         let x = KernelTests.random(rows * inputs, seed: 18)
         var w = KernelTests.random(outputs * inputs, seed: 19).map { $0 * 2 }
-        for i in 0..<min(64, w.count) { w[i] = i < 32 ? 0 : w[i] * 1e-9 }  // a zero block, a subnormal scale
-        var blocks = [UInt8](repeating: 0, count: w.count / 32 * GGMLBlocks.q8_0Bytes)
-        var values = [Float](repeating: .nan, count: w.count)
-        w.withUnsafeBufferPointer { wp in
-            blocks.withUnsafeMutableBytes { GGMLBlocks.quantizeQ8_0(wp.baseAddress!, count: w.count, into: $0.baseAddress!) }
+        for i in 0..<min(64, w.count) { w[i] = i < 32 ? 0 : w[i] * 1e-9 }
+        typealias Codec = (UnsafePointer<Float>, Int, UnsafeMutableRawPointer) -> Void
+        typealias Decoder = (UnsafeRawPointer, Int, UnsafeMutablePointer<Float>) -> Void
+        let codecs: [(MatrixWeightType, Codec, Decoder)] = [
+            (.q8_0, { GGMLBlocks.quantizeQ8_0($0, count: $1, into: $2) }, { GGMLBlocks.dequantizeQ8_0($0, count: $1, into: $2) }),
+            (.q4_0, { GGMLBlocks.quantizeQ4_0($0, count: $1, into: $2) }, { GGMLBlocks.dequantizeQ4_0($0, count: $1, into: $2) }),
+        ]
+        for (type, quantize, dequantize) in codecs {
+            var blocks = [UInt8](repeating: 0, count: type.bytes(w.count))
+            var values = [Float](repeating: .nan, count: w.count)
+            w.withUnsafeBufferPointer { wp in blocks.withUnsafeMutableBytes { quantize(wp.baseAddress!, w.count, $0.baseAddress!) } }
+            blocks.withUnsafeBytes { b in values.withUnsafeMutableBufferPointer { dequantize(b.baseAddress!, w.count, $0.baseAddress!) } }
+            Self.expectTheSequence(type, blocks, values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
         }
-        blocks.withUnsafeBytes { b in
-            values.withUnsafeMutableBufferPointer { GGMLBlocks.dequantizeQ8_0(b.baseAddress!, count: w.count, into: $0.baseAddress!) }
-        }
-        Self.expectTheSequence(.q8_0, blocks, values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
-    }
-
-    /// Q4_0 blocks: (q - 8) d is exact in fp32, so products are the defined sequence on the values
-    /// ggml's dequantization gives, bit for bit.
-    @Test(arguments: [(1, 32, 13), (3, 64, 7), (9, 1056, 14), (40, 2080, 19)])
-    func q4_0BlocksAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
-        let (rows, inputs, outputs) = shape
-        let x = KernelTests.random(rows * inputs, seed: 20)
-        let w = KernelTests.random(outputs * inputs, seed: 21)
-        var blocks = [UInt8](repeating: 0, count: w.count / 32 * GGMLBlocks.q4_0Bytes)
-        var values = [Float](repeating: .nan, count: w.count)
-        w.withUnsafeBufferPointer { wp in
-            blocks.withUnsafeMutableBytes { GGMLBlocks.quantizeQ4_0(wp.baseAddress!, count: w.count, into: $0.baseAddress!) }
-        }
-        blocks.withUnsafeBytes { b in
-            values.withUnsafeMutableBufferPointer { GGMLBlocks.dequantizeQ4_0(b.baseAddress!, count: w.count, into: $0.baseAddress!) }
-        }
-        Self.expectTheSequence(.q4_0, blocks, values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
     }
 
     /// Q4_K and Q6_K super-blocks of seeded random codes and scales (finite F16 d, dmin): the
