@@ -14,7 +14,7 @@ public enum OutputError: Error, CustomStringConvertible, Equatable, Sendable {
         switch self {
         case .destinationIsInput: "is a file this command reads: refusing to write over it"
         case .directoryNotEmpty: "output directory exists and is not empty"
-        case .parentMissing(let parent): "cannot write here: directory \(parent) does not exist"
+        case .parentMissing(let parent): "cannot write here: \(parent) is not a directory"
         case .insideShardDirectory(let directory):
             "is inside \(directory), the directory of the sharded checkpoint being read; write elsewhere"
         case .namesNotForNative: "a .moeckpt file always holds moeckpt's canonical names; --names applies to safetensors output"
@@ -33,14 +33,16 @@ public final class AtomicOutput: @unchecked Sendable {
     public let temporaryPath: String
     public let isDirectory: Bool
     private var finished = false
+    /// Missing parent directories created for the output (outermost first), removed again if the
+    /// output is abandoned and they are still empty.
+    private var createdParents: [String] = []
 
     public init(destination: String, isDirectory: Bool) throws(FileError) {
         self.destination = destination
         self.isDirectory = isDirectory
         let parent = FileSystem.directoryName(destination)
-        guard FileSystem.isDirectory(parent) else {
-            throw FileError(path: destination, problem: OutputError.parentMissing(parent))
-        }
+        // As save_pretrained does (os.makedirs), missing parents are created.
+        createdParents = try Self.createParents(parent, for: destination)
         // Any file read so far (checkpoint, shard, config, inputs), reached through any link.
         if FilesRead.contains(destination) {
             throw FileError(path: destination, problem: OutputError.destinationIsInput)
@@ -96,8 +98,34 @@ public final class AtomicOutput: @unchecked Sendable {
     /// Removes whatever was written.
     public func abandon() {
         PartialCleanup.remove(temporaryPath, requireMarker: false)
+        for directory in createdParents.reversed() { rmdir(directory) }  // only while empty
         finished = true
         InterruptCleanup.unregister(temporaryPath)
+    }
+
+    /// Creates `parent` and its missing ancestors; returns those created, outermost first.
+    private static func createParents(_ parent: String, for destination: String) throws(FileError) -> [String] {
+        var missing: [String] = []
+        var directory = parent
+        while !FileSystem.exists(directory) {
+            missing.append(directory)
+            let up = FileSystem.directoryName(directory)
+            if up == directory { break }
+            directory = up
+        }
+        guard FileSystem.isDirectory(directory) else {
+            throw FileError(path: destination, problem: OutputError.parentMissing(directory))
+        }
+        var created: [String] = []
+        for directory in missing.reversed() {
+            guard mkdir(directory, 0o755) == 0 || errno == EEXIST && FileSystem.isDirectory(directory) else {
+                let why = errnoText()
+                for made in created.reversed() { rmdir(made) }
+                throw FileError(path: destination, problem: IOError.cannotWrite(why))
+            }
+            created.append(directory)
+        }
+        return created
     }
 }
 

@@ -50,6 +50,11 @@ public struct JSONObject: Equatable, Sendable {
         keys.firstIndex(of: key).map { values[$0] }
     }
 
+    /// Sets `key` to `value`: in its place when present, else at the end.
+    public mutating func set(_ key: String, _ value: JSONValue) {
+        if let index = keys.firstIndex(of: key) { values[index] = value } else { append(key, value) }
+    }
+
     public var entries: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
 }
 

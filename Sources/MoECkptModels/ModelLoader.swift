@@ -158,7 +158,7 @@ public struct ModelLoader: Sendable {
     /// config.json and params.json above this size are refused unread (real ones are a few KB).
     public static let descriptionLimitBytes = 16 << 20
 
-    static func readObject(_ path: String) throws(ModelConfigError) -> JSONObject {
+    package static func readObject(_ path: String) throws(ModelConfigError) -> JSONObject {
         let mapping: FileMapping
         do { mapping = try FileMapping(path: path, maximumBytes: descriptionLimitBytes) } catch {
             throw .unreadable(error.problem.description)

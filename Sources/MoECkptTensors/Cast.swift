@@ -87,7 +87,10 @@ public enum Cast {
                 widenToF32(source + start * from.byteWidth!, from: from, into: wide.baseAddress!, count: n)
                 let dst = out + start
                 if toBF16 {
-                    for i in 0..<n { dst[i] = FloatBits.f32ToBF16(wide[i]) }
+                    // torch.Tensor.to(bfloat16) writes one NaN whatever the payload: all ones from
+                    // F32 (its vectorised kernel), 0x7FC0 from any other dtype (c10's BFloat16).
+                    let nan: UInt16 = from == .f32 ? 0xFFFF : 0x7FC0
+                    for i in 0..<n { dst[i] = wide[i] & 0x7FFF_FFFF > 0x7F80_0000 ? nan : FloatBits.f32ToBF16(wide[i]) }
                 } else {
                     for i in 0..<n { dst[i] = FloatBits.f32ToF16(wide[i]) }
                 }

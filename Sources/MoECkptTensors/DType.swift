@@ -58,6 +58,11 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Comparable {
 
     public static func < (lhs: DType, rhs: DType) -> Bool { rank[lhs]! < rank[rhs]! }
 
+    /// PyTorch's name (`torch.bfloat16` → `bfloat16`), as transformers writes config.json's `dtype`.
+    public var torchName: String? {
+        [.f64: "float64", .f32: "float32", .f16: "float16", .bf16: "bfloat16"][self]
+    }
+
     /// Parses a command-line spelling such as `bf16`, `F16` or `float32`.
     public init?(userSpelling: String) {
         let aliases: [String: DType] = [

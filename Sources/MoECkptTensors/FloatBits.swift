@@ -1,6 +1,6 @@
 /// Exact conversions between float encodings, on bit patterns.
 ///
-/// Widening (F16, BF16, the F8/F6/F4 minifloats to F32) is exact and keeps NaN payloads. Narrowing
+/// Widening (F16, BF16, the F8/F6/F4 minifloats to F32) is exact and keeps NaN payloads as torch does. Narrowing
 /// F32 to F16 or BF16 rounds to nearest, ties to even, overflows to infinity, produces subnormals,
 /// and maps NaN to a quiet NaN of the same sign that keeps the payload's top bits.
 public enum FloatBits {
@@ -97,19 +97,22 @@ public struct Minifloat: Sendable {
         let exponent = Int((pattern >> UInt32(mBits)) & ((1 << UInt32(eBits)) - 1))
         let mantissa = Int(pattern & ((1 << UInt32(mBits)) - 1))
         let maxExponent = (1 << eBits) - 1
-        let quietNaN: UInt32 = (negative ? 0x8000_0000 : 0) | 0x7FC0_0000
+        // NaNs as torch widens them (torch 2.13, fixtures/casts): sign and payload under a quiet bit
+        // where the encoding has a payload; 0x7F800001 where its one NaN has none.
+        let payloadNaN: UInt32 = (negative ? 0x8000_0000 : 0) | 0x7FC0_0000 | UInt32(mantissa) << UInt32(23 - mBits)
+        let bareNaN: UInt32 = 0x7F80_0001
         switch specials {
         case .ieee where exponent == maxExponent:
-            return mantissa == 0 ? (negative ? 0xFF80_0000 : 0x7F80_0000) : quietNaN
+            return mantissa == 0 ? (negative ? 0xFF80_0000 : 0x7F80_0000) : payloadNaN
         case .nanAllOnes where exponent == maxExponent && mantissa == (1 << mBits) - 1:
-            return quietNaN
+            return payloadNaN
         case .nanNegativeZero where negative && exponent == 0 && mantissa == 0:
-            return 0x7FC0_0000
+            return bareNaN
         default:
             break
         }
         // Unsigned exponent-only encodings (E8M0) reserve all-ones for NaN.
-        if !hasSign && mBits == 0 && exponent == maxExponent { return 0x7FC0_0000 }
+        if !hasSign && mBits == 0 && exponent == maxExponent { return bareNaN }
         let magnitude: Double
         if exponent == 0 && mBits > 0 {
             magnitude = Double(mantissa) * pow2(1 - bias - mBits)

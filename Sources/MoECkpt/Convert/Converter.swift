@@ -244,10 +244,18 @@ public enum Converter {
                 case .metadata(let keys)?:
                     source.metadata.merge(keys) { _, new in new }
                     source.sidecars = .description(layout.description, text: nil)
-                case nil: source.sidecars = .description(.configJSON, text: model.architecture.configJSONText)
+                case nil:
+                    let dtype = plan.dtype ?? (input.format == .gguf ? ConfigFile.bulkDType(source.tensors) : nil)
+                    let text = ConfigFile.text(
+                        source: try ConfigFile.source(of: input), described: model.architecture.configJSON, layout: layout, dtype: dtype)
+                    source.sidecars = .description(.configJSON, text: text)
                 }
             }
             source.fileStem = layout.fileStem
+        }
+        // Copied as it is, the input's config.json would give the old dtype.
+        if case .copied = source.sidecars, plan.isDirectory, let dtype = plan.dtype, let config = try ConfigFile.source(of: input) {
+            source.madeFiles.append((ConfigFile.name, ConfigFile.text(source: config, dtype: dtype)))
         }
         switch plan.container {
         case .safetensorsFile, .safetensorsDirectory:
@@ -320,9 +328,8 @@ public enum Converter {
             // llama.cpp's vocabulary-less form: it still evaluates token ids.
             return (modelKeyValues + [("tokenizer.ggml.model", .string("none"))], [noTokenizerNote("no tokenizer.json beside the model")])
         }
-        // LlamaModel.set_vocab (Mixtral's and GraniteMoE's converter class) tries LlamaHfVocab first.
-        let rule: GGUFVocabulary.ConverterRule = ["llama", "granitemoe"].contains(keys["general.architecture"]) ? .llamaFirst : .gpt2
         do throws(TokenizerImportError) {
+            let rule = GGUFVocabulary.ConverterRule(architecture: keys["general.architecture"] ?? "")
             let vocabulary = try GGUFVocabulary(huggingFace: files, rule: rule)
             return (modelKeyValues + vocabulary.keyValues, [])
         } catch {
@@ -381,17 +388,21 @@ public enum Converter {
             files.append(FileSystem.join(output.destination, name))
         }
         if shards.count > 1 {
-            let index = ShardPlanner.indexJSON(weightMap: weightMap, totalSize: bytes)
+            let parameters = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
+            let index = ShardPlanner.indexJSON(weightMap: weightMap, totalParameters: parameters, totalSize: bytes)
             try writeSmallFile(output.path(of: source.fileStem + ".safetensors.index.json"), Array(index.utf8))
         }
+        // Files made for the output take the place of the input's.
+        let made = Set(source.madeFiles.map(\.name))
         switch source.sidecars {
         case .description(let file, let text):
             if let text { try writeSmallFile(output.path(of: file.rawValue), Array(text.utf8)) }
             let generation = file == .configJSON ? ["generation_config.json"] : []
             // A GGUF input's tokenizer is its own (`madeFiles`), not the files beside it.
-            try copySidecars(from: input, into: output, only: generation + (input.gguf == nil ? HuggingFaceTokenizerFiles.names : []))
+            let tokenizer = input.gguf == nil ? HuggingFaceTokenizerFiles.names : []
+            try copySidecars(from: input, into: output, only: (generation + tokenizer).filter { !made.contains($0) })
         case .copied(let names):
-            try copySidecars(from: input, into: output, only: names)
+            try copySidecars(from: input, into: output, only: names.filter { !made.contains($0) })
         }
         for (name, text) in source.madeFiles { try writeSmallFile(output.path(of: name), Array(text.utf8)) }
         return (files, bytes)

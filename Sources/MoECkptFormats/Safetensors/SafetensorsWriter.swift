@@ -130,11 +130,12 @@ public enum ShardPlanner {
     }
 
     /// The index.json transformers writes: `json.dumps(index, indent=2, sort_keys=True) + "\n"`.
-    public static func indexJSON(weightMap: [String: String], totalSize: Int) -> String {
+    public static func indexJSON(weightMap: [String: String], totalParameters: Int, totalSize: Int) -> String {
         let names = weightMap.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+        let metadata = JSONObject([("total_parameters", .integer(totalParameters)), ("total_size", .integer(totalSize))])
         let index = JSONValue.object(
             JSONObject([
-                ("metadata", .object(JSONObject([("total_size", .number(String(totalSize)))]))),
+                ("metadata", .object(metadata)),
                 ("weight_map", .object(JSONObject(names.map { ($0, .string(weightMap[$0]!)) }))),
             ]))
         return index.serialized(.pythonIndented) + "\n"

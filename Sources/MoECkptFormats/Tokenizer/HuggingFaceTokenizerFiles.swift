@@ -68,6 +68,12 @@ extension GGUFVocabulary {
         case llamaFirst
         /// `_set_vocab_gpt2` (Qwen, OLMoE, DeepSeek, gpt-oss).
         case gpt2
+
+        /// The rule of the converter class for a GGUF architecture: GraniteMoE's class inherits
+        /// `LlamaModel.set_vocab`.
+        public init(architecture: String) {
+            self = ["llama", "granitemoe"].contains(architecture) ? .llamaFirst : .gpt2
+        }
     }
 
     /// The vocabulary llama.cpp's converter writes for these files (`convert_hf_to_gguf.py` with

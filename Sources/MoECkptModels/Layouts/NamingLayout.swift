@@ -109,6 +109,14 @@ public struct NamingLayout: Sendable {
         self.ignored = ignored.map(NamePattern.init)
     }
 
+    /// config.json keys this layout's readers need in the form moeckpt writes them, whatever the
+    /// source config says: mlx-lm's model arguments read `rope_theta` and `rope_scaling` at the top
+    /// level, where transformers 5 writes `rope_parameters`.
+    public var configKeysReadersNeed: [String] {
+        let table: [LayoutKey: [String]] = ["mlx": ["rope_theta", "rope_scaling"]]
+        return table[key] ?? []
+    }
+
     /// moeckpt's own names (those of `Architecture.canonicalTensors`), as an identity table built
     /// from another layout's canonical column.
     public static func canonical(from layout: NamingLayout) -> NamingLayout {
