@@ -12,7 +12,12 @@ public struct InspectReport: Encodable, Sendable {
         public let shape: [Int]
         public let parameters: Int
         public let bytes: Int
+        /// The file holding it (a shard's or a split GGUF part's name).
+        public let file: String?
     }
+
+    /// The `--json` form's version: raised when a field changes meaning or goes away.
+    public let schemaVersion = 1
 
     public struct DTypeTotal: Encodable, Sendable {
         public let dtype: String
@@ -89,7 +94,8 @@ public enum Inspector {
             rows.append(
                 InspectReport.Tensor(
                     name: tensor.name, path: tensor.location, dtype: tensor.dtype.name, shape: tensor.shape,
-                    parameters: tensor.elementCount, bytes: tensor.byteCount))
+                    parameters: tensor.elementCount, bytes: tensor.byteCount,
+                    file: (tensor.storage as? FileMapping).map { FileSystem.baseName($0.path) }))
             let total = totals[tensor.dtype] ?? InspectReport.DTypeTotal(dtype: tensor.dtype.name, tensors: 0, parameters: 0, bytes: 0)
             totals[tensor.dtype] = InspectReport.DTypeTotal(
                 dtype: total.dtype, tensors: total.tensors + 1,

@@ -15,7 +15,7 @@ public struct RunOptions: Sendable {
     }
 
     /// The machine's cores.
-    public static var defaultThreads: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    public static var defaultThreads: Int { CPUBudget.usableCPUs }
 }
 
 /// Runs a loaded model on the inputs of a file (any format moeckpt reads).

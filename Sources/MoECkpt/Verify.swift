@@ -32,6 +32,28 @@ public struct VerifyReport: Encodable, Sendable {
     /// logits' NMSE and top-1 agreement, the figures quoted for quantized parity.
     public var quantized = false
     public var passed: Bool { comparisons.allSatisfy(\.passed) }
+
+    /// The `--json` form's version: raised when a field changes meaning or goes away.
+    public static let schemaVersion = 1
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion, model, architecture, layout, expected, atol, rtol, reference, comparisons, quantized, passed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(Self.schemaVersion, forKey: .schemaVersion)
+        try container.encode(model, forKey: .model)
+        try container.encode(architecture, forKey: .architecture)
+        try container.encode(layout, forKey: .layout)
+        try container.encode(expected, forKey: .expected)
+        try container.encode(atol, forKey: .atol)
+        try container.encode(rtol, forKey: .rtol)
+        try container.encodeIfPresent(reference, forKey: .reference)
+        try container.encode(comparisons, forKey: .comparisons)
+        try container.encode(quantized, forKey: .quantized)
+        try container.encode(passed, forKey: .passed)
+    }
 }
 
 /// Why a verification cannot be made (bad input: exit status 2).

@@ -3,7 +3,10 @@ import MoECkpt
 
 /// `--threads`, for the commands that run forward passes.
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads (default: all cores). Results are identical for any count.")
+    @Option(
+        help:
+            "Threads (default: the CPUs this process may use: its affinity mask and CPU cgroup quota). Results are identical for any count."
+    )
     var threads: Int = RunOptions.defaultThreads
 
     func validate() throws {

@@ -23,6 +23,15 @@ struct BenchCommandTests {
         }
     }
 
+    /// The default thread count is the CPUs the process may use: one under `taskset -c 0`.
+    @Test func threadsDefaultToTheCPUsTheProcessMayUse() throws {
+        let arguments = ["bench", "--what", "moe", "--hidden", "64", "--intermediate", "64", "--tokens", "1", "--repeat", "1", "--json"]
+        let pinned = try CLI.run(arguments, under: ["/usr/bin/taskset", "-c", "0"])
+        #expect(pinned.status == 0, "\(pinned.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(pinned.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.first?["threads"] as? Int == 1)
+    }
+
     @Test func syntheticBF16WeightsAndTheMemoryBenchmarksRun() throws {
         let moe = try CLI.run([
             "bench", "--what", "moe", "--hidden", "64", "--intermediate", "96", "--experts", "4",

@@ -26,6 +26,24 @@ struct ExitStatusTests {
         #expect(names == ["model.layers.0.block_sparse_moe.gate.weight", "model.layers.1.block_sparse_moe.gate.weight"])
         #expect(json["tensorCount"] as? Int == 41)
         #expect((json["moe"] as? [String: Any])?["activeParameters"] as? Int == 16_080 - 12_288 + 12_288 / 2)
+        #expect(json["schemaVersion"] as? Int == 1)
+    }
+
+    /// `inspect --json` names the shard of each tensor (as the index does); `verify --json` gives a
+    /// pass flag per model; both carry their schema version.
+    @Test func jsonReportsSayWhereAndWhetherAndWhichSchema() throws {
+        let sharded = Fixtures.path("safetensors/tiny-mixtral-sharded")
+        let inspected = try CLI.run(["inspect", "--json", sharded])
+        let json = try JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as! [String: Any]
+        let index = try JSONSerialization.jsonObject(with: fileBytes(sharded + "/model.safetensors.index.json")) as! [String: Any]
+        let weightMap = index["weight_map"] as! [String: String]
+        let files = (json["tensors"] as! [[String: Any]]).map { ($0["name"] as! String, $0["file"] as? String) }
+        #expect(files.count == weightMap.count && files.allSatisfy { weightMap[$0.0] == $0.1 })
+
+        let verified = try CLI.run(["verify", "--json", Fixtures.path("models/tiny-mixtral"), Fixtures.path("models/switch_transformer")])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        let reports = try JSONSerialization.jsonObject(with: Data(verified.stdout.utf8)) as! [[String: Any]]
+        #expect(reports.count == 2 && reports.allSatisfy { $0["passed"] as? Bool == true && $0["schemaVersion"] as? Int == 1 })
     }
 
     @Test(arguments: [

@@ -38,3 +38,13 @@ struct DTypeTests {
         #expect(throws: ShapeError.negativeDimension(-1)) { try Shape.byteCount([-1], dtype: .u8) }
     }
 }
+
+/// The kernel's CPU lists (/proc/self/status `Cpus_allowed_list`), as the default thread count reads them.
+struct CPUBudgetTests {
+    @Test func cpuListsCount() {
+        #expect(CPUBudget.cpuListCount("0-3,8,10-11\n") == 7)
+        #expect(CPUBudget.cpuListCount("0") == 1)
+        for bad in ["", "3-1", "a", "1-", "0,,2"] { #expect(CPUBudget.cpuListCount(bad) == nil, "\(bad)") }
+        #expect(CPUBudget.usableCPUs >= 1)
+    }
+}

@@ -42,6 +42,16 @@ struct EcosystemTests {
         #expect(try Self.object(dir.file("hf/config.json"))["dtype"] as? String == "bfloat16")
     }
 
+    /// BF16 in HDF5 carries a `dtype` attribute: h5py reads the custom float as float32, and
+    /// only the attribute tells a reader it is bf16.
+    @Test func bf16InHDF5SaysSo() throws {
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(Self.mixtral, to: dir.file("model.h5"), options: ConvertOptions(dtype: .bf16))
+        let file = try Checkpoint.open(dir.file("model.h5"))
+        let marked = Set(file.attributes.filter { $0.name == "dtype" && $0.value == "BF16" }.map(\.object))
+        #expect(file.tensors.allSatisfy { $0.dtype == .bf16 } && marked.count == file.tensors.count)
+    }
+
     /// Missing parent directories are created, as save_pretrained creates them; a conversion
     /// that fails leaves none behind.
     @Test func missingParentDirectoriesAreCreatedAndRemovedOnFailure() throws {

@@ -32,7 +32,8 @@ enum HDF5Types {
     /// Dtypes whose HDF5 type does not name them exactly: written with a `dtype` attribute.
     static func needsDtypeAttribute(_ dtype: DType) -> Bool {
         switch dtype {
-        case .f8E4M3, .f8E5M2, .f8E4M3FNUZ, .f8E5M2FNUZ, .f8E8M0, .f4, .f6E2M3, .f6E3M2: true
+        // BF16 too: h5py reads its custom float as float32, and only the attribute tells them apart.
+        case .bf16, .f8E4M3, .f8E5M2, .f8E4M3FNUZ, .f8E5M2FNUZ, .f8E8M0, .f4, .f6E2M3, .f6E3M2: true
         default: false
         }
     }

@@ -210,7 +210,7 @@ public enum MoeckptFile {
         let buffer = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: max(tensors.count, 1))
         defer { buffer.deallocate() }
         let results = Results(base: buffer.baseAddress!)
-        let threads = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), tensors.count))
+        let threads = max(1, min(CPUBudget.usableCPUs, tensors.count))
         DispatchQueue.concurrentPerform(iterations: threads) { worker in
             var index = worker
             while index < tensors.count {

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How many CPUs this process may use: the least of the CPUs online, its affinity mask
+/// (`taskset`, a container's cpuset) and its CPU cgroup's quota (cgroup v2 `cpu.max`, v1
+/// `cpu.cfs_quota_us` / `cpu.cfs_period_us`, rounded up), as the default thread count.
+public enum CPUBudget {
+    public static var usableCPUs: Int {
+        var count = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        if let affinity = affinityCount { count = min(count, affinity) }
+        if let quota = cgroupQuota { count = min(count, quota) }
+        return max(1, count)
+    }
+
+    /// CPUs in this process's affinity mask: /proc/self/status's `Cpus_allowed_list` ("0-3,8").
+    static var affinityCount: Int? {
+        let status = MemoryBudget.readText("/proc/self/status") ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return nil }
+        return cpuListCount(String(line.dropFirst("Cpus_allowed_list:".count)))
+    }
+
+    /// CPUs in a kernel CPU list ("0-3,8,10-11"); nil when it does not parse.
+    static func cpuListCount(_ list: String) -> Int? {
+        var count = 0
+        for range in list.trimmingSpaces.split(separator: ",", omittingEmptySubsequences: false) {
+            let ends = range.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            switch ends.count {
+            case 1 where ends[0] != nil: count += 1
+            case 2: guard let low = ends[0], let high = ends[1], low <= high else { return nil }; count += high - low + 1
+            default: return nil
+            }
+        }
+        return count > 0 ? count : nil
+    }
+
+    /// The CPU cgroup's quota in whole CPUs (rounded up), for the cgroup this process is in.
+    static var cgroupQuota: Int? {
+        let lines = MemoryBudget.readText("/proc/self/cgroup")?.split(separator: "\n") ?? []
+        var quota: Int?
+        func consider(quotaMicroseconds: Int?, periodMicroseconds: Int?) {
+            guard let q = quotaMicroseconds, q > 0, let p = periodMicroseconds, p > 0 else { return }
+            quota = min(quota ?? Int.max, (q + p - 1) / p)
+        }
+        func number(_ path: String) -> Int? { MemoryBudget.readText(path).flatMap { Int($0.trimmingSpaces) } }
+        for line in lines {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let path = String(fields[2])
+            if fields[0] == "0" {
+                // v2: "max 100000" when unlimited (which Int() rejects), else "quota period".
+                for directory in ["/sys/fs/cgroup" + path, "/sys/fs/cgroup"] {
+                    let parts = MemoryBudget.readText(directory + "/cpu.max")?.split(separator: " ") ?? []
+                    if parts.count == 2 { consider(quotaMicroseconds: Int(parts[0]), periodMicroseconds: Int(parts[1].trimmingSpaces)) }
+                }
+            } else if fields[1].split(separator: ",").contains("cpu") {
+                for directory in ["/sys/fs/cgroup/cpu,cpuacct" + path, "/sys/fs/cgroup/cpu" + path, "/sys/fs/cgroup/cpu"] {
+                    consider(
+                        quotaMicroseconds: number(directory + "/cpu.cfs_quota_us"),
+                        periodMicroseconds: number(directory + "/cpu.cfs_period_us"))
+                }
+            }
+        }
+        return quota
+    }
+}
