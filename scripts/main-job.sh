@@ -46,7 +46,8 @@ for layout in hf-fused mistral gguf mlx; do
   same "$work/$layout-back/model.safetensors" fixtures/models/layouts/hf/model.safetensors \
     "--names $layout and back to hf is exact"
   cp "fixtures/models/layouts/$layout/expected.safetensors" "$work/$layout/"
-  "$bin" verify "$work/$layout" > /dev/null && echo "ok    --names $layout output verifies against transformers' logits"
+  "$bin" verify "$work/$layout" > /dev/null
+  echo "ok    --names $layout output verifies against transformers' logits"
 done
 "$bin" convert fixtures/hdf5/tiny-mixtral/model.h5 "$work/from-h5.safetensors" --quiet
 same "$work/from-h5.safetensors" fixtures/models/tiny-mixtral/model.safetensors "HDF5 written by h5py -> safetensors is exact"
@@ -54,12 +55,13 @@ same "$work/from-h5.safetensors" fixtures/models/tiny-mixtral/model.safetensors 
 "$bin" convert "$work/gzip.h5" "$work/from-gzip.safetensors" --quiet
 same "$work/from-gzip.safetensors" fixtures/models/tiny-mixtral/model.safetensors "safetensors -> gzip HDF5 -> safetensors is exact"
 "$bin" convert fixtures/models/layouts/mistral "$work/native.moeckpt" --quiet
-"$bin" inspect "$work/native.moeckpt" --check > /dev/null && echo "ok    .moeckpt checksums verify"
+"$bin" inspect "$work/native.moeckpt" --check > /dev/null
+echo "ok    .moeckpt checksums verify"
 "$bin" convert "$work/native.moeckpt" "$work/native-back" --quiet
 same "$work/native-back/consolidated.safetensors" fixtures/models/layouts/mistral/consolidated.safetensors \
   "Mistral -> .moeckpt -> Mistral is exact"
-"$bin" verify "$work/native.moeckpt" --expected fixtures/models/layouts/mistral/expected.safetensors > /dev/null \
-  && echo "ok    the .moeckpt verifies against transformers' logits"
+"$bin" verify "$work/native.moeckpt" --expected fixtures/models/layouts/mistral/expected.safetensors > /dev/null
+echo "ok    the .moeckpt verifies against transformers' logits"
 "$bin" convert fixtures/gguf/tiny-mixtral "$work/from-gguf" --names hf --quiet
 same "$work/from-gguf/model.safetensors" fixtures/models/tiny-mixtral/model.safetensors \
   "GGUF written by the gguf package -> transformers' names is exact"

@@ -73,16 +73,18 @@ public struct InspectReport: Encodable, Sendable {
 
 public enum Inspector {
     /// Builds the report; `filter` is a shell glob (`*experts.0.*`) that narrows the tensor table.
-    public static func report(_ checkpoint: Checkpoint, filter: String? = nil, check: Bool = false) -> InspectReport {
-        var report = report(checkpoint, filter: filter)
+    public static func report(
+        _ checkpoint: Checkpoint, filter: String? = nil, check: Bool = false, loader: ModelLoader = .standard
+    ) -> InspectReport {
+        var report = report(checkpoint, filter: filter, loader: loader)
         if check, let (tensors, problems) = checkpoint.verifyChecksums() {
             report.integrity = .init(tensors: tensors, problems: problems.map(\.description))
         }
         return report
     }
 
-    static func report(_ checkpoint: Checkpoint, filter: String?) -> InspectReport {
-        let described = describe(checkpoint)
+    static func report(_ checkpoint: Checkpoint, filter: String?, loader: ModelLoader) -> InspectReport {
+        let described = describe(checkpoint, loader: loader)
         // One pass in name order over indices: no copy of the tensor list (a header can hold 1.4 million).
         let tensors = checkpoint.tensors
         let order = tensors.indices.sorted { naturalOrder(tensors[$0].name, tensors[$1].name) }
@@ -114,9 +116,9 @@ public enum Inspector {
     /// The architecture from the description file (nil when absent), or the reason it cannot be read.
     typealias Description = Result<ModelDescription, FileError>?
 
-    static func describe(_ checkpoint: Checkpoint) -> Description {
+    static func describe(_ checkpoint: Checkpoint, loader: ModelLoader) -> Description {
         do {
-            return try ModelLoader.standard.describeIfDescribed(checkpoint).map { .success($0) }
+            return try loader.describeIfDescribed(checkpoint).map { .success($0) }
         } catch {
             return .failure(error)
         }

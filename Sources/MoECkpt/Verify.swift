@@ -83,9 +83,9 @@ public enum Verifier {
     /// Runs `modelPath` on the inputs of its expected file and compares every output there.
     public static func verify(
         _ modelPath: String, expected expectedPath: String? = nil, atol: Double? = nil,
-        rtol: Double? = nil, options: RunOptions = RunOptions()
+        rtol: Double? = nil, options: RunOptions = RunOptions(), loader: ModelLoader = .standard
     ) throws(FileError) -> VerifyReport {
-        let model = try ModelLoader.load(modelPath)
+        let model = try loader.load(modelPath)
         let runner = try ModelRunner(model)  // checks a .moeckpt's checksums first
         let expectedFile: String
         if let expectedPath { expectedFile = expectedPath } else { expectedFile = try locateExpected(modelPath, model) }

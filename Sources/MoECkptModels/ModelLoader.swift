@@ -76,12 +76,30 @@ public struct ModelDescription: Sendable {
 /// as one of the architectures of a registry.
 public struct ModelLoader: Sendable {
     public let registry: ArchitectureRegistry
+    /// A description file given by the user (`--config`: a config.json, or Mistral's params.json),
+    /// read in place of any the checkpoint has: for a single-file checkpoint written without one.
+    public var descriptionFile: String?
 
-    public init(registry: ArchitectureRegistry) { self.registry = registry }
+    public init(registry: ArchitectureRegistry, descriptionFile: String? = nil) {
+        self.registry = registry
+        self.descriptionFile = descriptionFile
+    }
 
-    /// The description embedded in the checkpoint, or the description file beside its data files,
-    /// or llama.cpp's keys in its metadata; nil when it has none.
+    /// The user's description file, the description embedded in the checkpoint, or the description
+    /// file beside its data files, or llama.cpp's keys in its metadata; nil when it has none.
     public func describeIfDescribed(_ checkpoint: Checkpoint) throws(FileError) -> ModelDescription? {
+        if let path = descriptionFile {
+            do {
+                let object = try Self.readObject(path)
+                // params.json has no model_type; config.json always does.
+                if object["model_type"] == nil, let architecture = try registry.read(.mistralParams(object)) {
+                    return ModelDescription(architecture: architecture, source: .file(path))
+                }
+                return ModelDescription(architecture: try registry.read(configJSON: object), source: .file(path))
+            } catch {
+                throw FileError(path: path, problem: error)
+            }
+        }
         if let model = checkpoint.embedded?.description {
             do {
                 return ModelDescription(architecture: try registry.read(configJSON: model), source: .embedded)

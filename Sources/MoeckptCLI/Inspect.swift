@@ -10,6 +10,7 @@ struct Inspect: ParsableCommand {
     var path: String
 
     @OptionGroup var output: JSONOption
+    @OptionGroup var description: ConfigOption
 
     @Option(help: "Show only tensors whose names match this shell glob, e.g. '*.experts.0.*'.")
     var filter: String?
@@ -19,7 +20,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let checkpoint = try ModelDirectory.open(path)
-        let report = Inspector.report(checkpoint, filter: filter, check: check)
+        let report = Inspector.report(checkpoint, filter: filter, check: check, loader: description.loader)
         if output.json {
             try printJSON(report)
         } else {

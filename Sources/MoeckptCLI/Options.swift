@@ -14,6 +14,18 @@ struct ThreadOptions: ParsableArguments {
     }
 }
 
+/// `--config`, for the commands that load a model: a description for a checkpoint that has none
+/// (a single .safetensors or .h5 written from a directory).
+struct ConfigOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The model's config.json (or Mistral params.json), for a checkpoint that has none beside it.", valueName: "file"),
+        completion: .file(extensions: ["json"]))
+    var config: String?
+
+    var loader: ModelLoader { ModelLoader(registry: .standard, descriptionFile: config) }
+}
+
 /// `--json`, for the commands that print a report.
 struct JSONOption: ParsableArguments {
     @Flag(help: "Print the report as JSON.")

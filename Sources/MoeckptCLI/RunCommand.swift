@@ -24,10 +24,11 @@ struct RunCommand: ParsableCommand {
     var auxLosses = false
 
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var description: ConfigOption
 
     func run() throws {
         keepActivationBuffersWarm()
-        let loaded = try ModelLoader.load(model)
+        let loaded = try description.loader.load(model)
         let outputs = try ModelRunner(loaded).run(
             inputsFrom: try ModelDirectory.open(input),
             options: RunOptions(threads: threads.threads, auxLosses: auxLosses))

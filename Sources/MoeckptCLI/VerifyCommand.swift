@@ -30,6 +30,7 @@ struct VerifyCommand: ParsableCommand {
     var rtol: Double?
 
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var description: ConfigOption
     @OptionGroup var output: JSONOption
 
     func validate() throws {
@@ -44,7 +45,7 @@ struct VerifyCommand: ParsableCommand {
         for model in models {
             let report = try Verifier.verify(
                 model, expected: expected, atol: atol, rtol: rtol,
-                options: RunOptions(threads: threads.threads))
+                options: RunOptions(threads: threads.threads), loader: description.loader)
             if !output.json { print(Verifier.render(report)) }
             reports.append(report)
         }

@@ -63,3 +63,27 @@ struct VerifyCommandTests {
         #expect(comparison.passed)
     }
 }
+
+extension VerifyCommandTests {
+    /// A single file written from a directory keeps no config.json: convert says so, and
+    /// verify/run/inspect take it back with --config.
+    @Test func aSingleFileWithoutItsDescriptionTakesConfig() throws {
+        let dir = try TemporaryDirectory()
+        let model = Fixtures.path("models/tiny-mixtral")
+        let converted = try CLI.run(["convert", model, dir.file("one.safetensors")])
+        #expect(converted.status == 0 && converted.stderr.contains("holds no model description") && converted.stderr.contains("--config"))
+        let expected = ["--expected", model + "/expected.safetensors"]
+        let without = try CLI.run(["verify", dir.file("one.safetensors")] + expected)
+        #expect(without.status == 2 && without.stderr.contains("--config FILE"))
+        let with = try CLI.run(["verify", dir.file("one.safetensors"), "--config", model + "/config.json"] + expected)
+        #expect(with.status == 0, "\(with.stderr)")
+        let inspected = try CLI.run(["inspect", dir.file("one.safetensors"), "--config", model + "/config.json"])
+        #expect(inspected.stdout.contains("mixtral (from config.json)"))
+        let ran = try CLI.run(
+            [
+                "run", dir.file("one.safetensors"), "--config", model + "/config.json", "--input", model + "/expected.safetensors",
+                "--output", dir.file("out.safetensors"),
+            ])
+        #expect(ran.status == 0, "\(ran.stderr)")
+    }
+}

@@ -42,6 +42,27 @@ struct EcosystemTests {
         #expect(try Self.object(dir.file("hf/config.json"))["dtype"] as? String == "bfloat16")
     }
 
+    /// mistral-inference loads `output.weight` strictly and ignores `tied_embeddings`: a tied model
+    /// goes to the Mistral layout with its embedding written as the head too, and still verifies
+    /// against transformers. mlx-lm's Mixtral derives head_dim and has no sliding window: a model
+    /// with either is refused for `--names mlx`, saying why.
+    @Test func layoutsGetWhatTheirReadersLoad() throws {
+        let dir = try TemporaryDirectory()
+        let variant = Fixtures.path("models/tiny-mixtral-variant")  // tied, head_dim 8 of hidden 16 / 4 heads, window 4
+        _ = try Converter.convert(variant, to: dir.file("mistral"), options: ConvertOptions(names: "mistral"))
+        let file = try Checkpoint.open(dir.file("mistral/consolidated.safetensors"))
+        let (head, embedding) = (
+            try #require(file.tensor(named: "output.weight")), try #require(file.tensor(named: "tok_embeddings.weight"))
+        )
+        #expect(Array(head.bytes) == Array(embedding.bytes))
+        #expect(try Self.object(dir.file("mistral/params.json"))["tied_embeddings"] == nil)
+        #expect(try Verifier.verify(dir.file("mistral"), expected: variant + "/expected.safetensors").passed)
+
+        #expect {
+            _ = try Converter.convert(variant, to: dir.file("mlx"), options: ConvertOptions(names: "mlx"))
+        } throws: { "\($0)".contains("head_dim 8") && "\($0)".contains("sliding_window 4") }
+    }
+
     /// BF16 in HDF5 carries a `dtype` attribute: h5py reads the custom float as float32, and
     /// only the attribute tells a reader it is bf16.
     @Test func bf16InHDF5SaysSo() throws {

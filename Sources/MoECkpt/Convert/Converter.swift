@@ -201,8 +201,14 @@ public enum Converter {
                     problem: ModelLoadError.layoutCannotExpress(layout: key, modelType: model.architecture.modelType, lost: lost))
             }
             do throws(ModelLoadError) {
+                var canonical = model.tensors
+                if layout.writesTiedHead, !canonical.contains(where: { $0.name == "lm_head" }),
+                    let embed = canonical.first(where: { $0.name == "embed" })
+                {
+                    canonical.append(NamedTensor(name: "lm_head", dtype: embed.dtype, shape: embed.shape, rope: embed.rope))
+                }
                 let (tensors, leftOut) = LayoutMapper.withoutUnnamedGroups(
-                    model.tensors, architecture: model.architecture, layout: layout)
+                    canonical, architecture: model.architecture, layout: layout)
                 source.tensors = try LayoutMapper.export(tensors, architecture: model.architecture, layout: layout)
                 var seen = Set<String>()
                 source.leftOut = leftOut.map(\.title).filter { seen.insert($0).inserted }.map {
@@ -252,6 +258,15 @@ public enum Converter {
                 }
             }
             source.fileStem = layout.fileStem
+        }
+        // A single file keeps no description file: say so, and how to give it back.
+        if !plan.isDirectory, plan.container != .native, !plan.container.isGGUF,
+            !source.metadata.keys.contains(where: ArchitectureRegistry.standard.isDescriptionKey),
+            case .file(let path)? = try? ModelLoader.standard.describeIfDescribed(input)?.source
+        {
+            source.notes.append(
+                "the output holds no model description (\(path) stays with the input): give it to verify, run or inspect with --config \(path)"
+            )
         }
         // Copied as it is, the input's config.json would give the old dtype.
         if case .copied = source.sidecars, plan.isDirectory, let dtype = plan.dtype, let config = try ConfigFile.source(of: input) {

@@ -208,7 +208,8 @@ public struct MixtralConfig: DecoderArchitecture {
             ("norm_eps", .float(rmsNormEps)), ("vocab_size", .integer(vocabSize)), ("rope_theta", .float(ropeTheta)),
         ]
         if let slidingWindow { members.append(("sliding_window", .integer(slidingWindow))) }
-        if tieWordEmbeddings { members.append(("tied_embeddings", .bool(true))) }
+        // No tied_embeddings: mistral-inference ignores it, so a tied model's head is written as
+        // output.weight (NamingLayout.writesTiedHead) and the file is untied.
         // Not read by Mistral's tools; keeps max_position_embeddings through a round trip.
         members.append(("max_seq_len", .integer(maxPositionEmbeddings)))
         members.append(
@@ -258,10 +259,20 @@ extension MixtralConfig {
     /// Mistral's params.json has no activation and llama.cpp runs Mixtral's experts with SiLU:
     /// another activation would be lost there.
     public func unexpressible(in layout: LayoutKey) -> [String] {
-        guard layout == "mistral" || layout == "gguf", GatedActivation(hiddenAct: hiddenAct) != .silu else { return [] }
-        return [
-            "hidden_act \(hiddenAct) (\(layout == "gguf" ? "llama.cpp runs Mixtral's experts with SiLU" : "params.json has no activation; Mistral's code uses SiLU"))"
-        ]
+        var lost: [String] = []
+        if layout == "mistral" || layout == "gguf", GatedActivation(hiddenAct: hiddenAct) != .silu {
+            lost.append(
+                "hidden_act \(hiddenAct) (\(layout == "gguf" ? "llama.cpp runs Mixtral's experts with SiLU" : "params.json has no activation; Mistral's code uses SiLU"))"
+            )
+        }
+        // mlx-lm's Mixtral (models/mixtral.py) takes head_dim = hidden_size / heads and has no window.
+        if layout == "mlx", headDim * numHeads != hiddenSize {
+            lost.append("head_dim \(headDim) (mlx-lm's Mixtral uses hidden_size / num_attention_heads = \(hiddenSize / numHeads))")
+        }
+        if layout == "mlx", let slidingWindow {
+            lost.append("sliding_window \(slidingWindow) (mlx-lm's Mixtral attends to every earlier token)")
+        }
+        return lost
     }
 
     /// The decoder Mixtral is: softmax router over every expert, top-k, renormalised.

@@ -48,7 +48,7 @@ public enum MixtralLayouts {
     public static let mistral = NamingLayout(
         key: "mistral", title: "Mistral native",
         entries: mistralAndGGUF.map { LayoutEntry($0.mistral, $0.canonical, $0.transform) },
-        description: .mistralParams, fileStem: "consolidated")
+        description: .mistralParams, fileStem: "consolidated", writesTiedHead: true)
 
     public static let gguf = NamingLayout(
         key: "gguf", title: "GGUF (llama.cpp)",

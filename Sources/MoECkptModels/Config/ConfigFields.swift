@@ -17,7 +17,7 @@ public enum ModelConfigError: Error, CustomStringConvertible, Equatable, Sendabl
         case .unknownModelType(let type, let known):
             "model_type \"\(type)\" is not one moeckpt knows (\(known.joined(separator: ", ")))"
         case .noDescription:
-            "no model description: expected config.json, params.json, or GGUF keys in the safetensors metadata"
+            "no model description: expected config.json, params.json, or GGUF keys in the safetensors metadata (or give one with --config FILE)"
         }
     }
 }

@@ -96,10 +96,13 @@ public struct NamingLayout: Sendable {
     public let fileStem: String
     /// Stored tensors that carry nothing (old checkpoints' rotary `inv_freq` buffers).
     public let ignored: [NamePattern]
+    /// Its readers have no tied embeddings (mistral-inference loads `output.weight` strictly): a
+    /// tied model's embedding is written as the head too, and its description says untied.
+    public let writesTiedHead: Bool
 
     public init(
         key: LayoutKey, title: String, entries: [LayoutEntry], description: DescriptionFile = .configJSON,
-        fileStem: String = "model", ignored: [String] = []
+        fileStem: String = "model", ignored: [String] = [], writesTiedHead: Bool = false
     ) {
         self.key = key
         self.title = title
@@ -107,6 +110,7 @@ public struct NamingLayout: Sendable {
         self.description = description
         self.fileStem = fileStem
         self.ignored = ignored.map(NamePattern.init)
+        self.writesTiedHead = writesTiedHead
     }
 
     /// config.json keys this layout's readers need in the form moeckpt writes them, whatever the
