@@ -66,8 +66,8 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Comparable {
     /// Parses a command-line spelling such as `bf16`, `F16` or `float32`.
     public init?(userSpelling: String) {
         let aliases: [String: DType] = [
-            "float32": .f32, "float16": .f16, "half": .f16,
-            "bfloat16": .bf16, "float64": .f64, "double": .f64,
+            "float32": .f32, "float16": .f16, "half": .f16, "fp32": .f32, "fp16": .f16, "fp64": .f64,
+            "bfloat16": .bf16, "float64": .f64, "double": .f64, "float": .f32,
         ]
         let lowered = userSpelling.lowercased()
         if let alias = aliases[lowered] { self = alias; return }

@@ -7,9 +7,19 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract:
             "Time the MoE block and the full forward pass (synthetic weights of a given shape, or a Mixtral checkpoint's), kernels, or reading a checkpoint.",
-        discussion: "Prints the median, fastest and slowest of the repetitions after warm-up, tokens/s and GFLOP/s.")
+        discussion: """
+            Prints the median, fastest and slowest of the repetitions after warm-up, tokens/s and GFLOP/s.
 
-    @Argument(help: "A Mixtral checkpoint to time (its shape and weights); without it, synthetic weights of the shape below.")
+            Examples:
+              moeckpt bench --what forward --tokens 512
+              moeckpt bench model-dir --what both --tokens 1
+              moeckpt bench --what moe --dtype q4_k --tokens 1
+              moeckpt bench --read model-dir --checksum
+            """)
+
+    @Argument(
+        help: "A Mixtral checkpoint to time (its shape and weights); without it, synthetic weights of the shape below.",
+        completion: .file())
     var checkpoint: String?
     @Option(
         help:

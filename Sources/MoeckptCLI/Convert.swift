@@ -10,14 +10,23 @@ struct Convert: ParsableCommand {
             GGUF file (llama.cpp's names and keys; with --max-shard-size the parts NAME-0000i-of-0000N.gguf), and .moeckpt \
             as one native file (canonical names, the model description in its header); any other OUT is a directory \
             holding model.safetensors, or with --max-shard-size the shards model-0000i-of-0000N.safetensors and \
-            model.safetensors.index.json (config.json is copied along). The output appears only when complete; \
-            the input is never modified.
+            model.safetensors.index.json (config.json, the tokenizer files and generation_config.json are copied \
+            along). The output appears only when complete; the input is never modified.
+
+            Examples:
+              moeckpt convert model-dir out.safetensors
+              moeckpt convert model-dir out-dir --dtype bf16 --max-shard-size 5GB
+              moeckpt convert model-dir out.gguf --dtype q8_0
+              moeckpt convert model.gguf hf-dir --names hf
+              moeckpt convert model-dir mlx-dir --names mlx
             """)
 
-    @Argument(help: "The input checkpoint: a safetensors, HDF5, GGUF or .moeckpt file, an index.json, or a directory holding one.")
+    @Argument(
+        help: "The input checkpoint: a safetensors, HDF5, GGUF or .moeckpt file, an index.json, or a directory holding one.",
+        completion: .file())
     var input: String
 
-    @Argument(help: "The output: a .safetensors, .h5/.hdf5, .gguf or .moeckpt file, or a directory.")
+    @Argument(help: "The output: a .safetensors, .h5/.hdf5, .gguf or .moeckpt file, or a directory.", completion: .file())
     var output: String
 
     @Option(

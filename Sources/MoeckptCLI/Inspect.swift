@@ -4,9 +4,18 @@ import MoECkpt
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the tensors, metadata and MoE structure of a checkpoint (reads headers only).")
+        abstract: "Show the tensors, metadata and MoE structure of a checkpoint (reads headers only).",
+        discussion: """
+            Examples:
+              moeckpt inspect model-dir
+              moeckpt inspect model.gguf --filter '*ffn_*_exps*'
+              moeckpt inspect model.moeckpt --check
+              moeckpt inspect model-dir --json
+            """)
 
-    @Argument(help: "A safetensors, HDF5 or .moeckpt file, a sharded checkpoint's index.json, or a directory holding one.")
+    @Argument(
+        help: "A safetensors, HDF5, GGUF or .moeckpt file, a sharded checkpoint's index.json, or a directory holding one.",
+        completion: .file())
     var path: String
 
     @OptionGroup var output: JSONOption

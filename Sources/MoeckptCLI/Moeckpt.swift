@@ -65,7 +65,10 @@ enum Main {
             first += " " + values.joined(separator: ", ")
             lines.removeFirst(values.count)
         }
-        let hint = lines.isEmpty ? "" : " (see moeckpt --help)"
+        // Point to the help of the subcommand in use, which lists the values and examples.
+        let names = Moeckpt.configuration.subcommands.compactMap { $0.configuration.commandName ?? String(describing: $0).lowercased() }
+        let subcommand = CommandLine.arguments.dropFirst().first { names.contains($0) }
+        let hint = lines.isEmpty ? "" : " (see moeckpt\(subcommand.map { " " + $0 } ?? "") --help)"
         writeToStandardError("moeckpt: error: \(first)\(hint)\n")
         exit(2)
     }

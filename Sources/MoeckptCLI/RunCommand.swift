@@ -9,15 +9,19 @@ struct RunCommand: ParsableCommand {
             Inputs: input_ids (I64 [batch, tokens]) for causal LMs, inputs (float) for layer and block modules. \
             Outputs, as F32: logits, hidden_states.N and router_logits.N (causal LMs); outputs, aux_loss and \
             router_logits (modules that produce them).
+
+            Examples:
+              moeckpt run model-dir --input inputs.safetensors --output outputs.safetensors
+              moeckpt run model.safetensors --config config.json --input inputs.safetensors --output out.safetensors
             """)
 
-    @Argument(help: "The model: a safetensors, HDF5 or .moeckpt file, an index.json, or a directory holding one.")
+    @Argument(help: "The model: a safetensors, HDF5 or .moeckpt file, an index.json, or a directory holding one.", completion: .file())
     var model: String
 
-    @Option(help: "The file holding the inputs (safetensors, HDF5 or .moeckpt).")
+    @Option(help: "The file holding the inputs (safetensors, HDF5 or .moeckpt).", completion: .file())
     var input: String
 
-    @Option(help: "Where to write the outputs (a safetensors file, F32).")
+    @Option(help: "Where to write the outputs (a safetensors file, F32).", completion: .file(extensions: ["safetensors"]))
     var output: String
 
     @Flag(help: "Also compute the load-balancing loss (aux_loss) and router z-loss (router_z_loss).")

@@ -15,12 +15,17 @@ struct VerifyCommand: ParsableCommand {
             file (input_ids or inputs) and every output there is compared element-wise: \
             |actual - expected| <= atol + rtol * |expected|. Exit status 0 when all pass, 1 when any differs, \
             2 on bad input.
+
+            Examples:
+              moeckpt verify model-dir
+              moeckpt verify converted.gguf --expected model-dir/expected.safetensors
+              moeckpt verify model.safetensors --config config.json --expected expected.safetensors --atol 1e-3
             """)
 
-    @Argument(help: "Models to verify; a directory holding expected.safetensors needs no --expected.")
+    @Argument(help: "Models to verify; a directory holding expected.safetensors needs no --expected.", completion: .file())
     var models: [String]
 
-    @Option(help: "The expected outputs for every MODEL (safetensors, HDF5 or .moeckpt).")
+    @Option(help: "The expected outputs for every MODEL (safetensors, HDF5 or .moeckpt).", completion: .file())
     var expected: String?
 
     @Option(help: "Absolute tolerance (default: the file's metadata atol, else 1e-4).")

@@ -72,6 +72,28 @@ struct ExitStatusTests {
         #expect(result.stderr.hasPrefix("moeckpt: error: "))
     }
 
+    /// Every subcommand's help has examples; a usage error points to that subcommand's help; the
+    /// dtype spellings users type are taken; paths complete as files in the shell.
+    @Test func theCommandLineHelpsWhereItIsUsed() throws {
+        for command in ["inspect", "convert", "verify", "run", "bench"] {
+            let help = try CLI.run([command, "--help"])
+            #expect(help.status == 0 && help.stdout.contains("Examples:\n  moeckpt \(command) "), "\(command)")
+        }
+        let bad = try CLI.run(["convert", "a", "b", "--dtype", "f12"])
+        #expect(bad.status == 2 && bad.stderr.hasSuffix("(see moeckpt convert --help)\n"))
+        let dir = try TemporaryDirectory()
+        for spelling in ["fp16", "float16", "bfloat16", "float32", "BF16"] {
+            let result = try CLI.run([
+                "convert", Fixtures.path("models/tiny-mixtral"), dir.file(spelling + ".safetensors"), "--dtype", spelling, "-q",
+            ])
+            #expect(result.status == 0, "\(spelling): \(result.stderr)")
+        }
+        let bash = try CLI.run(["--generate-completion-script", "bash"])
+        let inspect = try #require(bash.stdout.range(of: "_moeckpt_inspect()"))
+        let positional = try #require(bash.stdout[inspect.upperBound...].range(of: "# Offer positional completions"))
+        #expect(bash.stdout[positional.upperBound...].prefix(200).contains("__moeckpt_add_completions -f"))
+    }
+
     @Test func helpExitsZero() throws {
         let result = try CLI.run(["convert", "--help"])
         #expect(result.status == 0)
