@@ -1,12 +1,24 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+import Foundation
+
 // Kernels and dtype conversions are built for x86-64 with AVX2 and FMA (haswell and later; the
-// CLI refuses older CPUs with a message). Without a target CPU every SIMD fused multiply-add
-// becomes a libm call (see docs/DESIGN.md). The matrix kernels are built a second time for
-// AVX-512 (Zen 4/5) and chosen at run time.
-let fastCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
-let avx512CPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "znver4"]), .define("WIDE_VECTORS")]
+// CLI and the library's entry points refuse older CPUs with a message). Without a target CPU every
+// SIMD fused multiply-add becomes a libm call (see docs/DESIGN.md). The matrix kernels are built a
+// second time for AVX-512 (Zen 4/5) and chosen at run time.
+//
+// The portable configuration (any other host, such as arm64, or MOECKPT_PORTABLE=1) uses no
+// target CPU: generic SIMD code the compiler maps to the host's vectors, slower on x86 but the same
+// results. CI builds and tests it too (.ci/run).
+#if arch(x86_64)
+let portable = ProcessInfo.processInfo.environment["MOECKPT_PORTABLE"] == "1"
+#else
+let portable = true
+#endif
+let requiresX86_64_v3: [SwiftSetting] = portable ? [] : [.define("REQUIRES_X86_64_V3")]
+let fastCPU: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
+let avx512CPU: [SwiftSetting] = (portable ? [] : [.unsafeFlags(["-target-cpu", "znver4"])]) + [.define("WIDE_VECTORS")]
 
 let package = Package(
     name: "moeckpt",
@@ -49,8 +61,9 @@ let package = Package(
             name: "MoECkpt",
             dependencies: [
                 "MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels",
-                "MoECkptForward", "MoECkptArchitectures",
-            ]),
+                "MoECkptForward", "MoECkptArchitectures", "CPlatform",
+            ],
+            swiftSettings: requiresX86_64_v3),
         // The command line: each command parses its arguments and calls MoECkpt. (Its folder's name
         // differs from MoECkpt's by more than case, for case-insensitive file systems.)
         .executableTarget(
@@ -60,7 +73,8 @@ let package = Package(
             dependencies: [
                 "MoECkpt", "MoECkptArchitectures", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/MoeckptCLI"
+            path: "Sources/MoeckptCLI",
+            swiftSettings: requiresX86_64_v3
         ),
         // Fixture paths and temporary directories shared by the test targets.
         .target(name: "MoECkptTestSupport", path: "Tests/Support"),

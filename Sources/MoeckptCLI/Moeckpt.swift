@@ -24,9 +24,8 @@ enum Main {
     static func main() {
         // The libraries are compiled for AVX2 + FMA (Package.swift); say so rather than die of
         // SIGILL on an older CPU. This file is built for baseline x86-64.
-        guard moeckpt_cpu_has_haswell_features() != 0 else {
-            let message = "moeckpt: error: this CPU lacks AVX2/FMA (x86-64-v3), which this build of moeckpt needs\n"
-            _ = message.withCString { write(2, $0, strlen($0)) }
+        if let problem = CPUSupport.problem {
+            _ = "moeckpt: error: \(problem)\n".withCString { write(2, $0, strlen($0)) }
             exit(2)
         }
         // The signals whose handlers end the HDF5 child and remove partial outputs must arrive,
