@@ -1,7 +1,6 @@
 // swift-tools-version: 6.1
-import PackageDescription
-
 import Foundation
+import PackageDescription
 
 // Kernels and dtype conversions are built for x86-64 with AVX2 and FMA (haswell and later; the
 // CLI and the library's entry points refuse older CPUs with a message). Without a target CPU every
