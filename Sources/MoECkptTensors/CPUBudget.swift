@@ -36,30 +36,18 @@ public enum CPUBudget {
 
     /// The CPU cgroup's quota in whole CPUs (rounded up), for the cgroup this process is in.
     static var cgroupQuota: Int? {
-        let lines = MemoryBudget.readText("/proc/self/cgroup")?.split(separator: "\n") ?? []
         var quota: Int?
-        func consider(quotaMicroseconds: Int?, periodMicroseconds: Int?) {
-            guard let q = quotaMicroseconds, q > 0, let p = periodMicroseconds, p > 0 else { return }
-            quota = min(quota ?? Int.max, (q + p - 1) / p)
-        }
-        func number(_ path: String) -> Int? { MemoryBudget.readText(path).flatMap { Int($0.trimmingSpaces) } }
-        for line in lines {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            let path = String(fields[2])
-            if fields[0] == "0" {
-                // v2: "max 100000" when unlimited (which Int() rejects), else "quota period".
-                for directory in ["/sys/fs/cgroup" + path, "/sys/fs/cgroup"] {
-                    let parts = MemoryBudget.readText(directory + "/cpu.max")?.split(separator: " ") ?? []
-                    if parts.count == 2 { consider(quotaMicroseconds: Int(parts[0]), periodMicroseconds: Int(parts[1].trimmingSpaces)) }
-                }
-            } else if fields[1].split(separator: ",").contains("cpu") {
-                for directory in ["/sys/fs/cgroup/cpu,cpuacct" + path, "/sys/fs/cgroup/cpu" + path, "/sys/fs/cgroup/cpu"] {
-                    consider(
-                        quotaMicroseconds: number(directory + "/cpu.cfs_quota_us"),
-                        periodMicroseconds: number(directory + "/cpu.cfs_period_us"))
-                }
+        for (version, directory) in CGroup.directories(v1Controller: "cpu", v1Mounts: ["cpu,cpuacct", "cpu"]) {
+            let microseconds: (quota: Int?, period: Int?)
+            if version == .v2 {
+                // "quota period", or "max period" when unlimited.
+                let parts = MemoryBudget.readText(directory + "/cpu.max")?.split(separator: " ") ?? []
+                microseconds = parts.count == 2 ? (Int(parts[0]), Int(parts[1].trimmingSpaces)) : (nil, nil)
+            } else {
+                microseconds = (CGroup.number(directory + "/cpu.cfs_quota_us"), CGroup.number(directory + "/cpu.cfs_period_us"))
             }
+            guard let q = microseconds.quota, q > 0, let p = microseconds.period, p > 0 else { continue }
+            quota = min(quota ?? Int.max, (q + p - 1) / p)
         }
         return quota
     }

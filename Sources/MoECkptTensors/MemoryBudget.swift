@@ -47,28 +47,12 @@ public enum MemoryBudget {
 
     /// The memory cgroup's limit less its usage, for the cgroup this process is in (v2, then v1).
     static var cgroupRemaining: Int? {
-        let lines = readText("/proc/self/cgroup")?.split(separator: "\n") ?? []
         var remaining: Int?
-        func consider(_ directory: String, limit: String, usage: String) {
-            guard let max = readText(directory + "/" + limit).flatMap({ Int($0.trimmingSpaces) }),
-                let used = readText(directory + "/" + usage).flatMap({ Int($0.trimmingSpaces) })
-            else { return }
+        for (version, directory) in CGroup.directories(v1Controller: "memory", v1Mounts: ["memory"]) {
+            let (limit, usage) = version == .v2 ? ("memory.max", "memory.current") : ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            // v2 says "max" when unlimited, which is no number.
+            guard let max = CGroup.number(directory + "/" + limit), let used = CGroup.number(directory + "/" + usage) else { continue }
             remaining = Swift.min(remaining ?? Int.max, max - used)
-        }
-        for line in lines {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            let path = String(fields[2])
-            if fields[0] == "0" {
-                // v2 ("max" when unlimited, which Int() rejects), at the process's path or the namespace root.
-                for directory in ["/sys/fs/cgroup" + path, "/sys/fs/cgroup"] {
-                    consider(directory, limit: "memory.max", usage: "memory.current")
-                }
-            } else if fields[1].split(separator: ",").contains("memory") {
-                for directory in ["/sys/fs/cgroup/memory" + path, "/sys/fs/cgroup/memory"] {
-                    consider(directory, limit: "memory.limit_in_bytes", usage: "memory.usage_in_bytes")
-                }
-            }
         }
         return remaining
     }
