@@ -51,7 +51,7 @@ def tokenize(gguf: Path, samples: list[str]) -> list[list[int]]:
 
 
 def check_tokenizers(tmp: str) -> None:
-    for name in ("llama-bpe", "byte-level"):
+    for name in ("llama-bpe", "byte-level", "sentencepiece"):
         source = ROOT / "fixtures" / "tokenizers" / name
         out = Path(tmp) / f"tokenizer-{name}.gguf"
         subprocess.run([MOECKPT, "convert", str(source), str(out), "-q"], check=True)

@@ -11,7 +11,10 @@ chat_template.jinja):
   `llama`, scores, byte tokens);
 - `byte-level/`: a Qwen3-MoE with a byte-level BPE using Qwen2's pre-tokenizer regex, added
   control tokens and a user-defined `<think>`, and a vocabulary smaller than the model's (the
-  converter pads it with `[PADn]`), mapped with `_set_vocab_gpt2` (`gpt2`, merges).
+  converter pads it with `[PADn]`), mapped with `_set_vocab_gpt2` (`gpt2`, merges);
+- `sentencepiece/`: a Mixtral with a real SentencePiece model (`tokenizer.model`, BPE with byte
+  fallback, trained by `sentencepiece`) beside the tokenizer.json transformers converts it to,
+  which the converter reads first (`_set_vocab_sentencepiece`: the pieces' own scores).
 
 Beside each model:
 - `converter.gguf`: the model as llama.cpp's `convert_hf_to_gguf.py --outtype f32` writes it. The
@@ -29,7 +32,7 @@ llama.cpp, with its own gguf-py):
     pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36 && tar xzf llama_cpp_python-0.3.36.tar.gz
     LLAMA_CPP=llama_cpp_python-0.3.36/vendor/llama.cpp /work/venv-fix/bin/python scripts/make_tokenizer_fixtures.py
 
-Deterministic; packages pinned in requirements-fixtures.txt (tokenizers==0.23.3).
+Deterministic; packages pinned in requirements-fixtures.txt (tokenizers==0.23.3, sentencepiece==0.2.3).
 """
 import json
 import os
@@ -120,6 +123,24 @@ def byte_level_tokenizer() -> tuple[PreTrainedTokenizerFast, int]:
     return fast, 384
 
 
+def sentencepiece_tokenizer() -> tuple[PreTrainedTokenizerFast, int, dict]:
+    """A SentencePiece BPE model, and the tokenizer transformers converts it to."""
+    import io
+    import sentencepiece as spm
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS), model_writer=model, vocab_size=400, model_type="bpe", byte_fallback=True,
+        user_defined_symbols=["<think>"], character_coverage=1.0, minloglevel=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "tokenizer.model").write_bytes(model.getvalue())
+        Path(tmp, "tokenizer_config.json").write_text(json.dumps({
+            "tokenizer_class": "LlamaTokenizer", "legacy": False, "bos_token": "<s>", "eos_token": "</s>",
+            "unk_token": "<unk>", "add_bos_token": True}))
+        tokenizer = AutoTokenizer.from_pretrained(tmp)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer, len(tokenizer), {"tokenizer.model": model.getvalue()}
+
+
 def mixtral(vocab: int):
     config = MixtralConfig(
         vocab_size=vocab, hidden_size=32, intermediate_size=48, num_hidden_layers=1, num_attention_heads=4,
@@ -151,11 +172,13 @@ convert_hf_to_gguf.main()
 
 def make(name: str, build_tokenizer, build_model, pre) -> None:
     out = fresh_dir(OUT / name)
-    tokenizer, vocab = build_tokenizer()
+    tokenizer, vocab, *extra = build_tokenizer()
     torch.manual_seed(0)
     model = build_model(vocab)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    for name, data in (extra[0] if extra else {}).items():
+        (out / name).write_bytes(data)
     script = CONVERTER.format(root=str(LLAMA_CPP), pre=pre, model=str(out), out=str(out / "converter.gguf"))
     subprocess.run([sys.executable, "-c", script], check=True, env=dict(os.environ, NO_LOCAL_GGUF=""))
     (out / "generation_config.json").unlink(missing_ok=True)
@@ -182,6 +205,7 @@ def main() -> None:
     assert (LLAMA_CPP / "convert_hf_to_gguf.py").is_file(), f"set LLAMA_CPP (not found: {LLAMA_CPP})"
     make("llama-bpe", llama_bpe_tokenizer, mixtral, None)
     make("byte-level", byte_level_tokenizer, qwen3_moe, "qwen2")
+    make("sentencepiece", sentencepiece_tokenizer, mixtral, None)
 
 
 if __name__ == "__main__":

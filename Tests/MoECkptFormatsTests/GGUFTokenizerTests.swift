@@ -9,7 +9,7 @@ import Testing
 /// GGUF loader for GGUF -> HF. `llama-bpe` is a Mixtral with a SentencePiece-style tokenizer.json,
 /// `byte-level` a Qwen3-MoE with a byte-level BPE, added control and user-defined tokens.
 struct GGUFTokenizerTests {
-    static let cases = ["llama-bpe", "byte-level"]
+    static let cases = ["llama-bpe", "byte-level", "sentencepiece"]
 
     static func tokenizerKeyValues(_ path: String) throws -> [(key: String, value: GGUFValue)] {
         try #require(try Checkpoint.open(path).gguf).keyValues.filter { $0.key.hasPrefix("tokenizer.") }
@@ -86,6 +86,30 @@ struct GGUFTokenizerTests {
             _ = try Converter.convert(model, to: dir.file("bad.gguf"))
         } throws: { ($0 as? FileError)?.path == model + "/tokenizer.json" }
         #expect(!FileManager.default.fileExists(atPath: dir.file("bad.gguf")))
+    }
+
+    /// SentencePiece's protobuf read strictly: every truncation of a real model is an error or a
+    /// prefix of its pieces, never a crash; long varints and wire types protobuf lacks are refused.
+    @Test func sentencePieceModelsAreReadStrictly() throws {
+        let bytes = try fileBytes(Fixtures.path("tokenizers/sentencepiece/tokenizer.model"))
+        let whole = try bytes.withUnsafeBytes { try SentencePieceModel($0) }
+        // As the sentencepiece library reads it: <unk> <s> </s> <think> <0x00>..., piece 300 "ken" scoring -40.
+        #expect(
+            whole.pieces.count == 400 && whole.pieces[0].type == .unknown
+                && whole.pieces[3] == .init(text: "<think>", score: 0, type: .userDefined))
+        #expect(whole.pieces[4].type == .byte && whole.pieces[300] == .init(text: "ken", score: -40, type: .normal))
+        for cut in stride(from: 0, to: bytes.count, by: 97) {
+            let prefix = bytes.prefix(cut)
+            if let model = try? prefix.withUnsafeBytes({ try SentencePieceModel($0) }) {
+                #expect(model.pieces.count <= whole.pieces.count)
+            }
+        }
+        for (hostile, error) in [
+            ([0x0A] + [UInt8](repeating: 0xFF, count: 11), SentencePieceError.varintTooLong), ([0x0B, 0x00], .wireType(3)),
+            ([0x0A, 0x05, 0x0A, 0x09], .truncated), ([0x0A, 0x02, 0x18, 0x09], .unknownPieceType(9)),
+        ] as [([UInt8], SentencePieceError)] {
+            #expect(throws: error) { try hostile.withUnsafeBytes { try SentencePieceModel($0) } }
+        }
     }
 
     /// transformers' `generate_merges`: splits into two known tokens, best score first, then longer

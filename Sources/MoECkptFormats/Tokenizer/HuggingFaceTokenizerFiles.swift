@@ -1,14 +1,18 @@
-/// A model directory's Hugging Face tokenizer files: tokenizer.json, tokenizer_config.json, the
-/// chat template transformers 5 writes beside them, and config.json's vocabulary size and token ids.
+/// A model directory's Hugging Face tokenizer files: tokenizer.json and/or SentencePiece's
+/// tokenizer.model, tokenizer_config.json, added_tokens.json, the chat template transformers 5
+/// writes beside them, and config.json's vocabulary size and token ids.
 public struct HuggingFaceTokenizerFiles: Sendable {
     /// The files a tokenizer is made of; they travel with the weights to every directory output.
     public static let names = [
-        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "chat_template.json",
+        "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "chat_template.jinja", "chat_template.json",
     ]
     /// Real tokenizer.json files are up to ~30 MB (large vocabularies); larger is refused unread.
     public static let maximumBytes = 256 << 20
 
-    public var tokenizer: JSONObject
+    public var tokenizer: JSONObject?
+    public var sentencePiece: SentencePieceModel?
+    public var addedTokens: JSONObject?
     public var config: JSONObject?
     /// chat_template.jinja's text.
     public var chatTemplateFile: String?
@@ -16,11 +20,11 @@ public struct HuggingFaceTokenizerFiles: Sendable {
     public var chatTemplateJSON: JSONValue?
     public var modelConfig: JSONObject?
 
-    public init(tokenizer: JSONObject, config: JSONObject? = nil, modelConfig: JSONObject? = nil) {
+    public init(tokenizer: JSONObject?, config: JSONObject? = nil, modelConfig: JSONObject? = nil) {
         (self.tokenizer, self.config, self.modelConfig) = (tokenizer, config, modelConfig)
     }
 
-    /// The tokenizer of the model in `directory`; nil when it has no tokenizer.json.
+    /// The tokenizer of the model in `directory`; nil when it has neither tokenizer.json nor tokenizer.model.
     public static func read(directory: String) throws(FileError) -> HuggingFaceTokenizerFiles? {
         func object(_ name: String) throws(FileError) -> JSONObject? {
             let path = FileSystem.join(directory, name)
@@ -31,9 +35,18 @@ public struct HuggingFaceTokenizerFiles: Sendable {
                 return object
             } catch { throw FileError(path: path, problem: error) }
         }
-        guard let tokenizer = try object("tokenizer.json") else { return nil }
+        let sentencePiecePath = FileSystem.join(directory, "tokenizer.model")
+        let tokenizer = try object("tokenizer.json")
+        guard tokenizer != nil || FileSystem.exists(sentencePiecePath) else { return nil }
         var files = HuggingFaceTokenizerFiles(
             tokenizer: tokenizer, config: try object("tokenizer_config.json"), modelConfig: try object("config.json"))
+        files.addedTokens = try object("added_tokens.json")
+        if FileSystem.exists(sentencePiecePath) {
+            let mapping = try FileMapping(path: sentencePiecePath, maximumBytes: maximumBytes)
+            do throws(SentencePieceError) { files.sentencePiece = try SentencePieceModel(mapping.bytes) } catch {
+                throw FileError(path: sentencePiecePath, problem: error)
+            }
+        }
         let jinja = FileSystem.join(directory, "chat_template.jinja")
         if FileSystem.exists(jinja) {
             let mapping = try FileMapping(path: jinja, maximumBytes: maximumBytes)
@@ -45,6 +58,7 @@ public struct HuggingFaceTokenizerFiles: Sendable {
 }
 
 public enum TokenizerImportError: Error, CustomStringConvertible, Equatable, Sendable {
+    case noTokenizerJSON
     case notBPE(String)
     case unknownPreTokenizer
     case malformed(String)
@@ -52,6 +66,7 @@ public enum TokenizerImportError: Error, CustomStringConvertible, Equatable, Sen
 
     public var description: String {
         switch self {
+        case .noTokenizerJSON: "there is no tokenizer.json (and tokenizer.model is not what this architecture's converter reads)"
         case .notBPE(let type): "tokenizer.json's model is \(type), not BPE"
         case .unknownPreTokenizer: "tokenizer.json's pre-tokenizer is not one llama.cpp names"
         case .malformed(let what): "tokenizer.json: \(what)"
@@ -63,8 +78,9 @@ public enum TokenizerImportError: Error, CustomStringConvertible, Equatable, Sen
 extension GGUFVocabulary {
     /// Which of llama.cpp's converter functions makes the vocabulary.
     public enum ConverterRule: Sendable {
-        /// `LlamaModel.set_vocab` (Mixtral, GraniteMoE): `LlamaHfVocab` for a SentencePiece-style
-        /// tokenizer.json, otherwise `_set_vocab_gpt2`.
+        /// `LlamaModel.set_vocab` (Mixtral, GraniteMoE): tokenizer.model when there is one
+        /// (`_set_vocab_sentencepiece`), else `LlamaHfVocab` for a SentencePiece-style
+        /// tokenizer.json, else `_set_vocab_gpt2`.
         case llamaFirst
         /// `_set_vocab_gpt2` (Qwen, OLMoE, DeepSeek, gpt-oss).
         case gpt2
@@ -77,20 +93,73 @@ extension GGUFVocabulary {
     }
 
     /// The vocabulary llama.cpp's converter writes for these files (`convert_hf_to_gguf.py` with
-    /// gguf-py's `LlamaHfVocab` and `SpecialVocab`, llama-cpp-python 0.3.36's llama.cpp). Without
-    /// tokenizer.model (SentencePiece's own file, not read here) that is the tokenizer.json path.
+    /// gguf-py's `LlamaHfVocab` and `SpecialVocab`, llama-cpp-python 0.3.36's llama.cpp).
     public init(huggingFace files: HuggingFaceTokenizerFiles, rule: ConverterRule) throws(TokenizerImportError) {
-        let reading = try TokenizerJSON(files.tokenizer)
-        if rule == .llamaFirst, reading.isSentencePieceStyle {
-            self = try Self.llamaHF(reading, files)
+        if rule == .llamaFirst, let model = files.sentencePiece {
+            self = try Self.sentencePiece(model, files)
         } else {
-            self = try Self.byteLevel(reading, files)
+            guard let tokenizer = files.tokenizer else { throw .noTokenizerJSON }
+            let reading = try TokenizerJSON(tokenizer)
+            self = try rule == .llamaFirst && reading.isSentencePieceStyle ? Self.llamaHF(reading, files) : Self.byteLevel(reading, files)
         }
+        guard rule == .llamaFirst else { return }
+        // LlamaModel.set_vocab, whichever vocabulary it wrote: the prefix space from
+        // tokenizer_config.json, and no BOS for Granite's small models (49152 tokens).
+        if case .bool(let flag)? = files.config?["add_prefix_space"] { addSpacePrefix = flag }
+        if files.modelConfig?["vocab_size"]?.nonNegativeInt == 49152 {
+            addSpecialToken.removeAll { $0.0 == .bos }
+            addSpecialToken.append((.bos, false))
+        }
+    }
+
+    /// `_set_vocab_sentencepiece`: the model's pieces up to config.json's `vocab_size` (the rest
+    /// `[PADn]`, UNUSED, -10000), added_tokens.json's and tokenizer_config.json's added tokens
+    /// over them (-1000), scores as the model has them.
+    static func sentencePiece(_ model: SentencePieceModel, _ files: HuggingFaceTokenizerFiles) throws(TokenizerImportError) -> Self {
+        let size = files.modelConfig?["vocab_size"]?.nonNegativeInt ?? model.pieces.count
+        var tokens = (0..<size).map { "[PAD\($0)]" }
+        var scores = [Float](repeating: -10000, count: size)
+        var types = [TokenType](repeating: .unused, count: size)
+        for (id, piece) in model.pieces.prefix(size).enumerated() {
+            tokens[id] = piece.text
+            scores[id] = piece.score
+            // The converter asks IsUnknown, IsControl, IsUnused, IsByte: a user-defined piece is NORMAL.
+            types[id] =
+                switch piece.type {
+                case .unknown: .unknown
+                case .control: .control
+                case .unused: .unused
+                case .byte: .byte
+                case .normal, .userDefined: .normal
+                }
+        }
+        for (token, value) in files.addedTokens?.entries ?? JSONObject().entries {
+            guard let id = value.nonNegativeInt, id < size else { continue }
+            (tokens[id], scores[id], types[id]) = (token, -1000, .userDefined)
+        }
+        if case .object(let decoder)? = files.config?["added_tokens_decoder"] {
+            for (key, value) in decoder.entries {
+                guard let id = Int(key), id >= 0, id < size, case .object(let data) = value, case .string(var token)? = data["content"]
+                else { continue }
+                if data["special"] == .bool(true) || looksSpecial(token) {
+                    types[id] = .control
+                } else {
+                    token = token.replacing("\u{2581}", with: " ")
+                    types[id] = .userDefined
+                }
+                (tokens[id], scores[id]) = (token, -1000)
+            }
+        }
+        var vocabulary = GGUFVocabulary(model: .llama, pre: "default", tokens: tokens, tokenTypes: types)
+        vocabulary.scores = scores
+        // SpecialVocab still finds ids among tokenizer.json's added tokens.
+        try vocabulary.addSpecialVocabulary(files, files.tokenizer.flatMap { try? TokenizerJSON($0) }, vocabularySize: tokens.count)
+        return vocabulary
     }
 
     /// `_set_vocab_gpt2` with `get_vocab_base`: ids up to config.json's `vocab_size`, gaps as `[PADn]`.
     static func byteLevel(_ reading: TokenizerJSON, _ files: HuggingFaceTokenizerFiles) throws(TokenizerImportError) -> Self {
-        guard let pre = PreTokenizers.name(of: files.tokenizer["pre_tokenizer"]) else { throw .unknownPreTokenizer }
+        guard let pre = PreTokenizers.name(of: files.tokenizer?["pre_tokenizer"]) else { throw .unknownPreTokenizer }
         let size = files.modelConfig?["vocab_size"]?.nonNegativeInt ?? reading.fullVocabulary.count
         if let largest = reading.fullVocabulary.values.max(), largest >= size {
             throw .tokenIDOutOfRange(id: largest, vocabularySize: size)
@@ -139,13 +208,7 @@ extension GGUFVocabulary {
         }
         var vocabulary = GGUFVocabulary(model: .llama, pre: "default", tokens: tokens, tokenTypes: types)
         vocabulary.scores = Array(repeating: -1000, count: tokens.count)
-        if case .bool(let flag)? = files.config?["add_prefix_space"] { vocabulary.addSpacePrefix = flag }
         try vocabulary.addSpecialVocabulary(files, reading, vocabularySize: tokens.count)
-        // LlamaModel.set_vocab: Granite's small models (49152 tokens) add no BOS.
-        if files.modelConfig?["vocab_size"]?.nonNegativeInt == 49152 {
-            vocabulary.addSpecialToken.removeAll { $0.0 == .bos }
-            vocabulary.addSpecialToken.append((.bos, false))
-        }
         return vocabulary
     }
 
@@ -170,9 +233,9 @@ extension GGUFVocabulary {
     /// processor, tokenizer_config.json and config.json (first found wins), the chat template and the
     /// normalizer's flags.
     mutating func addSpecialVocabulary(
-        _ files: HuggingFaceTokenizerFiles, _ reading: TokenizerJSON, vocabularySize: Int?
+        _ files: HuggingFaceTokenizerFiles, _ reading: TokenizerJSON?, vocabularySize: Int?
     ) throws(TokenizerImportError) {
-        if let normalizer = files.tokenizer["normalizer"] { readNormalizerFlags(normalizer) }
+        if let normalizer = files.tokenizer?["normalizer"] { readNormalizerFlags(normalizer) }
         var names: [SpecialToken: String] = [:]
         var types: [SpecialToken] = [.bos, .eos, .unk, .sep, .pad, .cls, .mask]
         let config = files.config
@@ -188,7 +251,7 @@ extension GGUFVocabulary {
                 addSpecialToken.append((special, value))
             }
         }
-        if case .object(let processor)? = files.tokenizer["post_processor"] {
+        if case .object(let processor)? = files.tokenizer?["post_processor"] {
             var processors = [processor]
             if case .array(let list)? = processor["processors"] {
                 processors = list.compactMap { if case .object(let o) = $0 { o } else { nil } }
@@ -225,7 +288,7 @@ extension GGUFVocabulary {
         for special in types {
             if case .bool(let flag)? = config["add_\(special.rawValue)_token"] { setAdd(special, flag, overriding: false) }
             // Only an added token's id is looked up, as gguf-py does.
-            if let name = names[special] { setID(special, reading.addedTokens.first { $0.content == name }?.id) }
+            if let name = names[special] { setID(special, reading?.addedTokens.first { $0.content == name }?.id) }
         }
         if let modelConfig = files.modelConfig {
             for special in types { setID(special, modelConfig["\(special.rawValue)_token_id"]?.nonNegativeInt) }
