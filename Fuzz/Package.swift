@@ -3,7 +3,10 @@
 // (with -sanitize=fuzzer,address); the main package's build and tests do not see them.
 import PackageDescription
 
-let fuzzers = ["FuzzSafetensorsHeader", "FuzzShardIndex", "FuzzNative", "FuzzConfig", "FuzzHDF5", "FuzzNativeModel", "FuzzGGUF"]
+let fuzzers = [
+    "FuzzSafetensorsHeader", "FuzzShardIndex", "FuzzNative", "FuzzConfig", "FuzzHDF5", "FuzzNativeModel", "FuzzGGUF",
+    "FuzzTokenizer",
+]
 
 let package = Package(
     name: "moeckpt-fuzz",

@@ -3,6 +3,7 @@
 # on a seed corpus made from the fixtures. Crashes land in fuzz-artifacts/TARGET/.
 # Usage: scripts/fuzz.sh TARGET SECONDS [extra libFuzzer flags]
 #   TARGET: FuzzSafetensorsHeader | FuzzShardIndex | FuzzNative | FuzzConfig | FuzzHDF5 | FuzzNativeModel | FuzzGGUF
+#           | FuzzTokenizer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/fuzz.sh TARGET SECONDS}
@@ -26,6 +27,13 @@ case $target in
       > "$corpus/control-characters.safetensors" ;;
   FuzzGGUF)
     cp -n fixtures/gguf/*/*.gguf "$corpus"/ 2>/dev/null || true ;;
+  FuzzTokenizer)
+    # First byte: even for tokenizer.model, odd for tokenizer.json.
+    for d in fixtures/tokenizers/*/; do
+      name=$(basename "$d")
+      [ -f "$d/tokenizer.model" ] && { printf '\x00'; cat "$d/tokenizer.model"; } > "$corpus/$name.model"
+      { printf '\x01'; cat "$d/tokenizer.json"; } > "$corpus/$name.json"
+    done ;;
   FuzzShardIndex)
     for f in $(find fixtures -name '*.index.json'); do cp -n "$f" "$corpus/$(echo "$f" | tr / _)"; done
     for name in link/x.safetensors ./a.safetensors .. /etc/passwd 'a\u0000b'; do
