@@ -248,27 +248,13 @@ struct GGMLBlockTests {
     @Test func quantizeAndDequantizeAreTheReferences() throws {
         let file = try Checkpoint.open(Fixtures.path("gguf/quants.safetensors"))
         let x = try Self.floats("x", in: file)
-        for (name, blockBytes) in [("q8_0", GGMLBlocks.q8_0Bytes), ("q4_0", GGMLBlocks.q4_0Bytes)] {
-            var blocks = [UInt8](repeating: 0, count: x.count / 32 * blockBytes)
+        for (name, type) in [("q8_0", GGMLType.q8_0), ("q4_0", .q4_0)] {
+            var blocks = [UInt8](repeating: 0, count: x.count / 32 * type.blockBytes)
             var back = [Float](repeating: .nan, count: x.count)
-            x.withUnsafeBufferPointer { xp in
-                blocks.withUnsafeMutableBytes { out in
-                    if name == "q8_0" {
-                        GGMLBlocks.quantizeQ8_0(xp.baseAddress!, count: x.count, into: out.baseAddress!)
-                    } else {
-                        GGMLBlocks.quantizeQ4_0(xp.baseAddress!, count: x.count, into: out.baseAddress!)
-                    }
-                }
-            }
+            x.withUnsafeBufferPointer { xp in blocks.withUnsafeMutableBytes { type.quantizer!(xp.baseAddress!, x.count, $0.baseAddress!) } }
             #expect(blocks == (try Self.bytes(name, in: file)), "\(name) blocks")
             blocks.withUnsafeBytes { raw in
-                back.withUnsafeMutableBufferPointer { out in
-                    if name == "q8_0" {
-                        GGMLBlocks.dequantizeQ8_0(raw.baseAddress!, count: x.count, into: out.baseAddress!)
-                    } else {
-                        GGMLBlocks.dequantizeQ4_0(raw.baseAddress!, count: x.count, into: out.baseAddress!)
-                    }
-                }
+                back.withUnsafeMutableBufferPointer { type.dequantizer!(raw.baseAddress!, x.count, $0.baseAddress!) }
             }
             #expect(back.map(\.bitPattern) == (try Self.floats(name + ".dequantized", in: file)).map(\.bitPattern), "\(name) values")
         }
@@ -276,17 +262,11 @@ struct GGMLBlockTests {
 
     @Test func kQuantsDequantizeAsTheReference() throws {
         let file = try Checkpoint.open(Fixtures.path("gguf/quants.safetensors"))
-        for name in ["q4_k", "q6_k"] {
+        for (name, type) in [("q4_k", GGMLType.q4_K), ("q6_k", .q6_K)] {
             let blocks = try Self.bytes(name, in: file), expected = try Self.floats(name + ".dequantized", in: file)
             var values = [Float](repeating: .nan, count: expected.count)
             blocks.withUnsafeBytes { raw in
-                values.withUnsafeMutableBufferPointer { out in
-                    if name == "q4_k" {
-                        GGMLBlocks.dequantizeQ4_K(raw.baseAddress!, count: expected.count, into: out.baseAddress!)
-                    } else {
-                        GGMLBlocks.dequantizeQ6_K(raw.baseAddress!, count: expected.count, into: out.baseAddress!)
-                    }
-                }
+                values.withUnsafeMutableBufferPointer { type.dequantizer!(raw.baseAddress!, expected.count, $0.baseAddress!) }
             }
             #expect(values.map(\.bitPattern) == expected.map(\.bitPattern), "\(name)")
         }

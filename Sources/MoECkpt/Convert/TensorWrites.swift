@@ -63,6 +63,7 @@ extension Converter {
         let sourceWidth = tensor.dtype.byteWidth!
         let count = tensor.rope.count / sourceWidth
         let blockBytes = type.blockBytes
+        let quantize = type.quantizer!  // the plan accepts quantizable types only
         return TensorToWrite(
             name: tensor.name, dtype: .u8, shape: tensor.shape, byteCount: count / 32 * blockBytes, blocks: type
         ) { (file: any ByteSink) throws(FileError) in
@@ -77,10 +78,7 @@ extension Converter {
                 ) { (bytes: UnsafeRawBufferPointer) throws(FileError) in
                     let elements = bytes.count / sourceWidth
                     try? Cast.cast(bytes.baseAddress!, from: tensor.dtype, into: UnsafeMutableRawPointer(floats), as: .f32, count: elements)
-                    switch type {
-                    case .q4_0: GGMLBlocks.quantizeQ4_0(floats, count: elements, into: out)
-                    default: GGMLBlocks.quantizeQ8_0(floats, count: elements, into: out)
-                    }
+                    quantize(floats, elements, out)
                     try file.write(UnsafeRawBufferPointer(start: out, count: elements / 32 * blockBytes))
                     progress?.advance(by: elements / 32 * blockBytes)
                 }

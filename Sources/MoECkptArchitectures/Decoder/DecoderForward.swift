@@ -1,3 +1,4 @@
+import MoECkptFormats
 import MoECkptForward
 import MoECkptKernels
 import MoECkptModels
@@ -163,11 +164,7 @@ public struct DecoderForward: Sendable {
                 WeightMatrix(
                     blocks: values.withUnsafeBufferPointer { x in
                         [UInt8](unsafeUninitializedCapacity: weights.bytes(count)) { out, initialized in
-                            if weights == .q8_0 {
-                                GGMLBlocks.quantizeQ8_0(x.baseAddress!, count: count, into: out.baseAddress!)
-                            } else {
-                                GGMLBlocks.quantizeQ4_0(x.baseAddress!, count: count, into: out.baseAddress!)
-                            }
+                            (weights == .q8_0 ? GGMLType.q8_0 : .q4_0).quantizer!(x.baseAddress!, count, out.baseAddress!)
                             initialized = weights.bytes(count)
                         }
                     }, type: weights)

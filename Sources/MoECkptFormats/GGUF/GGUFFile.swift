@@ -82,7 +82,7 @@ public enum GGUFFile {
                             name: info.name, dtype: dtype, shape: info.shape, byteCount: info.byteCount, storage: mapping, offset: offset))
                     continue
                 }
-                guard let widen = dequantizer(info.type) else { throw GGUFError.unsupportedType(tensor: info.name, type: info.type.name) }
+                guard let widen = info.type.dequantizer else { throw GGUFError.unsupportedType(tensor: info.name, type: info.type.name) }
                 let blocks = ByteRope([BytePiece(storage: mapping, offset: offset, count: info.byteCount)])
                 let count = info.shape.reduce(1, *)
                 guard let bytes = (Checked(count) * 4).value else { throw GGUFError.sizeOverflow(tensor: info.name) }
@@ -143,17 +143,6 @@ extension GGUFFile {
         return "\(stem)-\(fiveDigits(index + 1))-of-\(fiveDigits(count)).gguf"
     }
 
-    /// The block types moeckpt reads, as functions writing a block run's F32 values.
-    static func dequantizer(_ type: GGMLType) -> (@Sendable (UnsafeRawPointer, Int, UnsafeMutablePointer<Float>) -> Void)? {
-        switch type {
-        case .q8_0: { GGMLBlocks.dequantizeQ8_0($0, count: $1, into: $2) }
-        case .q4_0: { GGMLBlocks.dequantizeQ4_0($0, count: $1, into: $2) }
-        case .q4_K: { GGMLBlocks.dequantizeQ4_K($0, count: $1, into: $2) }
-        case .q6_K: { GGMLBlocks.dequantizeQ6_K($0, count: $1, into: $2) }
-        case .mxfp4: { blocks, count, out in for i in 0..<count { out[i] = MXFP4Blocks.value(blocks, i) } }
-        default: nil
-        }
-    }
 }
 
 /// What a GGUF file holds besides its tensors: every key/value, typed and in file order.

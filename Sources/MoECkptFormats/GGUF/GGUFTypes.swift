@@ -26,7 +26,30 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
     public var name: String { Self.geometry[self]!.name }
 
     /// Whether moeckpt writes this type (`GGMLBlocks`).
-    public var isQuantizable: Bool { self == .q8_0 || self == .q4_0 }
+    public var isQuantizable: Bool { quantizer != nil }
+
+    /// Writes `count` F32 values (a multiple of the block size) as blocks of this type; nil for
+    /// the types moeckpt does not write.
+    public var quantizer: (@Sendable (UnsafePointer<Float>, Int, UnsafeMutableRawPointer) -> Void)? {
+        switch self {
+        case .q8_0: { GGMLBlocks.quantizeQ8_0($0, count: $1, into: $2) }
+        case .q4_0: { GGMLBlocks.quantizeQ4_0($0, count: $1, into: $2) }
+        default: nil
+        }
+    }
+
+    /// Writes the F32 values of `count` elements of this type's blocks; nil for the types
+    /// moeckpt does not read.
+    public var dequantizer: (@Sendable (UnsafeRawPointer, Int, UnsafeMutablePointer<Float>) -> Void)? {
+        switch self {
+        case .q8_0: { GGMLBlocks.dequantizeQ8_0($0, count: $1, into: $2) }
+        case .q4_0: { GGMLBlocks.dequantizeQ4_0($0, count: $1, into: $2) }
+        case .q4_K: { GGMLBlocks.dequantizeQ4_K($0, count: $1, into: $2) }
+        case .q6_K: { GGMLBlocks.dequantizeQ6_K($0, count: $1, into: $2) }
+        case .mxfp4: { blocks, count, out in for i in 0..<count { out[i] = MXFP4Blocks.value(blocks, i) } }
+        default: nil
+        }
+    }
 
     /// The safetensors dtype of the same elements, for the unquantized types.
     public var dtype: DType? {
@@ -91,6 +114,21 @@ public enum GGUFValue: Equatable, Sendable {
         case .int64(let v): String(v)
         case .float64(let v): String(v)
         case .array: nil
+        }
+    }
+
+    /// The value of an integer key/value, whatever its width.
+    public var integer: Int? {
+        switch self {
+        case .uint8(let v): Int(v)
+        case .int8(let v): Int(v)
+        case .uint16(let v): Int(v)
+        case .int16(let v): Int(v)
+        case .uint32(let v): Int(v)
+        case .int32(let v): Int(v)
+        case .uint64(let v): Int(exactly: v)
+        case .int64(let v): Int(exactly: v)
+        default: nil
         }
     }
 }

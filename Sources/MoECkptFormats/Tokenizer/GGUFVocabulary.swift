@@ -161,20 +161,3 @@ public enum GGUFVocabularyError: Error, CustomStringConvertible, Equatable, Send
         }
     }
 }
-
-extension GGUFValue {
-    /// The value of an integer key/value, whatever its width.
-    var integer: Int? {
-        switch self {
-        case .uint8(let v): Int(v)
-        case .int8(let v): Int(v)
-        case .uint16(let v): Int(v)
-        case .int16(let v): Int(v)
-        case .uint32(let v): Int(v)
-        case .int32(let v): Int(v)
-        case .uint64(let v): Int(exactly: v)
-        case .int64(let v): Int(exactly: v)
-        default: nil
-        }
-    }
-}

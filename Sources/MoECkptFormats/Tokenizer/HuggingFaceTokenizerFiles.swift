@@ -377,17 +377,21 @@ struct TokenizerJSON {
         var special: Bool
     }
 
-    var modelType: String
     var modelVocabulary: [String: Int] = [:]
     var addedTokens: [AddedToken] = []
     var model: JSONObject
     var decoderType: String?
+    /// `tokenizer.get_vocab()`: the model's vocabulary and the added tokens.
+    private(set) var fullVocabulary: [String: Int] = [:]
+    private(set) var tokensByID: [Int: String] = [:]
+    /// The added tokens by content and by id (the first of each).
+    private(set) var added: [String: AddedToken] = [:]
+    private(set) var addedByID: [Int: AddedToken] = [:]
 
     init(_ tokenizer: JSONObject) throws(TokenizerImportError) {
         guard case .object(let model)? = tokenizer["model"] else { throw .malformed("no model") }
         self.model = model
         guard case .string(let type)? = model["type"] else { throw .malformed("the model has no type") }
-        modelType = type
         guard type == "BPE" else { throw .notBPE(type) }
         guard case .object(let vocab)? = model["vocab"] else { throw .malformed("the model has no vocab") }
         for (token, value) in vocab.entries {
@@ -403,27 +407,19 @@ struct TokenizerJSON {
             }
         }
         if case .object(let decoder)? = tokenizer["decoder"], case .string(let type)? = decoder["type"] { decoderType = type }
+        // Looked up per token: built once.
+        fullVocabulary = modelVocabulary
+        for (token, id) in modelVocabulary { tokensByID[id] = token }
+        for token in addedTokens {
+            fullVocabulary[token.content] = token.id
+            tokensByID[token.id] = token.content
+            if added[token.content] == nil { added[token.content] = token }
+            if addedByID[token.id] == nil { addedByID[token.id] = token }
+        }
     }
 
     /// gguf-py's test for `LlamaHfVocab`: BPE with byte fallback and a `Sequence` decoder.
     var isSentencePieceStyle: Bool { model["byte_fallback"] == .bool(true) && decoderType == "Sequence" }
-
-    /// `tokenizer.get_vocab()`: the model's vocabulary and the added tokens.
-    var fullVocabulary: [String: Int] {
-        var vocabulary = modelVocabulary
-        for token in addedTokens { vocabulary[token.content] = token.id }
-        return vocabulary
-    }
-
-    var tokensByID: [Int: String] {
-        var byID: [Int: String] = [:]
-        for (token, id) in modelVocabulary { byID[id] = token }
-        for token in addedTokens { byID[token.id] = token.content }
-        return byID
-    }
-
-    var added: [String: AddedToken] { Dictionary(addedTokens.map { ($0.content, $0) }, uniquingKeysWith: { first, _ in first }) }
-    var addedByID: [Int: AddedToken] { Dictionary(addedTokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }) }
 
     /// SpecialVocab's merges: strings as they are; pairs joined by a space, spaces inside written U+0120.
     func merges() throws(TokenizerImportError) -> [String] {
