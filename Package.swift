@@ -2,22 +2,19 @@
 import Foundation
 import PackageDescription
 
-// Kernels and dtype conversions are built for x86-64 with AVX2 and FMA (haswell and later; the
-// CLI and the library's entry points refuse older CPUs with a message). Without a target CPU every
-// SIMD fused multiply-add becomes a libm call (see docs/DESIGN.md). The matrix kernels are built a
-// second time for AVX-512 (Zen 4/5) and chosen at run time.
+// No build flags: the matrix kernels (Sources/CKernels) are one C source compiled once per
+// instruction set with function-level target attributes (AVX2 + FMA, AVX-512, and plain vectors
+// for any other CPU), picked at run time. So the package builds as a versioned dependency
+// (SwiftPM refuses unsafeFlags there) and runs on any x86-64 or arm64 CPU.
 //
-// The portable configuration (any other host, such as arm64, or MOECKPT_PORTABLE=1) uses no
-// target CPU: generic SIMD code the compiler maps to the host's vectors, slower on x86 but the same
-// results. CI builds and tests it too (.ci/run).
+// The portable configuration (MOECKPT_PORTABLE=1, what any non-x86 host builds) leaves out the
+// x86-only code (the AVX kernels, the SSE4.2 CRC-32C): CI builds and tests it too (.ci/run).
 #if arch(x86_64)
 let portable = ProcessInfo.processInfo.environment["MOECKPT_PORTABLE"] == "1"
 #else
 let portable = true
 #endif
-let requiresX86_64_v3: [SwiftSetting] = portable ? [] : [.define("REQUIRES_X86_64_V3")]
-let fastCPU: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
-let avx512CPU: [SwiftSetting] = (portable ? [] : [.unsafeFlags(["-target-cpu", "znver4"])]) + [.define("WIDE_VECTORS")]
+let portableC: [CSetting] = portable ? [.define("MOECKPT_PORTABLE")] : []
 
 let package = Package(
     name: "moeckpt",
@@ -30,18 +27,15 @@ let package = Package(
     ],
     targets: [
         // Element types, shapes, tensor views and exact dtype conversions.
-        .target(name: "MoECkptTensors", swiftSettings: fastCPU),
-        // The matrix products (Sources/MatrixKernels, linked into both folders), once per instruction set.
-        // What the CPU can run; malloc tuning.
+        .target(name: "MoECkptTensors"),
+        // Memory mappings' fault reports; malloc tuning.
         .target(name: "CPlatform"),
-        .target(name: "MoECkptMatrixAVX2", swiftSettings: fastCPU),
-        .target(name: "MoECkptMatrixAVX512", swiftSettings: avx512CPU),
+        // The matrix products on weights in place, once per instruction set, and the CPU check.
+        .target(name: "CKernels", cSettings: portableC),
         // SIMD CPU kernels: linear layers, norms, softmax, activations, rotary embeddings.
-        .target(
-            name: "MoECkptKernels", dependencies: ["MoECkptMatrixAVX2", "MoECkptMatrixAVX512", "CPlatform"],
-            swiftSettings: fastCPU),
-        // CRC-32C with the SSE4.2 instruction: the checksums of the native format.
-        .target(name: "CCRC32C"),
+        .target(name: "MoECkptKernels", dependencies: ["CKernels", "CPlatform"]),
+        // CRC-32C with the SSE4.2 instruction (a table elsewhere): the checksums of the native format.
+        .target(name: "CCRC32C", cSettings: portableC),
         // libhdf5 (Debian's libhdf5-dev, found with pkg-config) and its zlib deflate filter.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev", "zlib1g-dev"])]),
         // File formats: memory mappings, safetensors (single and sharded), HDF5, atomic writers.
@@ -50,19 +44,16 @@ let package = Package(
         .target(name: "MoECkptModels", dependencies: ["MoECkptTensors", "MoECkptFormats"]),
         // The building blocks of forward passes on checkpoint weights: weight matrices read in place,
         // linear layers, routing, attention.
-        .target(name: "MoECkptForward", dependencies: ["MoECkptKernels", "MoECkptModels", "MoECkptTensors"], swiftSettings: fastCPU),
+        .target(name: "MoECkptForward", dependencies: ["MoECkptKernels", "MoECkptModels", "MoECkptTensors"]),
         // One folder or file per model family (description, layouts, forward pass) and their registry.
-        .target(
-            name: "MoECkptArchitectures", dependencies: ["MoECkptForward", "MoECkptModels", "MoECkptKernels"],
-            swiftSettings: fastCPU),
+        .target(name: "MoECkptArchitectures", dependencies: ["MoECkptForward", "MoECkptModels", "MoECkptKernels"]),
         // The operations behind each command (inspect, convert, verify, run, bench), re-exporting the modules above.
         .target(
             name: "MoECkpt",
             dependencies: [
                 "MoECkptTensors", "MoECkptFormats", "MoECkptModels", "MoECkptKernels",
                 "MoECkptForward", "MoECkptArchitectures", "CPlatform",
-            ],
-            swiftSettings: requiresX86_64_v3),
+            ]),
         // The command line: each command parses its arguments and calls MoECkpt. (Its folder's name
         // differs from MoECkpt's by more than case, for case-insensitive file systems.)
         .executableTarget(
@@ -72,19 +63,13 @@ let package = Package(
             dependencies: [
                 "MoECkpt", "MoECkptArchitectures", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/MoeckptCLI",
-            swiftSettings: requiresX86_64_v3
+            path: "Sources/MoeckptCLI"
         ),
         // Fixture paths and temporary directories shared by the test targets.
         .target(name: "MoECkptTestSupport", path: "Tests/Support"),
         .testTarget(name: "MoECkptTensorsTests", dependencies: ["MoECkptTensors", "MoECkptTestSupport"]),
-        // The AVX-512 build's tiles compiled for AVX2, so that their logic is tested on any machine
-        // (the instruction selection is the compiler's).
-        .target(
-            name: "MatrixWideLogic", path: "Tests/MatrixWideLogic",
-            swiftSettings: fastCPU + [.define("WIDE_VECTORS")]),
         .testTarget(
-            name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MoECkptTensors", "MatrixWideLogic", "MoECkptTestSupport"]),
+            name: "MoECkptKernelsTests", dependencies: ["MoECkptKernels", "MoECkptTensors", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptArchitecturesTests", dependencies: ["MoECkptArchitectures", "MoECkptForward", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptFormatsTests", dependencies: ["MoECkptFormats", "MoECkpt", "MoECkptTestSupport"]),
         .testTarget(name: "MoECkptTests", dependencies: ["MoECkpt", "MoECkptTestSupport"]),

@@ -78,7 +78,7 @@ static uint32_t update_software(uint32_t state, const unsigned char *p, size_t n
     return state;
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(MOECKPT_PORTABLE)
 __attribute__((target("sse4.2"))) static uint32_t update_hardware(uint32_t state, const unsigned char *p, size_t n) {
     uint64_t s0 = state;
     while (n >= 3 * BLOCK) {
@@ -114,7 +114,7 @@ __attribute__((target("sse4.2"))) static uint32_t update_hardware(uint32_t state
 uint32_t moeckpt_crc32c(uint32_t crc, const void *data, size_t length) {
     pthread_once(&once, init_tables);
     uint32_t state = ~crc;
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(MOECKPT_PORTABLE)
     if (__builtin_cpu_supports("sse4.2")) return ~update_hardware(state, data, length);
 #endif
     return ~update_software(state, data, length);

@@ -26,7 +26,6 @@ public struct ModelRunner: Sendable {
     /// A checkpoint's stored checksums (a `.moeckpt` file's) are verified first: a damaged file
     /// never runs.
     public init(_ model: LoadedModel) throws(FileError) {
-        try CPUSupport.check(model.checkpoint.path)
         if let problem = model.checkpoint.verifyChecksums()?.problems.first {
             throw FileError(path: model.checkpoint.path, problem: problem)
         }

@@ -85,7 +85,6 @@ public enum Verifier {
         _ modelPath: String, expected expectedPath: String? = nil, atol: Double? = nil,
         rtol: Double? = nil, options: RunOptions = RunOptions(), loader: ModelLoader = .standard
     ) throws(FileError) -> VerifyReport {
-        try CPUSupport.check(modelPath)
         let model = try loader.load(modelPath)
         let runner = try ModelRunner(model)  // checks a .moeckpt's checksums first
         let expectedFile: String

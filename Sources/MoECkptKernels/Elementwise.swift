@@ -10,25 +10,11 @@ public enum Softmax {
 
     public static func row(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         guard n > 0 else { return }
-        typealias Vector = Activation.Vector
         var maximum = -Float.infinity
         for i in 0..<n { maximum = max(maximum, p[i]) }
         if maximum == -.infinity { maximum = 0 }
         // exp 16 lanes at a time (attention rows are long); the sum in lanes, then across them.
-        var lanes = Vector()
-        var i = 0
-        while i + Vector.scalarCount <= n {
-            let e = Activation.exp(UnsafeRawPointer(p + i).loadUnaligned(as: Vector.self) - maximum)
-            UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: Vector.self)
-            lanes += e
-            i += Vector.scalarCount
-        }
-        var sum = lanes.sum()
-        while i < n {
-            p[i] = expf(p[i] - maximum)
-            sum += p[i]
-            i += 1
-        }
+        let sum = KernelVariant.selected.expShiftedSum(p, count: n, shift: maximum)
         for i in 0..<n { p[i] /= sum }
     }
 
@@ -79,49 +65,26 @@ public enum Norm {
 public enum Activation {
     public typealias Vector = SIMD16<Float>
 
-    /// silu(gate) * up, in place into `gate` (Mixtral's expert): 16 lanes at a time with
-    /// `Activation.exp`, the remainder with `expf`.
+    /// silu(gate) * up, in place into `gate` (Mixtral's expert): 16 lanes at a time with the
+    /// vector exp (`exp`), the remainder with `expf`.
     public static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
-        var i = 0
-        while i + Vector.scalarCount <= count {
-            let g = UnsafeRawPointer(gate + i).loadUnaligned(as: Vector.self)
-            let u = UnsafeRawPointer(up + i).loadUnaligned(as: Vector.self)
-            let result = g / (1 + exp(-g)) * u
-            UnsafeMutableRawPointer(gate + i).storeBytes(of: result, as: Vector.self)
-            i += Vector.scalarCount
-        }
-        while i < count {
-            let g = gate[i]
-            gate[i] = g / (1 + expf(-g)) * up[i]
-            i += 1
-        }
+        KernelVariant.selected.siluMultiply(gate, up, count: count)
     }
 
     /// e^x for 16 lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r by Cephes' degree-6 polynomial,
-    /// scaled by 2^n through the exponent bits. Within 2 ulp of `expf` over the float range;
-    /// inputs above 88 give ~1.7e38; below -87 (where expf turns subnormal), 0, so that exp(-inf)
-    /// is 0 as softmax's masked entries need.
-    @inline(__always)
-    public static func exp(_ x: Vector) -> Vector {
-        // Written with lane-wise selects and the 1.5 * 2^23 rounding trick: SIMD `clamped`,
-        // `rounded` and Int32 conversions are generic code that runs per lane (measured 2x slower).
-        let clamped = pointwiseMax(pointwiseMin(x, Vector(repeating: 88)), Vector(repeating: -87))
-        let t = clamped * 1.442_695_04 + 0.5
-        let magic = Vector(repeating: 12_582_912)
-        let nearest = (t + magic) - magic
-        let n = nearest.replacing(with: nearest - 1, where: nearest .> t)
-        var r = clamped - n * 0.693_359_375
-        r = r + n * 2.121_944_40e-4
-        var p = Vector(repeating: 1.987_569_150_0e-4)
-        p = p * r + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        let e = p * r * r + r + 1
-        let integer = unsafeBitCast(n + magic, to: SIMD16<Int32>.self) &- 0x4B40_0000
-        let scale = unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
-        return (e * scale).replacing(with: 0, where: x .< -87)
+    /// scaled by 2^n through the exponent bits (Sources/CKernels/elementwise.h). Within 2 ulp of
+    /// `expf` over the float range; inputs above 88 give ~1.7e38; below -87 (where expf turns
+    /// subnormal), 0, so that exp(-inf) is 0 as softmax's masked entries need.
+    public static func exp(_ x: Vector, variant: KernelVariant = .selected) -> Vector {
+        var (input, output) = (x, Vector())
+        withUnsafePointer(to: &input) { i in
+            withUnsafeMutablePointer(to: &output) { o in
+                i.withMemoryRebound(to: Float.self, capacity: 16) { i in
+                    o.withMemoryRebound(to: Float.self, capacity: 16) { variant.exp(i, into: $0, count: 16) }
+                }
+            }
+        }
+        return output
     }
 
     public static func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {

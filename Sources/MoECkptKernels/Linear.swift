@@ -7,7 +7,7 @@
 /// bit-identical for 1 or N threads.
 public enum Linear {
     /// Up to this many tokens, products run as dot products on rows (`multiplyRows`).
-    public static var maxDotTokens: Int { MatrixKernelBuild.selected.maxDotTokens }
+    public static var maxDotTokens: Int { KernelVariant.selected.maxDotTokens }
 
     /// - Parameters: x [rows, inputs], weight [outputs, inputs], bias [outputs] or nil, y [rows, outputs].
     public static func forward(
@@ -24,7 +24,7 @@ public enum Linear {
         _ type: MatrixWeightType, x: UnsafePointer<Float>, rows: Int, inputs: Int,
         weight: UnsafeRawPointer, outputs: Int, bias: UnsafePointer<Float>?,
         into y: UnsafeMutablePointer<Float>, threads: Int = 1,
-        build: MatrixKernelBuild = .selected
+        build: KernelVariant = .selected
     ) {
         guard rows > 0 else { return }
         if rows <= build.maxDotTokens {
@@ -55,7 +55,7 @@ public enum Linear {
     public static func multiply(
         _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
-        build: MatrixKernelBuild = .selected
+        build: KernelVariant = .selected
     ) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
         let padded = TokenPanels(build: build).padded(tokens)
@@ -71,7 +71,7 @@ public enum Linear {
     public static func multiplyRows(
         _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
-        build: MatrixKernelBuild = .selected
+        build: KernelVariant = .selected
     ) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
         Parallel.ranges(outputs, threads: threads, alignment: 16) { range in

@@ -6,7 +6,7 @@
 public struct TokenPanels: Sendable {
     public let width: Int
 
-    public init(build: MatrixKernelBuild = .selected) { width = build.tokenPanel }
+    public init(build: KernelVariant = .selected) { width = build.tokenPanel }
 
     public init(width: Int) { self.width = width }
 

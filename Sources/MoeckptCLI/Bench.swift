@@ -138,7 +138,7 @@ struct BenchCommand: ParsableCommand {
         print(
             "\(checkpoint ?? "synthetic \(dtype.rawValue.lowercased()) weights"): hidden \(shape.hiddenSize), intermediate \(shape.expertIntermediate), "
                 + "\(shape.numExperts) experts, top-\(shape.expertsPerToken); \(tokens) tokens, \(threads) threads, "
-                + "\(MatrixKernelBuild.selected.rawValue) kernels")
+                + "\(KernelVariant.selected.rawValue) kernels")
         for r in results {
             print(
                 String(

@@ -22,12 +22,6 @@ struct Moeckpt: ParsableCommand {
 @main
 enum Main {
     static func main() {
-        // The libraries are compiled for AVX2 + FMA (Package.swift); say so rather than die of
-        // SIGILL on an older CPU. This file is built for baseline x86-64.
-        if let problem = CPUSupport.problem {
-            _ = "moeckpt: error: \(problem)\n".withCString { write(2, $0, strlen($0)) }
-            exit(2)
-        }
         // The signals whose handlers end the HDF5 child and remove partial outputs must arrive,
         // even when the program that started moeckpt left them blocked (Foundation's Process does).
         var handled = sigset_t()

@@ -1,4 +1,4 @@
-import MatrixWideLogic
+import Glibc
 import MoECkptTensors
 import MoECkptTestSupport
 import Testing
@@ -33,7 +33,7 @@ struct MatrixKernelTests {
 
     static func run(
         _ type: MatrixWeightType, _ weightBytes: [UInt8], x: [Float], rows: Int, inputs: Int, outputs: Int,
-        bias: [Float]?, threads: Int, build: MatrixKernelBuild
+        bias: [Float]?, threads: Int, build: KernelVariant
     ) -> [Float] {
         var y = [Float](repeating: .nan, count: rows * outputs)
         weightBytes.withUnsafeBytes { w in
@@ -53,7 +53,7 @@ struct MatrixKernelTests {
 
     static func bytes<T>(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
 
-    static var builds: [MatrixKernelBuild] { MatrixKernelBuild.allCases.filter(\.isSupported) }
+    static var builds: [KernelVariant] { KernelVariant.allCases.filter(\.isSupported) }
 
     /// Token counts on both sides of the dot-product limit and of panel widths (8, 16, 32); input
     /// sizes around the vector width and across the 1024-element k-block; output counts that
@@ -268,58 +268,24 @@ struct MatrixKernelTests {
     }
 }
 
-/// The AVX-512 build's tiles (8 x 32, 16- and 8-lane narrow tiles, 32-token panels), compiled for
-/// AVX2 so they run here, against the same references.
-struct WideTileLogicTests {
-    @Test(arguments: [(5, 40, 13), (9, 1030, 17), (17, 64, 8), (33, 31, 9), (70, 2100, 25)])
-    func wideTilesComputeTheDefinedSequence(shape: (rows: Int, inputs: Int, outputs: Int)) {
-        let (rows, inputs, outputs) = shape
-        let x = KernelTests.random(rows * inputs, seed: 21)
-        let w = KernelTests.random(outputs * inputs, seed: 22)
-        let layout = TokenPanels(width: MatrixWideLogic.MatrixProducts.tokenPanel)
-        #expect(layout.width == 32 && MatrixWideLogic.MatrixProducts.rowTile == 8)
-        var xPanels = [Float](repeating: 0, count: layout.padded(rows) * inputs)
-        var yPanels = [Float](repeating: .nan, count: layout.padded(rows) * outputs)
-        var y = [Float](repeating: .nan, count: rows * outputs)
-        var dots = [Float](repeating: .nan, count: rows * outputs)
-        x.withUnsafeBufferPointer { xp in
-            w.withUnsafeBytes { wp in
-                xPanels.withUnsafeMutableBufferPointer {
-                    layout.fromRows(xp.baseAddress!, rows: rows, features: inputs, into: $0.baseAddress!)
-                }
-                xPanels.withUnsafeBufferPointer { xq in
-                    yPanels.withUnsafeMutableBufferPointer { yq in
-                        // Two row ranges, as two threads would split them.
-                        for range in [0..<min(8, outputs), min(8, outputs)..<outputs] {
-                            MatrixWideLogic.MatrixProducts.multiply(
-                                .f32, weight: wp.baseAddress!, rows: range, inputs: inputs,
-                                x: xq.baseAddress!, tokens: layout.padded(rows), validTokens: rows,
-                                y: yq.baseAddress!, outputs: outputs)
-                        }
-                        y.withUnsafeMutableBufferPointer {
-                            layout.toRows(UnsafePointer(yq.baseAddress!), rows: rows, features: outputs, bias: nil, into: $0.baseAddress!)
-                        }
-                    }
-                }
-                dots.withUnsafeMutableBufferPointer { d in
-                    var t = 0
-                    while t < rows {
-                        let count = min(4, rows - t)
-                        MatrixWideLogic.MatrixProducts.multiplyRows(
-                            .f32, weight: wp.baseAddress!, rows: 0..<outputs, inputs: inputs,
-                            x: xp.baseAddress! + t * inputs, tokens: count,
-                            y: d.baseAddress! + t * outputs, outputs: outputs)
-                        t += count
-                    }
-                }
-            }
+/// The variants this build has and their tiles. The tests above run every variant this CPU runs:
+/// on x86-64 that includes the AVX-512 tiles compiled for AVX2, so their logic (8 x 32 tiles,
+/// 16- and 8-lane narrow tiles, 32-token panels) is checked on machines without AVX-512.
+struct MatrixKernelVariantTests {
+    @Test func variantsAndTheirTiles() {
+        #expect(KernelVariant.generic.isSupported)
+        for build in KernelVariant.allCases where build.isSupported {
+            let wide = build == .avx512 || build == .avx512LogicOnAVX2
+            #expect(build.rowTile == (wide ? 8 : 6) && build.tokenPanel == (wide ? 32 : 16), "\(build)")
+            #expect(build.maxDotTokens == 4)
         }
-        for t in 0..<rows {
-            for n in 0..<outputs {
-                let (wr, xr) = (w[(n * inputs)..<((n + 1) * inputs)], x[(t * inputs)..<((t + 1) * inputs)])
-                #expect(y[t * outputs + n].bitPattern == MatrixKernelTests.chain(wr, xr).bitPattern, "panel token \(t) row \(n)")
-                #expect(dots[t * outputs + n].bitPattern == MatrixKernelTests.dot(wr, xr).bitPattern, "dots token \(t) row \(n)")
-            }
+        #if arch(x86_64)
+        if KernelVariant.avx2.kernels != nil {  // not the portable configuration
+            #expect(KernelVariant.avx2.isSupported == CPUFeatures.runsAVX2)
+            #expect(KernelVariant.avx512LogicOnAVX2.isSupported == CPUFeatures.runsAVX2)
         }
+        #endif
+        let widest = [KernelVariant.avx512, .avx2].first(where: \.isSupported) ?? .generic
+        #expect(getenv("MOECKPT_KERNELS") != nil || KernelVariant.selected == widest)
     }
 }

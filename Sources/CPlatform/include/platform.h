@@ -6,13 +6,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/// 1 when the CPU and the operating system support every instruction set that code built with
-/// `-target-cpu znver4` may use (AVX-512 F/BW/CD/DQ/VL/BF16/VBMI/VNNI..., GFNI, VAES), else 0.
-int moeckpt_cpu_has_znver4_features(void);
-
-/// 1 when the CPU has what `-target-cpu haswell` code uses (AVX2, FMA, F16C, BMI1/2, MOVBE), else 0.
-int moeckpt_cpu_has_haswell_features(void);
-
 /// Serves allocations up to 1 GiB from the heap and keeps freed memory there: activation buffers
 /// that come and go with every layer are then reused warm instead of being fresh mappings whose
 /// first touch costs 0.4-2.5 s per GiB on these machines.

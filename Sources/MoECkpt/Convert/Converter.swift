@@ -97,7 +97,6 @@ public enum Converter {
         _ inputPath: String, plan: OutputPlan, checkIntegrity: Bool = true,
         progress: ProgressReporter? = nil
     ) throws(FileError) -> ConvertResult {
-        try CPUSupport.check(inputPath)
         let input = try ModelDirectory.open(inputPath)
         try refuseOverwritingInput(input, inputPath: inputPath, outputPath: plan.destination)
         try refuseWritingIntoShards(input, outputPath: plan.destination)

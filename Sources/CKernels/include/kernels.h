@@ -1,0 +1,68 @@
+#ifndef MOECKPT_KERNELS_H
+#define MOECKPT_KERNELS_H
+
+// moeckpt's hot loops: the matrix products of linear layers (Y = W X on weights read in place in
+// their dtype) and the vector exp of activations and softmax. One source (variant.h) is compiled once per instruction set with a
+// function-level target attribute, and the caller picks a variant at run time (ggml's approach):
+// no build flags, so the package builds as a versioned dependency, and every variant computes
+// every element with the same sequence of operations (bit-identical results).
+
+/// The weight formats the kernels read in place.
+typedef enum moeckpt_weight_format {
+    MOECKPT_WEIGHTS_F32 = 0,
+    MOECKPT_WEIGHTS_BF16 = 1,
+    /// OCP MXFP4 in llama.cpp's block_mxfp4 layout: per 32 elements, an E8M0 scale byte, then 16
+    /// bytes whose low nibbles are elements 0-15 and high nibbles 16-31, each an E2M1 code.
+    MOECKPT_WEIGHTS_MXFP4 = 2,
+    /// ggml's Q8_0: per 32 elements, an F16 scale d, then 32 int8 q; the element is q d.
+    MOECKPT_WEIGHTS_Q8_0 = 3,
+    /// ggml's Q4_0 (18 bytes per 32 elements), Q4_K (144 per 256) and Q6_K (210 per 256).
+    MOECKPT_WEIGHTS_Q4_0 = 4,
+    MOECKPT_WEIGHTS_Q4_K = 5,
+    MOECKPT_WEIGHTS_Q6_K = 6,
+} moeckpt_weight_format;
+
+/// One compiled variant of the kernels.
+typedef struct moeckpt_kernels {
+    /// Weight rows per register tile of `multiply`; threads split rows in multiples of it.
+    long row_tile;
+    /// Tokens per panel of the activations `multiply` reads and writes.
+    long token_panel;
+    /// Token counts up to this go through `multiply_rows` (dot products) instead.
+    long max_dot_tokens;
+    /// y[n, t] = sum_k weight[n, k] x[k, t] for n in [row_begin, row_end), all `tokens` (whole
+    /// panels): x is [inputs, tokens] and y [outputs, tokens] in panels of `token_panel`. Only the
+    /// first `valid_tokens` tokens are guaranteed to be computed. Block formats need `inputs` a
+    /// multiple of their block.
+    void (*multiply)(
+        moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
+        long tokens, long valid_tokens, float *y, long outputs);
+    /// y[t, n] = sum_k weight[n, k] x[t, k] for n in [row_begin, row_end), t < tokens, row-major:
+    /// x [tokens, inputs], y [tokens, outputs].
+    void (*multiply_rows)(
+        moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
+        long tokens, float *y, long outputs);
+    /// gate[i] = silu(gate[i]) * up[i] = gate / (1 + e^-gate) * up, for i < count.
+    void (*silu_multiply)(float *gate, const float *up, long count);
+    /// p[i] = e^(p[i] - shift) for i < count; returns their sum (16 lane sums over the whole
+    /// 16-element chunks, summed lane by lane, then the rest in order).
+    float (*exp_shifted_sum)(float *p, long count, float shift);
+    /// y[i] = e^x[i] for i < count (16 at a time with the vector exp, the rest with expf).
+    void (*exp)(const float *x, float *y, long count);
+} moeckpt_kernels;
+
+/// Plain C vectors the compiler maps to the host's baseline (SSE2 on x86-64, NEON on arm64).
+const moeckpt_kernels *moeckpt_kernels_generic(void);
+/// AVX2 + FMA (x86-64-v3): 6 x 16 register tiles. NULL where not built (not x86-64, or portable).
+const moeckpt_kernels *moeckpt_kernels_avx2(void);
+/// AVX-512 (F, BW, DQ, VL): 8 x 32 tiles on 32 zmm registers. NULL where not built.
+const moeckpt_kernels *moeckpt_kernels_avx512(void);
+/// The AVX-512 variant's tiles compiled for AVX2, so that their logic is tested on any x86-64-v3
+/// machine (the instruction selection is the compiler's). NULL where not built.
+const moeckpt_kernels *moeckpt_kernels_avx512_logic_on_avx2(void);
+
+/// Whether this CPU and OS run the AVX2 (x86-64-v3) and AVX-512 variants.
+int moeckpt_cpu_runs_avx2_kernels(void);
+int moeckpt_cpu_runs_avx512_kernels(void);
+
+#endif

@@ -1,0 +1,28 @@
+// Types and includes shared by every variant; included before a variant's target attribute is
+// pushed, so that library declarations do not receive it.
+#ifndef MOECKPT_MATRIX_COMMON_H
+#define MOECKPT_MATRIX_COMMON_H
+
+#include "kernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef float mk_f32x8 __attribute__((ext_vector_type(8)));
+typedef float mk_f32x16 __attribute__((ext_vector_type(16)));
+typedef float mk_f32x32 __attribute__((ext_vector_type(32)));
+typedef uint32_t mk_u32x16 __attribute__((ext_vector_type(16)));
+typedef uint8_t mk_u8x16 __attribute__((ext_vector_type(16)));
+
+// Elements are defined as exact sequences of operations: no contraction of a * b + c into a
+// fused multiply-add unless written so.
+#pragma clang fp contract(off)
+// Vectors passed between static always-inline functions of one variant: no ABI is involved.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+#define MK_GLUE2(a, b) a##b
+#define MK_GLUE(a, b) MK_GLUE2(a, b)
+
+#endif

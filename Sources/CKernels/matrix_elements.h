@@ -1,0 +1,184 @@
+// How the kernels read one weight element as fp32 (`<format>_scalar`) and 16 consecutive ones
+// (`<format>_vector`, index a multiple of 16), widened exactly in registers; `<format>_bytes`
+// is the size of a row's first `elements` (for block formats, whole blocks). Part of a variant
+// (variant.h), compiled under its target attribute.
+
+#define MK_INLINE static inline __attribute__((always_inline))
+
+MK_INLINE float mk_load_f32(const unsigned char *p) {
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+MK_INLINE mk_f32x16 mk_load16(const float *p) {
+    mk_f32x16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+MK_INLINE mk_u8x16 mk_load_u8x16(const unsigned char *p) {
+    mk_u8x16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+MK_INLINE float mk_from_bits(uint32_t bits) {
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/// An F16 (a ggml block scale) widened exactly.
+MK_INLINE float mk_f16_at(const unsigned char *p) {
+    uint32_t h = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+    uint32_t sign = (h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
+    if (exponent == 0x1F) return mk_from_bits(sign | 0x7F800000 | mantissa << 13);
+    if (exponent != 0) return mk_from_bits(sign | (exponent + 112) << 23 | mantissa << 13);
+    // Subnormal: mantissa 2^-24, exactly.
+    return (float)mantissa * mk_from_bits(0x33800000) * (sign == 0 ? 1.0f : -1.0f);
+}
+
+/// Codes 0-255 widened to fp32 exactly, less `offset`: 2^23 + code as fp32 bits, minus
+/// 2^23 + offset (integer operations and one subtraction, no conversion instruction needed).
+MK_INLINE mk_f32x16 mk_widened_codes(mk_u8x16 codes, float offset) {
+    mk_u32x16 words = __builtin_convertvector(codes, mk_u32x16) | 0x4B000000u;
+    return (mk_f32x16)words - (8388608.0f + offset);
+}
+
+// F32.
+MK_INLINE long f32_bytes(long elements) { return 4 * elements; }
+MK_INLINE float f32_scalar(const unsigned char *base, long index) { return mk_load_f32(base + 4 * index); }
+MK_INLINE mk_f32x16 f32_vector(const unsigned char *base, long index) {
+    mk_f32x16 v;
+    memcpy(&v, base + 4 * index, sizeof v);
+    return v;
+}
+
+// BF16 is the top half of an fp32: widening is a 16-bit shift, exact.
+MK_INLINE long bf16_bytes(long elements) { return 2 * elements; }
+MK_INLINE float bf16_scalar(const unsigned char *base, long index) {
+    uint16_t h;
+    memcpy(&h, base + 2 * index, sizeof h);
+    return mk_from_bits((uint32_t)h << 16);
+}
+MK_INLINE mk_f32x16 bf16_vector(const unsigned char *base, long index) {
+    typedef uint16_t u16x16 __attribute__((ext_vector_type(16)));
+    u16x16 halves;
+    memcpy(&halves, base + 2 * index, sizeof halves);
+    return (mk_f32x16)(__builtin_convertvector(halves, mk_u32x16) << 16);
+}
+
+// MXFP4: each E2M1 code widened by building its fp32 bits (sign, exponent e + 126, the mantissa
+// bit; 0.5 for the subnormal code), times the block's 2^(s - 127).
+MK_INLINE long mxfp4_bytes(long elements) { return elements / 32 * 17; }
+MK_INLINE float mxfp4_scale(const unsigned char *block) {
+    uint32_t s = block[0];
+    return mk_from_bits(s == 0 ? 0x00400000u : s << 23);  // 2^-127 is subnormal; 255 gives 2^128 = inf
+}
+MK_INLINE float mxfp4_scalar(const unsigned char *base, long index) {
+    static const float magnitudes[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+    const unsigned char *block = base + (index >> 5) * 17;
+    unsigned byte = block[1 + (index & 15)];
+    unsigned code = (index & 16) == 0 ? byte & 0xF : byte >> 4;
+    float value = magnitudes[code & 7];
+    return ((code & 8) == 0 ? value : -value) * mxfp4_scale(block);
+}
+MK_INLINE mk_f32x16 mxfp4_vector(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 5) * 17;
+    mk_u8x16 bytes = mk_load_u8x16(block + 1);
+    mk_u32x16 codes = __builtin_convertvector((index & 16) == 0 ? bytes & 0xF : bytes >> 4, mk_u32x16);
+    mk_u32x16 exponent = (codes >> 1) & 3, mantissa = codes & 1;
+    mk_u32x16 normal = ((exponent + 126) << 23) | (mantissa << 22);
+    mk_u32x16 subnormal = ((exponent | (exponent >> 1)) & 1) - 1;  // all ones where the exponent is 0
+    mk_u32x16 bits = (normal & ~subnormal) | ((mantissa * 0x3F000000u) & subnormal) | ((codes & 8) << 28);
+    return (mk_f32x16)bits * mxfp4_scale(block);
+}
+
+// Q8_0: each int8 widened exactly through its bits, times the block's scale (q d is exact in
+// fp32: 8 by 11 significant bits).
+MK_INLINE long q8_0_bytes(long elements) { return elements / 32 * 34; }
+MK_INLINE float q8_0_scalar(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 5) * 34;
+    return (float)(int8_t)block[2 + (index & 31)] * mk_f16_at(block);
+}
+MK_INLINE mk_f32x16 q8_0_vector(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 5) * 34;
+    return mk_widened_codes(mk_load_u8x16(block + 2 + (index & 16)) ^ 0x80, 128) * mk_f16_at(block);
+}
+
+// Q4_0: (q - 8) d, as ggml computes it.
+MK_INLINE long q4_0_bytes(long elements) { return elements / 32 * 18; }
+MK_INLINE float q4_0_scalar(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 5) * 18;
+    unsigned byte = block[2 + (index & 15)];
+    int code = (int)((index & 16) == 0 ? byte & 0xF : byte >> 4);
+    return (float)(code - 8) * mk_f16_at(block);
+}
+MK_INLINE mk_f32x16 q4_0_vector(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 5) * 18;
+    mk_u8x16 bytes = mk_load_u8x16(block + 2);
+    return mk_widened_codes((index & 16) == 0 ? bytes & 0xF : bytes >> 4, 8) * mk_f16_at(block);
+}
+
+// Q4_K super-blocks, 144 bytes per 256 elements: F16 d and dmin, 12 bytes of 6-bit scales and
+// mins for 8 sub-blocks of 32, then 128 bytes of nibbles (per 64 elements, 32 bytes: low nibbles
+// the first sub-block, high the second). The element is (d sc) q - (dmin m), as ggml computes it.
+MK_INLINE long q4_K_bytes(long elements) { return elements / 256 * 144; }
+/// Sub-block j's scale d sc and offset dmin m (ggml's get_scale_min_k4).
+MK_INLINE void q4_K_scale_and_offset(const unsigned char *block, long j, float *scale, float *offset) {
+    const unsigned char *q = block + 4;
+    unsigned sc, m;
+    if (j < 4) {
+        sc = q[j] & 0x3F;
+        m = q[4 + j] & 0x3F;
+    } else {
+        sc = (q[4 + j] & 0x0F) | ((q[j - 4] >> 2) & 0x30);
+        m = (q[4 + j] >> 4) | ((q[j] >> 2) & 0x30);
+    }
+    *scale = mk_f16_at(block) * (float)sc;
+    *offset = mk_f16_at(block + 2) * (float)m;
+}
+MK_INLINE float q4_K_scalar(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 8) * 144;
+    long j = (index & 255) >> 5;
+    unsigned byte = block[16 + (j >> 1) * 32 + (index & 31)];
+    float scale, offset;
+    q4_K_scale_and_offset(block, j, &scale, &offset);
+    return scale * (float)((byte >> ((j & 1) * 4)) & 0xF) - offset;
+}
+MK_INLINE mk_f32x16 q4_K_vector(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 8) * 144;
+    long j = (index & 255) >> 5;
+    mk_u8x16 bytes = mk_load_u8x16(block + 16 + (j >> 1) * 32 + (index & 16));
+    float scale, offset;
+    q4_K_scale_and_offset(block, j, &scale, &offset);
+    return mk_widened_codes((j & 1) == 0 ? bytes & 0xF : bytes >> 4, 0) * scale - offset;
+}
+
+// Q6_K super-blocks, 210 bytes per 256 elements: 128 bytes of low nibbles, 64 of high bit
+// pairs, 16 int8 scales (one per 16 elements), then F16 d. The element is (d s) (q - 32).
+MK_INLINE long q6_K_bytes(long elements) { return elements / 256 * 210; }
+MK_INLINE float q6_K_scale(const unsigned char *block, long i) {
+    return mk_f16_at(block + 208) * (float)(int8_t)block[192 + (i >> 4)];
+}
+/// Where element i of a super-block (0-255) keeps its low nibble and high pair, and their shifts.
+#define Q6_K_PLACES(i)                                                                             \
+    long c = (i) >> 5;                                                                             \
+    long low_at = (c >> 2) * 64 + (c & 1) * 32 + ((i) & 31), high_at = 128 + (c >> 2) * 32 + ((i) & 31); \
+    unsigned low_shift = (unsigned)(((c & 3) >> 1) * 4), high_shift = (unsigned)((c & 3) * 2)
+MK_INLINE float q6_K_scalar(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 8) * 210;
+    long i = index & 255;
+    Q6_K_PLACES(i);
+    int low = (block[low_at] >> low_shift) & 0xF, high = (block[high_at] >> high_shift) & 3;
+    return q6_K_scale(block, i) * (float)((low | high << 4) - 32);
+}
+MK_INLINE mk_f32x16 q6_K_vector(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 8) * 210;
+    long i = index & 255;
+    Q6_K_PLACES(i);
+    mk_u8x16 low = (mk_load_u8x16(block + low_at) >> (uint8_t)low_shift) & 0xF;
+    mk_u8x16 high = (mk_load_u8x16(block + high_at) >> (uint8_t)high_shift) & 3;
+    return mk_widened_codes(low | high << 4, 32) * q6_K_scale(block, i);
+}

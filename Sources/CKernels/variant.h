@@ -1,0 +1,70 @@
+// One variant of the kernels, compiled by the including file under its target attribute
+// with MK_VARIANT (its name), MK_ROW_TILE and MK_TOKEN_PANEL defined. Nothing here names an
+// instruction: the vectors are the compiler's, so the same source serves every instruction set.
+//
+// Every output element is one sequence of operations whatever the variant, tile, edge, block or
+// thread that computes it (the tests hold scalar references of both):
+// - panel products (`multiply`): one fused multiply-add per k, in order, from zero;
+// - dot products (`multiply_rows`): 16 lane chains of fused multiply-adds over the whole
+//   16-element chunks of k, their sum lane by lane, then the rest of k in order.
+
+#include "matrix_elements.h"
+#include "matrix_tiles.h"
+#include "elementwise.h"
+
+// Tiles and dot products, once per weight format.
+#define MK_ELEMENT f32
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT bf16
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT mxfp4
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT q8_0
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT q4_0
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT q4_K
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT q6_K
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+
+#define MK_FORMAT_SWITCH(function, ...)                                         \
+    switch (format) {                                                           \
+    case MOECKPT_WEIGHTS_F32: function##_f32(__VA_ARGS__); break;               \
+    case MOECKPT_WEIGHTS_BF16: function##_bf16(__VA_ARGS__); break;             \
+    case MOECKPT_WEIGHTS_MXFP4: function##_mxfp4(__VA_ARGS__); break;           \
+    case MOECKPT_WEIGHTS_Q8_0: function##_q8_0(__VA_ARGS__); break;             \
+    case MOECKPT_WEIGHTS_Q4_0: function##_q4_0(__VA_ARGS__); break;             \
+    case MOECKPT_WEIGHTS_Q4_K: function##_q4_K(__VA_ARGS__); break;             \
+    case MOECKPT_WEIGHTS_Q6_K: function##_q6_K(__VA_ARGS__); break;             \
+    }
+
+static void mk_multiply(
+    moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
+    long tokens, long valid_tokens, float *y, long outputs) {
+    MK_FORMAT_SWITCH(gemm, weight, row_begin, row_end, inputs, x, tokens, valid_tokens, y, outputs)
+}
+
+static void mk_multiply_rows(
+    moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
+    long tokens, float *y, long outputs) {
+    MK_FORMAT_SWITCH(dots, weight, row_begin, row_end, inputs, x, tokens, y, outputs)
+}
+
+static const moeckpt_kernels MK_GLUE(mk_kernels_, MK_VARIANT) = {
+    .row_tile = MK_ROW_TILE,
+    .token_panel = MK_TOKEN_PANEL,
+    .max_dot_tokens = MK_MAX_DOT_TOKENS,
+    .multiply = mk_multiply,
+    .multiply_rows = mk_multiply_rows,
+    .silu_multiply = mk_silu_multiply,
+    .exp_shifted_sum = mk_exp_shifted_sum,
+    .exp = mk_exp,
+};

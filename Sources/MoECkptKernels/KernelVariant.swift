@@ -1,0 +1,142 @@
+import CKernels
+import Glibc
+
+/// The weight dtypes the matrix kernels read in place.
+public enum MatrixWeightType: String, Sendable, CaseIterable {
+    case f32, bf16
+    /// MXFP4 in llama.cpp's `block_mxfp4` layout (`MXFP4Blocks`): 17 bytes per 32 weights.
+    case mxfp4
+    /// ggml's Q8_0 (`GGMLBlocks`): 34 bytes per 32 weights.
+    case q8_0
+    /// ggml's Q4_0 (18 bytes per 32 weights), Q4_K (144 per 256) and Q6_K (210 per 256).
+    case q4_0, q4_K, q6_K
+
+    /// Weights per block: a row holds whole blocks.
+    public var blockSize: Int {
+        switch self {
+        case .f32, .bf16: 1
+        case .mxfp4, .q8_0, .q4_0: 32
+        case .q4_K, .q6_K: 256
+        }
+    }
+
+    /// Bytes of `elements` consecutive weights (for a block type, whole blocks).
+    public func bytes(_ elements: Int) -> Int {
+        switch self {
+        case .f32: 4 * elements
+        case .bf16: 2 * elements
+        case .mxfp4: elements / 32 * 17
+        case .q8_0: elements / 32 * 34
+        case .q4_0: elements / 32 * 18
+        case .q4_K: elements / 256 * 144
+        case .q6_K: elements / 256 * 210
+        }
+    }
+
+    var format: moeckpt_weight_format {
+        switch self {
+        case .f32: MOECKPT_WEIGHTS_F32
+        case .bf16: MOECKPT_WEIGHTS_BF16
+        case .mxfp4: MOECKPT_WEIGHTS_MXFP4
+        case .q8_0: MOECKPT_WEIGHTS_Q8_0
+        case .q4_0: MOECKPT_WEIGHTS_Q4_0
+        case .q4_K: MOECKPT_WEIGHTS_Q4_K
+        case .q6_K: MOECKPT_WEIGHTS_Q6_K
+        }
+    }
+}
+
+/// The variants of the hot kernels, matrix products and vector exp (Sources/CKernels: one C source
+/// compiled per instruction set with function-level target attributes), and which one this CPU
+/// runs. Every variant computes every element with the same sequence of operations: results are
+/// bit-identical.
+public enum KernelVariant: String, Sendable, CaseIterable {
+    /// Plain C vectors: what any host runs (NEON on arm64; on x86-64 older than AVX2, slow).
+    case generic
+    /// AVX2 + FMA (x86-64-v3), 6 x 16 register tiles.
+    case avx2
+    /// AVX-512, 8 x 32 register tiles.
+    case avx512
+    /// The AVX-512 variant's tiles compiled for AVX2: for the tests, on machines without AVX-512.
+    case avx512LogicOnAVX2 = "avx512-logic"
+
+    var kernels: UnsafePointer<moeckpt_kernels>? {
+        switch self {
+        case .generic: moeckpt_kernels_generic()
+        case .avx2: moeckpt_kernels_avx2()
+        case .avx512: moeckpt_kernels_avx512()
+        case .avx512LogicOnAVX2: moeckpt_kernels_avx512_logic_on_avx2()
+        }
+    }
+
+    /// Whether this build has the variant and this CPU (and OS) can run it.
+    public var isSupported: Bool {
+        guard kernels != nil else { return false }
+        switch self {
+        case .generic: return true
+        case .avx2, .avx512LogicOnAVX2: return CPUFeatures.runsAVX2
+        case .avx512: return CPUFeatures.runsAVX512
+        }
+    }
+
+    /// The widest variant this CPU runs; `MOECKPT_KERNELS=<name>` selects another (for comparisons).
+    public static let selected: KernelVariant = {
+        if let name = getenv("MOECKPT_KERNELS").map({ String(cString: $0) }), let build = KernelVariant(rawValue: name),
+            build.isSupported
+        {
+            return build
+        }
+        return [.avx512, .avx2].first(where: \.isSupported) ?? .generic
+    }()
+
+    /// The variant's table; only supported variants are ever asked.
+    private var table: moeckpt_kernels { kernels!.pointee }
+
+    /// Weight rows per register tile; threads split rows in multiples of it.
+    public var rowTile: Int { table.row_tile }
+
+    /// Tokens per panel of the activations (`TokenPanels`).
+    public var tokenPanel: Int { table.token_panel }
+
+    /// Token counts up to this run as dot products (`Linear.multiplyRows`).
+    public var maxDotTokens: Int { table.max_dot_tokens }
+
+    /// y[n, t] = Σ_k weight[n, k] x[k, t] for n in `rows` (`moeckpt_kernels.multiply`).
+    func multiply(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
+    ) {
+        table.multiply(type.format, weight, rows.lowerBound, rows.upperBound, inputs, x, tokens, validTokens, y, outputs)
+    }
+
+    /// y[t, n] = Σ_k weight[n, k] x[t, k] for n in `rows`, row-major (`multiply_rows`).
+    func multiplyRows(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
+    ) {
+        table.multiply_rows(type.format, weight, rows.lowerBound, rows.upperBound, inputs, x, tokens, y, outputs)
+    }
+
+    /// gate = silu(gate) * up, element by element (`Activation.siluMultiply`).
+    func siluMultiply(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        table.silu_multiply(gate, up, count)
+    }
+
+    /// p = e^(p - shift) in place; their sum (`Softmax.row`).
+    func expShiftedSum(_ p: UnsafeMutablePointer<Float>, count: Int, shift: Float) -> Float {
+        table.exp_shifted_sum(p, count, shift)
+    }
+
+    /// y = e^x, the vector exp on whole 16-element chunks (`Activation.exp`).
+    func exp(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        table.exp(x, y, count)
+    }
+}
+
+/// What the CPU can run, asked once.
+public enum CPUFeatures {
+    /// AVX2, FMA and F16C, with the OS saving the registers.
+    public static let runsAVX2 = moeckpt_cpu_runs_avx2_kernels() != 0
+    /// AVX-512 F, BW, DQ and VL, with the OS saving the registers.
+    public static let runsAVX512 = moeckpt_cpu_runs_avx512_kernels() != 0
+}

@@ -1,1 +1,0 @@
-../MatrixKernels/Dots.swift

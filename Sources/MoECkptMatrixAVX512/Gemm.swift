@@ -1,1 +1,0 @@
-../MatrixKernels/Gemm.swift

@@ -1,1 +1,0 @@
-../../Sources/MatrixKernels/Dots.swift

@@ -1,1 +1,0 @@
-../../Sources/MatrixKernels/WeightElement.swift
