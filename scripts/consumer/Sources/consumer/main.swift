@@ -8,7 +8,7 @@ guard CommandLine.arguments.count == 2 else {
     exit(2)
 }
 do {
-    let report = try ModelRunner.verify(CommandLine.arguments[1])
+    let report = try Verifier.verify(CommandLine.arguments[1])
     let worst = report.comparisons.map(\.maxAbsoluteError).max() ?? 0
     print("\(report.architecture): \(report.passed ? "passed" : "FAILED"), max |diff| \(worst), \(KernelVariant.selected.rawValue) kernels")
     exit(report.passed ? 0 : 1)
