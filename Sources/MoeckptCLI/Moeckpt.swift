@@ -12,7 +12,7 @@ struct Moeckpt: ParsableCommand {
         commandName: "moeckpt",
         abstract: "Inspect, convert and verify Mixture-of-Experts checkpoints.",
         discussion: "Exit status: 0 success, 1 a failed numerical check, 2 bad input or usage.",
-        version: "0.1.0",
+        version: "0.2.0",
         subcommands: [Inspect.self, Convert.self, VerifyCommand.self, RunCommand.self, BenchCommand.self]
     )
 }
