@@ -81,10 +81,10 @@ public enum KernelVariant: String, Sendable, CaseIterable {
 
     /// The widest variant this CPU runs; `MOECKPT_KERNELS=<name>` selects another (for comparisons).
     public static let selected: KernelVariant = {
-        if let name = getenv("MOECKPT_KERNELS").map({ String(cString: $0) }), let build = KernelVariant(rawValue: name),
-            build.isSupported
+        if let name = getenv("MOECKPT_KERNELS").map({ String(cString: $0) }), let variant = KernelVariant(rawValue: name),
+            variant.isSupported
         {
-            return build
+            return variant
         }
         return [.avx512, .avx2].first(where: \.isSupported) ?? .generic
     }()

@@ -3,7 +3,7 @@
 ///
 /// A few tokens are dot products on the rows as they are; more are moved into the layout of the
 /// matrix kernels (`TokenPanels`) and back. Threads split the output features; every element is
-/// computed by the same operations whatever the thread count or kernel build, so results are
+/// computed by the same operations whatever the thread count or kernel variant, so results are
 /// bit-identical for 1 or N threads.
 public enum Linear {
     /// Up to this many tokens, products run as dot products on rows (`multiplyRows`).
@@ -24,13 +24,13 @@ public enum Linear {
         _ type: MatrixWeightType, x: UnsafePointer<Float>, rows: Int, inputs: Int,
         weight: UnsafeRawPointer, outputs: Int, bias: UnsafePointer<Float>?,
         into y: UnsafeMutablePointer<Float>, threads: Int = 1,
-        build: KernelVariant = .selected
+        variant: KernelVariant = .selected
     ) {
         guard rows > 0 else { return }
-        if rows <= build.maxDotTokens {
+        if rows <= variant.maxDotTokens {
             multiplyRows(
                 type, weight: weight, outputs: outputs, inputs: inputs, x: x, tokens: rows, y: y, threads: threads,
-                build: build)
+                variant: variant)
             if let bias {
                 for t in 0..<rows {
                     for n in 0..<outputs { y[t * outputs + n] += bias[n] }
@@ -38,7 +38,7 @@ public enum Linear {
             }
             return
         }
-        let layout = TokenPanels(build: build)
+        let layout = TokenPanels(variant: variant)
         let tokens = layout.padded(rows)
         let xPanels = UnsafeMutablePointer<Float>.allocate(capacity: inputs * tokens)
         let yPanels = UnsafeMutablePointer<Float>.allocate(capacity: outputs * tokens)
@@ -46,36 +46,36 @@ public enum Linear {
         layout.fromRows(x, rows: rows, features: inputs, into: xPanels, threads: threads)
         multiply(
             type, weight: weight, outputs: outputs, inputs: inputs, x: xPanels, tokens: rows, y: yPanels,
-            threads: threads, build: build)
+            threads: threads, variant: variant)
         layout.toRows(yPanels, rows: rows, features: outputs, bias: bias, into: y, threads: threads)
     }
 
-    /// y [outputs, tokens] = weight · x [inputs, tokens], both in `TokenPanels` of `build` (padded
+    /// y [outputs, tokens] = weight · x [inputs, tokens], both in `TokenPanels` of `variant` (padded
     /// to whole panels; the padding columns of y are unspecified), threads splitting the outputs.
     public static func multiply(
         _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
-        build: KernelVariant = .selected
+        variant: KernelVariant = .selected
     ) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
-        let padded = TokenPanels(build: build).padded(tokens)
-        Parallel.ranges(outputs, threads: threads, alignment: build.rowTile) { range in
-            build.multiply(
+        let padded = TokenPanels(variant: variant).padded(tokens)
+        Parallel.ranges(outputs, threads: threads, alignment: variant.rowTile) { range in
+            variant.multiply(
                 type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: padded, validTokens: tokens,
                 y: ys.base, outputs: outputs)
         }
     }
 
-    /// y [tokens, outputs] = x [tokens, inputs] · weightᵀ for at most `build.maxDotTokens`
+    /// y [tokens, outputs] = x [tokens, inputs] · weightᵀ for at most `variant.maxDotTokens`
     /// tokens, row-major, threads splitting the outputs.
     public static func multiplyRows(
         _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
-        build: KernelVariant = .selected
+        variant: KernelVariant = .selected
     ) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
         Parallel.ranges(outputs, threads: threads, alignment: 16) { range in
-            build.multiplyRows(
+            variant.multiplyRows(
                 type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: tokens, y: ys.base,
                 outputs: outputs)
         }

@@ -6,7 +6,7 @@
 public struct TokenPanels: Sendable {
     public let width: Int
 
-    public init(build: KernelVariant = .selected) { width = build.tokenPanel }
+    public init(variant: KernelVariant = .selected) { width = variant.tokenPanel }
 
     public init(width: Int) { self.width = width }
 

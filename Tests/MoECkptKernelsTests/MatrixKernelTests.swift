@@ -6,7 +6,7 @@ import Testing
 @testable import MoECkptKernels
 
 /// The matrix kernels against scalar references of the exact sequence of operations each element
-/// is defined by, compared bit for bit, for every kernel build this CPU runs.
+/// is defined by, compared bit for bit, for every kernel variant this CPU runs.
 struct MatrixKernelTests {
     /// Panel products: one fused multiply-add per k, in order, from zero.
     static func chain(_ w: ArraySlice<Float>, _ x: ArraySlice<Float>) -> Float {
@@ -33,7 +33,7 @@ struct MatrixKernelTests {
 
     static func run(
         _ type: MatrixWeightType, _ weightBytes: [UInt8], x: [Float], rows: Int, inputs: Int, outputs: Int,
-        bias: [Float]?, threads: Int, build: KernelVariant
+        bias: [Float]?, threads: Int, variant: KernelVariant
     ) -> [Float] {
         var y = [Float](repeating: .nan, count: rows * outputs)
         weightBytes.withUnsafeBytes { w in
@@ -42,7 +42,7 @@ struct MatrixKernelTests {
                     func go(_ b: UnsafePointer<Float>?) {
                         Linear.forward(
                             type, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
-                            bias: b, into: yp.baseAddress!, threads: threads, build: build)
+                            bias: b, into: yp.baseAddress!, threads: threads, variant: variant)
                     }
                     if let bias { bias.withUnsafeBufferPointer { go($0.baseAddress!) } } else { go(nil) }
                 }
@@ -53,7 +53,7 @@ struct MatrixKernelTests {
 
     static func bytes<T>(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
 
-    static var builds: [KernelVariant] { KernelVariant.allCases.filter(\.isSupported) }
+    static var variants: [KernelVariant] { KernelVariant.allCases.filter(\.isSupported) }
 
     /// Token counts on both sides of the dot-product limit and of panel widths (8, 16, 32); input
     /// sizes around the vector width and across the 1024-element k-block; output counts that
@@ -68,8 +68,8 @@ struct MatrixKernelTests {
         // BF16-exact values, so one set of weights serves both dtypes.
         let w = Self.bf16(KernelTests.random(outputs * inputs, seed: 12)).map { Float(bitPattern: UInt32($0) << 16) }
         let bias = KernelTests.random(outputs, seed: 13)
-        for build in Self.builds {
-            let sequence = rows <= build.maxDotTokens ? Self.dot : Self.chain
+        for variant in Self.variants {
+            let sequence = rows <= variant.maxDotTokens ? Self.dot : Self.chain
             var expected = [Float](repeating: 0, count: rows * outputs)
             for t in 0..<rows {
                 for n in 0..<outputs {
@@ -81,12 +81,12 @@ struct MatrixKernelTests {
             for threads in [1, 2, 3] {
                 let f32 = Self.run(
                     .f32, Self.bytes(w), x: x, rows: rows, inputs: inputs, outputs: outputs, bias: bias,
-                    threads: threads, build: build)
+                    threads: threads, variant: variant)
                 let bf16 = Self.run(
                     .bf16, Self.bytes(Self.bf16(w)), x: x, rows: rows, inputs: inputs, outputs: outputs,
-                    bias: bias, threads: threads, build: build)
-                #expect(f32.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) f32, \(threads) threads")
-                #expect(bf16.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) bf16 in place, \(threads) threads")
+                    bias: bias, threads: threads, variant: variant)
+                #expect(f32.map(\.bitPattern) == expected.map(\.bitPattern), "\(variant) f32, \(threads) threads")
+                #expect(bf16.map(\.bitPattern) == expected.map(\.bitPattern), "\(variant) bf16 in place, \(threads) threads")
             }
         }
     }
@@ -107,13 +107,13 @@ struct MatrixKernelTests {
         Self.expectTheSequence(.mxfp4, blocks, values: w, x: x, rows: rows, inputs: inputs, outputs: outputs)
     }
 
-    /// Products on blocks (every build, 1 and 2 threads) against the defined sequence on the
+    /// Products on blocks (every variant, 1 and 2 threads) against the defined sequence on the
     /// blocks' values, bit for bit.
     static func expectTheSequence(
         _ type: MatrixWeightType, _ blocks: [UInt8], values w: [Float], x: [Float], rows: Int, inputs: Int, outputs: Int
     ) {
-        for build in builds {
-            let sequence = rows <= build.maxDotTokens ? dot : chain
+        for variant in variants {
+            let sequence = rows <= variant.maxDotTokens ? dot : chain
             var expected = [Float](repeating: 0, count: rows * outputs)
             for t in 0..<rows {
                 for n in 0..<outputs {
@@ -121,8 +121,8 @@ struct MatrixKernelTests {
                 }
             }
             for threads in [1, 2] {
-                let y = run(type, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, build: build)
-                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(build) \(type), \(threads) threads")
+                let y = run(type, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, variant: variant)
+                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(variant) \(type), \(threads) threads")
             }
         }
     }
@@ -205,7 +205,7 @@ struct MatrixKernelTests {
         let w = Self.bf16(KernelTests.random(outputs * inputs, seed: 15))
         let reference = Self.run(
             .bf16, Self.bytes(w), x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil,
-            threads: 1, build: .selected)
+            threads: 1, variant: .selected)
         // The same bytes one byte further into a buffer (a safetensors data offset need not be even).
         var shifted = [UInt8](repeating: 0, count: 1) + Self.bytes(w)
         shifted.withUnsafeMutableBytes { buffer in
@@ -274,10 +274,10 @@ struct MatrixKernelTests {
 struct MatrixKernelVariantTests {
     @Test func variantsAndTheirTiles() {
         #expect(KernelVariant.generic.isSupported)
-        for build in KernelVariant.allCases where build.isSupported {
-            let wide = build == .avx512 || build == .avx512LogicOnAVX2
-            #expect(build.rowTile == (wide ? 8 : 6) && build.tokenPanel == (wide ? 32 : 16), "\(build)")
-            #expect(build.maxDotTokens == 4)
+        for variant in KernelVariant.allCases where variant.isSupported {
+            let wide = variant == .avx512 || variant == .avx512LogicOnAVX2
+            #expect(variant.rowTile == (wide ? 8 : 6) && variant.tokenPanel == (wide ? 32 : 16), "\(variant)")
+            #expect(variant.maxDotTokens == 4)
         }
         #if arch(x86_64)
         if KernelVariant.avx2.kernels != nil {  // not the portable configuration
