@@ -21,6 +21,10 @@ static void E_(mk_widen)(
     }
 }
 
+static void E_(widen_rows)(const void *weight, long row_begin, long row_end, long columns, float *out) {
+    E_(mk_widen)(weight, columns, row_begin, row_end, 0, columns, out);
+}
+
 /// Rows [row_begin, row_end) (at most a tile), columns [k0, k0 + count) of the weight, widened to
 /// fp32, as one row tile [count][MK_ROW_TILE]; rows past the end are zero.
 static void E_(mk_pack_tile)(

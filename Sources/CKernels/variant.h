@@ -58,12 +58,18 @@ static void mk_multiply_rows(
     MK_FORMAT_SWITCH(dots, weight, row_begin, row_end, inputs, x, tokens, y, outputs)
 }
 
+static void mk_widen_rows(
+    moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long columns, float *out) {
+    MK_FORMAT_SWITCH(widen_rows, weight, row_begin, row_end, columns, out)
+}
+
 static const moeckpt_kernels MK_GLUE(mk_kernels_, MK_VARIANT) = {
     .row_tile = MK_ROW_TILE,
     .token_panel = MK_TOKEN_PANEL,
     .max_dot_tokens = MK_MAX_DOT_TOKENS,
     .multiply = mk_multiply,
     .multiply_rows = mk_multiply_rows,
+    .widen_rows = mk_widen_rows,
     .silu_multiply = mk_silu_multiply,
     .exp_shifted_sum = mk_exp_shifted_sum,
     .exp = mk_exp,

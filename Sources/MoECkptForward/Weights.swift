@@ -92,6 +92,12 @@ package struct WeightMatrix: @unchecked Sendable {
         (self.type, self.base, self.owner) = (type, base, owner)
     }
 
+    /// Row `row` of this [*, columns] matrix, widened to fp32 where it is (an embedding lookup
+    /// reads one row, not the table).
+    package func widenRow(_ row: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        KernelVariant.selected.widenRows(type, weight: base, rows: row..<(row + 1), columns: columns, into: out)
+    }
+
     /// The matrix starting `elements` further on (one expert of a stack), kept alive by the same owner.
     package func advanced(by elements: Int) -> WeightMatrix {
         WeightMatrix(type: type, base: base + type.bytes(elements), owner: owner)

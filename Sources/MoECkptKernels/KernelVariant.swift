@@ -117,6 +117,13 @@ public enum KernelVariant: String, Sendable, CaseIterable {
         table.multiply_rows(type.format, weight, rows.lowerBound, rows.upperBound, inputs, x, tokens, y, outputs)
     }
 
+    /// Rows `rows` of a [*, columns] matrix in `type`, widened to fp32 into `out` [rows.count, columns].
+    public func widenRows(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, columns: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        table.widen_rows(type.format, weight, rows.lowerBound, rows.upperBound, columns, out)
+    }
+
     /// gate = silu(gate) * up, element by element (`Activation.siluMultiply`).
     func siluMultiply(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
         table.silu_multiply(gate, up, count)

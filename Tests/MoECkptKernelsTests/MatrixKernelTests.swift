@@ -199,6 +199,37 @@ struct MatrixKernelTests {
         #expect(MXFP4Blocks.values == [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6])
     }
 
+    /// Rows widened where they are (embedding lookups) are ggml's dequantization and BF16's
+    /// widening, bit for bit, in every variant.
+    @Test func widenedRowsAreTheDequantizedValues() {
+        let (rows, columns) = (5, 512)
+        var generator = SeededGenerator(seed: 31)
+        var blocks = (0..<(rows * columns / 256 * GGMLBlocks.q4_KBytes)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for block in stride(from: 0, to: blocks.count, by: GGMLBlocks.q4_KBytes) {
+            for offset in [0, 2] { blocks[block + offset + 1] = (blocks[block + offset + 1] & 0x83) | 10 << 2 }
+        }
+        var expected = [Float](repeating: .nan, count: rows * columns)
+        blocks.withUnsafeBytes { b in
+            expected.withUnsafeMutableBufferPointer {
+                GGMLBlocks.dequantizeQ4_K(b.baseAddress!, count: rows * columns, into: $0.baseAddress!)
+            }
+        }
+        let halves = Self.bf16(KernelTests.random(rows * columns, seed: 32))
+        for variant in Self.variants {
+            for (type, bytes, values) in [
+                (MatrixWeightType.q4_K, blocks, expected), (.bf16, Self.bytes(halves), halves.map { Float(bitPattern: UInt32($0) << 16) }),
+            ] {
+                var out = [Float](repeating: .nan, count: 2 * columns)
+                bytes.withUnsafeBytes { b in
+                    out.withUnsafeMutableBufferPointer {
+                        variant.widenRows(type, weight: b.baseAddress!, rows: 2..<4, columns: columns, into: $0.baseAddress!)
+                    }
+                }
+                #expect(out.map(\.bitPattern) == values[(2 * columns)..<(4 * columns)].map(\.bitPattern), "\(variant) \(type)")
+            }
+        }
+    }
+
     @Test func bf16WeightsAreReadInPlaceAtAnyAlignment() {
         let (rows, inputs, outputs) = (20, 37, 11)
         let x = KernelTests.random(rows * inputs, seed: 14)

@@ -42,6 +42,10 @@ typedef struct moeckpt_kernels {
     void (*multiply_rows)(
         moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
         long tokens, float *y, long outputs);
+    /// out[r - row_begin][c] = weight[r, c] widened to fp32 for r in [row_begin, row_end), c <
+    /// columns: rows of a matrix read where they are (an embedding's, token by token).
+    void (*widen_rows)(
+        moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long columns, float *out);
     /// gate[i] = silu(gate[i]) * up[i] = gate / (1 + e^-gate) * up, for i < count.
     void (*silu_multiply)(float *gate, const float *up, long count);
     /// p[i] = e^(p[i] - shift) for i < count; returns their sum (16 lane sums over the whole

@@ -62,7 +62,7 @@ public struct DecoderForward: Sendable {
     }
 
     public let config: DecoderConfig
-    let embedding: [Float]  // [vocab, h]
+    let embedding: WeightMatrix  // [vocab, h], read in place: a lookup widens one row
     let layers: [Layer]
     let finalNorm: [Float]  // [h]
     let lmHead: LinearLayer  // [vocab, h] (the embedding when tied)
@@ -82,7 +82,7 @@ public struct DecoderForward: Sendable {
                 gate: try linear(prefix + "gate", h, rows), up: try linear(prefix + "up", h, rows),
                 down: try linear(prefix + "down", rows, h))
         }
-        embedding = try w.f32("embed")
+        embedding = try w.matrix("embed")
         var layers: [Layer] = []
         for l in 0..<config.numLayers {
             let p = "layers.\(l)."
@@ -139,7 +139,11 @@ public struct DecoderForward: Sendable {
         }
         self.layers = layers
         finalNorm = try w.f32("final_norm")
-        lmHead = try linear(config.tieWordEmbeddings ? "embed" : "lm_head", h, config.vocabSize)
+        // A tied head is the embedding's own matrix (one mapping, or one widened copy).
+        lmHead =
+            config.tieWordEmbeddings
+            ? LinearLayer(weight: embedding, bias: nil, inputs: h, outputs: config.vocabSize)
+            : try linear("lm_head", h, config.vocabSize)
     }
 
     /// A model of the given shape with seeded random weights (uniform, scaled by 1/sqrt(fan-in)),
@@ -198,7 +202,7 @@ public struct DecoderForward: Sendable {
         let (h, e, i) = (config.hiddenSize, config.numExperts, config.expertIntermediate)
         let (qRows, kvRows) = (config.numHeads * config.headDim, config.numKVHeads * config.headDim)
         self.config = config
-        embedding = random(config.vocabSize * h, fanIn: 1)
+        embedding = WeightMatrix(random(config.vocabSize * h, fanIn: 1))
         layers = (0..<config.numLayers).map { _ in
             Layer(
                 attentionNorm: [Float](repeating: 1, count: h),
@@ -266,7 +270,9 @@ public struct DecoderForward: Sendable {
                 guard id >= 0 && id < config.vocabSize else {
                     throw .badInput("input_ids holds token \(id), outside the vocabulary of \(config.vocabSize)")
                 }
-                for c in 0..<h { hidden[(b * tokens + t) * h + c] = embedding[id * h + c] }
+                hidden.withUnsafeMutableBufferPointer {
+                    embedding.widenRow(id, columns: h, into: $0.baseAddress! + (b * tokens + t) * h)
+                }
             }
         }
         if embeddingScale != 1 { hidden = hidden.map { $0 * embeddingScale } }
