@@ -1,6 +1,6 @@
-// One variant of the kernels, compiled by the including file under its target attribute
-// with MK_VARIANT (its name), MK_ROW_TILE and MK_TOKEN_PANEL defined. Nothing here names an
-// instruction: the vectors are the compiler's, so the same source serves every instruction set.
+// One variant of the kernels, compiled by the including file under its target attribute with
+// MK_VARIANT (its name), MK_ROW_TILE, MK_TOKEN_PANEL and MK_MAX_DOT_TOKENS defined. Nothing here
+// names an instruction: the vectors are the compiler's, so one source serves every instruction set.
 //
 // Every output element is one sequence of operations whatever the variant, tile, edge, block or
 // thread that computes it (the tests hold scalar references of both):
