@@ -31,11 +31,8 @@ MK_INLINE mk_f32x16 mk_exp16(mk_f32x16 x) {
 static void mk_silu_multiply(float *gate, const float *up, long count) {
     long i = 0;
     for (; i + 16 <= count; i += 16) {
-        mk_f32x16 g, u;
-        memcpy(&g, gate + i, sizeof g);
-        memcpy(&u, up + i, sizeof u);
-        mk_f32x16 result = g / (1.0f + mk_exp16(-g)) * u;
-        memcpy(gate + i, &result, sizeof result);
+        mk_f32x16 g = mk_load16(gate + i);
+        mk_store16(gate + i, g / (1.0f + mk_exp16(-g)) * mk_load16(up + i));
     }
     for (; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
@@ -44,14 +41,11 @@ static float mk_exp_shifted_sum(float *p, long count, float shift) {
     mk_f32x16 lanes = 0;
     long i = 0;
     for (; i + 16 <= count; i += 16) {
-        mk_f32x16 v;
-        memcpy(&v, p + i, sizeof v);
-        mk_f32x16 e = mk_exp16(v - shift);
-        memcpy(p + i, &e, sizeof e);
+        mk_f32x16 e = mk_exp16(mk_load16(p + i) - shift);
+        mk_store16(p + i, e);
         lanes += e;
     }
-    float sum = lanes[0];
-    for (int lane = 1; lane < 16; lane++) sum += lanes[lane];
+    float sum = mk_lane_sum(lanes);
     for (; i < count; i++) {
         p[i] = expf(p[i] - shift);
         sum += p[i];
@@ -61,11 +55,6 @@ static float mk_exp_shifted_sum(float *p, long count, float shift) {
 
 static void mk_exp(const float *x, float *y, long count) {
     long i = 0;
-    for (; i + 16 <= count; i += 16) {
-        mk_f32x16 v;
-        memcpy(&v, x + i, sizeof v);
-        v = mk_exp16(v);
-        memcpy(y + i, &v, sizeof v);
-    }
+    for (; i + 16 <= count; i += 16) mk_store16(y + i, mk_exp16(mk_load16(x + i)));
     for (; i < count; i++) y[i] = expf(x[i]);
 }

@@ -17,6 +17,15 @@ MK_INLINE mk_f32x16 mk_load16(const float *p) {
     return v;
 }
 
+MK_INLINE void mk_store16(float *p, mk_f32x16 v) { memcpy(p, &v, sizeof v); }
+
+/// The sum of the 16 lanes, lane 0 first, in order (the sequence the tests' references use).
+MK_INLINE float mk_lane_sum(mk_f32x16 v) {
+    float sum = v[0];
+    for (int lane = 1; lane < 16; lane++) sum += v[lane];
+    return sum;
+}
+
 MK_INLINE mk_u8x16 mk_load_u8x16(const unsigned char *p) {
     mk_u8x16 v;
     memcpy(&v, p, sizeof v);
@@ -50,7 +59,7 @@ MK_INLINE mk_f32x16 mk_widened_codes(mk_u8x16 codes, float offset) {
 MK_INLINE long f32_bytes(long elements) { return 4 * elements; }
 MK_INLINE float f32_scalar(const unsigned char *base, long index) { return mk_load_f32(base + 4 * index); }
 MK_INLINE mk_f32x16 f32_vector(const unsigned char *base, long index) {
-    mk_f32x16 v;
+    mk_f32x16 v;  // from bytes: an F32 tensor's offset in a file need not be 4-aligned
     memcpy(&v, base + 4 * index, sizeof v);
     return v;
 }
