@@ -1,0 +1,75 @@
+import Foundation
+import MoECkpt
+import MoECkptTestSupport
+import Testing
+
+/// Weights are used where the file mapping has them (issue 18): a model whose weights are several
+/// times the private memory the process may use runs, and computes what it computes without the
+/// limit. RLIMIT_DATA (util-linux's prlimit --data) counts private writable memory, not the
+/// read-only mappings the weights are read from, so it is the limit that tells the two apart;
+/// moeckpt itself needs about 40 MB of it (measured: 20 MB fails, 40 MB runs).
+struct LargerThanMemoryTests {
+    static let hidden = 32  // the fixture's
+    static let vocabulary = 1 << 21  // embedding and head: 128 MiB each in BF16
+
+    /// The Qwen3-MoE BF16 fixture with its vocabulary widened: the embedding and the (untied) head
+    /// filled with seeded BF16 values (one 1 MiB block of rows, repeated), every other tensor as
+    /// it is.
+    static func largeVocabularyModel(in dir: TemporaryDirectory) throws -> String {
+        let fixture = Fixtures.path("models/families/qwen3_moe-bf16")
+        let model = dir.file("model")
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: false)
+        var config = try JSONSerialization.jsonObject(with: fileBytes(fixture + "/config.json")) as! [String: Any]
+        config["vocab_size"] = vocabulary
+        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: URL(fileURLWithPath: model + "/config.json"))
+        let source = try Checkpoint.open(fixture + "/model.safetensors")
+        let tensors = source.tensors.map { tensor in
+            guard tensor.name == "model.embed_tokens.weight" || tensor.name == "lm_head.weight" else {
+                return TensorToWrite(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: tensor.byteCount) {
+                    (file: any ByteSink) throws(FileError) in try file.write(tensor.bytes)
+                }
+            }
+            let rows = 1 << 14
+            return TensorToWrite(name: tensor.name, dtype: .bf16, shape: [vocabulary, hidden], byteCount: vocabulary * hidden * 2) {
+                (file: any ByteSink) throws(FileError) in
+                var generator = SeededGenerator(seed: tensor.name == "lm_head.weight" ? 2 : 1)
+                // BF16 values in (-0.5, 0.5): sign, exponent 117-125, seven mantissa bits.
+                let block = (0..<(rows * hidden)).map { _ -> UInt16 in
+                    let bits = UInt16.random(in: 0...UInt16.max, using: &generator)
+                    return (bits & 0x807F) | UInt16(117 + bits % 9) << 7
+                }
+                let bytes = block.withUnsafeBytes { Array($0) }
+                for _ in 0..<(vocabulary / rows) { try file.write(bytes) }
+            }
+        }
+        let file = try OutputFile(creating: model + "/model.safetensors")
+        try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: file)
+        try file.close()
+        return model
+    }
+
+    @Test(.enabled(if: HostileInputTests.addressSpaceLimitsWork, "needs prlimit and a build without the address sanitizer"))
+    func aModelRunsUnderADataLimitSmallerThanItsWeights() throws {
+        let dir = try TemporaryDirectory()
+        let model = try Self.largeVocabularyModel(in: dir)
+        let ids: [Int64] = [5, Int64(Self.vocabulary - 1), 1_048_576]
+        let inputs = try OutputFile(creating: dir.file("inputs.safetensors"))
+        try SafetensorsWriter.write(
+            [
+                TensorToWrite(name: "input_ids", dtype: .i64, shape: [1, ids.count], byteCount: ids.count * 8) {
+                    (file: any ByteSink) throws(FileError) in try file.write(ids.withUnsafeBytes { Array($0) })
+                }
+            ], metadata: [:], to: inputs)
+        try inputs.close()
+        let limit = 96 << 20
+        let weights = try FileManager.default.attributesOfItem(atPath: model + "/model.safetensors")[.size] as! Int
+        #expect(weights > 2 * limit, "the weights (\(weights) bytes) are more than twice the limit")
+
+        let run = ["run", model, "--input", dir.file("inputs.safetensors"), "--output"]
+        let free = try CLI.run(run + [dir.file("free.safetensors")])
+        let limited = try CLI.run(run + [dir.file("limited.safetensors")], under: ["/usr/bin/prlimit", "--data=\(limit)"])
+        #expect(free.status == 0, "\(free.stderr)")
+        #expect(limited.status == 0, "\(limited.stderr)")
+        #expect(try CLI.sha256(dir.file("limited.safetensors")) == CLI.sha256(dir.file("free.safetensors")))
+    }
+}
