@@ -14,6 +14,17 @@ public struct BenchResult: Encodable, Sendable {
     public let maximum: Double
     public let tokensPerSecond: Double
     public let gflops: Double
+    /// Bytes: the process's peak resident set so far (`VmHWM`, file pages of mapped weights
+    /// included), and the most anonymous memory seen during the runs (sampled every 10 ms;
+    /// `ProcessMemory.peakAnonymous`). 0 where /proc does not say.
+    public let peakResident: Int
+    public let peakAnonymous: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name, tokens, threads, repetitions, median, minimum, maximum, tokensPerSecond, gflops
+        case peakResident = "peak_rss"
+        case peakAnonymous = "peak_anon"
+    }
 }
 
 /// What `moeckpt bench` times.
@@ -66,22 +77,38 @@ public enum Bench {
         return Double(c.numLayers) * (projections + attention + moeFLOPs(c, tokens: tokens)) + 2 * t * h * Double(c.vocabSize)
     }
 
-    static func time(repetitions: Int, warmup: Int, _ body: () -> Void) -> [Double] {
-        for _ in 0..<warmup { body() }
-        return (0..<repetitions).map { _ in
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    /// Seconds of each repetition after the warm-up runs, and the memory peaks of them all.
+    struct Timing {
+        var times: [Double] = []
+        var peakResident = 0, peakAnonymous = 0
+
+        /// `body` while the peak of anonymous memory is sampled, then the resident peak.
+        init<E: Error>(_ body: (inout [Double]) throws(E) -> Void) throws(E) {
+            var times: [Double] = []
+            peakAnonymous = try ProcessMemory.peakAnonymous { () throws(E) in try body(&times) }
+            self.times = times
+            peakResident = ProcessMemory.peakResident() ?? 0
         }
     }
 
-    static func result(_ name: String, _ times: [Double], tokens: Int, threads: Int, flops: Double) -> BenchResult {
-        let sorted = times.sorted()
+    static func time(repetitions: Int, warmup: Int, _ body: () -> Void) -> Timing {
+        Timing { times in
+            for _ in 0..<warmup { body() }
+            times = (0..<repetitions).map { _ in
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
+        }
+    }
+
+    static func result(_ name: String, _ timing: Timing, tokens: Int, threads: Int, flops: Double) -> BenchResult {
+        let sorted = timing.times.sorted()
         let median = sorted[sorted.count / 2]
         return BenchResult(
-            name: name, tokens: tokens, threads: threads, repetitions: times.count, median: median,
+            name: name, tokens: tokens, threads: threads, repetitions: sorted.count, median: median,
             minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: Double(tokens) / median,
-            gflops: flops / median / 1e9)
+            gflops: flops / median / 1e9, peakResident: timing.peakResident, peakAnonymous: timing.peakAnonymous)
     }
 
     /// Reads every byte of every tensor of a checkpoint (HDF5 chunked or compressed datasets are
@@ -89,31 +116,33 @@ public enum Bench {
     /// brings the file into the page cache; reports the median pass.
     public static func read(_ path: String, repetitions: Int, checksum: Bool = false) throws(FileError) -> BenchResult {
         let checksumming = checksum
-        var times: [Double] = []
         var total = 0
-        for pass in 0...repetitions {
-            let checkpoint = try ModelDirectory.open(path)
-            let start = DispatchTime.now().uptimeNanoseconds
-            var checksum = SIMD8<UInt64>()
-            total = 0
-            for tensor in checkpoint.tensors {
-                let bytes = try tensor.load()
-                if checksumming {
-                    checksum[0] ^= UInt64(CRC32C.checksum(bytes))
-                } else {
-                    for i in 0..<(bytes.count / 64) { checksum ^= bytes.loadUnaligned(fromByteOffset: 64 * i, as: SIMD8<UInt64>.self) }
+        let timing = try Timing { (times: inout [Double]) throws(FileError) in
+            for pass in 0...repetitions {
+                let checkpoint = try ModelDirectory.open(path)
+                let start = DispatchTime.now().uptimeNanoseconds
+                var checksum = SIMD8<UInt64>()
+                total = 0
+                for tensor in checkpoint.tensors {
+                    let bytes = try tensor.load()
+                    if checksumming {
+                        checksum[0] ^= UInt64(CRC32C.checksum(bytes))
+                    } else {
+                        for i in 0..<(bytes.count / 64) { checksum ^= bytes.loadUnaligned(fromByteOffset: 64 * i, as: SIMD8<UInt64>.self) }
+                    }
+                    total += bytes.count
                 }
-                total += bytes.count
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                if pass > 0 { times.append(seconds) }
+                blackHole(checksum)
             }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if pass > 0 { times.append(seconds) }
-            blackHole(checksum)
         }
-        let sorted = times.sorted()
+        let sorted = timing.times.sorted()
+        let median = sorted[sorted.count / 2]
         return BenchResult(
-            name: checksumming ? "crc32c" : "read", tokens: total, threads: 1, repetitions: times.count, median: sorted[sorted.count / 2],
-            minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: 0,
-            gflops: Double(total) / sorted[sorted.count / 2] / 1e9)
+            name: checksumming ? "crc32c" : "read", tokens: total, threads: 1, repetitions: sorted.count, median: median,
+            minimum: sorted.first!, maximum: sorted.last!, tokensPerSecond: 0, gflops: Double(total) / median / 1e9,
+            peakResident: timing.peakResident, peakAnonymous: timing.peakAnonymous)
     }
 
     /// The model a benchmark runs: a checkpoint of any decoder family's (Mixtral, Qwen-MoE,

@@ -16,8 +16,7 @@ public enum CPUBudget {
     /// CPUs in this process's affinity mask: /proc/self/status's `Cpus_allowed_list` ("0-3,8").
     static var affinityCount: Int? {
         let status = MemoryBudget.readText("/proc/self/status") ?? ""
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return nil }
-        return cpuListCount(String(line.dropFirst("Cpus_allowed_list:".count)))
+        return ProcessMemory.statusField("Cpus_allowed_list", in: status).flatMap { cpuListCount(String($0)) }
     }
 
     /// CPUs in a kernel CPU list ("0-3,8,10-11"); nil when it does not parse.

@@ -142,8 +142,9 @@ struct BenchCommand: ParsableCommand {
         for r in results {
             print(
                 String(
-                    format: "%-10@ median %8.2f ms (min %.2f, max %.2f)  %10.1f tokens/s  %7.1f GFLOP/s",
-                    r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.tokensPerSecond, r.gflops))
+                    format: "%-10@ median %8.2f ms (min %.2f, max %.2f)  %10.1f tokens/s  %7.1f GFLOP/s  peak RSS %.0f MB, anon %.0f MB",
+                    r.name, r.median * 1e3, r.minimum * 1e3, r.maximum * 1e3, r.tokensPerSecond, r.gflops,
+                    Double(r.peakResident) / 1e6, Double(r.peakAnonymous) / 1e6))
         }
     }
 }

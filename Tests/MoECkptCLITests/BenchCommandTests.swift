@@ -20,6 +20,8 @@ struct BenchCommandTests {
                 row["minimum"] as? Double ?? -1, row["median"] as? Double ?? -1, row["maximum"] as? Double ?? -1
             )
             #expect(0 < minimum && minimum <= median && median <= maximum)
+            let (residentPeak, anonymousPeak) = (row["peak_rss"] as? Int ?? -1, row["peak_anon"] as? Int ?? -1)
+            #expect(0 < anonymousPeak && anonymousPeak <= residentPeak)
         }
     }
 

@@ -71,5 +71,11 @@ struct LargerThanMemoryTests {
         #expect(free.status == 0, "\(free.stderr)")
         #expect(limited.status == 0, "\(limited.stderr)")
         #expect(try CLI.sha256(dir.file("limited.safetensors")) == CLI.sha256(dir.file("free.safetensors")))
+        // bench reports it: the weights are file pages, the anonymous peak is a fraction of them.
+        let bench = try CLI.run(["bench", model, "--what", "forward", "--tokens", "1", "--repeat", "1", "--json"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let row = try #require((try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [[String: Any]])?.first)
+        let (residentPeak, anonymousPeak) = (row["peak_rss"] as? Int ?? -1, row["peak_anon"] as? Int ?? -1)
+        #expect(0 < anonymousPeak && anonymousPeak < limit && residentPeak > anonymousPeak, "\(row)")
     }
 }
