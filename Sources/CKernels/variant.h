@@ -34,6 +34,9 @@
 #define MK_ELEMENT q6_K
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
+#define MK_ELEMENT f16
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
 
 #define MK_FORMAT_SWITCH(function, ...)                                         \
     switch (format) {                                                           \
@@ -44,6 +47,7 @@
     case MOECKPT_WEIGHTS_Q4_0: function##_q4_0(__VA_ARGS__); break;             \
     case MOECKPT_WEIGHTS_Q4_K: function##_q4_K(__VA_ARGS__); break;             \
     case MOECKPT_WEIGHTS_Q6_K: function##_q6_K(__VA_ARGS__); break;             \
+    case MOECKPT_WEIGHTS_F16: function##_f16(__VA_ARGS__); break;               \
     }
 
 static void mk_multiply(

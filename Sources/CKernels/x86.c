@@ -11,11 +11,13 @@
 // 0.50 against 0.53, 8 tokens 1.03 against 0.57).
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #define MK_VARIANT avx2
+#define MK_HAS_F16C 1
 #define MK_ROW_TILE 6
 #define MK_TOKEN_PANEL 16
 #define MK_MAX_DOT_TOKENS 4
 #include "variant.h"
 #undef MK_VARIANT
+#undef MK_HAS_F16C
 #undef MK_ROW_TILE
 #undef MK_TOKEN_PANEL
 #undef MK_MAX_DOT_TOKENS

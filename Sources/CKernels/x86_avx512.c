@@ -6,6 +6,7 @@
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"))), apply_to = function)
 #define MK_VARIANT avx512
+#define MK_HAS_F16C 1
 #define MK_ROW_TILE 8
 #define MK_TOKEN_PANEL 32
 #define MK_MAX_DOT_TOKENS 4

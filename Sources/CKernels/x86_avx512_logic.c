@@ -6,6 +6,7 @@
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #define MK_VARIANT avx512_logic
+#define MK_HAS_F16C 1
 #define MK_ROW_TILE 8
 #define MK_TOKEN_PANEL 32
 #define MK_MAX_DOT_TOKENS 4

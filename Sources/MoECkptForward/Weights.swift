@@ -82,6 +82,12 @@ package struct WeightMatrix: @unchecked Sendable {
         self.init(type: .bf16, base: box.base, owner: box)
     }
 
+    /// IEEE half bit patterns of its own.
+    package init(f16 values: [UInt16]) {
+        let box = ArrayBox(values)
+        self.init(type: .f16, base: box.base, owner: box)
+    }
+
     /// Blocks of its own: MXFP4 (`MXFP4Blocks`) or Q8_0 (`GGMLBlocks`).
     package init(blocks: [UInt8], type: MatrixWeightType) {
         let box = ArrayBox(blocks)
@@ -131,6 +137,7 @@ package struct WeightMatrix: @unchecked Sendable {
             switch tensor.dtype {
             case .f32: .f32
             case .bf16: .bf16
+            case .f16: .f16
             default: nil
             }
         if let inPlace, rope.pieces.count == 1, let piece = rope.pieces.first, let start = piece.bytes.baseAddress {

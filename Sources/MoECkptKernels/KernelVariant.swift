@@ -3,7 +3,7 @@ import Glibc
 
 /// The weight dtypes the matrix kernels read in place.
 public enum MatrixWeightType: String, Sendable, CaseIterable {
-    case f32, bf16
+    case f32, bf16, f16
     /// MXFP4 in llama.cpp's `block_mxfp4` layout (`MXFP4Blocks`): 17 bytes per 32 weights.
     case mxfp4
     /// ggml's Q8_0 (`GGMLBlocks`): 34 bytes per 32 weights.
@@ -14,7 +14,7 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
     /// Weights per block: a row holds whole blocks.
     public var blockSize: Int {
         switch self {
-        case .f32, .bf16: 1
+        case .f32, .bf16, .f16: 1
         case .mxfp4, .q8_0, .q4_0: 32
         case .q4_K, .q6_K: 256
         }
@@ -24,7 +24,7 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
     public func bytes(_ elements: Int) -> Int {
         switch self {
         case .f32: 4 * elements
-        case .bf16: 2 * elements
+        case .bf16, .f16: 2 * elements
         case .mxfp4: elements / 32 * 17
         case .q8_0: elements / 32 * 34
         case .q4_0: elements / 32 * 18
@@ -37,6 +37,7 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         switch self {
         case .f32: MOECKPT_WEIGHTS_F32
         case .bf16: MOECKPT_WEIGHTS_BF16
+        case .f16: MOECKPT_WEIGHTS_F16
         case .mxfp4: MOECKPT_WEIGHTS_MXFP4
         case .q8_0: MOECKPT_WEIGHTS_Q8_0
         case .q4_0: MOECKPT_WEIGHTS_Q4_0

@@ -199,6 +199,42 @@ struct MatrixKernelTests {
         #expect(MXFP4Blocks.values == [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6])
     }
 
+    /// F16 weights are read in place too, widened exactly (Swift's own Float16 conversion is the
+    /// reference), normals and subnormals; products are the defined sequence on their values.
+    @Test(arguments: [(1, 40, 13), (3, 64, 7), (9, 1030, 14), (40, 2100, 19)])
+    func f16WeightsAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 33)
+        var generator = SeededGenerator(seed: 34)
+        // Finite halves: exponent fields 0-30 (0 is subnormal or zero).
+        let halves = (0..<(outputs * inputs)).map { _ -> UInt16 in
+            let bits = UInt16.random(in: 0...UInt16.max, using: &generator)
+            return (bits & 0x83FF) | UInt16(bits % 31) << 10
+        }
+        let values = halves.map { Float(Float16(bitPattern: $0)) }
+        Self.expectTheSequence(.f16, Self.bytes(halves), values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
+    }
+
+    /// Every F16 bit pattern widens as Swift's Float16 does; a NaN keeps its sign and payload
+    /// (as the casts do), where a hardware conversion may quiet it.
+    @Test func everyF16PatternWidensExactly() {
+        let patterns = (0...UInt16.max).map { $0 }
+        for variant in Self.variants {
+            var out = [Float](repeating: 0, count: patterns.count)
+            Self.bytes(patterns).withUnsafeBytes { b in
+                out.withUnsafeMutableBufferPointer {
+                    variant.widenRows(.f16, weight: b.baseAddress!, rows: 0..<256, columns: 256, into: $0.baseAddress!)
+                }
+            }
+            let wrong = patterns.filter { h in
+                let value = out[Int(h)], half = Float16(bitPattern: h)
+                guard half.isNaN else { return value.bitPattern != Float(half).bitPattern }
+                return value.bitPattern != (UInt32(h & 0x8000) << 16 | 0x7F80_0000 | UInt32(h & 0x3FF) << 13)
+            }
+            #expect(wrong.isEmpty, "\(variant): \(wrong.prefix(4))")
+        }
+    }
+
     /// Rows widened where they are (embedding lookups) are ggml's dequantization and BF16's
     /// widening, bit for bit, in every variant.
     @Test func widenedRowsAreTheDequantizedValues() {

@@ -20,6 +20,8 @@ typedef enum moeckpt_weight_format {
     MOECKPT_WEIGHTS_Q4_0 = 4,
     MOECKPT_WEIGHTS_Q4_K = 5,
     MOECKPT_WEIGHTS_Q6_K = 6,
+    /// IEEE half precision, widened exactly (subnormals, infinities and NaN payloads included).
+    MOECKPT_WEIGHTS_F16 = 7,
 } moeckpt_weight_format;
 
 /// One compiled variant of the kernels.

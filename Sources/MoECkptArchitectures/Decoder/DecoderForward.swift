@@ -147,8 +147,8 @@ public struct DecoderForward: Sendable {
     }
 
     /// A model of the given shape with seeded random weights (uniform, scaled by 1/sqrt(fan-in)),
-    /// every layer sparse, for benchmarks; the matrices in `weights` (F32 or BF16, rounded to
-    /// nearest even).
+    /// every layer sparse, for benchmarks; the matrices in `weights` (F32, or BF16 and F16 rounded
+    /// to nearest even, or blocks).
     public init(synthetic config: DecoderConfig, weights: MatrixWeightType = .f32, seed: UInt64 = 42) {
         var state = seed
         func random(_ count: Int, fanIn: Int) -> [Float] {
@@ -163,6 +163,7 @@ public struct DecoderForward: Sendable {
             return switch weights {
             case .f32: WeightMatrix(values)
             case .bf16: WeightMatrix(bf16: values.map { FloatBits.f32ToBF16($0.bitPattern) })
+            case .f16: WeightMatrix(f16: values.map { FloatBits.f32ToF16($0.bitPattern) })
             case .mxfp4: WeightMatrix(blocks: MXFP4Blocks.quantize(values, columns: fanIn), type: .mxfp4)
             case .q8_0, .q4_0:
                 WeightMatrix(
