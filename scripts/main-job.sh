@@ -33,6 +33,13 @@ same "$work/joined.safetensors" fixtures/safetensors/tiny-mixtral/model.safetens
   "3 shards -> 1 file equals transformers' single-file save"
 "$bin" convert "$work/joined.safetensors" "$work/resharded" --max-shard-size 25KB
 "$bin" convert "$work/resharded" "$work/rejoined.safetensors"
+"$bin" convert "$work/joined.safetensors" "$work/fanned" --max-shard-size 25KB --plan "$work/plan.json" --quiet
+scripts/convert_jobs.sh "$work/plan.json" 2 "$bin" > /dev/null
+if diff -r "$work/resharded" "$work/fanned" > /dev/null; then
+  echo "ok    convert --plan, its jobs through xargs -P and --finish equal one convert, file for file"
+else
+  echo "FAIL  convert --plan jobs differ from one convert"; exit 1
+fi
 same "$work/rejoined.safetensors" fixtures/safetensors/tiny-mixtral/model.safetensors \
   "1 file -> shards of 25KB -> 1 file is exact"
 for dtype in bf16 f16; do

@@ -19,15 +19,20 @@ struct Convert: ParsableCommand {
               moeckpt convert model-dir out.gguf --dtype q8_0
               moeckpt convert model.gguf hf-dir --names hf
               moeckpt convert model-dir mlx-dir --names mlx
+
+            On a cluster, one job per output shard (docs/CLUSTER.md):
+              moeckpt convert model-dir out-dir --max-shard-size 5GB --plan plan.json
+              moeckpt convert --plan plan.json --job auto     # each array task: SLURM_ARRAY_TASK_ID, ...
+              moeckpt convert --plan plan.json --finish       # checks every shard, writes the index
             """)
 
     @Argument(
         help: "The input checkpoint: a safetensors, HDF5, GGUF or .moeckpt file, an index.json, or a directory holding one.",
         completion: .file())
-    var input: String
+    var input: String?
 
     @Argument(help: "The output: a .safetensors, .h5/.hdf5, .gguf or .moeckpt file, or a directory.", completion: .file())
-    var output: String
+    var output: String?
 
     @Option(
         help: """
@@ -57,6 +62,21 @@ struct Convert: ParsableCommand {
     @Flag(name: [.short, .long], help: "No progress bar and no summary line.")
     var quiet = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With IN and OUT (a directory): write the plan of one job per output shard here. With --job or --finish: the plan to follow.",
+            valueName: "plan.json"), completion: .file())
+    var plan: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Run one job of --plan: its index, or auto (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, PMIX_RANK or OMPI_COMM_WORLD_RANK).",
+            valueName: "k|auto"))
+    var job: JobIndex?
+
+    @Flag(help: "Check that every job of --plan finished and write the index, description and sidecars.")
+    var finish = false
+
     var options: ConvertOptions {
         ConvertOptions(
             dtype: dtype.flatMap { if case .float(let d) = $0 { d } else { nil } },
@@ -67,13 +87,42 @@ struct Convert: ParsableCommand {
     }
 
     func validate() throws {
+        if job != nil || finish {
+            guard plan != nil else { throw ValidationError("--job and --finish follow a plan: give --plan plan.json") }
+            guard input == nil, output == nil else { throw ValidationError("--job and --finish take no IN or OUT: the plan has them") }
+            guard !(job != nil && finish) else { throw ValidationError("--job and --finish are separate steps") }
+            return
+        }
+        guard input != nil, let output else { throw ValidationError("convert needs IN and OUT") }
         do { _ = try OutputPlan(destination: output, options: options) } catch { throw ValidationError(error.description) }
     }
 
     func run() throws {
+        if let planPath = plan, let job {
+            guard let index = job.index ?? ConvertJobs.jobIndexFromEnvironment() else {
+                throw ValidationError(
+                    "--job auto: none of SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, PMIX_RANK, OMPI_COMM_WORLD_RANK is set")
+            }
+            let done = try ConvertJobs.runJob(index, plan: planPath)
+            if !quiet { print("job \(index): wrote \(done.file): \(done.tensors.count) tensors, \(ByteSize.describe(done.bytes))") }
+            return
+        }
+        if let planPath = plan, finish {
+            report(try ConvertJobs.finish(plan: planPath))
+            return
+        }
+        let (input, output) = (self.input!, self.output!)  // validate() requires them here
         let options = self.options
         let plan = try OutputPlan(destination: output, options: options)
-        let result = try Converter.convert(input, plan: plan, checkIntegrity: options.checkIntegrity, progress: options.progress)
+        if let planPath = self.plan {
+            let written = try ConvertJobs.plan(input, plan: plan, checkIntegrity: options.checkIntegrity, to: planPath)
+            if !quiet { print("wrote \(planPath): \(written.jobs.count) jobs (0 to \(written.jobs.count - 1)) writing \(written.output)") }
+            return
+        }
+        report(try Converter.convert(input, plan: plan, checkIntegrity: options.checkIntegrity, progress: options.progress))
+    }
+
+    func report(_ result: ConvertResult) {
         for group in result.leftOut {
             writeToStandardError("moeckpt: note: left out \(group); the forward pass does not use it\n")
         }
@@ -84,6 +133,21 @@ struct Convert: ParsableCommand {
             if !result.uncastable.isEmpty {
                 print("kept \(result.uncastable.count) sub-byte float tensors in their dtype (they cannot be cast element-wise)")
             }
+        }
+    }
+}
+
+/// `convert --job`: an index, or auto (the scheduler's environment).
+struct JobIndex: ExpressibleByArgument {
+    let index: Int?
+
+    init?(argument: String) {
+        if argument == "auto" {
+            index = nil
+        } else if let value = Int(argument), value >= 0 {
+            index = value
+        } else {
+            return nil
         }
     }
 }

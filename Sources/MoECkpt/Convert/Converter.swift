@@ -102,33 +102,8 @@ public enum Converter {
         try refuseWritingIntoShards(input, outputPath: plan.destination)
         let source = try self.source(input, named: inputPath, plan: plan)
 
-        var uncastable: [String] = []
-        let integrity = checkIntegrity ? try input.checksumVerifier() : nil
-        let blockTensors = Dictionary(
-            input.tensors.filter { $0.blocks != nil }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let tensors = source.tensors.map { tensor -> TensorToWrite in
-            // A GGUF input's blocks go to a GGUF output as they are, unless asked to change.
-            if plan.container.isGGUF, plan.dtype == nil, let stored = blockTensors[tensor.name],
-                let blocks = stored.blocks, plan.blocks == nil || plan.blocks == blocks.type, stored.shape == tensor.shape
-            {
-                let raw = NamedTensor(name: tensor.name, dtype: .u8, shape: tensor.shape, rope: blocks.rope)
-                return copying(raw, blocks: blocks.type, integrity: integrity, progress: progress)
-            }
-            let keptF32 = plan.container.isGGUF && GGUFWriter.staysF32(tensor.name, shape: tensor.shape)
-            if let blocks = plan.blocks, !keptF32, tensor.dtype.isFloatingPoint, tensor.dtype.byteWidth != nil,
-                (tensor.shape.last ?? 0) % blocks.blockSize == 0
-            {
-                return quantizing(tensor, to: blocks, integrity: integrity, progress: progress)
-            }
-            guard let target = keptF32 ? .f32 : plan.dtype, tensor.dtype.isFloatingPoint, tensor.dtype != target else {
-                return copying(tensor, integrity: integrity, progress: progress)
-            }
-            guard Cast.canCast(from: tensor.dtype, to: target) else {
-                uncastable.append(tensor.name)
-                return copying(tensor, integrity: integrity, progress: progress)
-            }
-            return casting(tensor, to: target, integrity: integrity, progress: progress)
-        }
+        let (tensors, uncastable) = try tensorsToWrite(
+            input, source, plan: plan, checkIntegrity: checkIntegrity, progress: progress)
         let tensorBytes = tensors.reduce(0) { $0 + $1.byteCount }
         progress?.start(totalBytes: tensorBytes)
         defer { progress?.finish() }
@@ -167,6 +142,41 @@ public enum Converter {
             guard error.path.hasPrefix(output.temporaryPath) else { throw error }
             throw FileError(path: plan.destination + error.path.dropFirst(output.temporaryPath.count), problem: error.problem)
         }
+    }
+
+    /// The tensors of `source` as the output stores them: copied, cast, quantized, or a GGUF
+    /// input's blocks as they are; and the float tensors that could not be cast.
+    static func tensorsToWrite(
+        _ input: Checkpoint, _ source: ConversionSource, plan: OutputPlan, checkIntegrity: Bool, progress: ProgressReporter?
+    ) throws(FileError) -> (tensors: [TensorToWrite], uncastable: [String]) {
+        var uncastable: [String] = []
+        let integrity = checkIntegrity ? try input.checksumVerifier() : nil
+        let blockTensors = Dictionary(
+            input.tensors.filter { $0.blocks != nil }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let tensors = source.tensors.map { tensor -> TensorToWrite in
+            // A GGUF input's blocks go to a GGUF output as they are, unless asked to change.
+            if plan.container.isGGUF, plan.dtype == nil, let stored = blockTensors[tensor.name],
+                let blocks = stored.blocks, plan.blocks == nil || plan.blocks == blocks.type, stored.shape == tensor.shape
+            {
+                let raw = NamedTensor(name: tensor.name, dtype: .u8, shape: tensor.shape, rope: blocks.rope)
+                return copying(raw, blocks: blocks.type, integrity: integrity, progress: progress)
+            }
+            let keptF32 = plan.container.isGGUF && GGUFWriter.staysF32(tensor.name, shape: tensor.shape)
+            if let blocks = plan.blocks, !keptF32, tensor.dtype.isFloatingPoint, tensor.dtype.byteWidth != nil,
+                (tensor.shape.last ?? 0) % blocks.blockSize == 0
+            {
+                return quantizing(tensor, to: blocks, integrity: integrity, progress: progress)
+            }
+            guard let target = keptF32 ? .f32 : plan.dtype, tensor.dtype.isFloatingPoint, tensor.dtype != target else {
+                return copying(tensor, integrity: integrity, progress: progress)
+            }
+            guard Cast.canCast(from: tensor.dtype, to: target) else {
+                uncastable.append(tensor.name)
+                return copying(tensor, integrity: integrity, progress: progress)
+            }
+            return casting(tensor, to: target, integrity: integrity, progress: progress)
+        }
+        return (tensors, uncastable)
     }
 
     /// The tensors, names, metadata and description to write. A `.moeckpt` output holds the
@@ -390,37 +400,50 @@ public enum Converter {
         _ tensors: [TensorToWrite], _ source: ConversionSource, maxShardBytes: Int?, input: Checkpoint,
         to output: AtomicOutput
     ) throws(FileError) -> ([String], Int) {
-        let shards = ShardPlanner.plan(tensors.sorted { naturalOrder($0.name, $1.name) }, maxBytes: maxShardBytes ?? Int.max)
-        var files: [String] = []
+        let shards = directoryShards(tensors, fileStem: source.fileStem, maxShardBytes: maxShardBytes)
         var bytes = 0
-        var weightMap: [String: String] = [:]
-        for (index, shard) in shards.enumerated() {
-            let name = ShardPlanner.fileName(stem: source.fileStem, index, of: shards.count)
-            let file = try OutputFile(creating: output.path(of: name))
-            bytes += try SafetensorsWriter.write(shard, metadata: source.metadata, to: file)
+        for shard in shards {
+            let file = try OutputFile(creating: output.path(of: shard.file))
+            bytes += try SafetensorsWriter.write(shard.tensors, metadata: source.metadata, to: file)
             try file.close()
-            for tensor in shard { weightMap[tensor.name] = name }
-            files.append(FileSystem.join(output.destination, name))
         }
+        try writeBesideShards(shards, dataBytes: bytes, source, input: input, path: output.path(of:))
+        return (shards.map { FileSystem.join(output.destination, $0.file) }, bytes)
+    }
+
+    /// A directory output's shards: their file names and tensors, in natural order of names.
+    static func directoryShards(
+        _ tensors: [TensorToWrite], fileStem: String, maxShardBytes: Int?
+    ) -> [(file: String, tensors: [TensorToWrite])] {
+        let shards = ShardPlanner.plan(tensors.sorted { naturalOrder($0.name, $1.name) }, maxBytes: maxShardBytes ?? Int.max)
+        return shards.enumerated().map { (ShardPlanner.fileName(stem: fileStem, $0.offset, of: shards.count), $0.element) }
+    }
+
+    /// What a directory output holds beside its shards, at `path(of: name)`: the index (more than
+    /// one shard), the description or the input's sidecars, and the files made for the output.
+    static func writeBesideShards(
+        _ shards: [(file: String, tensors: [TensorToWrite])], dataBytes: Int, _ source: ConversionSource, input: Checkpoint,
+        path: (String) -> String
+    ) throws(FileError) {
         if shards.count > 1 {
-            let parameters = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
-            let index = ShardPlanner.indexJSON(weightMap: weightMap, totalParameters: parameters, totalSize: bytes)
-            try writeSmallFile(output.path(of: source.fileStem + ".safetensors.index.json"), Array(index.utf8))
+            let weightMap = Dictionary(uniqueKeysWithValues: shards.flatMap { shard in shard.tensors.map { ($0.name, shard.file) } })
+            let parameters = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) } }
+            let index = ShardPlanner.indexJSON(weightMap: weightMap, totalParameters: parameters, totalSize: dataBytes)
+            try writeSmallFile(path(source.fileStem + ".safetensors.index.json"), Array(index.utf8))
         }
         // Files made for the output take the place of the input's.
         let made = Set(source.madeFiles.map(\.name))
         switch source.sidecars {
         case .description(let file, let text):
-            if let text { try writeSmallFile(output.path(of: file.rawValue), Array(text.utf8)) }
+            if let text { try writeSmallFile(path(file.rawValue), Array(text.utf8)) }
             let generation = file == .configJSON ? ["generation_config.json"] : []
             // A GGUF input's tokenizer is its own (`madeFiles`), not the files beside it.
             let tokenizer = input.gguf == nil ? HuggingFaceTokenizerFiles.names : []
-            try copySidecars(from: input, into: output, only: (generation + tokenizer).filter { !made.contains($0) })
+            try copySidecars(from: input, only: (generation + tokenizer).filter { !made.contains($0) }, to: path)
         case .copied(let names):
-            try copySidecars(from: input, into: output, only: names.filter { !made.contains($0) })
+            try copySidecars(from: input, only: names.filter { !made.contains($0) }, to: path)
         }
-        for (name, text) in source.madeFiles { try writeSmallFile(output.path(of: name), Array(text.utf8)) }
-        return (files, bytes)
+        for (name, text) in source.madeFiles { try writeSmallFile(path(name), Array(text.utf8)) }
     }
 
     static func refuseOverwritingInput(_ input: Checkpoint, inputPath: String, outputPath: String) throws(FileError) {
@@ -443,14 +466,14 @@ public enum Converter {
         }
     }
 
-    static func copySidecars(from input: Checkpoint, into output: AtomicOutput, only names: [String]) throws(FileError) {
+    static func copySidecars(from input: Checkpoint, only names: [String], to target: (String) -> String) throws(FileError) {
         guard let first = input.files.first else { return }
         let directory = FileSystem.directoryName(first)
         for name in names {
             let path = FileSystem.join(directory, name)
             guard FileSystem.exists(path) else { continue }
             let mapping = try FileMapping(path: path, maximumBytes: HuggingFaceTokenizerFiles.maximumBytes)
-            try writeSmallFile(output.path(of: name), Array(mapping.bytes))
+            try writeSmallFile(target(name), Array(mapping.bytes))
         }
     }
 
