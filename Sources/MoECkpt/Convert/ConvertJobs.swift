@@ -149,6 +149,7 @@ public enum ConvertJobs {
         }
         let input = try ModelDirectory.open(inputPath)
         try Converter.refuseOverwritingInput(input, inputPath: inputPath, outputPath: outputPlan.destination)
+        try Converter.refuseWritingIntoShards(input, outputPath: outputPlan.destination)
         let source = try Converter.source(input, named: inputPath, plan: outputPlan)
         let (tensors, uncastable) = try Converter.tensorsToWrite(
             input, source, plan: outputPlan, checkIntegrity: checkIntegrity, progress: nil)
@@ -201,6 +202,8 @@ public enum JobError: Error, CustomStringConvertible, Equatable, Sendable {
         case .noSuchJob(let index, let count): "the plan has jobs 0 to \(count - 1), not \(index)"
         case .inputChanged(let file):
             "the input no longer gives the plan's \(file) (the checkpoint or moeckpt changed since planning): plan again"
+        case .unfinished(let jobs) where jobs.count == 1:
+            "job \(jobs[0]) has not finished (no shard of the recorded size): run it again"
         case .unfinished(let jobs):
             "jobs \(jobs.map(String.init).joined(separator: ", ")) have not finished (no shard of the recorded size): run them again"
         case .unreadablePlan(let why): "the plan \(why)"
