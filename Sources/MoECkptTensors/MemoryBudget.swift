@@ -5,7 +5,8 @@ import Glibc
 /// How much more memory this process may use: allocations sized by untrusted input are checked
 /// against it before they are made. The budget is the least of the machine's physical memory,
 /// the address-space and data limits (`RLIMIT_AS`, `RLIMIT_DATA`, less what is already mapped) and
-/// the memory cgroup's limit (cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`, less its usage).
+/// the memory cgroup's limit (cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`, less its usage other than
+/// clean page cache).
 public enum MemoryBudget {
     public static var physicalBytes: Int {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
@@ -46,15 +47,34 @@ public enum MemoryBudget {
     }
 
     /// The memory cgroup's limit less its usage, for the cgroup this process is in (v2, then v1).
+    /// Usage counts the page cache, the weights' mapped file pages among it: the clean ones are
+    /// reclaimed when memory is needed, so they are not counted as used.
     static var cgroupRemaining: Int? {
         var remaining: Int?
         for (version, directory) in CGroup.directories(v1Controller: "memory", v1Mounts: ["memory"]) {
             let (limit, usage) = version == .v2 ? ("memory.max", "memory.current") : ("memory.limit_in_bytes", "memory.usage_in_bytes")
             // v2 says "max" when unlimited, which is no number.
             guard let max = CGroup.number(directory + "/" + limit), let used = CGroup.number(directory + "/" + usage) else { continue }
-            remaining = Swift.min(remaining ?? Int.max, max - used)
+            let reclaimable = readText(directory + "/memory.stat").map { reclaimableFileBytes(stat: $0, version: version) } ?? 0
+            remaining = Swift.min(remaining ?? Int.max, max - Swift.max(0, used - reclaimable))
         }
         return remaining
+    }
+
+    /// Clean file pages of a cgroup's `memory.stat`: the page cache less shared memory (tmpfs,
+    /// which needs swap to leave) and dirty or writeback pages (which must be written first).
+    static func reclaimableFileBytes(stat: String, version: CGroup.Version) -> Int {
+        var fields: [Substring: Int] = [:]
+        for line in stat.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Int(parts[1]) { fields[parts[0]] = value }
+        }
+        // v1's hierarchical totals (`total_*`) include the child cgroups, as its usage does.
+        let keys =
+            version == .v2
+            ? ["file", "shmem", "file_dirty", "file_writeback"] : ["total_cache", "total_shmem", "total_dirty", "total_writeback"]
+        let values = keys.map { fields[Substring($0)] ?? 0 }
+        return Swift.max(0, values[0] - values[1] - values[2] - values[3])
     }
 
     /// A small text file of /proc or /sys, whole (at most 64 KiB).
