@@ -12,7 +12,7 @@ rounds interleaved, medians with their spread (docs/PERFORMANCE.md, "Real-shape 
   512-token MoE block on f32 weights against the kernel's own peak (`bench --what linear`, the
   same shapes) and transformers (the same hidden states, the same weights); the full forward pass
   on 1 / 32 / 512 tokens against transformers (fp32 compute on the bf16 values) and llama.cpp (the
-  GGUF moeckpt writes, bf16, f32 KV cache; it computes the last position's logits only).
+  GGUF moeckpt writes, bf16, f32 KV cache, the logits of every position).
 
 Run with the fixtures venv (torch 2.13.0+cpu, transformers 5.23.0: scripts/requirements-fixtures.txt);
 llama.cpp through `--llama-python` (a venv with llama-cpp-python 0.3.36). Never run by CI.
@@ -81,8 +81,11 @@ def transformers_worker(checkpoint, inputs, repeat):
 
 def llama_worker(gguf, repeat):
     import llama_cpp
+    # logits_all: every position's logits, as moeckpt and transformers compute them. Without it
+    # llama.cpp runs the last layer's feed-forward on the last position alone, which on a
+    # one-layer model skips the MoE block for all the other tokens.
     model = llama_cpp.Llama(model_path=gguf, n_ctx=1024, n_batch=512, n_ubatch=512, type_k=0, type_v=0,
-                            n_threads=2, n_threads_batch=2, verbose=False)
+                            n_threads=2, n_threads_batch=2, logits_all=True, verbose=False)
     result = {}
     for tokens in TOKENS:
         ids = [(i * 7919) % model.n_vocab() for i in range(tokens)]

@@ -12,6 +12,7 @@ stored dtype before the layer computes, so the reference is fp32 compute on the 
     python scripts/make_real_shape_model.py OUT --family mixtral --layers 4 --tokens 32
     python scripts/make_real_shape_model.py OUT --config path/to/config.json --layers 2
     python scripts/make_real_shape_model.py --self-check   # layer by layer == whole model
+    python scripts/make_real_shape_model.py --transformers-verify OUT   # what verify does, in transformers
 
 OUT gets `config.json`, `model-0000K-of-0000N.safetensors` (one shard per decoder layer, plus one
 for the embedding, final norm and head), `model.safetensors.index.json`, and
@@ -187,6 +188,23 @@ def self_check() -> None:
     print("self-check passed")
 
 
+def transformers_verify(out: Path) -> None:
+    """The check `moeckpt verify OUT` makes, done by transformers (fp32): load, run the expected
+    input ids, compare every output; for time and memory side by side (it holds the fp32 model)."""
+    from safetensors.torch import load_file
+    started = time.time()
+    expected = load_file(str(out / "expected.safetensors"))
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    model.config._attn_implementation = "eager"
+    model.config._experts_implementation = "eager"
+    with torch.no_grad():
+        output = model(input_ids=expected["input_ids"], output_hidden_states=True, use_cache=False)
+    worst = max([(output.logits - expected["logits"]).abs().max().item()] +
+                [(state - expected[f"hidden_states.{i}"]).abs().max().item() for i, state in enumerate(output.hidden_states)])
+    print(f"transformers: max |diff| {worst:.3g} over logits and hidden states, {time.time() - started:.1f} s, "
+          f"peak RSS {peak_rss_gb():.1f} GB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", type=Path)
@@ -198,12 +216,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--self-check", action="store_true")
+    parser.add_argument("--transformers-verify", action="store_true", help="check OUT with transformers instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.self_check:
         return self_check()
     if args.out is None:
         parser.error("OUT is required")
+    if args.transformers_verify:
+        return transformers_verify(args.out)
     dtype = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[args.dtype]
     build(args.out, config_for(args), args.tokens, args.seed, dtype)
 

@@ -1,3 +1,6 @@
+#define _GNU_SOURCE  // sync_file_range
+#include <fcntl.h>
+
 #include "platform.h"
 
 #include <pthread.h>
@@ -98,4 +101,14 @@ void moeckpt_install_sigbus_handler(void (*cleanup)(void)) {
     action.sa_flags = SA_SIGINFO;
     sigemptyset(&action.sa_mask);
     sigaction(SIGBUS, &action, NULL);
+}
+
+int moeckpt_write_back(int fd, long long offset, long long length, int wait) {
+#if defined(__linux__)
+    unsigned flags = wait ? SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER
+                          : SYNC_FILE_RANGE_WRITE;
+    return sync_file_range(fd, offset, length, flags);
+#else
+    return -1;
+#endif
 }

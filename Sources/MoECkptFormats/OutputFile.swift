@@ -1,3 +1,5 @@
+import CPlatform
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,10 +18,20 @@ extension ByteSink {
 }
 
 /// A file being written with write(2), retried on short writes and EINTR.
+///
+/// Writes are paced: each 32 MiB written is sent to disk at once (without waiting), and the 32 MiB
+/// before it are waited for and dropped from the page cache. The disk then works while the data
+/// is produced instead of all at the final fsync (a 2.9 GB shard: about as fast as `cp` then
+/// `sync`, where writing it all first then syncing took 1.4x as long), and a conversion larger
+/// than memory does not fill the page cache with its output.
 public final class OutputFile: ByteSink {
     public let path: String
     public private(set) var bytesWritten = 0
     private var fd: Int32
+    /// [sentStart, writeBackStart) was last sent to disk; what is before `sentStart` is on disk.
+    private var sentStart = 0
+    private var writeBackStart = 0
+    static let writeBackStep = 32 << 20
 
     public init(creating path: String) throws(FileError) {
         self.path = path
@@ -49,6 +61,18 @@ public final class OutputFile: ByteSink {
             offset += n
         }
         bytesWritten += bytes.count
+        if bytesWritten - writeBackStart >= Self.writeBackStep { writeBack() }
+    }
+
+    /// Starts the disk write of what was written since the last call, then waits for the range
+    /// before it and drops its pages. Failures here are not errors: `close`'s fsync reports them.
+    private func writeBack() {
+        _ = moeckpt_write_back(fd, Int64(writeBackStart), Int64(bytesWritten - writeBackStart), 0)
+        let sent = writeBackStart - sentStart
+        if sent > 0, moeckpt_write_back(fd, Int64(sentStart), Int64(sent), 1) == 0 {
+            _ = posix_fadvise(fd, off_t(sentStart), off_t(sent), Int32(POSIX_FADV_DONTNEED))
+        }
+        (sentStart, writeBackStart) = (writeBackStart, bytesWritten)
     }
 
     /// Overwrites bytes already written (a header whose checksums are known only at the end).

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// How much more memory this process may use: allocations sized by untrusted input are checked
-/// against it before they are made. The budget is the least of the machine's physical memory,
+/// against it before they are made. The budget is the least of the machine's available memory,
 /// the address-space and data limits (`RLIMIT_AS`, `RLIMIT_DATA`, less what is already mapped) and
 /// the memory cgroup's limit (cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`, less its usage other than
 /// clean page cache).
@@ -15,9 +15,20 @@ public enum MemoryBudget {
         return overflow ? Int.max : bytes
     }
 
+    /// The kernel's estimate of the memory new allocations can have without swapping
+    /// (`MemAvailable` of /proc/meminfo: free memory and reclaimable caches), or nil.
+    static var machineAvailableBytes: Int? {
+        guard let text = readText("/proc/meminfo"),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") })
+        else { return nil }
+        let fields = line.split(separator: " ")
+        guard fields.count == 3, fields[2] == "kB", let kilobytes = Int(fields[1]) else { return nil }
+        return kilobytes.multipliedReportingOverflow(by: 1024).overflow ? nil : kilobytes * 1024
+    }
+
     /// Bytes this process can still allocate, by its limits.
     public static var availableBytes: Int {
-        var available = physicalBytes
+        var available = min(physicalBytes, machineAvailableBytes ?? Int.max)
         let page = max(1, sysconf(Int32(_SC_PAGESIZE)))
         // statm: total program size and data + stack, in pages.
         let statm = readText("/proc/self/statm")?.split(separator: " ").compactMap { Int($0) } ?? []

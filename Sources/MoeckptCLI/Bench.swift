@@ -84,7 +84,8 @@ struct BenchCommand: ParsableCommand {
             return
         }
         let config = MixtralConfig(
-            vocabSize: vocab, hiddenSize: hidden, intermediateSize: intermediate, numLayers: layers,
+            // The MoE block alone is layer 0's: synthetic weights for more layers would only take memory.
+            vocabSize: vocab, hiddenSize: hidden, intermediateSize: intermediate, numLayers: what == .moe ? 1 : layers,
             numHeads: heads, numKVHeads: kvHeads, headDim: hidden / heads, numExperts: experts,
             expertsPerToken: topK, rmsNormEps: 1e-5, ropeTheta: 1e6, slidingWindow: nil,
             tieWordEmbeddings: false, maxPositionEmbeddings: max(tokens, 4096), hiddenAct: "silu"

@@ -22,6 +22,11 @@ static inline int moeckpt_die_with_parent(pid_t parent) {
     return getppid() == parent ? 0 : -1;
 }
 
+/// Asks the kernel to start writing [offset, offset + length) of a file to disk, without waiting
+/// (`wait` 0), or waits until that range is on disk (`wait` 1); 0 on success, -1 where there is no
+/// such call. (glibc declares `sync_file_range` only for _GNU_SOURCE, which Swift does not see.)
+int moeckpt_write_back(int fd, long long offset, long long length, int wait);
+
 /// Input file mappings, so that a fault on one (SIGBUS: the file was truncated under its mapping)
 /// can name the file. `label` is copied. Lookups are async-signal-safe.
 void moeckpt_mapping_register(const void *base, size_t length, const char *path, const char *label);
