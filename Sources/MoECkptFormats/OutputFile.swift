@@ -33,8 +33,13 @@ public final class OutputFile: ByteSink {
     private var writeBackStart = 0
     static let writeBackStep = 32 << 20
 
-    public init(creating path: String) throws(FileError) {
+    /// The CRC-32C of every byte written so far, when created `checksummed` (nil otherwise);
+    /// bytes overwritten later are not accounted for.
+    public private(set) var crc32c: UInt32?
+
+    public init(creating path: String, checksummed: Bool = false) throws(FileError) {
         self.path = path
+        crc32c = checksummed ? 0 : nil
         fd = Self.createExclusive(path)
         guard fd >= 0 else { throw FileError(path: path, problem: IOError.cannotOpen(errnoText())) }
     }
@@ -47,6 +52,7 @@ public final class OutputFile: ByteSink {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(FileError) {
+        if let crc = crc32c { crc32c = CRC32C.checksum(bytes, continuing: crc) }
         var offset = 0
         while offset < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)

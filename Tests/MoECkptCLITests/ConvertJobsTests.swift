@@ -1,4 +1,5 @@
 import Foundation
+import MoECkpt
 import MoECkptTestSupport
 import Testing
 
@@ -48,6 +49,16 @@ struct ConvertJobsTests {
         let jobs = try Self.plan(in: dir)
         for job in 0..<jobs where job != 2 {
             #expect(try CLI.run(["convert", "--plan", dir.file("plan.json"), "--job", "\(job)"]).status == 0)
+        }
+        // Each record holds its shard's size and CRC-32C (taken as the shard was written).
+        for job in 0..<jobs where job != 2 {
+            let shard = dir.file("out/model-0000\(job + 1)-of-00004.safetensors")
+            let record =
+                try JSONSerialization.jsonObject(
+                    with: fileBytes(dir.file("out/.moeckpt-jobs/model-0000\(job + 1)-of-00004.safetensors.json"))) as? [String: Any]
+            let bytes = try fileBytes(shard)
+            #expect(record?["size"] as? Int == bytes.count)
+            #expect(record?["crc32c"] as? String == CRC32C.hex(bytes.withUnsafeBytes { CRC32C.checksum($0) }), "\(record ?? [:])")
         }
         var finished = try CLI.run(["convert", "--plan", dir.file("plan.json"), "--finish"])
         #expect(finished.status == 2 && finished.stderr.contains("job 2 has not finished"), "\(finished.stderr)")

@@ -84,12 +84,12 @@ public enum ConvertJobs {
 
         let destination = FileSystem.join(plan.output, job.file)
         let output = try AtomicOutput(destination: destination, isDirectory: false)
-        let file = try OutputFile(creating: output.temporaryPath)
+        // The checksum is taken on the way out: reading the shard back would read it from disk,
+        // since written pages leave the page cache as they reach the disk.
+        let file = try OutputFile(creating: output.temporaryPath, checksummed: true)
         _ = try SafetensorsWriter.write(shard.tensors, metadata: source.metadata, to: file)
         try file.close()
-        let written = try FileMapping(path: output.temporaryPath)
-        let record = Record(
-            file: job.file, size: written.bytes.count, crc32c: CRC32C.hex(CRC32C.checksum(UnsafeRawBufferPointer(written.bytes))))
+        let record = Record(file: job.file, size: file.bytesWritten, crc32c: CRC32C.hex(file.crc32c ?? 0))
         try output.commit()
         let records = FileSystem.join(plan.output, recordsDirectory)
         try? FileManager.default.createDirectory(atPath: records, withIntermediateDirectories: true)
