@@ -1,5 +1,9 @@
 // The panel products (gemm_<format>) and dot products (dots_<format>) of one weight format,
-// MK_ELEMENT; part of a variant (variant.h).
+// MK_ELEMENT; part of a variant (variant.h). With MK_SCALED, each element is also multiplied by
+// its block's scale (`moeckpt_block_scales`) as it is widened, before any product.
+#ifndef MK_SCALED
+#define MK_SCALED 0
+#endif
 #define E_BYTES MK_GLUE(MK_ELEMENT, _bytes)
 #define E_SCALAR MK_GLUE(MK_ELEMENT, _scalar)
 #define E_VECTOR MK_GLUE(MK_ELEMENT, _vector)
@@ -8,32 +12,48 @@
 /// Rows [row_begin, row_end), columns [k0, k0 + count) of the weight widened to fp32, row after
 /// row ([rows][count]).
 static void E_(mk_widen)(
-    const unsigned char *weight, long ldw, long row_begin, long row_end, long k0, long count, float *out) {
+    const unsigned char *weight, const moeckpt_block_scales *scales, long ldw, long row_begin, long row_end, long k0,
+    long count, float *out) {
     for (long n = row_begin; n < row_end; n++) {
         const unsigned char *row = weight + E_BYTES(n * ldw + k0);
         float *target = out + (n - row_begin) * count;
         long i = 0;
+#if MK_SCALED
+        // Column by column block: one scale per block, so no division per element.
+        const float *scale_row = scales->values + (n / scales->rows) * scales->stride;
+        for (long block = k0 / scales->columns; i < count; block++) {
+            float scale = scale_row[block];
+            long end = mk_min(count, (block + 1) * scales->columns - k0);
+            for (; i + 16 <= end; i += 16) mk_store16(target + i, E_VECTOR(row, i) * scale);
+            for (; i < end; i++) target[i] = E_SCALAR(row, i) * scale;
+        }
+#else
+        (void)scales;
         for (; i + 16 <= count; i += 16) mk_store16(target + i, E_VECTOR(row, i));
         for (; i < count; i++) target[i] = E_SCALAR(row, i);
+#endif
     }
 }
 
-static void E_(widen_rows)(const void *weight, long row_begin, long row_end, long columns, float *out) {
-    E_(mk_widen)(weight, columns, row_begin, row_end, 0, columns, out);
+static void E_(widen_rows)(
+    const void *weight, const moeckpt_block_scales *scales, long row_begin, long row_end, long columns, float *out) {
+    E_(mk_widen)(weight, scales, columns, row_begin, row_end, 0, columns, out);
 }
 
 /// Rows [row_begin, row_end) (at most a tile), columns [k0, k0 + count) of the weight, widened to
 /// fp32, as one row tile [count][MK_ROW_TILE]; rows past the end are zero.
 static void E_(mk_pack_tile)(
-    const unsigned char *weight, long ldw, long row_begin, long row_end, long k0, long count, float *tile) {
+    const unsigned char *weight, const moeckpt_block_scales *scales, long ldw, long row_begin, long row_end, long k0,
+    long count, float *tile) {
     for (long r = 0; r < MK_ROW_TILE; r++) {
         long n = row_begin + r;
         if (n >= row_end) {
             for (long i = 0; i < count; i++) tile[i * MK_ROW_TILE + r] = 0;
             continue;
         }
-        const unsigned char *row = weight + E_BYTES(n * ldw + k0);
-        for (long i = 0; i < count; i++) tile[i * MK_ROW_TILE + r] = E_SCALAR(row, i);
+        float row_values[count];
+        E_(mk_widen)(weight, scales, ldw, n, n + 1, k0, count, row_values);
+        for (long i = 0; i < count; i++) tile[i * MK_ROW_TILE + r] = row_values[i];
     }
 }
 
@@ -43,8 +63,8 @@ static void E_(mk_pack_tile)(
 /// block 227 -> 134 ms, 32 tokens 25 -> 21). The last rows, when they do not fill a tile, are
 /// packed once, zero-padded (packing every tile, GotoBLAS's way, measured no faster here).
 static void E_(gemm)(
-    const void *weight_bytes, long row_begin, long row_end, long inputs, const float *x, long tokens,
-    long valid_tokens, float *y, long outputs) {
+    const void *weight_bytes, const moeckpt_block_scales *scales, long row_begin, long row_end, long inputs,
+    const float *x, long tokens, long valid_tokens, float *y, long outputs) {
     // k per block: a token panel's block streams from L2; longer blocks load and store the
     // partial sums less often (Zen 3, one core, 512 tokens 1024 -> 3584: 256 83 GFLOP/s, 1024 91.6).
     enum { k_block = 1024, row_block = 8 * MK_ROW_TILE };
@@ -61,8 +81,8 @@ static void E_(gemm)(
         for (long n0 = row_begin; n0 < row_end;) {
             long n1 = mk_min(row_end, n0 + row_block);
             long partial = (n1 - n0) % MK_ROW_TILE;
-            if (partial > 0) E_(mk_pack_tile)(weight, inputs, n1 - partial, n1, k0, count, packed);
-            if (widens) E_(mk_widen)(weight, inputs, n0, n1 - partial, k0, count, widened);
+            if (partial > 0) E_(mk_pack_tile)(weight, scales, inputs, n1 - partial, n1, k0, count, packed);
+            if (widens) E_(mk_widen)(weight, scales, inputs, n0, n1 - partial, k0, count, widened);
             for (long panel = 0; panel < tokens / MK_TOKEN_PANEL; panel++) {
                 long valid = mk_min(MK_TOKEN_PANEL, valid_tokens - panel * MK_TOKEN_PANEL);
                 const float *x_panel = x + (panel * inputs + k0) * MK_TOKEN_PANEL;
@@ -91,62 +111,107 @@ static void E_(gemm)(
     free(packed);
 }
 
-/// The lane sum, then the k that do not fill a chunk.
-MK_INLINE float E_(mk_finish)(mk_f32x16 acc, const unsigned char *w, const float *x, long start, long k) {
+#if MK_SCALED
+/// The scale of element (n, i) (the k that do not fill a chunk).
+#define E_SCALE_AT(n, i) (scales->values[((n) / scales->rows) * scales->stride + (i) / scales->columns])
+#define E_SCALE_ROW(n) (scales->values + ((n) / scales->rows) * scales->stride)
+#else
+#define E_SCALE_AT(n, i) 1.0f
+#define E_SCALE_ROW(n) NULL
+#endif
+
+/// The lane sum, then the k that do not fill a chunk (scaled elements are the widened value
+/// times the scale, rounded, as in the vector part).
+MK_INLINE float E_(mk_finish)(
+    mk_f32x16 acc, const unsigned char *w, const moeckpt_block_scales *scales, long n, const float *x, long start,
+    long k) {
     float sum = mk_lane_sum(acc);
+#if MK_SCALED
+    for (long i = start; i < k; i++) sum = __builtin_fmaf(E_SCALAR(w, i) * E_SCALE_AT(n, i), x[i], sum);
+#else
+    (void)scales, (void)n;
     for (long i = start; i < k; i++) sum = __builtin_fmaf(E_SCALAR(w, i), x[i], sum);
+#endif
     return sum;
 }
 
-/// One weight row, `group` tokens (rows of x `k` apart, of y `ldy` apart) sharing each weight
+/// The whole 16-element chunks of k, [0, k16), a column block at a time: `body(i, scale)` per
+/// chunk, `scale` the block's (1 for formats without scales, where there is one block).
+#if MK_SCALED
+#define E_CHUNKS(k16, ...)                                                                         \
+    for (long block = 0, i = 0; i < (k16); block++) {                                              \
+        long block_end = mk_min((k16), (block + 1) * scales->columns);                             \
+        for (; i < block_end; i += 16) { __VA_ARGS__ }                                             \
+    }
+/// Chunk i of row w widened, times its block's scale (inside E_CHUNKS).
+#define E_SCALED_VECTOR(w, i, scale_row) (E_VECTOR(w, i) * (scale_row)[block])
+#else
+#define E_CHUNKS(k16, ...) \
+    for (long i = 0; i < (k16); i += 16) { __VA_ARGS__ }
+#define E_SCALED_VECTOR(w, i, scale_row) E_VECTOR(w, i)
+#endif
+
+/// One weight row n, `group` tokens (rows of x `k` apart, of y `ldy` apart) sharing each weight
 /// vector; `group` is a constant at every call, so the loops unroll.
-MK_INLINE void E_(mk_dots_tokens)(const unsigned char *w, long k, const float *x, float *y, long ldy, const int group) {
+MK_INLINE void E_(mk_dots_tokens)(
+    const unsigned char *w, const moeckpt_block_scales *scales, long n, long k, const float *x, float *y, long ldy,
+    const int group) {
     mk_f32x16 a[4] = {0, 0, 0, 0};
-    long i = 0;
-    for (; i + 16 <= k; i += 16) {
-        mk_f32x16 v = E_VECTOR(w, i);
+    long k16 = k & ~15L;
+    const float *scale_row = E_SCALE_ROW(n);
+    (void)scale_row;
+    E_CHUNKS(k16, {
+        mk_f32x16 v = E_SCALED_VECTOR(w, i, scale_row);
         _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
             a[g] = __builtin_elementwise_fma(v, mk_load16(x + g * k + i), a[g]);
         }
-    }
-    for (int g = 0; g < group; g++) y[g * ldy] = E_(mk_finish)(a[g], w, x + g * k, i, k);
+    })
+    for (int g = 0; g < group; g++) y[g * ldy] = E_(mk_finish)(a[g], w, scales, n, x + g * k, k16, k);
 }
 
 /// Dot products for a few tokens: each weight vector is loaded once (16 elements, widened in
 /// registers) and multiplied into every token's accumulator. One token takes four weight rows
 /// per pass (four streams keep the memory system busier than one).
 static void E_(dots)(
-    const void *weight_bytes, long row_begin, long row_end, long k, const float *x, long tokens, float *y,
-    long outputs) {
+    const void *weight_bytes, const moeckpt_block_scales *scales, long row_begin, long row_end, long k,
+    const float *x, long tokens, float *y, long outputs) {
     const unsigned char *weight = weight_bytes;
-    long stride = E_BYTES(k), n = row_begin;
+    long stride = E_BYTES(k), n = row_begin, k16 = k & ~15L;
     if (tokens == 1) {
         for (; n + 4 <= row_end; n += 4) {
             const unsigned char *w0 = weight + n * stride, *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride;
+            const float *s0 = E_SCALE_ROW(n), *s1 = E_SCALE_ROW(n + 1), *s2 = E_SCALE_ROW(n + 2), *s3 = E_SCALE_ROW(n + 3);
+            (void)s0, (void)s1, (void)s2, (void)s3;
             mk_f32x16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            long i = 0;
-            for (; i + 16 <= k; i += 16) {
+            E_CHUNKS(k16, {
                 mk_f32x16 xa = mk_load16(x + i);
-                a0 = __builtin_elementwise_fma(E_VECTOR(w0, i), xa, a0);
-                a1 = __builtin_elementwise_fma(E_VECTOR(w1, i), xa, a1);
-                a2 = __builtin_elementwise_fma(E_VECTOR(w2, i), xa, a2);
-                a3 = __builtin_elementwise_fma(E_VECTOR(w3, i), xa, a3);
-            }
-            y[n] = E_(mk_finish)(a0, w0, x, i, k);
-            y[n + 1] = E_(mk_finish)(a1, w1, x, i, k);
-            y[n + 2] = E_(mk_finish)(a2, w2, x, i, k);
-            y[n + 3] = E_(mk_finish)(a3, w3, x, i, k);
+                mk_f32x16 v0 = E_SCALED_VECTOR(w0, i, s0), v1 = E_SCALED_VECTOR(w1, i, s1);
+                mk_f32x16 v2 = E_SCALED_VECTOR(w2, i, s2), v3 = E_SCALED_VECTOR(w3, i, s3);
+                a0 = __builtin_elementwise_fma(v0, xa, a0);
+                a1 = __builtin_elementwise_fma(v1, xa, a1);
+                a2 = __builtin_elementwise_fma(v2, xa, a2);
+                a3 = __builtin_elementwise_fma(v3, xa, a3);
+            })
+            y[n] = E_(mk_finish)(a0, w0, scales, n, x, k16, k);
+            y[n + 1] = E_(mk_finish)(a1, w1, scales, n + 1, x, k16, k);
+            y[n + 2] = E_(mk_finish)(a2, w2, scales, n + 2, x, k16, k);
+            y[n + 3] = E_(mk_finish)(a3, w3, scales, n + 3, x, k16, k);
         }
     }
     for (; n < row_end; n++) {
         const unsigned char *w = weight + n * stride;
         long t = 0;
-        for (; t + 4 <= tokens; t += 4) E_(mk_dots_tokens)(w, k, x + t * k, y + t * outputs + n, outputs, 4);
-        for (; t + 2 <= tokens; t += 2) E_(mk_dots_tokens)(w, k, x + t * k, y + t * outputs + n, outputs, 2);
-        if (t < tokens) E_(mk_dots_tokens)(w, k, x + t * k, y + t * outputs + n, outputs, 1);
+        for (; t + 4 <= tokens; t += 4) E_(mk_dots_tokens)(w, scales, n, k, x + t * k, y + t * outputs + n, outputs, 4);
+        for (; t + 2 <= tokens; t += 2) E_(mk_dots_tokens)(w, scales, n, k, x + t * k, y + t * outputs + n, outputs, 2);
+        if (t < tokens) E_(mk_dots_tokens)(w, scales, n, k, x + t * k, y + t * outputs + n, outputs, 1);
     }
 }
 
+#undef E_SCALE_AT
+#undef E_SCALE_ROW
+#undef E_CHUNKS
+#undef E_SCALED_VECTOR
+#undef MK_SCALED
 #undef E_BYTES
 #undef E_SCALAR
 #undef E_VECTOR

@@ -37,6 +37,10 @@
 #define MK_ELEMENT f16
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
+#define MK_ELEMENT f8e4m3
+#define MK_SCALED 1
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
 
 #define MK_FORMAT_SWITCH(function, ...)                                         \
     switch (format) {                                                           \
@@ -48,23 +52,25 @@
     case MOECKPT_WEIGHTS_Q4_K: function##_q4_K(__VA_ARGS__); break;             \
     case MOECKPT_WEIGHTS_Q6_K: function##_q6_K(__VA_ARGS__); break;             \
     case MOECKPT_WEIGHTS_F16: function##_f16(__VA_ARGS__); break;               \
+    case MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED: function##_f8e4m3(__VA_ARGS__); break; \
     }
 
 static void mk_multiply(
-    moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
-    long tokens, long valid_tokens, float *y, long outputs) {
-    MK_FORMAT_SWITCH(gemm, weight, row_begin, row_end, inputs, x, tokens, valid_tokens, y, outputs)
+    moeckpt_weight_format format, const void *weight, const moeckpt_block_scales *scales, long row_begin,
+    long row_end, long inputs, const float *x, long tokens, long valid_tokens, float *y, long outputs) {
+    MK_FORMAT_SWITCH(gemm, weight, scales, row_begin, row_end, inputs, x, tokens, valid_tokens, y, outputs)
 }
 
 static void mk_multiply_rows(
-    moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
-    long tokens, float *y, long outputs) {
-    MK_FORMAT_SWITCH(dots, weight, row_begin, row_end, inputs, x, tokens, y, outputs)
+    moeckpt_weight_format format, const void *weight, const moeckpt_block_scales *scales, long row_begin,
+    long row_end, long inputs, const float *x, long tokens, float *y, long outputs) {
+    MK_FORMAT_SWITCH(dots, weight, scales, row_begin, row_end, inputs, x, tokens, y, outputs)
 }
 
 static void mk_widen_rows(
-    moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long columns, float *out) {
-    MK_FORMAT_SWITCH(widen_rows, weight, row_begin, row_end, columns, out)
+    moeckpt_weight_format format, const void *weight, const moeckpt_block_scales *scales, long row_begin,
+    long row_end, long columns, float *out) {
+    MK_FORMAT_SWITCH(widen_rows, weight, scales, row_begin, row_end, columns, out)
 }
 
 static const moeckpt_kernels MK_GLUE(mk_kernels_, MK_VARIANT) = {

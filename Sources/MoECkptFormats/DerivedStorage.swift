@@ -13,17 +13,21 @@ public final class DerivedStorage: ByteStorage, @unchecked Sendable {
     public typealias Derive = @Sendable ([UnsafeRawBufferPointer], UnsafeMutableRawBufferPointer) -> Void
 
     let name: String
-    let byteCount: Int
+    public let byteCount: Int
     let sources: [ByteRope]
     let derive: Derive
+    /// What the bytes are computed from, for a reader that can use that instead (the kernels read
+    /// FP8 block-scaled weights as they are stored); nil when nothing says.
+    public let origin: (any Sendable)?
     private var buffer: UnsafeMutableRawBufferPointer?
     private let lock = PthreadLock()
 
     /// `name` is the tensor's, for errors.
-    public init(name: String, byteCount: Int, sources: [ByteRope], derive: @escaping Derive) {
+    public init(name: String, byteCount: Int, sources: [ByteRope], origin: (any Sendable)? = nil, derive: @escaping Derive) {
         self.name = name
         self.byteCount = byteCount
         self.sources = sources
+        self.origin = origin
         self.derive = derive
     }
 

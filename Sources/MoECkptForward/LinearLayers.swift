@@ -25,7 +25,7 @@ package struct LinearLayer: Sendable {
         withExtendedLifetime(weight.owner) {
             func run(_ b: UnsafePointer<Float>?) {
                 Linear.forward(
-                    weight.type, x: x, rows: rows, inputs: inputs, weight: weight.base, outputs: outputs,
+                    weight.type, x: x, rows: rows, inputs: inputs, weight: weight.base, scales: weight.scales, outputs: outputs,
                     bias: b, into: y, threads: threads)
             }
             if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }

@@ -67,7 +67,9 @@ package struct WeightReader {
 package struct WeightMatrix: @unchecked Sendable {
     package let type: MatrixWeightType
     package let base: UnsafeRawPointer
-    /// Keeps `base` alive: the file mapping, or the array.
+    /// The block scales of a block-scaled type (FP8), nil otherwise.
+    package let scales: BlockScales?
+    /// Keeps `base` and `scales` alive: the file mapping, or the array.
     package let owner: AnyObject
 
     /// fp32 values of its own.
@@ -94,19 +96,48 @@ package struct WeightMatrix: @unchecked Sendable {
         self.init(type: type, base: box.base, owner: box)
     }
 
-    private init(type: MatrixWeightType, base: UnsafeRawPointer, owner: AnyObject) {
-        (self.type, self.base, self.owner) = (type, base, owner)
+    /// FP8 E4M3 codes [rows, columns] of its own, with a scale per 128 x 128 block (row-major).
+    package init(fp8 codes: [UInt8], columns: Int, blockScales: [Float]) {
+        let (box, scaleBox) = (ArrayBox(codes), ArrayBox(blockScales))
+        let scales = BlockScales(
+            values: scaleBox.base.assumingMemoryBound(to: Float.self), rows: 128, columns: 128, stride: (columns + 127) / 128)
+        self.init(type: .f8e4m3, base: box.base, scales: scales, owner: [box, scaleBox] as AnyObject)
+    }
+
+    private init(type: MatrixWeightType, base: UnsafeRawPointer, scales: BlockScales? = nil, owner: AnyObject) {
+        (self.type, self.base, self.scales, self.owner) = (type, base, scales, owner)
+    }
+
+    /// FP8 codes and their block scales (copied: 4 bytes per block of weights, aligned for the
+    /// kernels), read in place; nil when the bytes are not one run in memory.
+    init?(_ matrix: BlockScaledMatrix, derivedBy storage: DerivedStorage) throws(ForwardError) {
+        guard matrix.dtype == .f8E4M3, matrix.blockColumns % 16 == 0 else { return nil }
+        do {
+            try matrix.values.load()
+            try matrix.scales.load()
+        } catch { throw .unreadable(error.description) }
+        guard matrix.values.pieces.count == 1, let start = matrix.values.pieces[0].bytes.baseAddress else { return nil }
+        let stride = (matrix.columns + matrix.blockColumns - 1) / matrix.blockColumns
+        let box = ArrayBox(
+            matrix.scales.copyBytes().withUnsafeBytes { raw in
+                (0..<(raw.count / 4)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+            })
+        let scales = BlockScales(
+            values: box.base.assumingMemoryBound(to: Float.self), rows: matrix.blockRows, columns: matrix.blockColumns,
+            stride: stride)
+        self.init(type: .f8e4m3, base: start, scales: scales, owner: ScaledOwner(storage: storage, scales: box))
     }
 
     /// Row `row` of this [*, columns] matrix, widened to fp32 where it is (an embedding lookup
     /// reads one row, not the table).
     package func widenRow(_ row: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
-        KernelVariant.selected.widenRows(type, weight: base, rows: row..<(row + 1), columns: columns, into: out)
+        KernelVariant.selected.widenRows(type, weight: base, scales: scales, rows: row..<(row + 1), columns: columns, into: out)
     }
 
     /// The matrix starting `elements` further on (one expert of a stack), kept alive by the same owner.
     package func advanced(by elements: Int) -> WeightMatrix {
-        WeightMatrix(type: type, base: base + type.bytes(elements), owner: owner)
+        precondition(scales == nil, "a block-scaled matrix is one expert's")
+        return WeightMatrix(type: type, base: base + type.bytes(elements), owner: owner)
     }
 
     /// Block-quantized weights, read in place once their blocks are in memory.
@@ -131,8 +162,16 @@ package struct WeightMatrix: @unchecked Sendable {
 
     /// Bytes `range` of a tensor (one expert of a stack, or all of it).
     package init(_ tensor: CanonicalTensor, bytes range: Range<Int>? = nil) throws(ForwardError) {
-        do { try tensor.rope.load() } catch { throw .unreadable(error.description) }
         let rope = range.map { tensor.rope.slice($0.lowerBound, $0.count) } ?? tensor.rope
+        // Weights dequantized from FP8 blocks: the stored codes and scales, not the fp32 copy.
+        if rope.pieces.count == 1, let piece = rope.pieces.first, let derived = piece.storage as? DerivedStorage,
+            let origin = derived.origin as? BlockScaledMatrix, piece.offset == 0, piece.count == derived.byteCount,
+            let matrix = try WeightMatrix(origin, derivedBy: derived)
+        {
+            self = matrix
+            return
+        }
+        do { try rope.load() } catch { throw .unreadable(error.description) }
         let inPlace: MatrixWeightType? =
             switch tensor.dtype {
             case .f32: .f32
@@ -145,6 +184,16 @@ package struct WeightMatrix: @unchecked Sendable {
         } else {
             self.init(try WeightReader.f32(tensor.name, dtype: tensor.dtype, rope))
         }
+    }
+}
+
+/// What keeps an FP8 matrix alive: the storage that holds its codes' mapping, and its scales.
+final class ScaledOwner {
+    let storage: DerivedStorage
+    let scales: ArrayBox
+
+    init(storage: DerivedStorage, scales: ArrayBox) {
+        (self.storage, self.scales) = (storage, scales)
     }
 }
 

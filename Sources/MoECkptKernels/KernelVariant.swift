@@ -10,11 +10,13 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
     case q8_0
     /// ggml's Q4_0 (18 bytes per 32 weights), Q4_K (144 per 256) and Q6_K (210 per 256).
     case q4_0, q4_K, q6_K
+    /// FP8 E4M3 with a scale per block of rows and columns (`BlockScales`; DeepSeek-V3's release).
+    case f8e4m3 = "fp8"
 
     /// Weights per block: a row holds whole blocks.
     public var blockSize: Int {
         switch self {
-        case .f32, .bf16, .f16: 1
+        case .f32, .bf16, .f16, .f8e4m3: 1
         case .mxfp4, .q8_0, .q4_0: 32
         case .q4_K, .q6_K: 256
         }
@@ -25,6 +27,7 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         switch self {
         case .f32: 4 * elements
         case .bf16, .f16: 2 * elements
+        case .f8e4m3: elements
         case .mxfp4: elements / 32 * 17
         case .q8_0: elements / 32 * 34
         case .q4_0: elements / 32 * 18
@@ -43,7 +46,29 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         case .q4_0: MOECKPT_WEIGHTS_Q4_0
         case .q4_K: MOECKPT_WEIGHTS_Q4_K
         case .q6_K: MOECKPT_WEIGHTS_Q6_K
+        case .f8e4m3: MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED
         }
+    }
+}
+
+/// The scales of a block-scaled matrix: element (r, c) is its stored value times
+/// `values[(r / rows) * stride + c / columns]` (`moeckpt_block_scales`; `columns` a multiple of 16).
+public struct BlockScales: @unchecked Sendable {
+    public let values: UnsafePointer<Float>
+    public let rows: Int
+    public let columns: Int
+    public let stride: Int
+
+    public init(values: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int) {
+        precondition(rows > 0 && columns > 0 && columns % 16 == 0 && stride > 0, "block scales need whole 16-column chunks")
+        (self.values, self.rows, self.columns, self.stride) = (values, rows, columns, stride)
+    }
+
+    /// The C view, for the duration of `body`; NULL for nil.
+    static func withPointer<R>(_ scales: BlockScales?, _ body: (UnsafePointer<moeckpt_block_scales>?) -> R) -> R {
+        guard let scales else { return body(nil) }
+        var view = moeckpt_block_scales(values: scales.values, rows: scales.rows, columns: scales.columns, stride: scales.stride)
+        return withUnsafePointer(to: &view) { body($0) }
     }
 }
 
@@ -104,25 +129,32 @@ public enum KernelVariant: String, Sendable, CaseIterable {
 
     /// y[n, t] = Σ_k weight[n, k] x[k, t] for n in `rows` (`moeckpt_kernels.multiply`).
     func multiply(
-        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, scales: BlockScales?, rows: Range<Int>, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, validTokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
     ) {
-        table.multiply(type.format, weight, rows.lowerBound, rows.upperBound, inputs, x, tokens, validTokens, y, outputs)
+        BlockScales.withPointer(scales) {
+            table.multiply(type.format, weight, $0, rows.lowerBound, rows.upperBound, inputs, x, tokens, validTokens, y, outputs)
+        }
     }
 
     /// y[t, n] = Σ_k weight[n, k] x[t, k] for n in `rows`, row-major (`multiply_rows`).
     func multiplyRows(
-        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int,
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, scales: BlockScales?, rows: Range<Int>, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
     ) {
-        table.multiply_rows(type.format, weight, rows.lowerBound, rows.upperBound, inputs, x, tokens, y, outputs)
+        BlockScales.withPointer(scales) {
+            table.multiply_rows(type.format, weight, $0, rows.lowerBound, rows.upperBound, inputs, x, tokens, y, outputs)
+        }
     }
 
     /// Rows `rows` of a [*, columns] matrix in `type`, widened to fp32 into `out` [rows.count, columns].
     public func widenRows(
-        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, columns: Int, into out: UnsafeMutablePointer<Float>
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, scales: BlockScales? = nil, rows: Range<Int>, columns: Int,
+        into out: UnsafeMutablePointer<Float>
     ) {
-        table.widen_rows(type.format, weight, rows.lowerBound, rows.upperBound, columns, out)
+        BlockScales.withPointer(scales) {
+            table.widen_rows(type.format, weight, $0, rows.lowerBound, rows.upperBound, columns, out)
+        }
     }
 
     /// gate = silu(gate) * up, element by element (`Activation.siluMultiply`).

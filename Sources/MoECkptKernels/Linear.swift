@@ -22,15 +22,15 @@ public enum Linear {
 
     public static func forward(
         _ type: MatrixWeightType, x: UnsafePointer<Float>, rows: Int, inputs: Int,
-        weight: UnsafeRawPointer, outputs: Int, bias: UnsafePointer<Float>?,
+        weight: UnsafeRawPointer, scales: BlockScales? = nil, outputs: Int, bias: UnsafePointer<Float>?,
         into y: UnsafeMutablePointer<Float>, threads: Int = 1,
         variant: KernelVariant = .selected
     ) {
         guard rows > 0 else { return }
         if rows <= variant.maxDotTokens {
             multiplyRows(
-                type, weight: weight, outputs: outputs, inputs: inputs, x: x, tokens: rows, y: y, threads: threads,
-                variant: variant)
+                type, weight: weight, scales: scales, outputs: outputs, inputs: inputs, x: x, tokens: rows, y: y,
+                threads: threads, variant: variant)
             if let bias {
                 for t in 0..<rows {
                     for n in 0..<outputs { y[t * outputs + n] += bias[n] }
@@ -45,7 +45,7 @@ public enum Linear {
         defer { xPanels.deallocate(); yPanels.deallocate() }
         layout.fromRows(x, rows: rows, features: inputs, into: xPanels, threads: threads)
         multiply(
-            type, weight: weight, outputs: outputs, inputs: inputs, x: xPanels, tokens: rows, y: yPanels,
+            type, weight: weight, scales: scales, outputs: outputs, inputs: inputs, x: xPanels, tokens: rows, y: yPanels,
             threads: threads, variant: variant)
         layout.toRows(yPanels, rows: rows, features: outputs, bias: bias, into: y, threads: threads)
     }
@@ -53,7 +53,7 @@ public enum Linear {
     /// y [outputs, tokens] = weight · x [inputs, tokens], both in `TokenPanels` of `variant` (padded
     /// to whole panels; the padding columns of y are unspecified), threads splitting the outputs.
     public static func multiply(
-        _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, scales: BlockScales? = nil, outputs: Int, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
         variant: KernelVariant = .selected
     ) {
@@ -61,23 +61,23 @@ public enum Linear {
         let padded = TokenPanels(variant: variant).padded(tokens)
         Parallel.ranges(outputs, threads: threads, alignment: variant.rowTile) { range in
             variant.multiply(
-                type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: padded, validTokens: tokens,
-                y: ys.base, outputs: outputs)
+                type, weight: ws.base, scales: scales, rows: range, inputs: inputs, x: xs.base, tokens: padded,
+                validTokens: tokens, y: ys.base, outputs: outputs)
         }
     }
 
     /// y [tokens, outputs] = x [tokens, inputs] · weightᵀ for at most `variant.maxDotTokens`
     /// tokens, row-major, threads splitting the outputs.
     public static func multiplyRows(
-        _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int,
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, scales: BlockScales? = nil, outputs: Int, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
         variant: KernelVariant = .selected
     ) {
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
         Parallel.ranges(outputs, threads: threads, alignment: 16) { range in
             variant.multiplyRows(
-                type, weight: ws.base, rows: range, inputs: inputs, x: xs.base, tokens: tokens, y: ys.base,
-                outputs: outputs)
+                type, weight: ws.base, scales: scales, rows: range, inputs: inputs, x: xs.base, tokens: tokens,
+                y: ys.base, outputs: outputs)
         }
     }
 }

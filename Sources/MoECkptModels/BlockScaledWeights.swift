@@ -16,9 +16,10 @@ public struct BlockScaledWeights: Sendable, Equatable {
 
     public static let scaleSuffix = "_scale_inv"
 
-    /// The stored tensors with each scaled weight replaced by its F32 values (in memory: a copy,
-    /// where the other tensors stay in place) and the scales removed; the problems of any that
-    /// cannot be dequantized.
+    /// The stored tensors with each scaled weight replaced by its F32 values, computed when first
+    /// read (a conversion holds one at a time; the forward pass reads the FP8 bytes and their
+    /// scales in place, through the derived storage's `origin`), and the scales removed; the
+    /// problems of any that cannot be dequantized.
     func dequantize(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String]) {
         let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var problems: [String] = []
@@ -50,36 +51,44 @@ public struct BlockScaledWeights: Sendable, Equatable {
         guard weight.shape.count == 2, Cast.canCast(from: weight.dtype, to: .f32), let width = weight.dtype.byteWidth else {
             throw BlockScaleError(description: "\(weight.name) is \(weight.dtype.name) \(weight.shape), not a scaled matrix")
         }
-        let (out, inputs) = (weight.shape[0], weight.shape[1])
-        let blocks = [(out + rows - 1) / rows, (inputs + columns - 1) / columns]
+        let (rows, columns) = (weight.shape[0], weight.shape[1])
+        let blocks = [(rows + self.rows - 1) / self.rows, (columns + self.columns - 1) / self.columns]
         guard scale.dtype == .f32, scale.shape == blocks else {
             throw BlockScaleError(description: "\(scale.name) is \(scale.dtype.name) \(scale.shape), expected F32 \(blocks)")
         }
-        guard MemoryBudget.fits(out * inputs * 4 * 2) else {
-            throw BlockScaleError(description: "\(weight.name): dequantizing it would need more memory than this process may use")
+        guard let bytes = (Checked(rows) * columns * 4).value else {
+            throw BlockScaleError(description: "\(weight.name): its size overflows")
         }
-        do {
-            try weight.rope.load()
-            try scale.rope.load()
-        } catch {
-            throw BlockScaleError(description: error.description)
-        }
-        let raw = weight.rope.copyBytes()
-        let scales = scale.rope.copyBytes().withUnsafeBytes { p in
-            (0..<(blocks[0] * blocks[1])).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-        }
-        var values = [Float](repeating: 0, count: out * inputs)
-        raw.withUnsafeBytes { source in
-            values.withUnsafeMutableBytes { target in
-                try? Cast.cast(source.baseAddress!, from: weight.dtype, into: target.baseAddress!, as: .f32, count: raw.count / width)
+        let (dtype, block) = (weight.dtype, self)
+        let origin = BlockScaledMatrix(
+            name: weight.name, dtype: weight.dtype, rows: rows, columns: columns, values: weight.rope, scales: scale.rope,
+            blockRows: self.rows, blockColumns: self.columns)
+        let storage = DerivedStorage(name: weight.name, byteCount: bytes, sources: [weight.rope, scale.rope], origin: origin) {
+            sources, out in
+            let (values, scales) = (sources[0], sources[1])
+            let target = out.baseAddress!.assumingMemoryBound(to: Float.self)
+            try? Cast.cast(values.baseAddress!, from: dtype, into: out.baseAddress!, as: .f32, count: values.count / width)
+            for r in 0..<rows {
+                for c in 0..<columns {
+                    let s = scales.loadUnaligned(fromByteOffset: 4 * ((r / block.rows) * blocks[1] + c / block.columns), as: Float.self)
+                    target[r * columns + c] *= s
+                }
             }
         }
-        for r in 0..<out {
-            for c in 0..<inputs { values[r * inputs + c] *= scales[(r / rows) * blocks[1] + c / columns] }
-        }
-        let storage = values.withUnsafeBytes { FileMapping(copying: $0, path: weight.name) }
-        return NamedTensor(
-            name: weight.name, dtype: .f32, shape: weight.shape,
-            rope: ByteRope([BytePiece(storage: storage, offset: 0, count: values.count * 4)]))
+        return NamedTensor(name: weight.name, dtype: .f32, shape: weight.shape, rope: storage.rope)
     }
+}
+
+/// An FP8 matrix and its block scales as a checkpoint stores them: what a dequantized weight was
+/// derived from (`DerivedStorage.origin`), which the kernels read in place instead.
+public struct BlockScaledMatrix: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let rows: Int
+    public let columns: Int
+    public let values: ByteRope
+    /// F32 [ceil(rows / blockRows), ceil(columns / blockColumns)].
+    public let scales: ByteRope
+    public let blockRows: Int
+    public let blockColumns: Int
 }

@@ -31,20 +31,31 @@ struct MatrixKernelTests {
 
     static func bf16(_ values: [Float]) -> [UInt16] { values.map { UInt16($0.bitPattern >> 16) } }
 
+    /// Block scales for `run`: the values and the block's rows and columns.
+    struct TestScales {
+        let values: [Float]
+        let rows: Int
+        let columns: Int
+        let stride: Int
+    }
+
     static func run(
         _ type: MatrixWeightType, _ weightBytes: [UInt8], x: [Float], rows: Int, inputs: Int, outputs: Int,
-        bias: [Float]?, threads: Int, variant: KernelVariant
+        bias: [Float]?, threads: Int, variant: KernelVariant, scales: TestScales? = nil
     ) -> [Float] {
         var y = [Float](repeating: .nan, count: rows * outputs)
-        weightBytes.withUnsafeBytes { w in
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    func go(_ b: UnsafePointer<Float>?) {
-                        Linear.forward(
-                            type, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
-                            bias: b, into: yp.baseAddress!, threads: threads, variant: variant)
+        (scales?.values ?? [0]).withUnsafeBufferPointer { s in
+            let blockScales = scales.map { BlockScales(values: s.baseAddress!, rows: $0.rows, columns: $0.columns, stride: $0.stride) }
+            weightBytes.withUnsafeBytes { w in
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        func go(_ b: UnsafePointer<Float>?) {
+                            Linear.forward(
+                                type, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, scales: blockScales,
+                                outputs: outputs, bias: b, into: yp.baseAddress!, threads: threads, variant: variant)
+                        }
+                        if let bias { bias.withUnsafeBufferPointer { go($0.baseAddress!) } } else { go(nil) }
                     }
-                    if let bias { bias.withUnsafeBufferPointer { go($0.baseAddress!) } } else { go(nil) }
                 }
             }
         }
@@ -110,7 +121,8 @@ struct MatrixKernelTests {
     /// Products on blocks (every variant, 1 and 2 threads) against the defined sequence on the
     /// blocks' values, bit for bit.
     static func expectTheSequence(
-        _ type: MatrixWeightType, _ blocks: [UInt8], values w: [Float], x: [Float], rows: Int, inputs: Int, outputs: Int
+        _ type: MatrixWeightType, _ blocks: [UInt8], values w: [Float], x: [Float], rows: Int, inputs: Int, outputs: Int,
+        scales: TestScales? = nil
     ) {
         for variant in variants {
             let sequence = rows <= variant.maxDotTokens ? dot : chain
@@ -121,7 +133,9 @@ struct MatrixKernelTests {
                 }
             }
             for threads in [1, 2] {
-                let y = run(type, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, variant: variant)
+                let y = run(
+                    type, blocks, x: x, rows: rows, inputs: inputs, outputs: outputs, bias: nil, threads: threads, variant: variant,
+                    scales: scales)
                 #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(variant) \(type), \(threads) threads")
             }
         }
@@ -213,6 +227,47 @@ struct MatrixKernelTests {
         }
         let values = halves.map { Float(Float16(bitPattern: $0)) }
         Self.expectTheSequence(.f16, Self.bytes(halves), values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
+    }
+
+    /// FP8 E4M3 codes under block scales (DeepSeek-V3's weights) are the defined sequence on the
+    /// dequantized values, code widened then times its block's scale in fp32, bit for bit: the
+    /// values the dequantized copy held. Blocks of 2 rows x 32 columns here, so that small shapes
+    /// cross many (row tiles, k-blocks of 1024 and 16-element chunks straddle none).
+    @Test(arguments: [(1, 32, 13), (3, 64, 7), (4, 96, 9), (9, 1056, 14), (40, 2080, 19), (2, 80, 5)])
+    func fp8CodesUnderBlockScalesAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 26)
+        // Every finite code (0x7F and 0xFF are NaN), seeded order.
+        var generator = SeededGenerator(seed: 27)
+        let codes = (0..<(outputs * inputs)).map { _ -> UInt8 in
+            let c = UInt8.random(in: 0...255, using: &generator)
+            return c & 0x7F == 0x7F ? c ^ 1 : c
+        }
+        let stride = (inputs + 31) / 32
+        let scaleValues = KernelTests.random(((outputs + 1) / 2) * stride, seed: 28).map { 0.5 + abs($0) }
+        let scales = TestScales(values: scaleValues, rows: 2, columns: 32, stride: stride)
+        let w = (0..<(outputs * inputs)).map { i -> Float in
+            let (n, k) = (i / inputs, i % inputs)
+            return Float(bitPattern: Minifloat.f8E4M3.table[Int(codes[i])]) * scaleValues[(n / 2) * stride + k / 32]
+        }
+        Self.expectTheSequence(.f8e4m3, codes, values: w, x: x, rows: rows, inputs: inputs, outputs: outputs, scales: scales)
+    }
+
+    /// Every FP8 E4M3 pattern widens as the casts widen it (NaN included), under a scale of one.
+    @Test func everyFP8PatternWidensExactly() {
+        let patterns = (0...255).map { UInt8($0) }
+        for variant in Self.variants {
+            var out = [Float](repeating: 0, count: 256)
+            [Float](repeating: 1, count: 2).withUnsafeBufferPointer { ones in
+                let scales = BlockScales(values: ones.baseAddress!, rows: 16, columns: 16, stride: 1)
+                patterns.withUnsafeBytes { b in
+                    out.withUnsafeMutableBufferPointer {
+                        variant.widenRows(.f8e4m3, weight: b.baseAddress!, scales: scales, rows: 0..<16, columns: 16, into: $0.baseAddress!)
+                    }
+                }
+            }
+            #expect(out.map(\.bitPattern) == Minifloat.f8E4M3.table, "\(variant)")
+        }
     }
 
     /// Every F16 bit pattern widens as Swift's Float16 does; a NaN keeps its sign and payload

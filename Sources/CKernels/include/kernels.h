@@ -22,7 +22,21 @@ typedef enum moeckpt_weight_format {
     MOECKPT_WEIGHTS_Q6_K = 6,
     /// IEEE half precision, widened exactly (subnormals, infinities and NaN payloads included).
     MOECKPT_WEIGHTS_F16 = 7,
+    /// OCP FP8 E4M3 ("fn": no infinities, S.1111.111 is NaN), widened exactly, times its block's
+    /// scale (`moeckpt_block_scales`): DeepSeek-V3's released weights.
+    MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED = 8,
 } moeckpt_weight_format;
+
+/// The scales of a matrix stored in blocks of `rows` x `columns` elements: element (r, c), r
+/// counted from the matrix's first row, is its stored value times
+/// `values[(r / rows) * stride + c / columns]`. `columns` is a multiple of 16. Only the block-scaled
+/// formats read it (NULL for the others).
+typedef struct moeckpt_block_scales {
+    const float *values;
+    long rows;
+    long columns;
+    long stride;
+} moeckpt_block_scales;
 
 /// One compiled variant of the kernels.
 typedef struct moeckpt_kernels {
@@ -37,17 +51,18 @@ typedef struct moeckpt_kernels {
     /// first `valid_tokens` tokens are guaranteed to be computed. Block formats need `inputs` a
     /// multiple of their block.
     void (*multiply)(
-        moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
-        long tokens, long valid_tokens, float *y, long outputs);
+        moeckpt_weight_format format, const void *weight, const moeckpt_block_scales *scales, long row_begin,
+        long row_end, long inputs, const float *x, long tokens, long valid_tokens, float *y, long outputs);
     /// y[t, n] = sum_k weight[n, k] x[t, k] for n in [row_begin, row_end), t < tokens, row-major:
     /// x [tokens, inputs], y [tokens, outputs].
     void (*multiply_rows)(
-        moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const float *x,
-        long tokens, float *y, long outputs);
+        moeckpt_weight_format format, const void *weight, const moeckpt_block_scales *scales, long row_begin,
+        long row_end, long inputs, const float *x, long tokens, float *y, long outputs);
     /// out[r - row_begin][c] = weight[r, c] widened to fp32 for r in [row_begin, row_end), c <
     /// columns: rows of a matrix read where they are (an embedding's, token by token).
     void (*widen_rows)(
-        moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long columns, float *out);
+        moeckpt_weight_format format, const void *weight, const moeckpt_block_scales *scales, long row_begin,
+        long row_end, long columns, float *out);
     /// gate[i] = silu(gate[i]) * up[i] = gate / (1 + e^-gate) * up, for i < count.
     void (*silu_multiply)(float *gate, const float *up, long count);
     /// p[i] = e^(p[i] - shift) for i < count; returns their sum (16 lane sums over the whole

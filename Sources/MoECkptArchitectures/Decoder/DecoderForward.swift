@@ -176,14 +176,24 @@ public struct DecoderForward: Sendable {
             case .q4_K, .q6_K:
                 // No k-quant quantizer here: seeded random codes under fixed small scales, for speed only.
                 WeightMatrix(blocks: syntheticKQuantBlocks(count, type: weights), type: weights)
+            case .f8e4m3:
+                // Seeded codes of magnitude below 2 (exponent field under 8), for speed only.
+                WeightMatrix(
+                    fp8: syntheticBytes(count).map { $0 & 0xBF }, columns: fanIn,
+                    blockScales: [Float](
+                        repeating: 1 / Float(fanIn).squareRoot(), count: ((count / fanIn + 127) / 128) * ((fanIn + 127) / 128)))
             }
         }
-        func syntheticKQuantBlocks(_ count: Int, type: MatrixWeightType) -> [UInt8] {
-            var bytes = [UInt8](repeating: 0, count: type.bytes(count))
+        func syntheticBytes(_ count: Int) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: count)
             for i in bytes.indices {
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 bytes[i] = UInt8(truncatingIfNeeded: state >> 56)
             }
+            return bytes
+        }
+        func syntheticKQuantBlocks(_ count: Int, type: MatrixWeightType) -> [UInt8] {
+            var bytes = syntheticBytes(type.bytes(count))
             let blockBytes = type.bytes(256), small: UInt16 = 0x1C00  // F16 2^-8
             for block in stride(from: 0, to: bytes.count, by: blockBytes) {
                 // The F16 scales: d and dmin first for Q4_K, d last for Q6_K.
@@ -627,19 +637,25 @@ struct ExpertFeedForward {
         withExtendedLifetime((w1.owner, w3.owner, w2.owner)) {
             panels.gather(x, features: h, rows: selected, into: input, threads: threads)
             if count <= Linear.maxDotTokens {
-                Linear.multiplyRows(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
-                Linear.multiplyRows(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
+                Linear.multiplyRows(
+                    w1.type, weight: w1.base, scales: w1.scales, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
+                Linear.multiplyRows(
+                    w3.type, weight: w3.base, scales: w3.scales, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
                 activation.multiply(gate, up, count: count * i)
-                Linear.multiplyRows(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
+                Linear.multiplyRows(
+                    w2.type, weight: w2.base, scales: w2.scales, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
             } else {
                 // The kernels may skip the padding columns of the last panel; zeros keep them finite.
                 let lastPanel = (padded - panels.width) * i
                 (gate + lastPanel).initialize(repeating: 0, count: i * panels.width)
                 (up + lastPanel).initialize(repeating: 0, count: i * panels.width)
-                Linear.multiply(w1.type, weight: w1.base, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
-                Linear.multiply(w3.type, weight: w3.base, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
+                Linear.multiply(
+                    w1.type, weight: w1.base, scales: w1.scales, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
+                Linear.multiply(
+                    w3.type, weight: w3.base, scales: w3.scales, outputs: i, inputs: h, x: input, tokens: count, y: up, threads: threads)
                 activation.multiply(gate, up, count: i * padded)
-                Linear.multiply(w2.type, weight: w2.base, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
+                Linear.multiply(
+                    w2.type, weight: w2.base, scales: w2.scales, outputs: h, inputs: i, x: gate, tokens: count, y: result, threads: threads)
             }
         }
     }
