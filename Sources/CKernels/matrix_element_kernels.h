@@ -135,8 +135,9 @@ MK_INLINE float E_(mk_finish)(
     return sum;
 }
 
-/// The whole 16-element chunks of k, [0, k16), a column block at a time: `body(i, scale)` per
-/// chunk, `scale` the block's (1 for formats without scales, where there is one block).
+/// Runs its body for each whole 16-element chunk of k, [0, k16), with `i` the chunk's first
+/// column; scaled formats go a column block at a time, `block` its index, so that a chunk's scale
+/// is one load per block rather than a division per chunk.
 #if MK_SCALED
 #define E_CHUNKS(k16, ...)                                                                         \
     for (long block = 0, i = 0; i < (k16); block++) {                                              \

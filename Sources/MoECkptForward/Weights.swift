@@ -111,7 +111,7 @@ package struct WeightMatrix: @unchecked Sendable {
     /// FP8 codes and their block scales (copied: 4 bytes per block of weights, aligned for the
     /// kernels), read in place; nil when the bytes are not one run in memory.
     init?(_ matrix: BlockScaledMatrix, derivedBy storage: DerivedStorage) throws(ForwardError) {
-        guard matrix.dtype == .f8E4M3, matrix.blockColumns % 16 == 0 else { return nil }
+        guard matrix.dtype == .f8E4M3, matrix.blockColumns % 16 == 0, matrix.rows > 0, matrix.columns > 0 else { return nil }
         do {
             try matrix.values.load()
             try matrix.scales.load()
