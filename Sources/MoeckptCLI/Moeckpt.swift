@@ -13,7 +13,7 @@ struct Moeckpt: ParsableCommand {
         abstract: "Inspect, convert and verify Mixture-of-Experts checkpoints.",
         discussion: "Exit status: 0 success, 1 a failed numerical check, 2 bad input or usage.",
         version: "0.2.0",
-        subcommands: [Inspect.self, Convert.self, VerifyCommand.self, RunCommand.self, BenchCommand.self]
+        subcommands: [Inspect.self, Convert.self, VerifyCommand.self, CompareCommand.self, RunCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,188 @@
+import MoECkptForward
+
+/// |a - b| <= atol + rtol |a| for every element, a from A (the original).
+public struct WeightTolerance: Sendable, Equatable {
+    public let atol: Double
+    public let rtol: Double
+
+    public init(atol: Double, rtol: Double) {
+        self.atol = atol
+        self.rtol = rtol
+    }
+
+    /// Without tolerances given: exact between equal dtypes, the coarser one's rounding between
+    /// float dtypes; nil (figures only) when either is quantized or not a float.
+    static func between(_ a: DType, _ b: DType, quantized: Bool) -> WeightTolerance? {
+        func rounding(_ dtype: DType) -> Double? {
+            switch dtype {
+            case .f64, .f32: 0
+            case .f16: 0x1p-11
+            case .bf16: 0x1p-8
+            case .f8E4M3, .f8E4M3FNUZ: 0x1p-4
+            case .f8E5M2, .f8E5M2FNUZ: 0x1p-3
+            default: nil
+            }
+        }
+        guard !quantized, let ra = rounding(a), let rb = rounding(b) else { return nil }
+        return a == b ? WeightTolerance(atol: 0, rtol: 0) : WeightTolerance(atol: 0, rtol: max(ra, rb))
+    }
+
+    func holds(_ a: Float, _ b: Float) -> Bool {
+        let (a, b) = (Double(a), Double(b))
+        return abs(a - b) <= atol + rtol * abs(a) || (a.isNaN && b.isNaN)
+    }
+}
+
+/// One canonical tensor of A against the same in B.
+public struct WeightComparison: Encodable, Sendable {
+    public enum Result: String, Encodable, Sendable {
+        case same
+        case differs = "DIFFERS"
+        case missingInB = "missing in B"
+        case onlyInB = "only in B"
+        case shapeDiffers = "SHAPE DIFFERS"
+        /// Figures without a verdict (quantized against float, with no tolerance given).
+        case reported
+    }
+
+    public let name: String
+    public let shapeA: [Int]?
+    public let shapeB: [Int]?
+    public let dtypeA: String?
+    public let dtypeB: String?
+    public let maxAbs: Double?
+    /// Σ(a - b)² / Σa².
+    public let nmse: Double?
+    public let cosine: Double?
+    public let result: Result
+    /// The likely mistake the values point to, when they point to one.
+    public let mistake: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, shapeA = "shape_a", shapeB = "shape_b", dtypeA = "dtype_a", dtypeB = "dtype_b", maxAbs = "max_abs", nmse,
+            cosine, result, mistake
+    }
+
+    static func between(_ a: LoadedModel, _ b: LoadedModel, tolerance given: WeightTolerance?) throws(FileError) -> [WeightComparison] {
+        let byNameB = Dictionary(b.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let namesA = Set(a.tensors.map(\.name))
+        var out: [WeightComparison] = []
+        for ta in a.tensors {
+            guard let tb = byNameB[ta.name] else {
+                out.append(.init(only: ta, inA: true))
+                continue
+            }
+            let quantized = a.quantized[ta.name] != nil || b.quantized[ta.name] != nil
+            let tolerance = given ?? WeightTolerance.between(ta.dtype, tb.dtype, quantized: quantized)
+            out.append(try compare(ta, tb, in: b, tolerance: tolerance, rotaryHeadDim: a.architecture.rotaryHeadDim, byNameB: byNameB))
+        }
+        for tb in b.tensors where !namesA.contains(tb.name) { out.append(.init(only: tb, inA: false)) }
+        return out
+    }
+
+    private init(only tensor: CanonicalTensor, inA: Bool) {
+        (name, maxAbs, nmse, cosine, mistake) = (tensor.name, nil, nil, nil, nil)
+        (shapeA, dtypeA) = inA ? (tensor.shape, tensor.dtype.name) : (nil, nil)
+        (shapeB, dtypeB) = inA ? (nil, nil) : (tensor.shape, tensor.dtype.name)
+        result = inA ? .missingInB : .onlyInB
+    }
+
+    private init(_ a: CanonicalTensor, _ b: CanonicalTensor, stats: Statistics?, result: Result, mistake: String?) {
+        (name, shapeA, shapeB, dtypeA, dtypeB) = (a.name, a.shape, b.shape, a.dtype.name, b.dtype.name)
+        (maxAbs, nmse, cosine) = (stats?.maxAbs, stats?.nmse, stats?.cosine)
+        (self.result, self.mistake) = (result, mistake)
+    }
+
+    static func compare(
+        _ a: CanonicalTensor, _ b: CanonicalTensor, in model: LoadedModel, tolerance: WeightTolerance?, rotaryHeadDim: Int,
+        byNameB: [String: CanonicalTensor]
+    ) throws(FileError) -> WeightComparison {
+        guard let ma = try Matrices(a), let mb = try Matrices(b) else {
+            return WeightComparison(a, b, stats: nil, result: a.shape == b.shape ? .reported : .shapeDiffers, mistake: nil)
+        }
+        guard a.shape == b.shape else {
+            var transposed = ma.count == mb.count && ma.rows == mb.columns && ma.columns == mb.rows
+            for m in 0..<ma.count where transposed {
+                let flipped = Matrices.transposed(try ma.values(m), rows: ma.rows, columns: ma.columns)
+                transposed = flipped.elementsEqual(try mb.values(m)) { (tolerance ?? .exact).holds($0, $1) }
+            }
+            return WeightComparison(a, b, stats: nil, result: .shapeDiffers, mistake: transposed ? Mistake.transposed : nil)
+        }
+        var stats = Statistics()
+        var mismatched: [Int] = []
+        for m in 0..<ma.count {
+            let (va, vb) = (try ma.values(m), try mb.values(m))
+            stats.add(va, vb)
+            if let tolerance, !zip(va, vb).allSatisfy({ tolerance.holds($0, $1) }) { mismatched.append(m) }
+        }
+        guard let tolerance else { return WeightComparison(a, b, stats: stats, result: .reported, mistake: nil) }
+        guard !mismatched.isEmpty else { return WeightComparison(a, b, stats: stats, result: .same, mistake: nil) }
+        let mistake = try Mistake.diagnose(
+            a, ma, mb, mismatched: mismatched, tolerance: tolerance, rotaryHeadDim: rotaryHeadDim, byNameB: byNameB)
+        return WeightComparison(a, b, stats: stats, result: .differs, mistake: mistake)
+    }
+}
+
+extension WeightTolerance {
+    static let exact = WeightTolerance(atol: 0, rtol: 0)
+}
+
+/// Sums for max |a - b|, NMSE and cosine similarity, over chunks.
+struct Statistics {
+    var maxAbs = 0.0
+    var squaredDifference = 0.0
+    var squaredA = 0.0
+    var squaredB = 0.0
+    var dot = 0.0
+
+    mutating func add(_ a: [Float], _ b: [Float]) {
+        for (x, y) in zip(a, b) {
+            let (x, y) = (Double(x), Double(y))
+            maxAbs = max(maxAbs, abs(x - y))
+            squaredDifference += (x - y) * (x - y)
+            squaredA += x * x
+            squaredB += y * y
+            dot += x * y
+        }
+    }
+
+    var nmse: Double { squaredA > 0 ? squaredDifference / squaredA : (squaredDifference == 0 ? 0 : .infinity) }
+    var cosine: Double { squaredA > 0 && squaredB > 0 ? dot / (squaredA * squaredB).squareRoot() : (squaredA == squaredB ? 1 : 0) }
+}
+
+/// A tensor as `count` matrices [rows, columns] (a stack of experts; a vector is one row), read
+/// one at a time as fp32.
+struct Matrices {
+    let tensor: CanonicalTensor
+    let count: Int
+    let rows: Int
+    let columns: Int
+    let width: Int
+
+    init?(_ tensor: CanonicalTensor) throws(FileError) {
+        guard let width = tensor.dtype.byteWidth, Cast.canCast(from: tensor.dtype, to: .f32) else { return nil }
+        let shape = tensor.shape
+        (self.tensor, self.width) = (tensor, width)
+        columns = shape.last ?? 1
+        rows = shape.count >= 2 ? shape[shape.count - 2] : 1
+        count = shape.count > 2 ? shape.dropLast(2).reduce(1, *) : 1
+        do { try tensor.rope.load() } catch { throw error }
+    }
+
+    func values(_ m: Int) throws(FileError) -> [Float] {
+        let bytes = rows * columns * width
+        do {
+            return try WeightReader.f32(tensor.name, dtype: tensor.dtype, tensor.rope.slice(m * bytes, bytes))
+        } catch {
+            throw FileError(path: tensor.name, problem: CompareError.unreadable(error.description))
+        }
+    }
+
+    static func transposed(_ values: [Float], rows: Int, columns: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: values.count)
+        for r in 0..<rows {
+            for c in 0..<columns { out[c * rows + r] = values[r * columns + c] }
+        }
+        return out
+    }
+}

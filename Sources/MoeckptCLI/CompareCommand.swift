@@ -1,0 +1,49 @@
+import ArgumentParser
+import MoECkpt
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare two checkpoints of one model: their descriptions and weights, naming the likely conversion mistake.",
+        discussion: """
+            A and B are any checkpoints moeckpt reads (format, naming layout and dtype may differ), of the same architecture. \
+            The descriptions are compared key by key (routing first), then the weights tensor by tensor under their canonical \
+            names: missing or extra tensors, shapes, dtypes, max |a - b|, NMSE and cosine similarity. A weight that differs \
+            is checked against the re-arrangements known conversion mistakes make (transposed experts, gate and up swapped, \
+            experts or an expert's rows in another order, query/key rows in the other rotary order or permuted twice). \
+            Without --atol/--rtol, weights of one dtype must be equal and weights of two float dtypes within the coarser one's \
+            rounding; quantized weights only report their figures. Exit status 0 when equivalent, 1 when not, 2 on bad input.
+
+            Examples:
+              moeckpt compare model-dir converted.gguf
+              moeckpt compare model-dir mlx-dir --json
+            """)
+
+    @Argument(help: "The original checkpoint.", completion: .file())
+    var a: String
+
+    @Argument(help: "The checkpoint to check against it.", completion: .file())
+    var b: String
+
+    @Option(help: "Absolute tolerance for weights (|a - b| <= atol + rtol * |a|).")
+    var atol: Double?
+
+    @Option(help: "Relative tolerance for weights.")
+    var rtol: Double?
+
+    @OptionGroup var description: ConfigOption
+    @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        for (name, value) in [("--atol", atol), ("--rtol", rtol)] {
+            if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be a finite, non-negative number") }
+        }
+    }
+
+    func run() throws {
+        let tolerance = (atol == nil && rtol == nil) ? nil : WeightTolerance(atol: atol ?? 0, rtol: rtol ?? 0)
+        let report = try Comparer.compare(a, b, tolerance: tolerance, loader: description.loader)
+        if output.json { try printJSON(report) } else { print(Comparer.render(report)) }
+        if !report.equivalent { throw ExitCode(1) }
+    }
+}
