@@ -45,13 +45,7 @@ public struct ModelRunner: Sendable {
                 throw fail("\(key) must be I64 or I32 [batch, tokens], not \(ids.dtype.name) \(ids.shape)")
             }
             let (batch, tokens) = (ids.shape[0], ids.shape[1])
-            // Refuse inputs whose activations and outputs would not fit, before allocating them.
-            let needed = forward.bytesNeeded(input: ids.shape, threads: options.threads)
-            guard let needed, MemoryBudget.fits(needed) else {
-                throw fail(
-                    "\(batch) x \(tokens) tokens would need more memory than this process may use"
-                        + (needed.map { " (\(ByteSize.describe($0)))" } ?? ""))
-            }
+            try checkMemory(batch: batch, tokens: tokens, options: options, fail: fail)
             try ids.load()
             let width = ids.dtype.byteWidth!
             let flat = (0..<(batch * tokens)).map { i in
@@ -73,6 +67,31 @@ public struct ModelRunner: Sendable {
             return try forward.run(input, threads: options.threads, auxLosses: options.auxLosses)
         } catch {
             throw FileError(path: file.path, problem: error)
+        }
+    }
+
+    /// Whether the model takes token ids (a causal LM) rather than values (a module).
+    public var takesTokenIDs: Bool { forward.input == .inputIDs }
+
+    /// Every output the model produces for these token ids ([batch][tokens]); `source` names them
+    /// in errors.
+    public func run(tokenIDs ids: [[Int]], source: String, options: RunOptions) throws(FileError) -> [OutputKey: HostTensor] {
+        let fail = { (why: String) in FileError(path: source, problem: ForwardError.badInput(why)) }
+        try checkMemory(batch: ids.count, tokens: ids.first?.count ?? 0, options: options, fail: fail)
+        do {
+            return try forward.run(.tokenIDs(ids), threads: options.threads, auxLosses: options.auxLosses)
+        } catch {
+            throw FileError(path: source, problem: error)
+        }
+    }
+
+    /// Refuses inputs whose activations and outputs would not fit, before allocating them.
+    private func checkMemory(batch: Int, tokens: Int, options: RunOptions, fail: (String) -> FileError) throws(FileError) {
+        let needed = forward.bytesNeeded(input: [batch, tokens], threads: options.threads)
+        guard let needed, MemoryBudget.fits(needed) else {
+            throw fail(
+                "\(batch) x \(tokens) tokens would need more memory than this process may use"
+                    + (needed.map { " (\(ByteSize.describe($0)))" } ?? ""))
         }
     }
 

@@ -12,7 +12,10 @@ struct CompareCommand: ParsableCommand {
             is checked against the re-arrangements known conversion mistakes make (transposed experts, gate and up swapped, \
             experts or an expert's rows in another order, query/key rows in the other rotary order or permuted twice). \
             Without --atol/--rtol, weights of one dtype must be equal and weights of two float dtypes within the coarser one's \
-            rounding; quantized weights only report their figures. Exit status 0 when equivalent, 1 when not, 2 on bad input.
+            rounding; quantized weights only report their figures. Then both models run on the same inputs (--input, or \
+            --tokens seeded ids): every hidden state, router's logits (with the share of tokens routed to the same experts) \
+            and the logits (with top-1 agreement), and the first output where they part. Exit status 0 when equivalent, 1 \
+            when not, 2 on bad input.
 
             Examples:
               moeckpt compare model-dir converted.gguf
@@ -31,10 +34,18 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Relative tolerance for weights.")
     var rtol: Double?
 
+    @Option(help: "Seeded token ids both models run on, when no --input is given.")
+    var tokens = 16
+
+    @Option(help: "A file (safetensors, HDF5 or .moeckpt) with the inputs both models run on (input_ids or inputs).", completion: .file())
+    var input: String?
+
+    @OptionGroup var threads: ThreadOptions
     @OptionGroup var description: ConfigOption
     @OptionGroup var output: JSONOption
 
     func validate() throws {
+        if tokens < 1 || tokens > 1 << 20 { throw ValidationError("--tokens must be between 1 and 1048576") }
         for (name, value) in [("--atol", atol), ("--rtol", rtol)] {
             if let value, !(value.isFinite && value >= 0) { throw ValidationError("\(name) must be a finite, non-negative number") }
         }
@@ -42,7 +53,9 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let tolerance = (atol == nil && rtol == nil) ? nil : WeightTolerance(atol: atol ?? 0, rtol: rtol ?? 0)
-        let report = try Comparer.compare(a, b, tolerance: tolerance, loader: description.loader)
+        let report = try Comparer.compare(
+            a, b, tolerance: tolerance, inputs: input, tokens: tokens, options: RunOptions(threads: threads.threads),
+            loader: description.loader)
         if output.json { try printJSON(report) } else { print(Comparer.render(report)) }
         if !report.equivalent { throw ExitCode(1) }
     }

@@ -46,6 +46,27 @@ struct CompareTests {
         }
     }
 
+    /// Both models run on the same token ids: the first output beyond the tolerance is the layer
+    /// the broken conversion changed (hidden_states.N is layer N - 1's output), router agreement
+    /// drops where the routing changed, and a right conversion passes everywhere.
+    @Test func forwardNamesTheFirstLayerThatParts() throws {
+        let original = Fixtures.path("models/layouts/hf")
+        for (broken, first) in [("experts-reordered", "hidden_states.2"), ("expert-rows-shuffled", "hidden_states.1")] {
+            let result = try CLI.run(["compare", original, Fixtures.path("compare/\(broken)"), "--json", "--tokens", "12"])
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            let forward = try #require(report["forward"] as? [String: Any])
+            #expect(forward["first_divergence"] as? String == first, "\(broken): \(forward)")
+            let outputs = try #require(forward["outputs"] as? [[String: Any]])
+            #expect(outputs.count == 6 && outputs.first?["name"] as? String == "hidden_states.0")
+        }
+        let norm = try CLI.run(["compare", Fixtures.path("models/families/qwen3_moe"), Fixtures.path("compare/norm-topk-prob-dropped")])
+        #expect(norm.stdout.contains("first divergence: hidden_states.1"), "\(norm.stdout)")
+        let right = try CLI.run(["compare", original, Fixtures.path("models/layouts/gguf"), "--json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(right.stdout.utf8)) as? [String: Any])
+        let outputs = try #require((report["forward"] as? [String: Any])?["outputs"] as? [[String: Any]])
+        #expect(outputs.allSatisfy { $0["passed"] as? Bool == true && ($0["agreement"] as? Double ?? 1) == 1 }, "\(outputs)")
+    }
+
     /// A float dtype against another: within the coarser one's rounding by default, and a bf16
     /// copy compared under --atol 0 fails.
     @Test func dtypesAreComparedWithinTheirRounding() throws {

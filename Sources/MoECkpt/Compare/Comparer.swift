@@ -5,7 +5,8 @@ import MoECkptForward
 /// weights tell it (docs/VERIFY.md, "Comparing two checkpoints").
 public enum Comparer {
     public static func compare(
-        _ a: String, _ b: String, tolerance: WeightTolerance? = nil, loader: ModelLoader = .standard
+        _ a: String, _ b: String, tolerance: WeightTolerance? = nil, inputs: String? = nil, tokens: Int = 16,
+        options: RunOptions = RunOptions(), loader: ModelLoader = .standard
     ) throws(FileError) -> CompareReport {
         let (first, second) = (try loader.load(a), try loader.load(b))
         guard first.architecture.modelType == second.architecture.modelType else {
@@ -14,9 +15,16 @@ public enum Comparer {
         }
         let descriptions = DescriptionDifference.between(first, second)
         let weights = try WeightComparison.between(first, second, tolerance: tolerance)
+        // Outputs are checked against a tolerance when one is given, or when every weight pair
+        // is of one dtype (verify's default then); otherwise (casts, quantization) they report.
+        let exact = weights.allSatisfy { $0.dtypeA == $0.dtypeB && $0.result != .reported }
+        let forward = try ForwardComparison.run(
+            first, second, inputs: inputs, tokens: tokens,
+            tolerance: tolerance ?? (exact ? WeightTolerance(atol: 1e-4, rtol: 1e-4) : nil),
+            topK: first.architecture.routedExpertsPerToken ?? 1, options: options)
         return CompareReport(
             a: a, b: b, architecture: first.architecture.modelType, layoutA: first.layout.key.rawValue,
-            layoutB: second.layout.key.rawValue, descriptions: descriptions, weights: weights)
+            layoutB: second.layout.key.rawValue, descriptions: descriptions, weights: weights, forward: forward)
     }
 
     /// The report as text: differences only (`--json` has every tensor).
@@ -57,6 +65,26 @@ public enum Comparer {
                         .replacingTrailingSpaces())
             }
         }
+        if let forward = report.forward {
+            let tolerance = forward.tolerance.map { "atol \($0.atol), rtol \($0.rtol)" } ?? "figures only"
+            lines.append("forward on \(escaped(forward.input)) (\(tolerance)):")
+            let rows =
+                [["OUTPUT", "MAX ABS", "NMSE", "AGREEMENT", "RESULT"]]
+                + forward.outputs.map { o in
+                    [
+                        o.name, Verifier.scientific(o.maxAbs), Verifier.scientific(o.nmse),
+                        o.agreement.map { String(format: "%.1f%%", 100 * $0) } ?? "-", o.passed.map { $0 ? "pass" : "FAIL" } ?? "-",
+                    ]
+                }
+            let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+            for row in rows {
+                lines.append(
+                    "  "
+                        + row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }.joined(separator: "  ")
+                        .replacingTrailingSpaces())
+            }
+            if let first = forward.firstDivergence { lines.append("  first divergence: \(first)") }
+        }
         let mistakes = report.mistakes
         if !mistakes.isEmpty {
             lines.append("likely mistakes:")
@@ -87,6 +115,8 @@ public struct CompareReport: Encodable, Sendable {
     public let layoutB: String
     public let descriptions: [DescriptionDifference]
     public let weights: [WeightComparison]
+    /// Both models on the same inputs (nil for a module without --input).
+    public let forward: ForwardComparison?
 
     /// The likely mistakes the weights name, each once.
     public var mistakes: [String] {
@@ -98,10 +128,11 @@ public struct CompareReport: Encodable, Sendable {
     /// (weights compared without one, quantized against float, only report).
     public var equivalent: Bool {
         descriptions.allSatisfy { !$0.affectsOutputs } && weights.allSatisfy { $0.result == .same || $0.result == .reported }
+            && forward?.firstDivergence == nil
     }
 
     enum CodingKeys: String, CodingKey {
-        case a, b, architecture, layoutA = "layout_a", layoutB = "layout_b", descriptions, weights, mistakes, equivalent
+        case a, b, architecture, layoutA = "layout_a", layoutB = "layout_b", descriptions, weights, forward, mistakes, equivalent
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -113,6 +144,7 @@ public struct CompareReport: Encodable, Sendable {
         try c.encode(layoutB, forKey: .layoutB)
         try c.encode(descriptions, forKey: .descriptions)
         try c.encode(weights, forKey: .weights)
+        try c.encodeIfPresent(forward, forKey: .forward)
         try c.encode(mistakes, forKey: .mistakes)
         try c.encode(equivalent, forKey: .equivalent)
     }
