@@ -48,6 +48,15 @@ def main() -> None:
     write("gate-up-swapped", MIXTRAL, broken, mixtral_config)
     cases["gate-up-swapped"] = {"original": "models/layouts/hf", "mistake": "gate and up projections swapped"}
 
+    broken = dict(mixtral)  # every expert stored [in, out], as a framework with [in, out] kernels keeps them
+    for l in range(layers):
+        for e in range(experts):
+            for w in ("w1", "w2", "w3"):
+                name = f"model.layers.{l}.block_sparse_moe.experts.{e}.{w}.weight"
+                broken[name] = np.ascontiguousarray(mixtral[name].T)
+    write("experts-transposed", MIXTRAL, broken, mixtral_config)
+    cases["experts-transposed"] = {"original": "models/layouts/hf", "mistake": "transposed"}
+
     broken = dict(mixtral)  # the permutation applied once, left in HF names
     for l in range(layers):
         p = f"model.layers.{l}.self_attn."

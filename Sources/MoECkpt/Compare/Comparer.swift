@@ -8,7 +8,9 @@ public enum Comparer {
         _ a: String, _ b: String, tolerance: WeightTolerance? = nil, inputs: String? = nil, tokens: Int = 16,
         options: RunOptions = RunOptions(), loader: ModelLoader = .standard
     ) throws(FileError) -> CompareReport {
-        let (first, second) = (try loader.load(a), try loader.load(b))
+        // B may hold tensors of the wrong shape (transposed experts): kept, to be named, not run.
+        let first = try loader.load(a)
+        let (second, misshapen) = try loader.loadKeepingMisshapen(b)
         guard first.architecture.modelType == second.architecture.modelType else {
             throw FileError(
                 path: b, problem: CompareError.otherArchitecture(first.architecture.modelType, second.architecture.modelType))
@@ -18,13 +20,18 @@ public enum Comparer {
         // Outputs are checked against a tolerance when one is given, or when every weight pair
         // is of one dtype (verify's default then); otherwise (casts, quantization) they report.
         let exact = weights.allSatisfy { $0.dtypeA == $0.dtypeB && $0.result != .reported }
-        let forward = try ForwardComparison.run(
-            first, second, inputs: inputs, tokens: tokens,
-            tolerance: tolerance ?? (exact ? WeightTolerance(atol: 1e-4, rtol: 1e-4) : nil),
-            topK: first.architecture.routedExpertsPerToken ?? 1, options: options)
+        let forward =
+            misshapen.isEmpty
+            ? try ForwardComparison.run(
+                first, second, inputs: inputs, tokens: tokens,
+                tolerance: tolerance ?? (exact ? WeightTolerance(atol: 1e-4, rtol: 1e-4) : nil),
+                topK: first.architecture.routedExpertsPerToken ?? 1, options: options) : nil
+        let notes =
+            misshapen.isEmpty
+            ? [] : ["forward passes not run: \(misshapen.count) of B's tensors do not have its description's shapes"]
         return CompareReport(
             a: a, b: b, architecture: first.architecture.modelType, layoutA: first.layout.key.rawValue,
-            layoutB: second.layout.key.rawValue, descriptions: descriptions, weights: weights, forward: forward)
+            layoutB: second.layout.key.rawValue, descriptions: descriptions, weights: weights, forward: forward, notes: notes)
     }
 
     /// The report as text: differences only (`--json` has every tensor).
@@ -85,6 +92,7 @@ public enum Comparer {
             }
             if let first = forward.firstDivergence { lines.append("  first divergence: \(first)") }
         }
+        lines += report.notes.map { escaped($0) }
         let mistakes = report.mistakes
         if !mistakes.isEmpty {
             lines.append("likely mistakes:")
@@ -115,8 +123,10 @@ public struct CompareReport: Encodable, Sendable {
     public let layoutB: String
     public let descriptions: [DescriptionDifference]
     public let weights: [WeightComparison]
-    /// Both models on the same inputs (nil for a module without --input).
+    /// Both models on the same inputs (nil for a module without --input, or B misshapen).
     public let forward: ForwardComparison?
+    /// What was not done, and why.
+    public let notes: [String]
 
     /// The likely mistakes the weights name, each once.
     public var mistakes: [String] {
@@ -132,7 +142,8 @@ public struct CompareReport: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case a, b, architecture, layoutA = "layout_a", layoutB = "layout_b", descriptions, weights, forward, mistakes, equivalent
+        case a, b, architecture, layoutA = "layout_a", layoutB = "layout_b", descriptions, weights, forward, notes, mistakes,
+            equivalent
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -145,6 +156,7 @@ public struct CompareReport: Encodable, Sendable {
         try c.encode(descriptions, forKey: .descriptions)
         try c.encode(weights, forKey: .weights)
         try c.encodeIfPresent(forward, forKey: .forward)
+        try c.encode(notes, forKey: .notes)
         try c.encode(mistakes, forKey: .mistakes)
         try c.encode(equivalent, forKey: .equivalent)
     }

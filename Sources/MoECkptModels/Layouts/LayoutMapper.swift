@@ -25,21 +25,29 @@ public typealias CanonicalTensor = NamedTensor
 public enum LayoutMapper {
     /// Loads the canonical tensors from stored ones, reporting every problem at once: missing and
     /// unexpected tensors, wrong shapes, mixed dtypes.
+    ///
+    /// `keepingMisshapen`: a tensor taken whole (or an expert stacked) whose shape is not the
+    /// description's, with as many dimensions, is kept under its own shape, and its problem goes
+    /// to `misshapen` instead (compare names what such a tensor holds: a transposed matrix).
     public static func load(
-        _ stored: [NamedTensor], architecture: any Architecture, layout: NamingLayout
+        _ stored: [NamedTensor], architecture: any Architecture, layout: NamingLayout, keepingMisshapen: Bool = false
     )
-        -> (tensors: [CanonicalTensor], problems: [String])
+        -> (tensors: [CanonicalTensor], problems: [String], misshapen: [String])
     {
         let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var used = Set<String>()
         var problems: [String] = []
+        var misshapen: [String]? = keepingMisshapen ? [] : nil
         var result: [String: CanonicalTensor] = [:]
         let requirements = architecture.canonicalTensors
-        resolve(requirements, byName, architecture, layout, into: &result, used: &used, problems: &problems)
+        resolve(requirements, byName, architecture, layout, into: &result, used: &used, problems: &problems, misshapen: &misshapen)
         var loaded = requirements
         for group in architecture.optionalTensorGroups {
             var groupProblems: [String] = []
-            let found = resolve(group.tensors, byName, architecture, layout, into: &result, used: &used, problems: &groupProblems)
+            var groupMisshapen: [String]? = nil
+            let found = resolve(
+                group.tensors, byName, architecture, layout, into: &result, used: &used, problems: &groupProblems,
+                misshapen: &groupMisshapen)
             guard found > 0 else { continue }
             problems += groupProblems.map { "\(group.title): \($0)" }
             loaded += group.tensors
@@ -48,7 +56,7 @@ public enum LayoutMapper {
             if layout.ignored.contains(where: { $0.match(tensor.name) != nil }) { continue }
             problems.append("unexpected tensor \(tensor.name)")
         }
-        return (loaded.compactMap { result[$0.name] }, problems)
+        return (loaded.compactMap { result[$0.name] }, problems, misshapen ?? [])
     }
 
     /// Finds the stored tensors of `requirements` by the layout's table, adding them to `result`
@@ -57,17 +65,23 @@ public enum LayoutMapper {
     private static func resolve(
         _ requirements: [TensorRequirement], _ byName: [String: NamedTensor], _ architecture: any Architecture,
         _ layout: NamingLayout, into result: inout [String: CanonicalTensor], used: inout Set<String>,
-        problems: inout [String]
+        problems: inout [String], misshapen: inout [String]?
     ) -> Int {
         let required = Dictionary(requirements.map { ($0.name, $0.shape) }, uniquingKeysWith: { first, _ in first })
         var found = 0
 
-        func fetch(_ name: String, shape expected: [Int]) -> NamedTensor? {
+        /// `keepable`: taken whole, so a misshapen tensor may be kept (when asked) as it is.
+        func fetch(_ name: String, shape expected: [Int], keepable: Bool = false) -> NamedTensor? {
             guard let tensor = byName[name] else { problems.append("missing tensor \(name)"); return nil }
             used.insert(name)
             found += 1
             guard tensor.shape == expected else {
-                problems.append("\(name) has shape \(tensor.shape), expected \(expected)")
+                let problem = "\(name) has shape \(tensor.shape), expected \(expected)"
+                if keepable, misshapen != nil, tensor.shape.count == expected.count {
+                    misshapen?.append(problem)
+                    return tensor
+                }
+                problems.append(problem)
                 return nil
             }
             return tensor
@@ -82,7 +96,7 @@ public enum LayoutMapper {
                 guard shapes.count == canonicalNames.count else { continue }
                 switch entry.transform {
                 case .identity:
-                    if let t = fetch(entry.stored.name(block: block), shape: shapes[0]) {
+                    if let t = fetch(entry.stored.name(block: block), shape: shapes[0], keepable: true) {
                         result[canonicalNames[0]] = CanonicalTensor(name: canonicalNames[0], dtype: t.dtype, shape: t.shape, rope: t.rope)
                     }
                 case .rotaryInterleaved:
@@ -97,12 +111,17 @@ public enum LayoutMapper {
                 case .perExpert:
                     let count = shapes[0][0]
                     let parts = (0..<count).compactMap {
-                        fetch(entry.stored.name(block: block, expert: $0), shape: Array(shapes[0].dropFirst()))
+                        fetch(entry.stored.name(block: block, expert: $0), shape: Array(shapes[0].dropFirst()), keepable: true)
                     }
                     guard parts.count == count, let dtype = sameDtype(parts, &problems) else { continue }
+                    guard Set(parts.map(\.shape)).count == 1 else {
+                        problems.append("\(canonicalNames[0]): its experts have different shapes")
+                        continue
+                    }
                     var rope = ByteRope()
                     for part in parts { rope.append(part.rope) }
-                    result[canonicalNames[0]] = CanonicalTensor(name: canonicalNames[0], dtype: dtype, shape: shapes[0], rope: rope)
+                    result[canonicalNames[0]] = CanonicalTensor(
+                        name: canonicalNames[0], dtype: dtype, shape: [count] + parts[0].shape, rope: rope)
                 case .fusedRows:
                     let rowsEach = shapes.map { $0[0] }
                     let fusedShape = [rowsEach.reduce(0, +)] + Array(shapes[0].dropFirst())
