@@ -71,6 +71,12 @@ def main() -> None:
     write("expert-rows-shuffled", MIXTRAL, broken, mixtral_config)
     cases["expert-rows-shuffled"] = {"original": "models/layouts/hf", "mistake": "rows of an expert in another order"}
 
+    broken = dict(mixtral)  # the router's rows (one per expert) exchanged, the experts left as they were
+    router = "model.layers.0.block_sparse_moe.gate.weight"
+    broken[router] = mixtral[router][[1, 0, 2, 3]]
+    write("router-rows-reordered", MIXTRAL, broken, mixtral_config)
+    cases["router-rows-reordered"] = {"original": "models/layouts/hf", "mistake": "router rows in another order"}
+
     broken = dict(mixtral)  # experts 0 and 2 of layer 1 exchanged, the router left as it was
     for w in ("w1", "w2", "w3"):
         a, b = (f"model.layers.1.block_sparse_moe.experts.{e}.{w}.weight" for e in (0, 2))

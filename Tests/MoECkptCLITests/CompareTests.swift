@@ -76,6 +76,18 @@ struct CompareTests {
         #expect(strict.status == 1 && strict.stdout.contains("DIFFERS"), "\(strict.stdout)")
     }
 
+    /// Quantized against float: the figures, no verdict, unless tolerances are given.
+    @Test func quantizedAgainstFloatReportsWithoutFailing() throws {
+        let dir = try TemporaryDirectory()
+        let original = Fixtures.path("models/families/qwen3_moe")
+        #expect(try CLI.run(["convert", original, dir.file("q8.gguf"), "--dtype", "q8_0", "--quiet"]).status == 0)
+        let result = try CLI.run(["compare", original, dir.file("q8.gguf")])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("reported without a tolerance") && result.stdout.contains("(figures only)"), "\(result.stdout)")
+        let strict = try CLI.run(["compare", original, dir.file("q8.gguf"), "--atol", "1e-6"])
+        #expect(strict.status == 1, "\(strict.stdout)")
+    }
+
     @Test func badInputIsOneLineWithStatusTwo() throws {
         let other = try CLI.run(["compare", Fixtures.path("models/layouts/hf"), Fixtures.path("models/families/qwen3_moe")])
         #expect(other.status == 2 && other.stderr.contains("compare takes two checkpoints of one architecture"), "\(other.stderr)")

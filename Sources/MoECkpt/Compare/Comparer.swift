@@ -48,9 +48,12 @@ public enum Comparer {
                     + (d.affectsOutputs ? "" : " (does not change the outputs)"))
         }
         let differing = report.weights.filter { $0.result != .same }
+        let reported = differing.filter { $0.result == .reported }.count
         lines.append(
             "weights: \(report.weights.count) tensors, "
-                + (differing.isEmpty ? "all the same within tolerance" : "\(differing.count) differ"))
+                + (differing.isEmpty
+                    ? "all the same within tolerance"
+                    : "\(differing.count - reported) differ" + (reported > 0 ? ", \(reported) reported without a tolerance" : "")))
         if !differing.isEmpty {
             let rows =
                 [["TENSOR", "SHAPE A / B", "DTYPE A / B", "MAX ABS", "NMSE", "COSINE", "RESULT"]]

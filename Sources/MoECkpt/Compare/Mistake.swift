@@ -8,6 +8,8 @@ enum Mistake {
     static let rotaryOnce = "query/key rows in the other rotary order (permuted once more or once less than the layout needs)"
     static let rotaryTwice = "query/key rows permuted for rotary twice"
     static let matrixTransposed = "a square matrix transposed"
+    static let routerRowsReordered = "router rows in another order (experts relabelled)"
+    static let rowsOfMatrixReordered = "rows of a matrix in another order"
 
     /// The first re-arrangement of A's values that B's mismatched matrices are, if any.
     static func diagnose(
@@ -59,7 +61,9 @@ enum Mistake {
                     return rotaryTwice
                 }
             }
-            if ma.count > 1, rowsArePermuted(va, vb, columns: ma.columns) { return rowsReordered }
+            if rowsArePermuted(va, vb, columns: ma.columns) {
+                return ma.count > 1 ? rowsReordered : a.name.hasSuffix(".moe.router") ? routerRowsReordered : rowsOfMatrixReordered
+            }
         }
         return nil
     }
