@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
-"""Writes fixtures/compare/: deliberately broken conversions of models transformers saved, for
-`moeckpt compare` (issue 19). Each case is a directory with the broken checkpoint; CASES.json
-names the mistake compare must report for it. The originals are fixtures/models/layouts/hf (a tiny
-Mixtral saved by transformers 5.23.0) and fixtures/models/families/qwen3_moe.
+"""Writes fixtures/compare/ for `moeckpt compare` (issue 19): conversions made by the other tools'
+own code, which compare must find equivalent to their originals, and deliberately broken
+conversions, each holding one mistake compare must name. CASES.json lists both:
 
-    python scripts/make_compare_fixtures.py      # numpy, safetensors (scripts/requirements-fixtures.txt)
+- `right`: original and converted checkpoint, and the tool that converted it:
+  llama.cpp's `convert_hf_to_gguf.py` (the `converter.gguf` files of fixtures/tokenizers, written by
+  scripts/make_tokenizer_fixtures.py), gguf-py's GGUFWriter (fixtures/gguf/tiny-mixtral), mlx-lm's
+  `convert` (its models' `sanitize`) and transformers 5's v4 -> v5 conversion (`from_pretrained` of
+  per-expert weights, `save_pretrained(save_original_format=False)`), the last two written here.
+- `broken`: the original, and the `mistake` compare must report first (or the `description` key
+  that differs).
 
-The right conversions are the layouts of fixtures/models/layouts (transformers' fused save,
-gguf-py's names, mlx-lm's sanitize), which compare must find equivalent. Deterministic.
+The originals are models transformers saved: fixtures/models/layouts/hf (a tiny Mixtral),
+fixtures/models/families/qwen3_moe, and the tokenizer fixtures' Mixtral and Qwen3-MoE.
+
+    /work/venv-fix/bin/python scripts/make_compare_fixtures.py
+    # requirements-fixtures.txt, mlx[cpu]==0.32.4, mlx-lm==0.32.2
+
+Deterministic.
 """
-import json, shutil
+import json, shutil, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +28,8 @@ from safetensors.numpy import load_file, save_file
 ROOT = Path(__file__).resolve().parent.parent
 MIXTRAL = ROOT / "fixtures/models/layouts/hf"
 QWEN3 = ROOT / "fixtures/models/families/qwen3_moe"
+TOKENIZER_MIXTRAL = ROOT / "fixtures/tokenizers/sentencepiece"
+TOKENIZER_QWEN3 = ROOT / "fixtures/tokenizers/byte-level"
 OUT = ROOT / "fixtures/compare"
 
 
@@ -28,7 +40,7 @@ def permute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 def write(case: str, source: Path, tensors: dict, config: dict) -> None:
     target = OUT / case
-    target.mkdir(parents=True)
+    target.mkdir(parents=True)  # `source`: what the case was made from
     save_file(tensors, str(target / "model.safetensors"), metadata={"format": "pt"})
     (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
@@ -100,16 +112,155 @@ def main() -> None:
     write("norm-topk-prob-dropped", QWEN3, qwen3, dropped)
     cases["norm-topk-prob-dropped"] = {"original": "models/families/qwen3_moe", "description": "norm_topk_prob"}
 
-    (OUT / "CASES.json").write_text(json.dumps(cases, indent=2, sort_keys=True) + "\n")
+    cases.update(more_broken_cases(mixtral, mixtral_config, qwen3, qwen3_config))
+    right = right_conversions()
+    interleaved(OUT / "right/transformers-v5-qwen3_moe", cases)
+
+    (OUT / "CASES.json").write_text(json.dumps({"broken": cases, "right": right}, indent=2, sort_keys=True) + "\n")
     (OUT / "README.md").write_text(
-        "# Broken conversions for `moeckpt compare`\n\n"
-        "Written by `scripts/make_compare_fixtures.py` from models transformers 5.23.0 saved\n"
-        "(`../models/layouts/hf`, a tiny Mixtral; `../models/families/qwen3_moe`), with numpy: each\n"
-        "directory holds one deliberate mistake, and `CASES.json` names the original and what compare\n"
-        "must report (`mistake`, or the `description` key that differs).\n\n"
-        + "".join(f"- `{name}`: {case.get('mistake') or case.get('description') + ' removed from config.json'}\n"
+        "# Conversions for `moeckpt compare`\n\n"
+        "Written by `scripts/make_compare_fixtures.py`. `CASES.json` lists the `right` conversions,\n"
+        "made by the other tools' own code, which compare must find equivalent to their originals, and\n"
+        "the `broken` ones, each a model transformers 5.23.0 saved with one deliberate mistake, with what\n"
+        "compare must report (`mistake`, or the `description` key that differs).\n\n"
+        "## Right conversions\n\n"
+        + "".join(f"- `{case['converted']}`: {case['tool']}, of `{case['original']}`\n" for _, case in sorted(right.items()))
+        + "\n## Broken conversions\n\n"
+        + "".join(f"- `{name}`: {case.get('mistake') or case.get('description') + ' changed in config.json'}\n"
                   for name, case in sorted(cases.items())))
-    print(f"wrote {len(cases)} cases to {OUT}")
+    print(f"wrote {len(cases)} broken and {len(right)} right conversions to {OUT}")
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT / "fixtures"))
+
+
+def right_conversions() -> dict:
+    """Conversions made by the tools themselves (README of fixtures/compare)."""
+    right = {
+        "llama.cpp-mixtral": {"original": rel(TOKENIZER_MIXTRAL), "converted": rel(TOKENIZER_MIXTRAL / "converter.gguf"),
+                              "tool": "llama.cpp's convert_hf_to_gguf.py --outtype f32 (llama-cpp-python 0.3.36)"},
+        "llama.cpp-qwen3_moe": {"original": rel(TOKENIZER_QWEN3), "converted": rel(TOKENIZER_QWEN3 / "converter.gguf"),
+                                "tool": "llama.cpp's convert_hf_to_gguf.py --outtype f32 (llama-cpp-python 0.3.36)"},
+        "gguf-writer-mixtral": {"original": "models/tiny-mixtral", "converted": "gguf/tiny-mixtral/model.gguf",
+                                "tool": "gguf-py 0.19.0's GGUFWriter (scripts/make_gguf_fixtures.py)"},
+    }
+    for family, source in (("mixtral", TOKENIZER_MIXTRAL), ("qwen3_moe", TOKENIZER_QWEN3)):
+        target = mlx_lm_convert(source, OUT / f"right/mlx-lm-{family}")
+        right[f"mlx-lm-{family}"] = {"original": rel(source), "converted": rel(target),
+                                     "tool": "mlx-lm 0.32.2's convert(dtype='float32') (its sanitize)"}
+        target = transformers_v5(source, OUT / f"right/transformers-v5-{family}")
+        right[f"transformers-v5-{family}"] = {
+            "original": rel(source), "converted": rel(target),
+            "tool": "transformers 5.23.0's v4 -> v5 conversion (from_pretrained, save_pretrained(save_original_format=False))"}
+    return right
+
+
+def mlx_lm_convert(source: Path, target: Path) -> Path:
+    """mlx-lm's own conversion, unquantized; the weights and config.json kept."""
+    from mlx_lm import convert
+    with tempfile.TemporaryDirectory() as tmp:
+        # mlx-lm 0.32.2 reads configs as transformers 4 wrote them (and the Hub has them):
+        # rope_theta at the top, Qwen3-MoE's expert count as num_experts.
+        hub, out = Path(tmp) / "hub", Path(tmp) / "mlx"
+        shutil.copytree(source, hub, ignore=shutil.ignore_patterns("*.gguf", "from-gguf", "encodings.json"))
+        config = json.loads((hub / "config.json").read_text())
+        config["rope_theta"] = config["rope_parameters"]["rope_theta"]
+        if config["model_type"] == "qwen3_moe":
+            config["num_experts"] = config["num_local_experts"]
+        (hub / "config.json").write_text(json.dumps(config, indent=2))
+        convert(hf_path=str(hub), mlx_path=str(out), dtype="float32")
+        target.mkdir(parents=True)
+        for f in sorted(out.iterdir()):
+            if f.suffix == ".safetensors" or f.name in ("config.json", "model.safetensors.index.json"):
+                shutil.copy(f, target / f.name)
+    assert any("switch_mlp" in k for k in load_file(str(target / "model.safetensors"))), "mlx-lm did not stack the experts"
+    return target
+
+
+def transformers_v5(source: Path, target: Path) -> Path:
+    """Per-expert (v4) weights loaded by transformers 5, which fuses them, and saved as loaded."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32)
+    model.save_pretrained(str(target), save_original_format=False)
+    (target / "generation_config.json").unlink(missing_ok=True)
+    assert any(k.endswith("mlp.experts.gate_up_proj") for k in load_file(str(target / "model.safetensors"))), "not fused"
+    return target
+
+
+def interleaved(fused: Path, cases: dict) -> None:
+    """transformers 5's fused Qwen3-MoE with each expert's gate and up rows alternating (as gpt-oss
+    stores gate_up_proj) where they are meant to be the two halves."""
+    tensors = load_file(str(fused / "model.safetensors"))
+    for name, value in list(tensors.items()):
+        if name.endswith("mlp.experts.gate_up_proj"):
+            half = value.shape[1] // 2
+            mixed = np.empty_like(value)
+            mixed[:, 0::2], mixed[:, 1::2] = value[:, :half], value[:, half:]
+            tensors[name] = mixed
+    write("gate-up-interleaved", fused, tensors, json.loads((fused / "config.json").read_text()))
+    cases["gate-up-interleaved"] = {"original": rel(fused), "mistake": "gate and up rows mixed"}
+
+
+def more_broken_cases(mixtral: dict, mixtral_config: dict, qwen3: dict, qwen3_config: dict) -> dict:
+    import ml_dtypes
+    cases = {}
+    broken = dict(qwen3)  # k permuted with the query's head count (n_head, not n_head_kv)
+    for l in range(qwen3_config["num_hidden_layers"]):
+        k = f"model.layers.{l}.self_attn.k_proj.weight"
+        broken[k] = permute(qwen3[k], qwen3_config["num_attention_heads"])
+    write("k-permuted-with-query-heads", QWEN3, broken, qwen3_config)
+    cases["k-permuted-with-query-heads"] = {"original": "models/families/qwen3_moe",
+                                            "mistake": "query/key rows permuted for rotary as 4 heads where this matrix has 2"}
+
+    broken = dict(mixtral)  # layers 0 and 1's attention exchanged (an off-by-one layer map)
+    for w in ("q_proj", "k_proj", "v_proj", "o_proj"):
+        a, b = (f"model.layers.{l}.self_attn.{w}.weight" for l in (0, 1))
+        broken[a], broken[b] = mixtral[b], mixtral[a]
+    write("layers-exchanged", MIXTRAL, broken, mixtral_config)
+    cases["layers-exchanged"] = {"original": "models/layouts/hf", "mistake": "another tensor's values"}
+
+    broken = {k: (v - 1 if k.endswith("norm.weight") else v) for k, v in mixtral.items()}  # the 1 + w convention
+    write("norms-minus-one", MIXTRAL, broken, mixtral_config)
+    cases["norms-minus-one"] = {"original": "models/layouts/hf", "mistake": "shifted by -1"}
+
+    broken = {k: v.astype(ml_dtypes.bfloat16).astype(np.float32) for k, v in mixtral.items()}  # a cast round trip
+    write("rounded-to-bf16", MIXTRAL, broken, mixtral_config)
+    cases["rounded-to-bf16"] = {"original": "models/layouts/hf", "mistake": "values rounded to BF16"}
+
+    write("top-k-changed", MIXTRAL, mixtral, dict(mixtral_config, num_experts_per_tok=1))
+    cases["top-k-changed"] = {"original": "models/layouts/hf", "description": "num_experts_per_tok"}
+
+    router_quantized(TOKENIZER_QWEN3 / "converter.gguf", OUT / "router-quantized/model.gguf")
+    cases["router-quantized"] = {"original": rel(TOKENIZER_QWEN3), "mistake": "router quantized (q4_0)"}
+    return cases
+
+
+def router_quantized(source: Path, out: Path) -> None:
+    """llama.cpp's converter output rewritten by gguf-py with the routers (ffn_gate_inp, which
+    llama.cpp keeps in F32) quantized to Q4_0."""
+    import gguf
+    out.parent.mkdir(parents=True)
+    reader = gguf.GGUFReader(source)
+    writer = gguf.GGUFWriter(out, arch=reader.fields["general.architecture"].contents())
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        kind = field.types[0]
+        writer.add_key_value(key, field.contents(), kind, sub_type=field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None)
+    for tensor in reader.tensors:
+        shape = [int(n) for n in reversed(tensor.shape)]
+        values = np.asarray(tensor.data).reshape(shape)
+        if tensor.name.endswith("ffn_gate_inp.weight"):
+            writer.add_tensor(tensor.name, gguf.quants.quantize(values, gguf.GGMLQuantizationType.Q4_0),
+                              raw_dtype=gguf.GGMLQuantizationType.Q4_0)
+        else:
+            writer.add_tensor(tensor.name, values, raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 if __name__ == "__main__":

@@ -93,6 +93,15 @@ public enum MXFP4Weights {
 public struct QuantizedWeight: Sendable {
     public enum Format: Sendable {
         case mxfp4, q8_0, q4_0, q4_K, q6_K
+
+        /// The bits each weight's quant has (block scales left out).
+        public var bitsPerWeight: Int {
+            switch self {
+            case .q8_0: 8
+            case .q6_K: 6
+            case .mxfp4, .q4_0, .q4_K: 4
+            }
+        }
     }
 
     public let format: Format

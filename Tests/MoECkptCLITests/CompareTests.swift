@@ -2,33 +2,52 @@ import Foundation
 import MoECkptTestSupport
 import Testing
 
-/// `moeckpt compare` (issue 19, first step: descriptions and weights). The broken conversions are
-/// made from transformers-saved models by scripts/make_compare_fixtures.py, which names in
-/// fixtures/compare/CASES.json the mistake each one holds; the right conversions are the layouts
-/// of fixtures/models/layouts (transformers' fused save, gguf-py's names, mlx-lm's sanitize).
+/// `moeckpt compare` (issue 19). scripts/make_compare_fixtures.py lists in fixtures/compare/CASES.json
+/// conversions made by the other tools' own code (llama.cpp's converter, gguf-py's writer, mlx-lm's
+/// convert, transformers 5's v4 -> v5 conversion), which compare must find equivalent, and broken
+/// conversions of transformers-saved models, each with the mistake compare must name.
 struct CompareTests {
-    struct Case: Decodable {
+    struct Cases: Decodable {
+        let broken: [String: Broken]
+        let right: [String: Right]
+    }
+
+    struct Broken: Decodable {
         let original: String
         let mistake: String?
         let description: String?
     }
 
-    static let cases: [String: Case] = {
+    struct Right: Decodable {
+        let original: String
+        let converted: String
+        let tool: String
+    }
+
+    static let cases: Cases = {
         let data = try! fileBytes(Fixtures.path("compare/CASES.json"))
-        return try! JSONDecoder().decode([String: Case].self, from: data)
+        return try! JSONDecoder().decode(Cases.self, from: data)
     }()
 
+    @Test(arguments: cases.right.keys.sorted())
+    func conversionsByTheToolsAreEquivalent(name: String) throws {
+        let known = try #require(Self.cases.right[name])
+        let result = try CLI.run(["compare", Fixtures.path(known.original), Fixtures.path(known.converted)])
+        #expect(result.status == 0, "\(known.tool): \(result.stdout)\(result.stderr)")
+        #expect(result.stdout.hasSuffix("\nequivalent\n") && result.stdout.contains("descriptions: the same"), "\(result.stdout)")
+    }
+
     @Test(arguments: ["hf-fused", "hf-sharded", "gguf", "mlx", "mistral"])
-    func rightConversionsAreEquivalent(layout: String) throws {
+    func layoutsAreEquivalent(layout: String) throws {
         let result = try CLI.run(["compare", Fixtures.path("models/layouts/hf"), Fixtures.path("models/layouts/\(layout)")])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.hasSuffix("equivalent\n") && !result.stdout.contains("NOT"))
     }
 
     /// Each broken conversion fails (exit 1) and is named.
-    @Test(arguments: cases.keys.sorted())
+    @Test(arguments: cases.broken.keys.sorted())
     func brokenConversionsAreNamed(name: String) throws {
-        let known = try #require(Self.cases[name])
+        let known = try #require(Self.cases.broken[name])
         let result = try CLI.run(["compare", Fixtures.path(known.original), Fixtures.path("compare/\(name)")])
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
         if let mistake = known.mistake {

@@ -64,20 +64,38 @@ public struct WeightComparison: Encodable, Sendable {
     }
 
     static func between(_ a: LoadedModel, _ b: LoadedModel, tolerance given: WeightTolerance?) throws(FileError) -> [WeightComparison] {
-        let byNameB = Dictionary(b.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let namesA = Set(a.tensors.map(\.name))
+        let context = Mistake.Context(
+            tensorsA: Dictionary(a.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+            tensorsB: Dictionary(b.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+            indexA: ValueIndex(a.tensors), rotaryHeadDim: a.architecture.rotaryHeadDim)
         var out: [WeightComparison] = []
         for ta in a.tensors {
-            guard let tb = byNameB[ta.name] else {
+            guard let tb = context.tensorsB[ta.name] else {
                 out.append(.init(only: ta, inA: true))
+                continue
+            }
+            if let router = routerQuantized(ta, in: a, b) {
+                out.append(router)
                 continue
             }
             let quantized = a.quantized[ta.name] != nil || b.quantized[ta.name] != nil
             let tolerance = given ?? WeightTolerance.between(ta.dtype, tb.dtype, quantized: quantized)
-            out.append(try compare(ta, tb, in: b, tolerance: tolerance, rotaryHeadDim: a.architecture.rotaryHeadDim, byNameB: byNameB))
+            out.append(try compare(ta, tb, tolerance: tolerance, context: context))
         }
-        for tb in b.tensors where !namesA.contains(tb.name) { out.append(.init(only: tb, inA: false)) }
+        for tb in b.tensors where context.tensorsA[tb.name] == nil { out.append(.init(only: tb, inA: false)) }
         return out
+    }
+
+    /// A router B holds quantized where A's is not: llama.cpp and mlx-lm keep routers in float
+    /// or at 8 bits, because a coarser router changes which experts run. Below 8 bits it differs.
+    static func routerQuantized(_ ta: CanonicalTensor, in a: LoadedModel, _ b: LoadedModel) -> WeightComparison? {
+        guard ta.name.hasSuffix(".moe.router"), a.quantized[ta.name] == nil, let quantized = b.quantized[ta.name],
+            let tb = b.tensors.first(where: { $0.name == ta.name })
+        else { return nil }
+        let coarse = quantized.format.bitsPerWeight < 8
+        return WeightComparison(
+            ta, tb, stats: nil, result: coarse ? .differs : .reported,
+            mistake: coarse ? .routerQuantized("\(quantized.format)") : nil)
     }
 
     private init(only tensor: CanonicalTensor, inA: Bool) {
@@ -87,15 +105,14 @@ public struct WeightComparison: Encodable, Sendable {
         result = inA ? .missingInB : .onlyInB
     }
 
-    private init(_ a: CanonicalTensor, _ b: CanonicalTensor, stats: Statistics?, result: Result, mistake: String?) {
+    private init(_ a: CanonicalTensor, _ b: CanonicalTensor, stats: Statistics?, result: Result, mistake: Mistake?) {
         (name, shapeA, shapeB, dtypeA, dtypeB) = (a.name, a.shape, b.shape, a.dtype.name, b.dtype.name)
         (maxAbs, nmse, cosine) = (stats?.maxAbs, stats?.nmse, stats?.cosine)
-        (self.result, self.mistake) = (result, mistake)
+        (self.result, self.mistake) = (result, mistake?.description)
     }
 
     static func compare(
-        _ a: CanonicalTensor, _ b: CanonicalTensor, in model: LoadedModel, tolerance: WeightTolerance?, rotaryHeadDim: Int,
-        byNameB: [String: CanonicalTensor]
+        _ a: CanonicalTensor, _ b: CanonicalTensor, tolerance: WeightTolerance?, context: Mistake.Context
     ) throws(FileError) -> WeightComparison {
         guard let ma = try Matrices(a), let mb = try Matrices(b) else {
             return WeightComparison(a, b, stats: nil, result: a.shape == b.shape ? .reported : .shapeDiffers, mistake: nil)
@@ -106,7 +123,7 @@ public struct WeightComparison: Encodable, Sendable {
                 let flipped = Matrices.transposed(try ma.values(m), rows: ma.rows, columns: ma.columns)
                 transposed = flipped.elementsEqual(try mb.values(m)) { (tolerance ?? .exact).holds($0, $1) }
             }
-            return WeightComparison(a, b, stats: nil, result: .shapeDiffers, mistake: transposed ? Mistake.transposed : nil)
+            return WeightComparison(a, b, stats: nil, result: .shapeDiffers, mistake: transposed ? .transposed : nil)
         }
         var stats = Statistics()
         var mismatched: [Int] = []
@@ -117,8 +134,7 @@ public struct WeightComparison: Encodable, Sendable {
         }
         guard let tolerance else { return WeightComparison(a, b, stats: stats, result: .reported, mistake: nil) }
         guard !mismatched.isEmpty else { return WeightComparison(a, b, stats: stats, result: .same, mistake: nil) }
-        let mistake = try Mistake.diagnose(
-            a, ma, mb, mismatched: mismatched, tolerance: tolerance, rotaryHeadDim: rotaryHeadDim, byNameB: byNameB)
+        let mistake = try Mistake.diagnose(a, ma, mb, mismatched: mismatched, tolerance: tolerance, context: context)
         return WeightComparison(a, b, stats: stats, result: .differs, mistake: mistake)
     }
 }
@@ -173,6 +189,16 @@ struct Matrices {
         let bytes = rows * columns * width
         do {
             return try WeightReader.f32(tensor.name, dtype: tensor.dtype, tensor.rope.slice(m * bytes, bytes))
+        } catch {
+            throw FileError(path: tensor.name, problem: CompareError.unreadable(error.description))
+        }
+    }
+
+    /// The first `count` values of the first matrix (fewer when it has fewer).
+    func prefix(_ count: Int) throws(FileError) -> [Float] {
+        let count = min(count, rows * columns)
+        do {
+            return try WeightReader.f32(tensor.name, dtype: tensor.dtype, tensor.rope.slice(0, count * width))
         } catch {
             throw FileError(path: tensor.name, problem: CompareError.unreadable(error.description))
         }
