@@ -9,7 +9,7 @@ conversions, each holding one mistake compare must name. CASES.json lists both:
   `convert` (its models' `sanitize`) and transformers 5's v4 -> v5 conversion (`from_pretrained` of
   per-expert weights, `save_pretrained(save_original_format=False)`), the last two written here.
 - `broken`: the original, and the `mistake` compare must report first (or the `description` key
-  that differs).
+  that differs, or the canonical tensor `missing` in the broken one).
 
 The originals are models transformers saved: fixtures/models/layouts/hf (a tiny Mixtral),
 fixtures/models/families/qwen3_moe, and the tokenizer fixtures' Mixtral and Qwen3-MoE.
@@ -19,7 +19,7 @@ fixtures/models/families/qwen3_moe, and the tokenizer fixtures' Mixtral and Qwen
 
 Deterministic.
 """
-import json, shutil, tempfile
+import json, os, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,20 @@ MIXTRAL = ROOT / "fixtures/models/layouts/hf"
 QWEN3 = ROOT / "fixtures/models/families/qwen3_moe"
 TOKENIZER_MIXTRAL = ROOT / "fixtures/tokenizers/sentencepiece"
 TOKENIZER_QWEN3 = ROOT / "fixtures/tokenizers/byte-level"
+DEEPSEEK = ROOT / "fixtures/models/families/deepseek_v3"
+LLAMA_CPP = Path(os.environ.get("LLAMA_CPP", "/tmp/lcp/llama_cpp_python-0.3.36/vendor/llama.cpp"))
+
+# llama.cpp's converter, run as make_tokenizer_fixtures.py runs it; the family fixtures have no
+# tokenizer, so DeepseekV2Model.set_vocab writes none (the tensors and model keys are untouched).
+CONVERTER = """
+import sys
+sys.path.insert(0, {root!r}); sys.path.insert(1, {root!r} + '/gguf-py')
+import conversion.deepseek
+conversion.deepseek.DeepseekV2Model.set_vocab = lambda self: None
+sys.argv = ['convert_hf_to_gguf.py', {model!r}, '--outfile', {out!r}, '--outtype', 'f32']
+import convert_hf_to_gguf
+convert_hf_to_gguf.main()
+"""
 OUT = ROOT / "fixtures/compare"
 
 
@@ -114,7 +128,7 @@ def main() -> None:
 
     cases.update(more_broken_cases(mixtral, mixtral_config, qwen3, qwen3_config))
     right = right_conversions()
-    interleaved(OUT / "right/transformers-v5-qwen3_moe", cases)
+    fused_cases(OUT / "right/transformers-v5-qwen3_moe", cases)
 
     (OUT / "CASES.json").write_text(json.dumps({"broken": cases, "right": right}, indent=2, sort_keys=True) + "\n")
     (OUT / "README.md").write_text(
@@ -122,13 +136,22 @@ def main() -> None:
         "Written by `scripts/make_compare_fixtures.py`. `CASES.json` lists the `right` conversions,\n"
         "made by the other tools' own code, which compare must find equivalent to their originals, and\n"
         "the `broken` ones, each a model transformers 5.23.0 saved with one deliberate mistake, with what\n"
-        "compare must report (`mistake`, or the `description` key that differs).\n\n"
+        "compare must report (`mistake`, the `description` key that differs, or the canonical tensor\n"
+        "`missing`).\n\n"
         "## Right conversions\n\n"
         + "".join(f"- `{case['converted']}`: {case['tool']}, of `{case['original']}`\n" for _, case in sorted(right.items()))
         + "\n## Broken conversions\n\n"
-        + "".join(f"- `{name}`: {case.get('mistake') or case.get('description') + ' changed in config.json'}\n"
+        + "".join(f"- `{name}`: {describe(case)}" + (f" ({case['made']})" if "made" in case else "") + "\n"
                   for name, case in sorted(cases.items())))
     print(f"wrote {len(cases)} broken and {len(right)} right conversions to {OUT}")
+
+
+def describe(case: dict) -> str:
+    if "mistake" in case:
+        return case["mistake"]
+    if "missing" in case:
+        return f"`{case['missing']}` (canonical name) left out"
+    return f"`{case['description']}` not as in the original's description"
 
 
 def rel(path: Path) -> str:
@@ -145,6 +168,11 @@ def right_conversions() -> dict:
         "gguf-writer-mixtral": {"original": "models/tiny-mixtral", "converted": "gguf/tiny-mixtral/model.gguf",
                                 "tool": "gguf-py 0.19.0's GGUFWriter (scripts/make_gguf_fixtures.py)"},
     }
+    target = llama_cpp_deepseek(OUT / "right/llama.cpp-deepseek_v3", scoring_func="sigmoid")
+    right["llama.cpp-deepseek_v3"] = {
+        "original": rel(DEEPSEEK), "converted": rel(target),
+        "tool": "llama.cpp's convert_hf_to_gguf.py --outtype f32 (llama-cpp-python 0.3.36), of config.json with "
+                "DeepSeek's \"scoring_func\": \"sigmoid\" (as the released checkpoints have it)"}
     for family, source in (("mixtral", TOKENIZER_MIXTRAL), ("qwen3_moe", TOKENIZER_QWEN3)):
         target = mlx_lm_convert(source, OUT / f"right/mlx-lm-{family}")
         right[f"mlx-lm-{family}"] = {"original": rel(source), "converted": rel(target),
@@ -154,6 +182,23 @@ def right_conversions() -> dict:
             "original": rel(source), "converted": rel(target),
             "tool": "transformers 5.23.0's v4 -> v5 conversion (from_pretrained, save_pretrained(save_original_format=False))"}
     return right
+
+
+def llama_cpp_deepseek(target: Path, scoring_func: str | None) -> Path:
+    """fixtures/models/families/deepseek_v3 converted by llama.cpp's converter, which writes
+    `expert_gating_func` only when config.json names a `scoring_func`: transformers' config has
+    none, and llama.cpp runs a file without it with softmax (its default, for DeepSeek-V2 files)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model"
+        shutil.copytree(DEEPSEEK, model, ignore=shutil.ignore_patterns("expected.safetensors"))
+        config = json.loads((model / "config.json").read_text())
+        if scoring_func is not None:
+            config["scoring_func"] = scoring_func
+        (model / "config.json").write_text(json.dumps(config, indent=2))
+        target.mkdir(parents=True)
+        script = CONVERTER.format(root=str(LLAMA_CPP), model=str(model), out=str(target / "model.gguf"))
+        subprocess.run([sys.executable, "-c", script], check=True, env=dict(os.environ, NO_LOCAL_GGUF=""))
+    return target
 
 
 def mlx_lm_convert(source: Path, target: Path) -> Path:
@@ -189,18 +234,22 @@ def transformers_v5(source: Path, target: Path) -> Path:
     return target
 
 
-def interleaved(fused: Path, cases: dict) -> None:
-    """transformers 5's fused Qwen3-MoE with each expert's gate and up rows alternating (as gpt-oss
-    stores gate_up_proj) where they are meant to be the two halves."""
-    tensors = load_file(str(fused / "model.safetensors"))
-    for name, value in list(tensors.items()):
+def fused_cases(fused: Path, cases: dict) -> None:
+    """transformers 5's fused Qwen3-MoE (a) with each expert's gate and up rows alternating (as
+    gpt-oss stores gate_up_proj) where they are meant to be the two halves, (b) with its fused
+    experts stored [in, out] (as a framework with [in, out] kernels keeps them)."""
+    tensors, config = load_file(str(fused / "model.safetensors")), json.loads((fused / "config.json").read_text())
+    mixed = dict(tensors)
+    for name, value in tensors.items():
         if name.endswith("mlp.experts.gate_up_proj"):
             half = value.shape[1] // 2
-            mixed = np.empty_like(value)
-            mixed[:, 0::2], mixed[:, 1::2] = value[:, :half], value[:, half:]
-            tensors[name] = mixed
-    write("gate-up-interleaved", fused, tensors, json.loads((fused / "config.json").read_text()))
+            mixed[name] = np.empty_like(value)
+            mixed[name][:, 0::2], mixed[name][:, 1::2] = value[:, :half], value[:, half:]
+    write("gate-up-interleaved", fused, mixed, config)
     cases["gate-up-interleaved"] = {"original": rel(fused), "mistake": "gate and up rows mixed"}
+    transposed = {k: (np.ascontiguousarray(v.swapaxes(1, 2)) if ".mlp.experts." in k else v) for k, v in tensors.items()}
+    write("fused-experts-transposed", fused, transposed, config)
+    cases["fused-experts-transposed"] = {"original": rel(fused), "mistake": "transposed"}
 
 
 def more_broken_cases(mixtral: dict, mixtral_config: dict, qwen3: dict, qwen3_config: dict) -> dict:
@@ -221,6 +270,16 @@ def more_broken_cases(mixtral: dict, mixtral_config: dict, qwen3: dict, qwen3_co
     write("layers-exchanged", MIXTRAL, broken, mixtral_config)
     cases["layers-exchanged"] = {"original": "models/layouts/hf", "mistake": "another tensor's values"}
 
+    broken = dict(mixtral)  # query and key of layer 0 exchanged (their shapes differ: 4 heads, 2 key/value heads)
+    q, k = "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight"
+    broken[q], broken[k] = mixtral[k], mixtral[q]
+    write("query-key-exchanged", MIXTRAL, broken, mixtral_config)
+    cases["query-key-exchanged"] = {"original": "models/layouts/hf", "mistake": "another tensor's values"}
+
+    broken = {k: v for k, v in mixtral.items() if k != "lm_head.weight"}  # the head left out (untied)
+    write("head-dropped", MIXTRAL, broken, mixtral_config)
+    cases["head-dropped"] = {"original": "models/layouts/hf", "missing": "lm_head"}
+
     broken = {k: (v - 1 if k.endswith("norm.weight") else v) for k, v in mixtral.items()}  # the 1 + w convention
     write("norms-minus-one", MIXTRAL, broken, mixtral_config)
     cases["norms-minus-one"] = {"original": "models/layouts/hf", "mistake": "shifted by -1"}
@@ -231,6 +290,12 @@ def more_broken_cases(mixtral: dict, mixtral_config: dict, qwen3: dict, qwen3_co
 
     write("top-k-changed", MIXTRAL, mixtral, dict(mixtral_config, num_experts_per_tok=1))
     cases["top-k-changed"] = {"original": "models/layouts/hf", "description": "num_experts_per_tok"}
+
+    llama_cpp_deepseek(OUT / "scoring-func-lost", scoring_func=None)
+    cases["scoring-func-lost"] = {
+        "original": rel(DEEPSEEK), "description": "scoring_func",
+        "made": "by llama.cpp's converter itself, from transformers' config.json (no scoring_func): the file has no "
+                "expert_gating_func, and llama.cpp runs it with softmax"}
 
     router_quantized(TOKENIZER_QWEN3 / "converter.gguf", OUT / "router-quantized/model.gguf")
     cases["router-quantized"] = {"original": rel(TOKENIZER_QWEN3), "mistake": "router quantized (q4_0)"}

@@ -221,28 +221,28 @@ public struct ModelLoader: Sendable {
     }
 
     func load(_ checkpoint: Checkpoint, described description: ModelDescription) throws(FileError) -> LoadedModel {
-        try load(checkpoint, described: description, keepingMisshapen: false).model
+        try load(checkpoint, described: description, lenient: false).model
     }
 
-    /// A model whose tensors may have shapes other than its description's (transposed ones, say),
-    /// kept as they are and listed; every other problem is an error. For comparing with another
-    /// model, not for running.
-    public func loadKeepingMisshapen(_ path: String) throws(FileError) -> (model: LoadedModel, misshapen: [String]) {
+    /// A model that may lack tensors, hold unexpected ones, or hold some transposed or of another
+    /// shape (`LayoutMapper.Deviations`); every other problem is an error. For comparing with
+    /// another model, not for running.
+    public func loadLeniently(_ path: String) throws(FileError) -> (model: LoadedModel, deviations: LayoutMapper.Deviations) {
         let checkpoint = try ModelDirectory.open(path)
-        return try load(checkpoint, described: try describe(checkpoint), keepingMisshapen: true)
+        return try load(checkpoint, described: try describe(checkpoint), lenient: true)
     }
 
     func load(
-        _ checkpoint: Checkpoint, described description: ModelDescription, keepingMisshapen: Bool
-    ) throws(FileError) -> (model: LoadedModel, misshapen: [String]) {
+        _ checkpoint: Checkpoint, described description: ModelDescription, lenient: Bool
+    ) throws(FileError) -> (model: LoadedModel, deviations: LayoutMapper.Deviations) {
         let architecture = description.architecture
         if let problem = Self.scaleProblem(architecture, checkpoint) {
             throw FileError(path: checkpoint.path, problem: ModelLoadError.problems([problem]))
         }
         let (stored, quantizationProblems) = Self.weights(checkpoint, as: architecture)
         let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
-        let (tensors, mappingProblems, misshapen) = LayoutMapper.load(
-            stored, architecture: architecture, layout: layout, keepingMisshapen: keepingMisshapen)
+        let (tensors, mappingProblems, deviations) = LayoutMapper.load(
+            stored, architecture: architecture, layout: layout, lenient: lenient)
         let problems = architecture.inconsistencies + quantizationProblems + mappingProblems
         guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: ModelLoadError.problems(problems)) }
         let quantized = architecture.quantizedWeights(Self.stored(checkpoint)).merging(
@@ -251,7 +251,7 @@ public struct ModelLoader: Sendable {
         let model = LoadedModel(
             architecture: architecture, descriptionSource: description.source, layout: layout, tensors: tensors,
             checkpoint: checkpoint, quantized: quantized)
-        return (model, misshapen)
+        return (model, deviations)
     }
 
     /// A GGUF file's blocks that the kernels read as they are (Q8_0, Q4_0, Q4_K, Q6_K, MXFP4), under the canonical

@@ -3,7 +3,7 @@
 /// sigmoid) changes what the model computes.
 public struct RouterSemantics: Sendable, Equatable, Encodable, CustomStringConvertible {
     /// What the router's logits become.
-    public enum Scoring: String, Sendable, Encodable {
+    public enum Scoring: String, Sendable, Encodable, CaseIterable {
         case softmax
         case sigmoid
     }

@@ -9,8 +9,10 @@ struct CompareCommand: ParsableCommand {
             A and B are any checkpoints moeckpt reads (format, naming layout and dtype may differ), of the same architecture. \
             The descriptions are compared key by key (routing first), then the weights tensor by tensor under their canonical \
             names: missing or extra tensors, shapes, dtypes, max |a - b|, NMSE and cosine similarity. A weight that differs \
-            is checked against the re-arrangements known conversion mistakes make (transposed experts, gate and up swapped, \
-            experts or an expert's rows in another order, query/key rows in the other rotary order or permuted twice). \
+            is checked against what known conversion mistakes do (transposed experts, gate and up swapped or mixed, experts \
+            or rows in another order, another tensor's values, query/key rows in the other rotary order, permuted twice or \
+            with the wrong head count, values shifted, scaled, zeroed, overflowed or rounded, a router quantized); B may lack \
+            tensors, hold extra ones or hold them transposed, and these are named instead of refused. \
             Without --atol/--rtol, weights of one dtype must be equal and weights of two float dtypes within the coarser one's \
             rounding; quantized weights only report their figures. Then both models run on the same inputs (--input, or \
             --tokens seeded ids): every hidden state, router's logits (with the share of tokens routed to the same experts) \

@@ -16,6 +16,7 @@ struct CompareTests {
         let original: String
         let mistake: String?
         let description: String?
+        let missing: String?
     }
 
     struct Right: Decodable {
@@ -34,7 +35,7 @@ struct CompareTests {
         let known = try #require(Self.cases.right[name])
         let result = try CLI.run(["compare", Fixtures.path(known.original), Fixtures.path(known.converted)])
         #expect(result.status == 0, "\(known.tool): \(result.stdout)\(result.stderr)")
-        #expect(result.stdout.hasSuffix("\nequivalent\n") && result.stdout.contains("descriptions: the same"), "\(result.stdout)")
+        #expect(result.stdout.hasSuffix("\nequivalent\n") && !result.stdout.contains("FAIL"), "\(result.stdout)")
     }
 
     @Test(arguments: ["hf-fused", "hf-sharded", "gguf", "mlx", "mistral"])
@@ -55,6 +56,10 @@ struct CompareTests {
         }
         if let key = known.description {
             #expect(result.stdout.contains("  \(key): "), "\(result.stdout)")
+        }
+        if let tensor = known.missing {
+            let row = result.stdout.split(separator: "\n").first { $0.hasPrefix("  \(tensor) ") }
+            #expect(row?.hasSuffix("missing in B") == true, "\(result.stdout)")
         }
         // The JSON report says the same.
         let json = try CLI.run(["compare", Fixtures.path(known.original), Fixtures.path("compare/\(name)"), "--json"])

@@ -31,6 +31,25 @@ struct GGUFTests {
         #expect(try fileBytes(dir.file("hf/model.safetensors")) == (try fileBytes(Fixtures.path("models/tiny-mixtral/model.safetensors"))))
     }
 
+    /// llama.cpp's converter writes `expert_gating_func` only when config.json names a
+    /// `scoring_func`: with DeepSeek's "sigmoid" the file is transformers' model (its reference
+    /// outputs verify from the GGUF); without it, llama.cpp runs softmax, and so does moeckpt, which
+    /// will not write that model under transformers' names (fixtures/compare, made by llama.cpp).
+    @Test func llamaCppsDeepSeekFilesRouteAsLlamaCppRunsThem() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.copyItem(atPath: Fixtures.path("compare/right/llama.cpp-deepseek_v3"), toPath: dir.file("right"))
+        try FileManager.default.copyItem(
+            atPath: Fixtures.path("models/families/deepseek_v3/expected.safetensors"), toPath: dir.file("right/expected.safetensors"))
+        #expect(try Verifier.verify(dir.file("right"), options: RunOptions(threads: 2)).passed)
+        let lost = try ModelLoader.standard.load(Fixtures.path("compare/scoring-func-lost/model.gguf"))
+        #expect(lost.architecture.moeRouting?.router.scoring == .softmax)
+        #expect(throws: FileError.self) {
+            try Converter.convert(
+                Fixtures.path("compare/scoring-func-lost/model.gguf"), to: dir.file("hf"), options: ConvertOptions(names: "hf"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("hf")))
+    }
+
     /// A model split by the gguf package into NAME-0000i-of-00003.gguf parts opens from any part
     /// (or its directory) as one model; written as one file, it is the unsplit file byte for byte.
     @Test func aSplitModelOpensWholeAndJoinsIntoTheUnsplitFile() throws {

@@ -8,30 +8,37 @@ public enum Comparer {
         _ a: String, _ b: String, tolerance: WeightTolerance? = nil, inputs: String? = nil, tokens: Int = 16,
         options: RunOptions = RunOptions(), loader: ModelLoader = .standard
     ) throws(FileError) -> CompareReport {
-        // B may hold tensors of the wrong shape (transposed experts): kept, to be named, not run.
+        // B may lack tensors, hold others, or hold some transposed: all named, then not run.
         let first = try loader.load(a)
-        let (second, misshapen) = try loader.loadKeepingMisshapen(b)
+        let (second, deviations) = try loader.loadLeniently(b)
         guard first.architecture.modelType == second.architecture.modelType else {
             throw FileError(
                 path: b, problem: CompareError.otherArchitecture(first.architecture.modelType, second.architecture.modelType))
         }
         let descriptions = DescriptionDifference.between(first, second)
-        let weights = try WeightComparison.between(first, second, tolerance: tolerance)
+        let weights = try WeightComparison.between(first, second, deviations: deviations, tolerance: tolerance)
         // Outputs are checked against a tolerance when one is given, or when every weight pair
         // is of one dtype (verify's default then); otherwise (casts, quantization) they report.
         let exact = weights.allSatisfy { $0.dtypeA == $0.dtypeB && $0.result != .reported }
         let forward =
-            misshapen.isEmpty
+            deviations.isEmpty
             ? try ForwardComparison.run(
                 first, second, inputs: inputs, tokens: tokens,
                 tolerance: tolerance ?? (exact ? WeightTolerance(atol: 1e-4, rtol: 1e-4) : nil),
                 topK: first.architecture.routedExpertsPerToken ?? 1, options: options) : nil
-        let notes =
-            misshapen.isEmpty
-            ? [] : ["forward passes not run: \(misshapen.count) of B's tensors do not have its description's shapes"]
+        let notes = deviations.isEmpty ? [] : ["forward passes not run: " + Self.summary(deviations)]
         return CompareReport(
             a: a, b: b, architecture: first.architecture.modelType, layoutA: first.layout.key.rawValue,
             layoutB: second.layout.key.rawValue, descriptions: descriptions, weights: weights, forward: forward, notes: notes)
+    }
+
+    /// Why B cannot run as it is stored.
+    static func summary(_ deviations: LayoutMapper.Deviations) -> String {
+        let counts = [
+            (deviations.missing.count, "missing"), (deviations.unexpected.count, "not in its layout"),
+            (deviations.transposed.count, "transposed"), (deviations.misshapen.count, "of other shapes"),
+        ]
+        return "B has tensors " + counts.filter { $0.0 > 0 }.map { "\($1) (\($0))" }.joined(separator: ", ")
     }
 
     /// The report as text: differences only (`--json` has every tensor).
@@ -126,7 +133,7 @@ public struct CompareReport: Encodable, Sendable {
     public let layoutB: String
     public let descriptions: [DescriptionDifference]
     public let weights: [WeightComparison]
-    /// Both models on the same inputs (nil for a module without --input, or B misshapen).
+    /// Both models on the same inputs (nil for a module without --input, or B not as its layout has it).
     public let forward: ForwardComparison?
     /// What was not done, and why.
     public let notes: [String]

@@ -21,7 +21,7 @@ public struct DescriptionDifference: Encodable, Sendable, Equatable {
     static let informationalKeys: Set<String> = [
         "max_position_embeddings", "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range", "use_cache",
         "output_router_logits", "router_aux_loss_coef", "router_z_loss_coef", "attention_dropout", "torch_dtype", "dtype",
-        "transformers_version", "architectures",
+        "transformers_version", "architectures", "num_nextn_predict_layers",
     ]
 
     /// The keys that decide routing, listed first: a wrong one changes which experts run.

@@ -63,7 +63,9 @@ public struct WeightComparison: Encodable, Sendable {
             cosine, result, mistake
     }
 
-    static func between(_ a: LoadedModel, _ b: LoadedModel, tolerance given: WeightTolerance?) throws(FileError) -> [WeightComparison] {
+    static func between(
+        _ a: LoadedModel, _ b: LoadedModel, deviations: LayoutMapper.Deviations, tolerance given: WeightTolerance?
+    ) throws(FileError) -> [WeightComparison] {
         let context = Mistake.Context(
             tensorsA: Dictionary(a.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
             tensorsB: Dictionary(b.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
@@ -80,10 +82,22 @@ public struct WeightComparison: Encodable, Sendable {
             }
             let quantized = a.quantized[ta.name] != nil || b.quantized[ta.name] != nil
             let tolerance = given ?? WeightTolerance.between(ta.dtype, tb.dtype, quantized: quantized)
-            out.append(try compare(ta, tb, tolerance: tolerance, context: context))
+            let compared = try compare(ta, tb, tolerance: tolerance, context: context)
+            out.append(deviations.transposed.contains(ta.name) ? compared.storedTransposed() : compared)
         }
-        for tb in b.tensors where context.tensorsA[tb.name] == nil { out.append(.init(only: tb, inA: false)) }
+        for tb in b.tensors + deviations.unexpected where context.tensorsA[tb.name] == nil { out.append(.init(only: tb, inA: false)) }
         return out
+    }
+
+    /// The comparison of a tensor B stores transposed (and the loader transposed back): its
+    /// values are A's when the transposition is the only mistake.
+    func storedTransposed() -> WeightComparison {
+        var shape = shapeB ?? []
+        if shape.count >= 2 { shape.swapAt(shape.count - 1, shape.count - 2) }
+        let mistake: Mistake? = result == .same || result == .reported ? .transposed : nil
+        return WeightComparison(
+            name: name, shapes: (shapeA, shape), dtypes: (dtypeA, dtypeB), figures: (maxAbs, nmse, cosine), result: .shapeDiffers,
+            mistake: mistake?.description ?? self.mistake)
     }
 
     /// A router B holds quantized where A's is not: llama.cpp and mlx-lm keep routers in float
@@ -105,6 +119,14 @@ public struct WeightComparison: Encodable, Sendable {
         result = inA ? .missingInB : .onlyInB
     }
 
+    private init(
+        name: String, shapes: ([Int]?, [Int]?), dtypes: (String?, String?), figures: (Double?, Double?, Double?), result: Result,
+        mistake: String?
+    ) {
+        (self.name, shapeA, shapeB, dtypeA, dtypeB) = (name, shapes.0, shapes.1, dtypes.0, dtypes.1)
+        (maxAbs, nmse, cosine, self.result, self.mistake) = (figures.0, figures.1, figures.2, result, mistake)
+    }
+
     private init(_ a: CanonicalTensor, _ b: CanonicalTensor, stats: Statistics?, result: Result, mistake: Mistake?) {
         (name, shapeA, shapeB, dtypeA, dtypeB) = (a.name, a.shape, b.shape, a.dtype.name, b.dtype.name)
         (maxAbs, nmse, cosine) = (stats?.maxAbs, stats?.nmse, stats?.cosine)
@@ -117,13 +139,10 @@ public struct WeightComparison: Encodable, Sendable {
         guard let ma = try Matrices(a), let mb = try Matrices(b) else {
             return WeightComparison(a, b, stats: nil, result: a.shape == b.shape ? .reported : .shapeDiffers, mistake: nil)
         }
+        // (A tensor B stores transposed is transposed back by the loader: see storedTransposed.)
         guard a.shape == b.shape else {
-            var transposed = ma.count == mb.count && ma.rows == mb.columns && ma.columns == mb.rows
-            for m in 0..<ma.count where transposed {
-                let flipped = Matrices.transposed(try ma.values(m), rows: ma.rows, columns: ma.columns)
-                transposed = flipped.elementsEqual(try mb.values(m)) { (tolerance ?? .exact).holds($0, $1) }
-            }
-            return WeightComparison(a, b, stats: nil, result: .shapeDiffers, mistake: transposed ? .transposed : nil)
+            let other = try context.indexA.tensor(holding: mb, besides: a.name, tolerance: tolerance ?? .exact)
+            return WeightComparison(a, b, stats: nil, result: .shapeDiffers, mistake: other.map { .anotherTensor(a.name, holding: $0) })
         }
         var stats = Statistics()
         var mismatched: [Int] = []

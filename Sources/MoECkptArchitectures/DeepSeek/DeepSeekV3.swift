@@ -17,6 +17,10 @@ public struct DeepSeekV3Config: GGUFDescribed {
     public var kvLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim: Int
     public var normTopKProb, ropeInterleave, attentionBias: Bool
     public var routedScalingFactor: Double
+    /// `scoring_func` of DeepSeek's own configs: sigmoid for V3 (transformers never reads it).
+    /// Softmax comes from a GGUF file without `expert_gating_func`, which llama.cpp then runs
+    /// with softmax (its default, kept for DeepSeek-V2 files).
+    public var scoring: RouterSemantics.Scoring
     /// `quantization_config` of the released checkpoints: FP8 weights with a scale per block.
     public var blockScaledWeights: BlockScaledWeights?
     var unsupportedQuantization: String?
@@ -41,6 +45,7 @@ public struct DeepSeekV3Config: GGUFDescribed {
         ropeInterleave = f.optionalBool("rope_interleave") ?? true
         attentionBias = f.optionalBool("attention_bias") ?? false
         routedScalingFactor = f.optionalDouble("routed_scaling_factor") ?? 1
+        scoring = f.optionalChoice("scoring_func", as: RouterSemantics.Scoring.self) ?? .sigmoid
         if let method = f.optionalString("quantization_config.quant_method") {
             let block = f.optionalCounts("quantization_config.weight_block_size") ?? []
             if method == "fp8", block.count == 2, block.allSatisfy({ $0 > 0 }) {
@@ -86,7 +91,7 @@ public struct DeepSeekV3Config: GGUFDescribed {
                 ("v_head_dim", .integer(vHeadDim)), ("norm_topk_prob", .bool(normTopKProb)),
                 ("rope_interleave", .bool(ropeInterleave)), ("attention_bias", .bool(attentionBias)),
                 ("routed_scaling_factor", .float(routedScalingFactor)),
-            ])
+            ] + (scoring == .sigmoid ? [] : [("scoring_func", .string(scoring.rawValue))]))
     }
 
     public var inconsistencies: [String] {
@@ -110,7 +115,7 @@ public struct DeepSeekV3Config: GGUFDescribed {
         var d = fields.decoder(
             numExperts: numRoutedExperts, expertsPerToken: expertsPerToken, expertIntermediate: moeIntermediateSize,
             router: RouterSemantics(
-                scoring: .sigmoid, renormalize: normTopKProb, scale: routedScalingFactor, selectionBias: true,
+                scoring: scoring, renormalize: normTopKProb, scale: routedScalingFactor, selectionBias: true,
                 groups: .init(count: groupCount, used: groupsUsed)))
         d.headDim = qkRopeHeadDim
         // transformers' yarn_apply_mscale: the softmax scale times mscale(factor, mscale_all_dim)^2.
@@ -176,7 +181,7 @@ public struct DeepSeekV3Config: GGUFDescribed {
         var keys: [String: String?] = [
             "attention.head_count_kv": "1", "attention.key_length": String(kvLoraRank + qkRopeHeadDim),
             "attention.value_length": String(kvLoraRank), "attention.key_length_mla": String(qkNopeHeadDim + qkRopeHeadDim),
-            "expert_gating_func": "2",  // sigmoid
+            "expert_gating_func": scoring == .sigmoid ? "2" : "1",  // llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_*
             "expert_weights_norm": normTopKProb ? "true" : nil,  // written only when set
         ]
         keys.merge(GGUFYaRN.keys(fields.yarn)) { _, new in new }
@@ -192,8 +197,18 @@ public struct DeepSeekV3Config: GGUFDescribed {
             let rope = gguf.value(metadata, "rope.dimension_count").flatMap(Int.init)
         {
             members.append(("qk_nope_head_dim", .integer(qk - rope)))
+            members.append(("head_dim", .integer(rope)))  // DeepseekV3Config's head_dim is qk_rope_head_dim
         }
         if gguf.value(metadata, "expert_weights_norm") == nil { members.append(("norm_topk_prob", .bool(false))) }
+        // llama.cpp (src/models/deepseek2.cpp): without the key, softmax (DeepSeek-V2 files), but
+        // sigmoid for GLM-4.7-Lite's shape.
+        let glmLite = ["47", "48"].contains(gguf.value(metadata, "block_count")) && gguf.value(metadata, "vocab_size") == "154880"
+        switch gguf.value(metadata, "expert_gating_func") {
+        case "2": break
+        case nil where glmLite: break
+        case nil, "1": members.append(("scoring_func", .string("softmax")))
+        case let other?: members.append(("scoring_func", .string("expert_gating_func \(other)")))
+        }
         // llama.cpp takes mscale_all_dim from the log multiplier and mscale equal to it
         // (llama-context.cpp: for deepseek2, mscale = mscale_all_dims).
         let logMultiplier = gguf.value(metadata, "rope.scaling.yarn_log_multiplier").flatMap(Double.init)
@@ -222,6 +237,9 @@ public struct DeepSeekV3Config: GGUFDescribed {
     public func unexpressible(in layout: LayoutKey) -> [String] {
         var lost: [String] = []
         let tool = layout == "gguf" ? "llama.cpp" : "mlx-lm"
+        if scoring != .sigmoid, layout != "gguf" {
+            lost.append("scoring_func \(scoring.rawValue) (transformers' and mlx-lm's DeepSeek-V3 route with sigmoid)")
+        }
         switch layout {
         case "mlx":
             if numSharedExperts == 0 { lost.append("n_shared_experts 0 (mlx-lm builds a shared expert unless it is null)") }
@@ -234,7 +252,7 @@ public struct DeepSeekV3Config: GGUFDescribed {
                 }
                 if yarn.betaFast != 32 || yarn.betaSlow != 1 { lost.append("YaRN betas other than 32 and 1 (llama.cpp fixes them)") }
             }
-        default: return []
+        default: return lost
         }
         if !ropeInterleave { lost.append("rope_interleave false (\(tool) always rotates interleaved pairs)") }
         return lost

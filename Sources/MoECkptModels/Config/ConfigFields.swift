@@ -162,6 +162,17 @@ public struct ConfigFields {
         return text
     }
 
+    /// One of a closed set of string values (`scoring_func`), or nil when absent.
+    public mutating func optionalChoice<Choice: RawRepresentable & CaseIterable>(_ path: String, as _: Choice.Type) -> Choice?
+    where Choice.RawValue == String {
+        guard let text = optionalString(path) else { return nil }
+        guard let choice = Choice(rawValue: text) else {
+            problems.append("\(path) must be one of \(Choice.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+            return nil
+        }
+        return choice
+    }
+
     /// The RoPE of a config: only the default rotary embedding is implemented, so any other type
     /// or scaling (linear, dynamic, yarn, longrope, llama3, ...) is refused by name, never ignored.
     /// transformers 4.x writes `rope_scaling` (null by default), 5.x `rope_parameters`.

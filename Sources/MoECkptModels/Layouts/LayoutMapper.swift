@@ -26,63 +26,101 @@ public enum LayoutMapper {
     /// Loads the canonical tensors from stored ones, reporting every problem at once: missing and
     /// unexpected tensors, wrong shapes, mixed dtypes.
     ///
-    /// `keepingMisshapen`: a tensor taken whole (or an expert stacked) whose shape is not the
-    /// description's, with as many dimensions, is kept under its own shape, and its problem goes
-    /// to `misshapen` instead (compare names what such a tensor holds: a transposed matrix).
+    /// `lenient` (for compare, which names what a wrong conversion did): missing and unexpected
+    /// tensors are not problems but `deviations`; a tensor stored transposed is transposed back
+    /// and its canonical tensors listed; one of another shape taken whole is kept as it is.
     public static func load(
-        _ stored: [NamedTensor], architecture: any Architecture, layout: NamingLayout, keepingMisshapen: Bool = false
+        _ stored: [NamedTensor], architecture: any Architecture, layout: NamingLayout, lenient: Bool = false
     )
-        -> (tensors: [CanonicalTensor], problems: [String], misshapen: [String])
+        -> (tensors: [CanonicalTensor], problems: [String], deviations: Deviations)
     {
         let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var used = Set<String>()
         var problems: [String] = []
-        var misshapen: [String]? = keepingMisshapen ? [] : nil
+        var deviations: Deviations? = lenient ? Deviations() : nil
         var result: [String: CanonicalTensor] = [:]
         let requirements = architecture.canonicalTensors
-        resolve(requirements, byName, architecture, layout, into: &result, used: &used, problems: &problems, misshapen: &misshapen)
+        resolve(requirements, byName, architecture, layout, into: &result, used: &used, problems: &problems, deviations: &deviations)
         var loaded = requirements
         for group in architecture.optionalTensorGroups {
             var groupProblems: [String] = []
-            var groupMisshapen: [String]? = nil
+            var groupDeviations: Deviations? = lenient ? Deviations() : nil
             let found = resolve(
                 group.tensors, byName, architecture, layout, into: &result, used: &used, problems: &groupProblems,
-                misshapen: &groupMisshapen)
+                deviations: &groupDeviations)
             guard found > 0 else { continue }
             problems += groupProblems.map { "\(group.title): \($0)" }
+            deviations?.merge(groupDeviations)
             loaded += group.tensors
         }
         for tensor in stored where !used.contains(tensor.name) {
             if layout.ignored.contains(where: { $0.match(tensor.name) != nil }) { continue }
-            problems.append("unexpected tensor \(tensor.name)")
+            if deviations != nil { deviations?.unexpected.append(tensor) } else { problems.append("unexpected tensor \(tensor.name)") }
         }
-        return (loaded.compactMap { result[$0.name] }, problems, misshapen ?? [])
+        return (loaded.compactMap { result[$0.name] }, problems, deviations ?? Deviations())
+    }
+
+    /// What a lenient load let through.
+    public struct Deviations: Sendable {
+        /// Stored tensors not found.
+        public var missing: [String] = []
+        /// Stored tensors no entry of the layout takes.
+        public var unexpected: [NamedTensor] = []
+        /// Canonical tensors stored transposed (last two dimensions exchanged), transposed back.
+        public var transposed: Set<String> = []
+        /// Tensors of another shape, kept under their own.
+        public var misshapen: [String] = []
+
+        public var isEmpty: Bool { missing.isEmpty && unexpected.isEmpty && transposed.isEmpty && misshapen.isEmpty }
+
+        mutating func merge(_ other: Deviations?) {
+            guard let other else { return }
+            missing += other.missing
+            unexpected += other.unexpected
+            transposed.formUnion(other.transposed)
+            misshapen += other.misshapen
+        }
     }
 
     /// Finds the stored tensors of `requirements` by the layout's table, adding them to `result`
-    /// (re-arranged) and their problems to `problems`; returns how many stored tensors it found.
+    /// (re-arranged) and their problems to `problems` (or, when lenient, to `deviations`);
+    /// returns how many stored tensors it found.
     @discardableResult
     private static func resolve(
         _ requirements: [TensorRequirement], _ byName: [String: NamedTensor], _ architecture: any Architecture,
         _ layout: NamingLayout, into result: inout [String: CanonicalTensor], used: inout Set<String>,
-        problems: inout [String], misshapen: inout [String]?
+        problems: inout [String], deviations: inout Deviations?
     ) -> Int {
         let required = Dictionary(requirements.map { ($0.name, $0.shape) }, uniquingKeysWith: { first, _ in first })
         var found = 0
+        var fetchedTransposed = false
 
-        /// `keepable`: taken whole, so a misshapen tensor may be kept (when asked) as it is.
+        /// `keepable`: taken whole, so a tensor of another shape may be kept (when lenient) as it is.
         func fetch(_ name: String, shape expected: [Int], keepable: Bool = false) -> NamedTensor? {
-            guard let tensor = byName[name] else { problems.append("missing tensor \(name)"); return nil }
+            guard let tensor = byName[name] else {
+                if deviations != nil { deviations?.missing.append(name) } else { problems.append("missing tensor \(name)") }
+                return nil
+            }
             used.insert(name)
             found += 1
             guard tensor.shape == expected else {
                 let problem = "\(name) has shape \(tensor.shape), expected \(expected)"
-                if keepable, misshapen != nil, tensor.shape.count == expected.count {
-                    misshapen?.append(problem)
-                    return tensor
+                guard deviations != nil, tensor.shape.count == expected.count else {
+                    problems.append(problem)
+                    return nil
                 }
-                problems.append(problem)
-                return nil
+                if let back = ColumnDeal(partShape: expected, parts: 1, transposed: true), back.storedShape == tensor.shape,
+                    let rope = back.part(0, of: tensor.rope, dtype: tensor.dtype, name: name)
+                {
+                    fetchedTransposed = true
+                    return NamedTensor(name: name, dtype: tensor.dtype, shape: expected, rope: rope)
+                }
+                guard keepable else {
+                    problems.append(problem)
+                    return nil
+                }
+                deviations?.misshapen.append(problem)
+                return tensor
             }
             return tensor
         }
@@ -94,6 +132,8 @@ public enum LayoutMapper {
                 let canonicalNames = entry.canonical.map { $0.name(block: block) }
                 let shapes = canonicalNames.compactMap { required[$0] }
                 guard shapes.count == canonicalNames.count else { continue }
+                fetchedTransposed = false
+                defer { if fetchedTransposed { deviations?.transposed.formUnion(canonicalNames) } }
                 switch entry.transform {
                 case .identity:
                     if let t = fetch(entry.stored.name(block: block), shape: shapes[0], keepable: true) {
