@@ -82,4 +82,10 @@ for q in q8_0 q4_0 q4_k_m; do
   "$bin" verify "fixtures/gguf/qwen3-moe-$q/model.gguf" --expected "fixtures/gguf/qwen3-moe-$q/dequantized/expected.safetensors" > /dev/null
   echo "ok    llama.cpp's $q GGUF computes transformers' logits on its dequantized weights (1e-4)"
 done
+"$bin" compare fixtures/tokenizers/byte-level fixtures/tokenizers/byte-level/converter.gguf > /dev/null
+echo "ok    compare: llama.cpp's own GGUF of a Qwen3-MoE is equivalent to the original"
+status=0
+"$bin" compare fixtures/compare/right/transformers-v5-qwen3_moe fixtures/compare/fused-experts-transposed > "$work/compare.txt" || status=$?
+test "$status" = 1 && grep -q "^  - transposed" "$work/compare.txt"
+echo "ok    compare: fused experts stored transposed are named (exit 1)"
 echo "main job: all checks passed"
