@@ -48,7 +48,7 @@ EXISTING_TINY = ROOT / "fixtures" / "safetensors" / "tiny-mixtral"
 sys.path.insert(0, str(SCRIPTS))
 import seed_modules as sm  # noqa: E402
 from check_layout_logits import INPUT_IDS_SEED, make_input_ids  # noqa: E402
-from fixture_util import fresh_dir, log
+from fixture_util import canonicalize_metadata_order, fresh_dir, log
 
 MAX_TOTAL_BYTES = 2 * 1024 * 1024
 
@@ -88,32 +88,6 @@ def read_header(path: Path) -> tuple[int, bytes]:
     b = path.read_bytes()
     n = struct.unpack("<Q", b[:8])[0]
     return n, b[8:8 + n]
-
-
-def canonicalize_metadata_order(path: Path) -> None:
-    """Rewrite the library's header with the `__metadata__` keys sorted.
-
-    safetensors (Rust) keeps `__metadata__` in a HashMap, so its key order
-    changes from run to run.  Everything else (tensor order, offsets, compact
-    serde_json syntax, space padding) is left exactly as the library wrote it:
-    the header is re-serialised with the same compact syntax (checked to
-    reproduce the library's bytes before reordering) and has the same length.
-    """
-    raw = path.read_bytes()
-    n, hdr = read_header(path)
-    text = hdr.rstrip(b" ")
-    pad = hdr[len(text):]
-    obj = json.loads(text)
-    compact = lambda o: json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    assert compact(obj) == text, "library header is not plain compact JSON"
-    new = {"__metadata__": dict(sorted(obj["__metadata__"].items()))}
-    new.update({k: v for k, v in obj.items() if k != "__metadata__"})
-    new_text = compact(new)
-    assert len(new_text) == len(text)
-    path.write_bytes(raw[:8] + new_text + pad + raw[8 + n:])
-    # the library must read it back identically
-    with safetensors.safe_open(str(path), "pt") as f:
-        assert f.metadata() == obj["__metadata__"]
 
 
 def load_st(path: Path) -> dict[str, torch.Tensor]:

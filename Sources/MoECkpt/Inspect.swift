@@ -130,11 +130,12 @@ public enum Inspector {
         case .success(let description):
             let architecture = description.architecture
             // A description beside a file of other tensors (reference outputs, say) is not its own.
-            guard let layout = NamingLayout.detect(names, among: architecture.layouts) else { return nil }
+            let weights = ModelLoader.weights(checkpoint, described: description).tensors.map(\.name)
+            guard let layout = NamingLayout.detect(weights, among: architecture.layouts) else { return nil }
             return .init(
                 architecture: architecture.modelType, descriptionSource: description.source.name,
                 layout: layout.key.rawValue, layoutTitle: layout.title,
-                problems: ModelLoader.problems(checkpoint, as: architecture, layout: layout))
+                problems: ModelLoader.problems(checkpoint, described: description, layout: layout))
         case .failure(let error):
             return .init(architecture: nil, descriptionSource: nil, layout: nil, layoutTitle: nil, problems: [error.description])
         case nil:

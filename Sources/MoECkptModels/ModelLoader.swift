@@ -70,6 +70,20 @@ public struct LoadedModel: Sendable {
 public struct ModelDescription: Sendable {
     public let architecture: any Architecture
     public let source: DescriptionSource
+    /// mlx-lm's quantization of the weights, when config.json has one.
+    public var mlxQuantization: MLXQuantization? = nil
+
+    /// From a config.json object: its architecture and its quantization.
+    init(configJSON object: JSONObject, source: DescriptionSource, registry: ArchitectureRegistry) throws(ModelConfigError) {
+        architecture = try registry.read(configJSON: object)
+        self.source = source
+        mlxQuantization = try MLXQuantization.read(object)
+    }
+
+    init(architecture: any Architecture, source: DescriptionSource) {
+        self.architecture = architecture
+        self.source = source
+    }
 }
 
 /// Finds a checkpoint's model description, recognises its naming layout and loads it canonically,
@@ -95,14 +109,14 @@ public struct ModelLoader: Sendable {
                 if object["model_type"] == nil, let architecture = try registry.read(.mistralParams(object)) {
                     return ModelDescription(architecture: architecture, source: .file(path))
                 }
-                return ModelDescription(architecture: try registry.read(configJSON: object), source: .file(path))
+                return try ModelDescription(configJSON: object, source: .file(path), registry: registry)
             } catch {
                 throw FileError(path: path, problem: error)
             }
         }
         if let model = checkpoint.embedded?.description {
             do {
-                return ModelDescription(architecture: try registry.read(configJSON: model), source: .embedded)
+                return try ModelDescription(configJSON: model, source: .embedded, registry: registry)
             } catch {
                 throw FileError(path: checkpoint.path, problem: error)
             }
@@ -112,9 +126,7 @@ public struct ModelLoader: Sendable {
         let paramsPath = FileSystem.join(directory, DescriptionFile.mistralParams.rawValue)
         do {
             if FileSystem.exists(configPath) {
-                return ModelDescription(
-                    architecture: try registry.read(configJSON: try Self.readObject(configPath)),
-                    source: .file(configPath))
+                return try ModelDescription(configJSON: try Self.readObject(configPath), source: .file(configPath), registry: registry)
             }
             if FileSystem.exists(paramsPath),
                 let architecture = try registry.read(.mistralParams(try Self.readObject(paramsPath)))
@@ -157,9 +169,11 @@ public struct ModelLoader: Sendable {
     /// its parameters need at least the bits of the narrowest dtype present. A description that
     /// misses by a little (a few tensors absent) passes, to be told apart tensor by tensor; the
     /// work of listing stays proportional to the checkpoint's size.
-    public static func scaleProblem(_ architecture: any Architecture, _ checkpoint: Checkpoint) -> String? {
+    public static func scaleProblem(_ description: ModelDescription, _ checkpoint: Checkpoint) -> String? {
+        let architecture = description.architecture
         let storedBytes = checkpoint.tensors.reduce(0) { $0 &+ $1.byteCount }
-        let narrowestBits = checkpoint.tensors.map(\.dtype.bits).min() ?? 8
+        let quantizedBits = description.mlxQuantization.map { [$0.defaults.bits] + $0.overrides.values.compactMap { $0?.bits } } ?? []
+        let narrowestBits = (checkpoint.tensors.map(\.dtype.bits) + quantizedBits).min() ?? 8
         guard let (tensors, parameters) = architecture.plannedScale else {
             return "the description's sizes overflow 64 bits"
         }
@@ -191,16 +205,25 @@ public struct ModelLoader: Sendable {
 
     /// Why the checkpoint does not load as its description in `layout` (empty when it does): the
     /// configuration's own problems, then the scale check or every tensor mismatch.
-    public static func problems(_ checkpoint: Checkpoint, as architecture: any Architecture, layout: NamingLayout) -> [String] {
-        if let problem = scaleProblem(architecture, checkpoint) { return architecture.inconsistencies + [problem] }
-        let (tensors, quantizationProblems) = weights(checkpoint, as: architecture)
+    public static func problems(_ checkpoint: Checkpoint, described description: ModelDescription, layout: NamingLayout) -> [String] {
+        let architecture = description.architecture
+        if let problem = scaleProblem(description, checkpoint) { return architecture.inconsistencies + [problem] }
+        let (tensors, quantizationProblems) = weights(checkpoint, described: description)
         return architecture.inconsistencies + quantizationProblems
             + LayoutMapper.load(tensors, architecture: architecture, layout: layout).problems
     }
 
-    /// The stored tensors as the architecture takes them: quantized weights dequantized.
-    static func weights(_ checkpoint: Checkpoint, as architecture: any Architecture) -> (tensors: [NamedTensor], problems: [String]) {
-        architecture.prepare(stored(checkpoint))
+    /// The stored tensors as the architecture takes them: quantized weights dequantized (mlx-lm's
+    /// by the description's quantization, then the family's own).
+    public static func weights(
+        _ checkpoint: Checkpoint, described description: ModelDescription
+    ) -> (
+        tensors: [NamedTensor], problems: [String]
+    ) {
+        var (tensors, problems) = (stored(checkpoint), [String]())
+        if let quantization = description.mlxQuantization { (tensors, problems) = quantization.dequantize(tensors) }
+        let prepared = description.architecture.prepare(tensors)
+        return (prepared.tensors, problems + prepared.problems)
     }
 
     /// Opens and loads a checkpoint; every mismatch between the checkpoint and its description is
@@ -236,10 +259,10 @@ public struct ModelLoader: Sendable {
         _ checkpoint: Checkpoint, described description: ModelDescription, lenient: Bool
     ) throws(FileError) -> (model: LoadedModel, deviations: LayoutMapper.Deviations) {
         let architecture = description.architecture
-        if let problem = Self.scaleProblem(architecture, checkpoint) {
+        if let problem = Self.scaleProblem(description, checkpoint) {
             throw FileError(path: checkpoint.path, problem: ModelLoadError.problems([problem]))
         }
-        let (stored, quantizationProblems) = Self.weights(checkpoint, as: architecture)
+        let (stored, quantizationProblems) = Self.weights(checkpoint, described: description)
         let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
         let (tensors, mappingProblems, deviations) = LayoutMapper.load(
             stored, architecture: architecture, layout: layout, lenient: lenient)
