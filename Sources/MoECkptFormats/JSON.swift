@@ -56,6 +56,13 @@ public struct JSONObject: Equatable, Sendable {
     }
 
     public var entries: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
+
+    /// The object without these keys, the others in their order.
+    public func removing(_ removed: Set<String>) -> JSONObject {
+        var kept = JSONObject()
+        for (key, value) in entries where !removed.contains(key) { kept.append(key, value) }
+        return kept
+    }
 }
 
 public enum JSONError: Error, Equatable, Sendable, CustomStringConvertible {

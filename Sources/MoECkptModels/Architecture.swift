@@ -82,6 +82,9 @@ public protocol Architecture: Sendable, Equatable {
     /// blocks by default, MXFP4 for gpt-oss); the problems of any that cannot be.
     func prepare(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String])
 
+    /// How mlx-lm quantizes the family's weights (`convert --quantize`).
+    static var mlxQuantizationRules: MLXQuantizationRules { get }
+
     /// Canonical weights the kernels can also read in a block-quantized form, from the stored
     /// tensors (gpt-oss's MXFP4 experts); the forward pass prefers them to `prepare`'s F32.
     func quantizedWeights(_ stored: [NamedTensor]) -> [String: QuantizedWeight]
@@ -147,6 +150,7 @@ extension Architecture {
     public var routedExpertsPerToken: Int? { nil }
     public var moeRouting: MoERouting? { nil }
     public var blockScaledWeights: BlockScaledWeights? { nil }
+    public static var mlxQuantizationRules: MLXQuantizationRules { MLXQuantizationRules() }
 
     public func prepare(_ stored: [NamedTensor]) -> (tensors: [NamedTensor], problems: [String]) {
         blockScaledWeights.map { $0.dequantize(stored) } ?? (stored, [])

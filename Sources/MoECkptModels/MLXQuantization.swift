@@ -25,6 +25,26 @@ public struct MLXQuantization: Sendable, Equatable {
         public var description: String {
             mode == .affine ? "affine, \(bits) bits, groups of \(groupSize)" : "\(mode.rawValue), groups of \(groupSize)"
         }
+
+        /// `affine:BITS[:GROUP]` (group 64 by default, as mlx-lm's), or a microscaling mode's
+        /// name (`mxfp4`, `mxfp8`, `nvfp4`) with its one bit width and group size.
+        public init?(argument: String) {
+            let parts = argument.lowercased().split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard let mode = Mode(rawValue: parts[0]) else { return nil }
+            let numbers = parts.dropFirst().map { Int($0) }
+            guard !numbers.contains(nil) else { return nil }
+            let defaults: (bits: Int, group: Int) =
+                switch mode {
+                case .affine: (4, 64)
+                case .mxfp4: (4, 32)
+                case .mxfp8: (8, 32)
+                case .nvfp4: (4, 16)
+                }
+            let bits = numbers.count > 0 ? numbers[0]! : defaults.bits
+            let group = numbers.count > 1 ? numbers[1]! : defaults.group
+            guard numbers.count <= 2, let valid = MLXQuantization.validated(mode: mode, bits: bits, groupSize: group) else { return nil }
+            self = valid
+        }
     }
 
     public var defaults: Parameters
@@ -226,5 +246,68 @@ struct MLXCodes {
                     }
             }
         }
+    }
+}
+
+/// Which weights mlx-lm quantizes in a model of a family, and how: its model file's
+/// `quant_predicate` and the modules it cannot quantize. Every other weight of two or more
+/// dimensions whose rows are whole groups is quantized with the defaults.
+public struct MLXQuantizationRules: Sendable {
+    /// Modules (their path's suffix) mlx-lm's predicate gives their own affine bits and groups.
+    public var overrides: [(suffix: String, bits: Int, groupSize: Int)]
+    /// Modules left in float (not quantizable layers in mlx-lm: DeepSeek-V3's `MoEGate`).
+    public var unquantized: [String]
+
+    public init(overrides: [(suffix: String, bits: Int, groupSize: Int)] = [], unquantized: [String] = []) {
+        self.overrides = overrides
+        self.unquantized = unquantized
+    }
+
+    /// mlx-lm's `quantize_model`: the parameters of each tensor quantized (by module path), and
+    /// the quantization config.json records. The group test uses the default group size, as
+    /// mlx-lm does, before any override.
+    public func plan(
+        _ tensors: [NamedTensor], defaults: MLXQuantization.Parameters
+    ) -> (
+        modules: [String: MLXQuantization.Parameters], quantization: MLXQuantization
+    ) {
+        var modules: [String: MLXQuantization.Parameters] = [:]
+        var overridden: [String: MLXQuantization.Parameters?] = [:]
+        for tensor in tensors where tensor.name.hasSuffix(".weight") && tensor.shape.count >= 2 && tensor.dtype.isFloatingPoint {
+            let module = String(tensor.name.dropLast(".weight".count))
+            guard let last = tensor.shape.last, last % defaults.groupSize == 0,
+                !unquantized.contains(where: { module.hasSuffix($0) })
+            else { continue }
+            if let rule = overrides.first(where: { module == $0.suffix || module.hasSuffix("." + $0.suffix) }) {
+                let own = MLXQuantization.Parameters(bits: rule.bits, groupSize: rule.groupSize)
+                modules[module] = own
+                overridden[module] = own
+            } else {
+                modules[module] = defaults
+            }
+        }
+        return (modules, MLXQuantization(defaults: defaults, overrides: overridden))
+    }
+}
+
+extension MLXQuantization {
+    /// config.json's entry, as mlx-lm writes it: the defaults, then each override in module
+    /// order (`{"group_size", "bits"}`, no mode: mlx-lm's predicates give none).
+    public var configJSON: JSONValue {
+        var object = JSONObject()
+        object.set("group_size", .number(String(defaults.groupSize)))
+        object.set("bits", .number(String(defaults.bits)))
+        object.set("mode", .string(defaults.mode.rawValue))
+        for module in overrides.keys.sorted(by: naturalOrder) {
+            guard let own = overrides[module] ?? nil else {
+                object.set(module, .bool(false))
+                continue
+            }
+            var entry = JSONObject()
+            entry.set("group_size", .number(String(own.groupSize)))
+            entry.set("bits", .number(String(own.bits)))
+            object.set(module, .object(entry))
+        }
+        return .object(object)
     }
 }

@@ -19,6 +19,7 @@ struct Convert: ParsableCommand {
               moeckpt convert model-dir out.gguf --dtype q8_0
               moeckpt convert model.gguf hf-dir --names hf
               moeckpt convert model-dir mlx-dir --names mlx
+              moeckpt convert model-dir mlx-4bit --names mlx --quantize affine:4:64
 
             On a cluster, one job per output shard (docs/CLUSTER.md):
               moeckpt convert model-dir out-dir --max-shard-size 5GB --plan plan.json
@@ -52,6 +53,13 @@ struct Convert: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Quantize the weights as mlx-lm does (--names mlx): affine:BITS[:GROUP] (bits 1-6 or 8, groups of 32, 64 or 128; 64 by default), "
+                + "bit for bit as mlx.core.quantize; norms, and the modules mlx-lm's model leaves or sets apart, as mlx-lm has them.",
+            valueName: "affine:bits[:group]"))
+    var quantize: MLXQuantization.Parameters?
+
+    @Option(
+        help: ArgumentHelp(
             "HDF5 output: none (contiguous datasets, the default) or gzip[:LEVEL] (chunked deflate).",
             valueName: "none|gzip[:level]"))
     var hdf5Compression: HDF5Compression = .none
@@ -81,7 +89,7 @@ struct Convert: ParsableCommand {
         ConvertOptions(
             dtype: dtype.flatMap { if case .float(let d) = $0 { d } else { nil } },
             blocks: dtype.flatMap { if case .blocks(let t) = $0 { t } else { nil } },
-            maxShardBytes: maxShardSize?.bytes, names: names, hdf5Compression: hdf5Compression,
+            maxShardBytes: maxShardSize?.bytes, names: names, mlxQuantization: quantize, hdf5Compression: hdf5Compression,
             checkIntegrity: !noCheck,
             progress: !quiet && TerminalProgressBar.stderrIsTerminal ? TerminalProgressBar() : nil)
     }

@@ -65,6 +65,10 @@ enum OutputDType: ExpressibleByArgument {
     }
 }
 
+extension MLXQuantization.Parameters: ExpressibleByArgument {
+    public static var allValueStrings: [String] { ["affine:BITS[:GROUP]", "mxfp4", "mxfp8", "nvfp4"] }
+}
+
 extension LayoutKey: ExpressibleByArgument {
     /// A layout of one of the architectures moeckpt knows.
     public init?(argument: String) {

@@ -48,6 +48,57 @@ struct MLXQuantizedTests {
         #expect(throws: ModelConfigError.self) { try read(#"{"quantization": {"group_size": 64, "bits": 7}}"#) }
     }
 
+    /// `convert --names mlx --quantize`: every tensor (codes, scales, biases, and the weights left
+    /// in float) is mlx-lm's own `convert` output's, bit for bit, and config.json's quantization is
+    /// its (Qwen3-MoE's router at 8 bits recorded as mlx-lm records it).
+    @Test(arguments: [
+        "mixtral-affine-4-64", "mixtral-affine-3-32", "mixtral-affine-8-128", "qwen3_moe-affine-4-64", "qwen3_moe-affine-6-32",
+    ])
+    func quantizationIsMLXsBitForBit(name: String) throws {
+        let parts = name.split(separator: "-")
+        let dir = try TemporaryDirectory()
+        let parameters = try #require(MLXQuantization.Parameters(argument: "affine:\(parts[2]):\(parts[3])"))
+        _ = try Converter.convert(
+            Fixtures.path("mlx/sources/\(parts[0])"), to: dir.file("out"),
+            options: ConvertOptions(names: "mlx", mlxQuantization: parameters))
+        let ours = try Checkpoint.open(dir.file("out"))
+        let theirs = try Checkpoint.open(Fixtures.path("mlx/\(name)"))
+        #expect(Set(ours.tensors.map(\.name)) == Set(theirs.tensors.map(\.name)))
+        for tensor in theirs.tensors {
+            let mine = try #require(ours.tensor(named: tensor.name))
+            #expect(mine.dtype == tensor.dtype && mine.shape == tensor.shape, "\(tensor.name)")
+            try mine.rope.load()
+            try tensor.rope.load()
+            #expect(mine.rope.copyBytes() == tensor.rope.copyBytes(), "\(tensor.name)")
+        }
+        func quantization(_ path: String) throws -> MLXQuantization? {
+            try ModelLoader.standard.describe(try ModelDirectory.open(path)).mlxQuantization
+        }
+        #expect(try quantization(dir.file("out")) == quantization(Fixtures.path("mlx/\(name)")))
+        // And it runs to mlx-lm's logits.
+        try FileManager.default.copyItem(
+            atPath: Fixtures.path("mlx/\(name)/expected.safetensors"), toPath: dir.file("out/expected.safetensors"))
+        #expect(try Verifier.verify(dir.file("out"), options: RunOptions(threads: 2)).passed)
+    }
+
+    /// A quantized model written under other names is written dequantized, without mlx-lm's
+    /// quantization in its config.json; --quantize needs --names mlx.
+    @Test func otherOutputsAreDequantized() throws {
+        let dir = try TemporaryDirectory()
+        _ = try Converter.convert(Fixtures.path("mlx/mixtral-affine-4-64"), to: dir.file("hf"), options: ConvertOptions(names: "hf"))
+        let config = try String(contentsOfFile: dir.file("hf/config.json"), encoding: .utf8)
+        #expect(!config.contains("quantization"))
+        let hf = try Checkpoint.open(dir.file("hf"))
+        #expect(
+            hf.tensors.allSatisfy { $0.dtype == .f32 } && hf.tensor(named: "model.layers.0.block_sparse_moe.experts.3.w2.weight") != nil)
+        try FileManager.default.copyItem(
+            atPath: Fixtures.path("mlx/mixtral-affine-4-64/expected.safetensors"), toPath: dir.file("hf/expected.safetensors"))
+        #expect(try Verifier.verify(dir.file("hf"), options: RunOptions(threads: 2)).passed)
+        #expect(throws: OutputPlanError.quantizeNeedsMLXNames) {
+            try OutputPlan(destination: dir.file("x"), options: ConvertOptions(mlxQuantization: .init(bits: 4, groupSize: 64)))
+        }
+    }
+
     /// Codes are one little-endian bit stream per row: a 3-bit code can straddle two words
     /// (code 10 is bits 30-31 of word 0 and bit 0 of word 1).
     @Test func codesStraddleWords() {

@@ -16,15 +16,30 @@ enum ConfigFile {
         do throws(ModelConfigError) { return try ModelLoader.readObject(path) } catch { throw FileError(path: path, problem: error) }
     }
 
-    static func text(source: JSONObject?, described: JSONObject, layout: NamingLayout, dtype: DType?) -> String {
+    /// `quantization`: mlx-lm's, written under both of its keys (as mlx-lm writes them); without
+    /// it, an input's own mlx-lm quantization is left out (the weights are written dequantized).
+    static func text(
+        source: JSONObject?, described: JSONObject, layout: NamingLayout, dtype: DType?, quantization: MLXQuantization? = nil
+    ) -> String {
         guard var config = source else {
             var config = described
             if let name = dtype?.torchName { config.set("dtype", .string(name)) }
+            withQuantization(&config, quantization)
             return JSONValue.object(config).serialized(.memberPerLine) + "\n"
         }
         for key in layout.configKeysReadersNeed { if let value = described[key] { config.set(key, value) } }
         if let dtype { withDType(&config, dtype) }
+        withQuantization(&config, quantization)
         return JSONValue.object(config).serialized(.pythonIndented) + "\n"
+    }
+
+    static func withQuantization(_ config: inout JSONObject, _ quantization: MLXQuantization?) {
+        if (try? MLXQuantization.read(config)) != nil {
+            config = config.removing(["quantization", "quantization_config"])
+        }
+        guard let quantization else { return }
+        config.set("quantization", quantization.configJSON)
+        config.set("quantization_config", quantization.configJSON)
     }
 
     /// The source config with its dtype changed (`convert --dtype` without a layout change).

@@ -12,6 +12,8 @@ public struct ConvertOptions {
     public var maxShardBytes: Int?
     /// Rewrite tensor names into this layout, with its description file.
     public var names: LayoutKey?
+    /// Quantize the weights as mlx-lm does (`--names mlx` output only).
+    public var mlxQuantization: MLXQuantization.Parameters?
     /// How HDF5 output stores its datasets.
     public var hdf5Compression: HDF5Compression
     /// Verify the input's stored checksums (a `.moeckpt` file's) and padding as its tensors are copied.
@@ -20,8 +22,10 @@ public struct ConvertOptions {
 
     public init(
         dtype: DType? = nil, blocks: GGMLType? = nil, maxShardBytes: Int? = nil, names: LayoutKey? = nil,
-        hdf5Compression: HDF5Compression = .none, checkIntegrity: Bool = true, progress: ProgressReporter? = nil
+        mlxQuantization: MLXQuantization.Parameters? = nil, hdf5Compression: HDF5Compression = .none, checkIntegrity: Bool = true,
+        progress: ProgressReporter? = nil
     ) {
+        self.mlxQuantization = mlxQuantization
         self.blocks = blocks
         self.checkIntegrity = checkIntegrity
         self.dtype = dtype
@@ -227,6 +231,16 @@ public enum Converter {
             } catch {
                 throw FileError(path: inputPath, problem: error)
             }
+            var quantization: MLXQuantization?
+            if let parameters = plan.mlxQuantization {
+                guard parameters.mode == .affine else {
+                    throw FileError(path: plan.destination, problem: OutputPlanError.quantizeModeNotWritten(parameters.mode.rawValue))
+                }
+                let rules = type(of: model.architecture).mlxQuantizationRules
+                let (modules, planned) = rules.plan(source.tensors, defaults: parameters)
+                source.tensors = MLXQuantizedWeights.quantized(source.tensors, modules: modules, dtype: plan.dtype)
+                quantization = planned
+            }
             source.metadata = source.metadata.filter { !ArchitectureRegistry.standard.isDescriptionKey($0.key) }
             if plan.container.isGGUF {
                 let weights =
@@ -263,7 +277,8 @@ public enum Converter {
                 case nil:
                     let dtype = plan.dtype ?? (input.format == .gguf ? ConfigFile.bulkDType(source.tensors) : nil)
                     let text = ConfigFile.text(
-                        source: try ConfigFile.source(of: input), described: model.architecture.configJSON, layout: layout, dtype: dtype)
+                        source: try ConfigFile.source(of: input), described: model.architecture.configJSON, layout: layout, dtype: dtype,
+                        quantization: quantization)
                     source.sidecars = .description(.configJSON, text: text)
                 }
             }

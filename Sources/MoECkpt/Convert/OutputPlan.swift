@@ -31,12 +31,16 @@ public struct OutputPlan: Sendable, Equatable {
     public let dtype: DType?
     /// Weights quantized into these ggml blocks (GGUF output only).
     public let blocks: GGMLType?
+    /// Weights quantized as mlx-lm quantizes them (`--names mlx` output only).
+    public let mlxQuantization: MLXQuantization.Parameters?
 
     public init(destination: String, options: ConvertOptions) throws(OutputPlanError) {
         self.destination = destination
         names = options.names
         dtype = options.dtype
         blocks = options.blocks
+        mlxQuantization = options.mlxQuantization
+        if options.mlxQuantization != nil, options.names != "mlx" { throw .quantizeNeedsMLXNames }
         if let blocks = options.blocks {
             guard blocks.isQuantizable else { throw .notQuantizable(blocks.name) }
             guard destination.hasSuffix(".gguf") else { throw .blocksNeedGGUF(blocks.name) }
@@ -81,6 +85,8 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
     case ggufHasGGUFNames(LayoutKey)
     case blocksNeedGGUF(String)
     case notQuantizable(String)
+    case quantizeNeedsMLXNames
+    case quantizeModeNotWritten(String)
 
     public var description: String {
         switch self {
@@ -94,6 +100,9 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
         case .ggufHasGGUFNames(let key): "a .gguf output holds llama.cpp's names (gguf), not '\(key)'"
         case .blocksNeedGGUF(let type): "--dtype \(type.lowercased()) writes ggml blocks: OUT must be a .gguf file"
         case .notQuantizable(let type): "moeckpt does not quantize into \(type) (it writes Q8_0 and Q4_0)"
+        case .quantizeNeedsMLXNames:
+            "--quantize writes mlx-lm's quantized format: give --names mlx and a directory OUT (--dtype q8_0/q4_0 quantize GGUF)"
+        case .quantizeModeNotWritten(let mode): "--quantize \(mode) is read but not written yet: moeckpt writes affine:BITS[:GROUP]"
         }
     }
 }

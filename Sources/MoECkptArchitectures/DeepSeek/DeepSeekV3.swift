@@ -258,6 +258,9 @@ public struct DeepSeekV3Config: GGUFDescribed {
         return lost
     }
 
+    /// mlx-lm's router (`MoEGate`) is not a quantizable layer: it stays in float.
+    public static let mlxQuantizationRules = MLXQuantizationRules(unquantized: ["mlp.gate"])
+
     public static let externalLayouts = [
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
         NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),

@@ -191,6 +191,9 @@ public struct GptOssConfig: GGUFDescribed {
         return lost
     }
 
+    /// mlx-lm's `quant_predicate` (models/gpt_oss.py): the router at 8 bits.
+    public static let mlxQuantizationRules = MLXQuantizationRules(overrides: [("router", 8, 64)])
+
     public static let externalLayouts = [
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers),
         NamingLayout(key: "mlx", title: "mlx-lm (experts' gate and up apart)", entries: mlx),

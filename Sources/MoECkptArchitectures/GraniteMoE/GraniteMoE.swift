@@ -117,6 +117,12 @@ public struct GraniteMoEConfig: GGUFDescribed {
         NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
     ]
 
+    /// mlx-lm's `quant_predicate` (models/granitemoe.py): the router, the attention output, the
+    /// dense MLP's down projection and the head at 8 bits.
+    public static let mlxQuantizationRules = MLXQuantizationRules(overrides: [
+        ("block_sparse_moe.router.layer", 8, 64), ("self_attn.o_proj", 8, 64), ("mlp.down_proj", 8, 64), ("lm_head", 8, 64),
+    ])
+
     public static let externalLayouts =
         transformersLayouts + [
             NamingLayout(key: "mlx", title: "mlx-lm (stacked experts)", entries: transformers(.mlx)),

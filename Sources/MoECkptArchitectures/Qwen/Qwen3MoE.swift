@@ -53,6 +53,9 @@ public struct Qwen3MoEConfig: GGUFDescribed {
         TransformersNames.attention + TransformersNames.qwenExperts(storage) + TransformersNames.gatedMLP("mlp", "mlp")
     }
 
+    /// mlx-lm's `quant_predicate` (models/qwen3_moe.py): the router at 8 bits.
+    public static let mlxQuantizationRules = MLXQuantizationRules(overrides: [("mlp.gate", 8, 64)])
+
     public static let externalLayouts = [
         NamingLayout(key: "hf", title: "Hugging Face", entries: transformers(.perExpert)),
         NamingLayout(key: "hf-fused", title: "transformers 5 fused experts", entries: transformers(.fused)),
