@@ -249,11 +249,38 @@ struct MLXCodes {
     }
 }
 
+extension MLXQuantization {
+    /// Why a checkpoint without a quantization in its config.json does not load, when its weights
+    /// are MLX-quantized (U32 codes beside `.scales`): the bits and group size most of them have,
+    /// told by their shapes against the description's row lengths.
+    static func recognised(_ stored: [NamedTensor], _ architecture: any Architecture) -> String? {
+        let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let rowLengths = Set(architecture.canonicalTensors.compactMap { $0.shape.last })
+        var found: [String: Int] = [:]
+        for tensor in stored where tensor.dtype == .u32 && tensor.name.hasSuffix(".weight") {
+            let module = String(tensor.name.dropLast(".weight".count))
+            guard let scales = byName[module + scalesSuffix], let packed = tensor.shape.last, let groups = scales.shape.last else {
+                continue
+            }
+            let candidates = affineBits.flatMap { bits in
+                [32, 64, 128].map { (bits: bits, group: $0) }.filter { packed * 32 == $0.bits * $0.group * groups }
+            }
+            let fitting = candidates.filter { rowLengths.contains($0.group * groups) }
+            let mode = scales.dtype == .u8 ? "microscaled" : "affine"
+            let label = (fitting.first ?? candidates.first).map { "\(mode), bits \($0.bits), group \($0.group)" } ?? mode
+            found[label, default: 0] += 1
+        }
+        guard let (label, count) = found.max(by: { $0.value < $1.value }) else { return nil }
+        return "the weights are MLX-quantized (\(label): \(count) modules with U32 codes and .scales), "
+            + "but config.json has no \"quantization\" saying so"
+    }
+}
+
 /// Which weights mlx-lm quantizes in a model of a family, and how: its model file's
 /// `quant_predicate` and the modules it cannot quantize. Every other weight of two or more
 /// dimensions whose rows are whole groups is quantized with the defaults.
 public struct MLXQuantizationRules: Sendable {
-    /// Modules (their path's suffix) mlx-lm's predicate gives their own affine bits and groups.
+    /// Modules (a suffix of their path's text) mlx-lm's predicate gives their own affine bits and groups.
     public var overrides: [(suffix: String, bits: Int, groupSize: Int)]
     /// Modules left in float (not quantizable layers in mlx-lm: DeepSeek-V3's `MoEGate`).
     public var unquantized: [String]
@@ -278,7 +305,8 @@ public struct MLXQuantizationRules: Sendable {
             guard let last = tensor.shape.last, last % defaults.groupSize == 0,
                 !unquantized.contains(where: { module.hasSuffix($0) })
             else { continue }
-            if let rule = overrides.first(where: { module == $0.suffix || module.hasSuffix("." + $0.suffix) }) {
+            // Plain string suffixes, as mlx-lm's `path.endswith` ("mlp.down_proj" takes "switch_mlp.down_proj").
+            if let rule = overrides.first(where: { module.hasSuffix($0.suffix) }) {
                 let own = MLXQuantization.Parameters(bits: rule.bits, groupSize: rule.groupSize)
                 modules[module] = own
                 overridden[module] = own

@@ -260,14 +260,14 @@ public struct ModelLoader: Sendable {
     ) throws(FileError) -> (model: LoadedModel, deviations: LayoutMapper.Deviations) {
         let architecture = description.architecture
         if let problem = Self.scaleProblem(description, checkpoint) {
-            throw FileError(path: checkpoint.path, problem: ModelLoadError.problems([problem]))
+            throw FileError(path: checkpoint.path, problem: Self.loadError([problem], checkpoint, description))
         }
         let (stored, quantizationProblems) = Self.weights(checkpoint, described: description)
         let layout = NamingLayout.detect(stored.map(\.name), among: architecture.layouts) ?? architecture.layouts[0]
         let (tensors, mappingProblems, deviations) = LayoutMapper.load(
             stored, architecture: architecture, layout: layout, lenient: lenient)
         let problems = architecture.inconsistencies + quantizationProblems + mappingProblems
-        guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: ModelLoadError.problems(problems)) }
+        guard problems.isEmpty else { throw FileError(path: checkpoint.path, problem: Self.loadError(problems, checkpoint, description)) }
         let quantized = architecture.quantizedWeights(Self.stored(checkpoint)).merging(
             Self.storedBlocks(checkpoint, architecture: architecture, layout: layout)
         ) { family, _ in family }
@@ -275,6 +275,12 @@ public struct ModelLoader: Sendable {
             architecture: architecture, descriptionSource: description.source, layout: layout, tensors: tensors,
             checkpoint: checkpoint, quantized: quantized)
         return (model, deviations)
+    }
+
+    /// The problems, with their cause when it is recognised.
+    static func loadError(_ problems: [String], _ checkpoint: Checkpoint, _ description: ModelDescription) -> ModelLoadError {
+        let cause = description.mlxQuantization == nil ? MLXQuantization.recognised(stored(checkpoint), description.architecture) : nil
+        return cause.map { .causedBy($0, problems: problems) } ?? .problems(problems)
     }
 
     /// A GGUF file's blocks that the kernels read as they are (Q8_0, Q4_0, Q4_K, Q6_K, MXFP4), under the canonical

@@ -99,6 +99,24 @@ struct MLXQuantizedTests {
         }
     }
 
+    /// Without config.json's quantization, the load fails in one line that names the cause (bits
+    /// and group size told by the shapes) before a few of the problems and their count.
+    @Test func quantizedWeightsWithoutTheirConfigAreNamed() throws {
+        let dir = try TemporaryDirectory()
+        for name in ["model.safetensors", "model.safetensors.index.json"] {
+            try FileManager.default.copyItem(atPath: Fixtures.path("mlx/mixtral-affine-3-32/\(name)"), toPath: dir.file(name))
+        }
+        let config = try String(contentsOfFile: Fixtures.path("mlx/mixtral-affine-3-32/config.json"), encoding: .utf8)
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any])
+        object["quantization"] = nil
+        object["quantization_config"] = nil
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: dir.file("config.json")))
+        let error = try #require(throws: FileError.self) { try ModelLoader.standard.load(dir.path) }
+        let text = error.description
+        #expect(text.contains("the weights are MLX-quantized (affine, bits 3, group 32: 18 modules"), "\(text)")
+        #expect(text.contains("; and 49 more)") && !text.contains("\n"), "\(text)")
+    }
+
     /// Codes are one little-endian bit stream per row: a 3-bit code can straddle two words
     /// (code 10 is bits 30-31 of word 0 and bit 0 of word 1).
     @Test func codesStraddleWords() {

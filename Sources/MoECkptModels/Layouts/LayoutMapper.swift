@@ -358,6 +358,9 @@ struct RowLayout {
 /// Why a model cannot be loaded or written in a layout.
 public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable {
     case problems([String])
+    /// Problems whose common cause is recognised (the weights are in a form the description
+    /// does not say): the cause first.
+    case causedBy(String, problems: [String])
     case layoutNotForArchitecture(layout: LayoutKey, modelType: String)
     case cannotRearrange(String, DType)
     case layoutCannotExpress(layout: LayoutKey, modelType: String, lost: [String])
@@ -365,9 +368,9 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
     public var description: String {
         switch self {
         case .problems(let list):
-            // A checkpoint of another format or model can differ in every tensor: the first 20 say enough.
-            "does not match its model description: " + list.prefix(20).joined(separator: "; ")
-                + (list.count > 20 ? "; and \(list.count - 20) more" : "")
+            "does not match its model description: " + Self.firstFew(list)
+        case .causedBy(let cause, let list):
+            "does not match its model description: \(cause) (" + Self.firstFew(list) + ")"
         case .layoutNotForArchitecture(let layout, let modelType):
             "names \"\(layout)\" do not apply to a \(modelType) model"
         case .layoutCannotExpress(let layout, let modelType, let lost):
@@ -375,5 +378,10 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable, Sendable 
         case .cannotRearrange(let name, let dtype):
             "\(name): cannot re-arrange rows of a \(dtype.name) tensor"
         }
+    }
+
+    /// A checkpoint of another format or model can differ in every tensor: the first few say enough.
+    static func firstFew(_ list: [String]) -> String {
+        list.prefix(5).joined(separator: "; ") + (list.count > 5 ? "; and \(list.count - 5) more" : "")
     }
 }
