@@ -5,7 +5,8 @@ several bit widths and group sizes, mxfp4, mxfp8, nvfp4, with each model's defau
 `quant_predicate`) into `<case>/`: model.safetensors, model.safetensors.index.json and
 config.json exactly as mlx-lm writes them, and `expected.safetensors` with `input_ids` and the
 logits mlx-lm's own forward pass computes on the quantized model (`load_model`; float32, so
-moeckpt, computing on the same dequantized values, agrees within 1e-5).
+moeckpt, computing on the same dequantized values, agrees within 1e-5); BITS.json holds mlx-lm's
+`compute_bits_per_weight` of each.
 
     /work/venv-fix/bin/python scripts/make_mlx_quantized_fixtures.py
     # requirements-fixtures.txt, mlx[cpu]==0.32.4, mlx-lm==0.32.2
@@ -71,7 +72,7 @@ def quantize(source: Path, case: str, mode: str, bits: int, group: int) -> None:
     """mlx-lm's convert, then its forward on the result."""
     import mlx.core as mx
     from mlx_lm import convert
-    from mlx_lm.utils import load_model
+    from mlx_lm.utils import compute_bits_per_weight, load_model
     target = OUT / case
     with tempfile.TemporaryDirectory() as tmp:
         hub, out = Path(tmp) / "hub", Path(tmp) / "mlx"
@@ -84,6 +85,7 @@ def quantize(source: Path, case: str, mode: str, bits: int, group: int) -> None:
             if f.suffix == ".safetensors" or f.name in ("config.json", "model.safetensors.index.json"):
                 shutil.copy(f, target / f.name)
     model, _ = load_model(target)
+    BITS[case] = round(compute_bits_per_weight(model), 6)
     logits = model(mx.array(IDS))
     mx.eval(logits)
     save_file({"input_ids": np.array(IDS, dtype=np.int64), "logits": np.array(logits.astype(mx.float32))},
@@ -103,6 +105,7 @@ CASES = [
 
 
 KEPT = ("mixtral", "qwen3_moe")
+BITS: dict[str, float] = {}  # mlx-lm's compute_bits_per_weight of each case
 
 
 def main() -> None:
@@ -116,6 +119,7 @@ def main() -> None:
             case = f"{family}-{mode}-{bits}-{group}" if mode == "affine" else f"{family}-{mode}"
             quantize(sources[family], case, mode, bits, group)
             names.append(case)
+    (OUT / "BITS.json").write_text(json.dumps(BITS, indent=1, sort_keys=True) + "\n")
     (OUT / "README.md").write_text(
         "# MLX-quantized checkpoints\n\n"
         "Written by `scripts/make_mlx_quantized_fixtures.py`: tiny float32 models transformers 5.23.0\n"
@@ -123,7 +127,7 @@ def main() -> None:
         "mlx-lm 0.32.2's own `convert`\n"
         "(mlx 0.32.4, CPU) with the model's default `quant_predicate` (Qwen3-MoE's router at 8 bits).\n"
         "`expected.safetensors` holds `input_ids` and the logits of mlx-lm's own forward pass on the\n"
-        "quantized model (`atol` 1e-5).\n\n"
+        "quantized model (`atol` 1e-5); `BITS.json` mlx-lm's `compute_bits_per_weight` of each.\n\n"
         + "".join(f"- `{n}`\n" for n in names))
 
 

@@ -68,6 +68,24 @@ public struct InspectReport: Encodable, Sendable {
         public let layoutTitle: String?
         /// Why the checkpoint does not load as that architecture (empty when it does).
         public let problems: [String]
+        /// mlx-lm's quantization of the weights, when config.json has one.
+        public var quantization: Quantization? = nil
+    }
+
+    /// mlx-lm's quantization: the modules of each parameters, and the bits per weight of the
+    /// whole checkpoint as mlx-lm counts them (all bytes over the weights they hold).
+    public struct Quantization: Encodable, Sendable {
+        public struct Group: Encodable, Sendable {
+            public let mode: String
+            public let bits: Int
+            public let groupSize: Int
+            public let modules: Int
+            /// The modules' names without `model.layers.N.`, each once.
+            public let roles: [String]
+        }
+
+        public let groups: [Group]
+        public let bitsPerWeight: Double
     }
 }
 
@@ -135,7 +153,8 @@ public enum Inspector {
             return .init(
                 architecture: architecture.modelType, descriptionSource: description.source.name,
                 layout: layout.key.rawValue, layoutTitle: layout.title,
-                problems: ModelLoader.problems(checkpoint, described: description, layout: layout))
+                problems: ModelLoader.problems(checkpoint, described: description, layout: layout),
+                quantization: description.mlxQuantization.map { quantization(of: checkpoint, $0) })
         case .failure(let error):
             return .init(architecture: nil, descriptionSource: nil, layout: nil, layoutTitle: nil, problems: [error.description])
         case nil:
@@ -143,6 +162,40 @@ public enum Inspector {
             guard let layout else { return nil }
             return .init(architecture: nil, descriptionSource: nil, layout: layout.key.rawValue, layoutTitle: layout.title, problems: [])
         }
+    }
+
+    static func quantization(of checkpoint: Checkpoint, _ quantization: MLXQuantization) -> InspectReport.Quantization {
+        var groups: [(parameters: MLXQuantization.Parameters, modules: Int, roles: [String])] = []
+        var weights = 0
+        for tensor in checkpoint.tensors {
+            let module = tensor.name.hasSuffix(".weight") ? String(tensor.name.dropLast(".weight".count)) : nil
+            guard let module, checkpoint.tensor(named: module + ".scales") != nil,
+                let parameters = quantization.parameters(forModule: module)
+            else {
+                // A quantized module's scales and biases count in the bytes only, as mlx-lm counts.
+                let owner = tensor.name.split(separator: ".").dropLast().joined(separator: ".") + ".weight"
+                let groupTable =
+                    (tensor.name.hasSuffix(".scales") || tensor.name.hasSuffix(".biases")) && checkpoint.tensor(named: owner) != nil
+                if !groupTable { weights += tensor.elementCount }
+                continue
+            }
+            weights += tensor.elementCount * 32 / parameters.bits
+            let role = module.replacing(/^model\.layers\.\d+\./, with: "")
+            if let i = groups.firstIndex(where: { $0.parameters == parameters }) {
+                groups[i].modules += 1
+                if !groups[i].roles.contains(role) { groups[i].roles.append(role) }
+            } else {
+                groups.append((parameters, 1, [role]))
+            }
+        }
+        let bytes = checkpoint.tensors.reduce(0) { $0 + $1.byteCount }
+        return InspectReport.Quantization(
+            groups: groups.sorted { $0.modules > $1.modules }.map {
+                .init(
+                    mode: $0.parameters.mode.rawValue, bits: $0.parameters.bits, groupSize: $0.parameters.groupSize, modules: $0.modules,
+                    roles: $0.roles)
+            },
+            bitsPerWeight: weights > 0 ? Double(bytes * 8) / Double(weights) : 0)
     }
 
     /// The MoE structure, read off the names by the described architecture's tables (by the
@@ -189,6 +242,16 @@ public enum Inspector {
             var text = model.architecture.map { "\($0) (from \(model.descriptionSource ?? "?"))" } ?? "no model description"
             if let layout = model.layout, let title = model.layoutTitle { text += ", names \(layout) (\(title))" }
             lines.append("model       \(text)")
+            if let quantization = model.quantization {
+                let groups = quantization.groups.enumerated().map { i, group in
+                    let kind = group.mode == "affine" ? "affine \(group.bits)-bit" : group.mode
+                    let roles = i == 0 ? "" : ": " + group.roles.prefix(4).joined(separator: ", ") + (group.roles.count > 4 ? ", ..." : "")
+                    return "\(kind), groups of \(group.groupSize) (\(group.modules) modules\(roles))"
+                }
+                lines.append(
+                    "quantized   mlx-lm, \(String(format: "%.3f", quantization.bitsPerWeight)) bits per weight: "
+                        + TerminalText.escaped(groups.joined(separator: "; ")))
+            }
             if !model.problems.isEmpty {
                 let shown = model.problems.prefix(8).joined(separator: "; ")
                 let more = model.problems.count > 8 ? "; and \(model.problems.count - 8) more" : ""

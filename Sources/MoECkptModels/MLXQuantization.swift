@@ -182,7 +182,7 @@ extension MLXQuantization {
         let groups = groupShape.reduce(1, *)
         let codes = MLXCodes(bits: bits, columns: columns, groupSize: group, mode: mode)
         let (scaleType, biasType) = (scales.dtype, biases?.dtype ?? .f32)
-        let storage = DerivedStorage(name: weight.name, byteCount: bytes, sources: sides.map(\.rope) + [weight.rope]) {
+        let storage = DerivedStorage(name: weight.name, byteCount: bytes, sources: sides.map(\.rope) + [weight.rope], origin: parameters) {
             sources, out in
             var scale = [Float](repeating: 0, count: groups)
             var bias = [Float](repeating: 0, count: mode == .affine ? groups : 0)
@@ -255,9 +255,14 @@ extension MLXQuantization {
     /// told by their shapes against the description's row lengths.
     static func recognised(_ stored: [NamedTensor], _ architecture: any Architecture) -> String? {
         let byName = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let rowLengths = Set(architecture.canonicalTensors.compactMap { $0.shape.last })
+        let triplets = stored.filter { $0.dtype == .u32 && $0.name.hasSuffix(".weight") }
+        guard !triplets.isEmpty else { return nil }
+        // The description's row lengths, unless it plans far more tensors than the checkpoint has
+        // (a hostile description is never expanded: ModelLoader.scaleProblem).
+        let planned = architecture.plannedScale?.tensors ?? .max
+        let rowLengths = planned / 2 > 4 * stored.count + 1024 ? [] : Set(architecture.canonicalTensors.compactMap { $0.shape.last })
         var found: [String: Int] = [:]
-        for tensor in stored where tensor.dtype == .u32 && tensor.name.hasSuffix(".weight") {
+        for tensor in triplets {
             let module = String(tensor.name.dropLast(".weight".count))
             guard let scales = byName[module + scalesSuffix], let packed = tensor.shape.last, let groups = scales.shape.last else {
                 continue
@@ -273,6 +278,13 @@ extension MLXQuantization {
         guard let (label, count) = found.max(by: { $0.value < $1.value }) else { return nil }
         return "the weights are MLX-quantized (\(label): \(count) modules with U32 codes and .scales), "
             + "but config.json has no \"quantization\" saying so"
+    }
+}
+
+extension NamedTensor {
+    /// The parameters of the MLX quantization this tensor was dequantized from (nil: it was not).
+    public var mlxQuantization: MLXQuantization.Parameters? {
+        rope.pieces.lazy.compactMap { ($0.storage as? DerivedStorage)?.origin as? MLXQuantization.Parameters }.first
     }
 }
 

@@ -12,7 +12,7 @@ import Testing
 struct MLXQuantizedTests {
     static let cases: [String] = {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: Fixtures.path("mlx"))) ?? []
-        return names.filter { !["sources", "README.md"].contains($0) }.sorted()
+        return names.filter { !["sources", "README.md", "BITS.json"].contains($0) }.sorted()
     }()
 
     @Test func everyModeAndFamilyIsThere() {
@@ -26,6 +26,24 @@ struct MLXQuantizedTests {
     func itComputesMLXLMsLogits(name: String) throws {
         let report = try Verifier.verify(Fixtures.path("mlx/\(name)"), options: RunOptions(threads: 2))
         #expect(report.passed, "\(report)")
+    }
+
+    /// inspect shows each parameters' modules and the bits per weight, as mlx-lm's
+    /// `compute_bits_per_weight` counts them (fixtures/mlx/BITS.json).
+    @Test(arguments: cases)
+    func inspectShowsTheQuantization(name: String) throws {
+        let bits = try #require(try JSONSerialization.jsonObject(with: fileBytes(Fixtures.path("mlx/BITS.json"))) as? [String: Double])
+        let report = Inspector.report(try ModelDirectory.open(Fixtures.path("mlx/\(name)")))
+        let quantization = try #require(report.model?.quantization)
+        #expect(abs(quantization.bitsPerWeight - (bits[name] ?? 0)) < 1e-5, "\(quantization.bitsPerWeight)")
+        #expect(report.model?.problems.isEmpty == true)
+        if name.hasPrefix("qwen3_moe") {
+            #expect(
+                quantization.groups.last.map { ($0.mode, $0.bits, $0.groupSize, $0.modules, $0.roles) } ?? ("", 0, 0, 0, []) == (
+                    "affine", 8, 64, 2, ["mlp.gate"]
+                ))
+        }
+        #expect(Inspector.render(report).contains("\nquantized   mlx-lm, "))
     }
 
     /// Qwen3-MoE's router keeps mlx-lm's 8 bits (an override without "mode": affine, even in an
@@ -115,6 +133,18 @@ struct MLXQuantizedTests {
         let text = error.description
         #expect(text.contains("the weights are MLX-quantized (affine, bits 3, group 32: 18 modules"), "\(text)")
         #expect(text.contains("; and 49 more)") && !text.contains("\n"), "\(text)")
+    }
+
+    /// compare: an mlx-lm quantization of a model against the model reports its figures (quantized
+    /// against float), naming how each weight is stored.
+    @Test func compareReportsAQuantizationOfItsSource() throws {
+        let report = try Comparer.compare(
+            Fixtures.path("mlx/sources/qwen3_moe"), Fixtures.path("mlx/qwen3_moe-affine-4-64"), options: RunOptions(threads: 2))
+        #expect(report.equivalent && report.mistakes.isEmpty)
+        let router = try #require(report.weights.first { $0.name == "layers.0.moe.router" })
+        #expect(router.dtypeB == "MLX 8-bit" && router.result == .reported)
+        #expect(report.weights.first { $0.name == "layers.0.moe.gate" }?.dtypeB == "MLX 4-bit")
+        #expect(report.forward?.tolerance == nil)
     }
 
     /// Codes are one little-endian bit stream per row: a 3-bit code can straddle two words

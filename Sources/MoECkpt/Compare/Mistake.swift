@@ -50,7 +50,7 @@ enum Mistake: Equatable {
                 ? "shifted by \(offset < 0 ? "-1" : "+1") (a norm weight stored as 1 + w where w is meant, or the other way round)"
                 : "shifted by \(Verifier.scientific(offset))"
         case .routerQuantized(let format):
-            "router quantized (\(format)): llama.cpp keeps ffn_gate_inp in F32, mlx-lm quantizes routers to 8 bits at most"
+            "router quantized (\(format)): llama.cpp's converter and llama-quantize keep ffn_gate_inp in F32"
         }
     }
 

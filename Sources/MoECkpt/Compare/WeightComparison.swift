@@ -80,13 +80,20 @@ public struct WeightComparison: Encodable, Sendable {
                 out.append(router)
                 continue
             }
-            let quantized = a.quantized[ta.name] != nil || b.quantized[ta.name] != nil
+            let quantized =
+                a.quantized[ta.name] != nil || b.quantized[ta.name] != nil || ta.mlxQuantization != nil || tb.mlxQuantization != nil
             let tolerance = given ?? WeightTolerance.between(ta.dtype, tb.dtype, quantized: quantized)
             let compared = try compare(ta, tb, tolerance: tolerance, context: context)
             out.append(deviations.transposed.contains(ta.name) ? compared.storedTransposed() : compared)
         }
         for tb in b.tensors + deviations.unexpected where context.tensorsA[tb.name] == nil { out.append(.init(only: tb, inA: false)) }
         return out
+    }
+
+    /// How a tensor is stored: its dtype, or the MLX quantization it was dequantized from.
+    static func stored(_ tensor: CanonicalTensor) -> String {
+        guard let parameters = tensor.mlxQuantization else { return tensor.dtype.name }
+        return parameters.mode == .affine ? "MLX \(parameters.bits)-bit" : "MLX \(parameters.mode.rawValue)"
     }
 
     /// The comparison of a tensor B stores transposed (and the loader transposed back): its
@@ -100,8 +107,9 @@ public struct WeightComparison: Encodable, Sendable {
             mistake: mistake?.description ?? self.mistake)
     }
 
-    /// A router B holds quantized where A's is not: llama.cpp and mlx-lm keep routers in float
-    /// or at 8 bits, because a coarser router changes which experts run. Below 8 bits it differs.
+    /// A router B holds in ggml blocks where A's is not: llama.cpp's converter and llama-quantize
+    /// keep routers in F32, because a coarser router changes which experts run. Below 8 bits it
+    /// differs. (mlx-lm quantizes Mixtral's router like the rest: that is its convention.)
     static func routerQuantized(_ ta: CanonicalTensor, in a: LoadedModel, _ b: LoadedModel) -> WeightComparison? {
         guard ta.name.hasSuffix(".moe.router"), a.quantized[ta.name] == nil, let quantized = b.quantized[ta.name],
             let tb = b.tensors.first(where: { $0.name == ta.name })
@@ -128,7 +136,8 @@ public struct WeightComparison: Encodable, Sendable {
     }
 
     private init(_ a: CanonicalTensor, _ b: CanonicalTensor, stats: Statistics?, result: Result, mistake: Mistake?) {
-        (name, shapeA, shapeB, dtypeA, dtypeB) = (a.name, a.shape, b.shape, a.dtype.name, b.dtype.name)
+        (name, shapeA, shapeB) = (a.name, a.shape, b.shape)
+        (dtypeA, dtypeB) = (Self.stored(a), Self.stored(b))
         (maxAbs, nmse, cosine) = (stats?.maxAbs, stats?.nmse, stats?.cosine)
         (self.result, self.mistake) = (result, mistake?.description)
     }
