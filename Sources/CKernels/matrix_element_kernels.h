@@ -4,6 +4,17 @@
 #ifndef MK_SCALED
 #define MK_SCALED 0
 #endif
+// With MK_AFFINE (and MK_SCALED), each element is its scale times it, plus the bias of the same
+// block (`moeckpt_block_scales.biases`): two rounded operations, as MLX dequantizes.
+#ifndef MK_AFFINE
+#define MK_AFFINE 0
+#endif
+#if MK_AFFINE
+#define E_BIAS_OF(scale_row, block) (scales->biases + ((scale_row) - scales->values))[block]
+#define E_AFFINE(value, scale, bias) ((value) * (scale) + (bias))
+#else
+#define E_AFFINE(value, scale, bias) ((value) * (scale))
+#endif
 #define E_BYTES MK_GLUE(MK_ELEMENT, _bytes)
 #define E_SCALAR MK_GLUE(MK_ELEMENT, _scalar)
 #define E_VECTOR MK_GLUE(MK_ELEMENT, _vector)
@@ -23,9 +34,15 @@ static void E_(mk_widen)(
         const float *scale_row = scales->values + (n / scales->rows) * scales->stride;
         for (long block = k0 / scales->columns; i < count; block++) {
             float scale = scale_row[block];
+#if MK_AFFINE
+            float bias = E_BIAS_OF(scale_row, block);
+#else
+            float bias = 0;
+            (void)bias;
+#endif
             long end = mk_min(count, (block + 1) * scales->columns - k0);
-            for (; i + 16 <= end; i += 16) mk_store16(target + i, E_VECTOR(row, i) * scale);
-            for (; i < end; i++) target[i] = E_SCALAR(row, i) * scale;
+            for (; i + 16 <= end; i += 16) mk_store16(target + i, E_AFFINE(E_VECTOR(row, i), scale, bias));
+            for (; i < end; i++) target[i] = E_AFFINE(E_SCALAR(row, i), scale, bias);
         }
 #else
         (void)scales;
@@ -112,8 +129,9 @@ static void E_(gemm)(
 }
 
 #if MK_SCALED
-/// The scale of element (n, i) (the k that do not fill a chunk).
+/// The scale of element (n, i) (the k that do not fill a chunk), and its bias (affine formats).
 #define E_SCALE_AT(n, i) (scales->values[((n) / scales->rows) * scales->stride + (i) / scales->columns])
+#define E_BIAS_AT(n, i) (scales->biases[((n) / scales->rows) * scales->stride + (i) / scales->columns])
 #define E_SCALE_ROW(n) (scales->values + ((n) / scales->rows) * scales->stride)
 #else
 #define E_SCALE_AT(n, i) 1.0f
@@ -126,7 +144,9 @@ MK_INLINE float E_(mk_finish)(
     mk_f32x16 acc, const unsigned char *w, const moeckpt_block_scales *scales, long n, const float *x, long start,
     long k) {
     float sum = mk_lane_sum(acc);
-#if MK_SCALED
+#if MK_AFFINE
+    for (long i = start; i < k; i++) sum = __builtin_fmaf(E_SCALAR(w, i) * E_SCALE_AT(n, i) + E_BIAS_AT(n, i), x[i], sum);
+#elif MK_SCALED
     for (long i = start; i < k; i++) sum = __builtin_fmaf(E_SCALAR(w, i) * E_SCALE_AT(n, i), x[i], sum);
 #else
     (void)scales, (void)n;
@@ -144,8 +164,12 @@ MK_INLINE float E_(mk_finish)(
         long block_end = mk_min((k16), (block + 1) * scales->columns);                             \
         for (; i < block_end; i += 16) { __VA_ARGS__ }                                             \
     }
-/// Chunk i of row w widened, times its block's scale (inside E_CHUNKS).
+/// Chunk i of row w widened, times its block's scale (plus its bias: MK_AFFINE; inside E_CHUNKS).
+#if MK_AFFINE
+#define E_SCALED_VECTOR(w, i, scale_row) (E_VECTOR(w, i) * (scale_row)[block] + E_BIAS_OF(scale_row, block))
+#else
 #define E_SCALED_VECTOR(w, i, scale_row) (E_VECTOR(w, i) * (scale_row)[block])
+#endif
 #else
 #define E_CHUNKS(k16, ...) \
     for (long i = 0; i < (k16); i += 16) { __VA_ARGS__ }
@@ -209,6 +233,10 @@ static void E_(dots)(
 }
 
 #undef E_SCALE_AT
+#undef E_BIAS_AT
+#undef E_BIAS_OF
+#undef E_AFFINE
+#undef MK_AFFINE
 #undef E_SCALE_ROW
 #undef E_CHUNKS
 #undef E_SCALED_VECTOR

@@ -255,3 +255,23 @@ MK_INLINE mk_f32x16 f8e4m3_vector(const unsigned char *base, long index) {
     mk_u32x16 bits = (normal & ~nan & ~subnormal) | (0x7FF00000u & nan) | ((mk_u32x16)small & subnormal);
     return (mk_f32x16)(bits | sign);
 }
+
+// MLX's affine codes, widened exactly (the kernels then take scale q + bias: MK_AFFINE). 4 bits:
+// a row's codes are one little-endian bit stream, so byte j holds code 2j (low nibble) and 2j + 1.
+MK_INLINE long mlx4_bytes(long elements) { return elements / 2; }
+MK_INLINE float mlx4_scalar(const unsigned char *base, long index) {
+    unsigned byte = base[index >> 1];
+    return (float)((index & 1) == 0 ? byte & 0xF : byte >> 4);
+}
+MK_INLINE mk_f32x16 mlx4_vector(const unsigned char *base, long index) {
+    typedef uint8_t u8x8 __attribute__((ext_vector_type(8)));
+    u8x8 bytes;
+    memcpy(&bytes, base + (index >> 1), sizeof bytes);
+    u8x8 low = bytes & 0xF, high = bytes >> 4;
+    mk_u8x16 codes = __builtin_shufflevector(low, high, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    return mk_widened_codes(codes, 0);
+}
+
+MK_INLINE long mlx8_bytes(long elements) { return elements; }
+MK_INLINE float mlx8_scalar(const unsigned char *base, long index) { return (float)base[index]; }
+MK_INLINE mk_f32x16 mlx8_vector(const unsigned char *base, long index) { return mk_widened_codes(mk_load_u8x16(base + index), 0); }

@@ -41,6 +41,16 @@
 #define MK_SCALED 1
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
+#define MK_ELEMENT mlx4
+#define MK_SCALED 1
+#define MK_AFFINE 1
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT mlx8
+#define MK_SCALED 1
+#define MK_AFFINE 1
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
 
 #define MK_FORMAT_SWITCH(function, ...)                                         \
     switch (format) {                                                           \
@@ -53,6 +63,8 @@
     case MOECKPT_WEIGHTS_Q6_K: function##_q6_K(__VA_ARGS__); break;             \
     case MOECKPT_WEIGHTS_F16: function##_f16(__VA_ARGS__); break;               \
     case MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED: function##_f8e4m3(__VA_ARGS__); break; \
+    case MOECKPT_WEIGHTS_MLX_AFFINE4: function##_mlx4(__VA_ARGS__); break;      \
+    case MOECKPT_WEIGHTS_MLX_AFFINE8: function##_mlx8(__VA_ARGS__); break;      \
     }
 
 static void mk_multiply(

@@ -128,6 +128,45 @@ package struct WeightMatrix: @unchecked Sendable {
         self.init(type: .f8e4m3, base: start, scales: scales, owner: ScaledOwner(storage: storage, scales: box))
     }
 
+    /// MLX affine codes of its own (4 or 8 bits, rows of `columns`), with F32 scales and biases
+    /// per group.
+    package init(mlx codes: [UInt8], bits: Int, columns: Int, groupSize: Int, scales: [Float], biases: [Float]) {
+        let (box, scaleBox, biasBox) = (ArrayBox(codes), ArrayBox(scales), ArrayBox(biases))
+        let blockScales = BlockScales(
+            values: scaleBox.base.assumingMemoryBound(to: Float.self), rows: 1, columns: groupSize, stride: columns / groupSize,
+            biases: biasBox.base.assumingMemoryBound(to: Float.self))
+        self.init(type: bits == 4 ? .mlx4 : .mlx8, base: box.base, scales: blockScales, owner: [box, scaleBox, biasBox] as AnyObject)
+    }
+
+    /// Rows [first, first + count) of MLX codes read in place, their groups' scales and biases
+    /// widened to F32 (8 bytes a group); nil for the bit widths the kernels do not read (2, 3, 5, 6)
+    /// or bytes not in one run.
+    init?(_ matrix: MLXQuantizedMatrix, rows range: Range<Int>, derivedBy storage: DerivedStorage) throws(ForwardError) {
+        let (bits, group) = (matrix.parameters.bits, matrix.parameters.groupSize)
+        guard matrix.parameters.mode == .affine, bits == 4 || bits == 8, let biasRope = matrix.biases, group % 16 == 0 else { return nil }
+        do {
+            try matrix.codes.load()
+            try matrix.scales.load()
+            try biasRope.load()
+        } catch { throw .unreadable(error.description) }
+        guard matrix.codes.pieces.count == 1, let start = matrix.codes.pieces[0].bytes.baseAddress else { return nil }
+        let groups = matrix.groupsPerRow
+        func widened(_ rope: ByteRope) throws(ForwardError) -> ArrayBox {
+            let width = matrix.scaleType.byteWidth ?? 4
+            return ArrayBox(
+                try WeightReader.f32(
+                    "scales", dtype: matrix.scaleType, rope.slice(range.lowerBound * groups * width, range.count * groups * width)))
+        }
+        let (scaleBox, biasBox) = (try widened(matrix.scales), try widened(biasRope))
+        let scales = BlockScales(
+            values: scaleBox.base.assumingMemoryBound(to: Float.self), rows: 1, columns: group, stride: groups,
+            biases: biasBox.base.assumingMemoryBound(to: Float.self))
+        let type: MatrixWeightType = bits == 4 ? .mlx4 : .mlx8
+        self.init(
+            type: type, base: start + type.bytes(range.lowerBound * matrix.columns), scales: scales,
+            owner: [ScaledOwner(storage: storage, scales: scaleBox), biasBox] as AnyObject)
+    }
+
     /// Row `row` of this [*, columns] matrix, widened to fp32 where it is (an embedding lookup
     /// reads one row, not the table).
     package func widenRow(_ row: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
@@ -167,6 +206,17 @@ package struct WeightMatrix: @unchecked Sendable {
         if rope.pieces.count == 1, let piece = rope.pieces.first, let derived = piece.storage as? DerivedStorage,
             let origin = derived.origin as? BlockScaledMatrix, piece.offset == 0, piece.count == derived.byteCount,
             let matrix = try WeightMatrix(origin, derivedBy: derived)
+        {
+            self = matrix
+            return
+        }
+        // Weights dequantized from MLX codes: the codes, scales and biases, rows of the range.
+        if rope.pieces.count == 1, let piece = rope.pieces.first, let derived = piece.storage as? DerivedStorage,
+            let origin = derived.origin as? MLXQuantizedMatrix, piece.offset % (origin.columns * 4) == 0,
+            piece.count % (origin.columns * 4) == 0,
+            let matrix = try WeightMatrix(
+                origin, rows: (piece.offset / (origin.columns * 4))..<((piece.offset + piece.count) / (origin.columns * 4)),
+                derivedBy: derived)
         {
             self = matrix
             return

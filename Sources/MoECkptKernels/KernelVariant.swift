@@ -12,11 +12,14 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
     case q4_0, q4_K, q6_K
     /// FP8 E4M3 with a scale per block of rows and columns (`BlockScales`; DeepSeek-V3's release).
     case f8e4m3 = "fp8"
+    /// MLX's affine codes, 4 or 8 bits, with a scale and a bias per group (`BlockScales.biases`).
+    case mlx4 = "mlx-affine4", mlx8 = "mlx-affine8"
 
     /// Weights per block: a row holds whole blocks.
     public var blockSize: Int {
         switch self {
-        case .f32, .bf16, .f16, .f8e4m3: 1
+        case .f32, .bf16, .f16, .f8e4m3, .mlx8: 1
+        case .mlx4: 2
         case .mxfp4, .q8_0, .q4_0: 32
         case .q4_K, .q6_K: 256
         }
@@ -27,7 +30,8 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         switch self {
         case .f32: 4 * elements
         case .bf16, .f16: 2 * elements
-        case .f8e4m3: elements
+        case .f8e4m3, .mlx8: elements
+        case .mlx4: elements / 2
         case .mxfp4: elements / 32 * 17
         case .q8_0: elements / 32 * 34
         case .q4_0: elements / 32 * 18
@@ -47,6 +51,8 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         case .q4_K: MOECKPT_WEIGHTS_Q4_K
         case .q6_K: MOECKPT_WEIGHTS_Q6_K
         case .f8e4m3: MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED
+        case .mlx4: MOECKPT_WEIGHTS_MLX_AFFINE4
+        case .mlx8: MOECKPT_WEIGHTS_MLX_AFFINE8
         }
     }
 }
@@ -58,16 +64,19 @@ public struct BlockScales: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public let stride: Int
+    /// The affine formats' offsets, laid out as `values`.
+    public let biases: UnsafePointer<Float>?
 
-    public init(values: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int) {
+    public init(values: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int, biases: UnsafePointer<Float>? = nil) {
         precondition(rows > 0 && columns > 0 && columns % 16 == 0 && stride > 0, "block scales need whole 16-column chunks")
-        (self.values, self.rows, self.columns, self.stride) = (values, rows, columns, stride)
+        (self.values, self.rows, self.columns, self.stride, self.biases) = (values, rows, columns, stride, biases)
     }
 
     /// The C view, for the duration of `body`; NULL for nil.
     static func withPointer<R>(_ scales: BlockScales?, _ body: (UnsafePointer<moeckpt_block_scales>?) -> R) -> R {
         guard let scales else { return body(nil) }
-        var view = moeckpt_block_scales(values: scales.values, rows: scales.rows, columns: scales.columns, stride: scales.stride)
+        var view = moeckpt_block_scales(
+            values: scales.values, rows: scales.rows, columns: scales.columns, stride: scales.stride, biases: scales.biases)
         return withUnsafePointer(to: &view) { body($0) }
     }
 }

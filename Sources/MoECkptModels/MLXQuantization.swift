@@ -182,7 +182,10 @@ extension MLXQuantization {
         let groups = groupShape.reduce(1, *)
         let codes = MLXCodes(bits: bits, columns: columns, groupSize: group, mode: mode)
         let (scaleType, biasType) = (scales.dtype, biases?.dtype ?? .f32)
-        let storage = DerivedStorage(name: weight.name, byteCount: bytes, sources: sides.map(\.rope) + [weight.rope], origin: parameters) {
+        let origin = MLXQuantizedMatrix(
+            parameters: parameters, rows: shape.dropLast().reduce(1, *), columns: columns, codes: weight.rope, scales: scales.rope,
+            biases: biases?.rope, scaleType: scales.dtype)
+        let storage = DerivedStorage(name: weight.name, byteCount: bytes, sources: sides.map(\.rope) + [weight.rope], origin: origin) {
             sources, out in
             var scale = [Float](repeating: 0, count: groups)
             var bias = [Float](repeating: 0, count: mode == .affine ? groups : 0)
@@ -281,10 +284,25 @@ extension MLXQuantization {
     }
 }
 
+/// MLX codes and their groups' scales and biases as a checkpoint stores them: what a dequantized
+/// weight was derived from (`DerivedStorage.origin`), which the kernels read in place instead.
+public struct MLXQuantizedMatrix: Sendable {
+    public let parameters: MLXQuantization.Parameters
+    /// Rows of all the matrices (experts stacked), each of `columns` codes.
+    public let rows: Int
+    public let columns: Int
+    public let codes: ByteRope
+    public let scales: ByteRope
+    public let biases: ByteRope?
+    public let scaleType: DType
+
+    public var groupsPerRow: Int { columns / parameters.groupSize }
+}
+
 extension NamedTensor {
     /// The parameters of the MLX quantization this tensor was dequantized from (nil: it was not).
     public var mlxQuantization: MLXQuantization.Parameters? {
-        rope.pieces.lazy.compactMap { ($0.storage as? DerivedStorage)?.origin as? MLXQuantization.Parameters }.first
+        rope.pieces.lazy.compactMap { ($0.storage as? DerivedStorage)?.origin as? MLXQuantizedMatrix }.first?.parameters
     }
 }
 

@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     var checkpoint: String?
     @Option(
         help:
-            "Synthetic weights' dtype: f32, bf16, f16, mxfp4, q8_0, q4_0, q4_k, q6_k or fp8 (E4M3 with 128 x 128 block scales) (read in place by the kernels; the block types need sizes that are multiples of their blocks, 32 or 256)."
+            "Synthetic weights' dtype: f32, bf16, f16, mxfp4, q8_0, q4_0, q4_k, q6_k, fp8 (E4M3 with 128 x 128 block scales), mlx-affine4 or mlx-affine8 (mlx-lm's codes, groups of 64) (read in place by the kernels; the block types need sizes that are multiples of their blocks, 32 or 256)."
     )
     var dtype: MatrixWeightType = .f32
     @Option(
@@ -62,7 +62,8 @@ struct BenchCommand: ParsableCommand {
         guard hidden % heads == 0, heads % kvHeads == 0, (hidden / heads) % 2 == 0 else {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
-        let block = dtype.blockSize
+        // Synthetic MLX codes are quantized in mlx-lm's default groups of 64.
+        let block = dtype == .mlx4 || dtype == .mlx8 ? 64 : dtype.blockSize
         if hidden % block != 0 || intermediate % block != 0 {
             throw ValidationError("--dtype \(dtype) needs --hidden and --intermediate that are multiples of \(block) (its blocks)")
         }

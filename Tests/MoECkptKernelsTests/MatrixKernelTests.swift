@@ -37,6 +37,7 @@ struct MatrixKernelTests {
         let rows: Int
         let columns: Int
         let stride: Int
+        var biases: [Float]? = nil
     }
 
     static func run(
@@ -45,16 +46,22 @@ struct MatrixKernelTests {
     ) -> [Float] {
         var y = [Float](repeating: .nan, count: rows * outputs)
         (scales?.values ?? [0]).withUnsafeBufferPointer { s in
-            let blockScales = scales.map { BlockScales(values: s.baseAddress!, rows: $0.rows, columns: $0.columns, stride: $0.stride) }
-            weightBytes.withUnsafeBytes { w in
-                x.withUnsafeBufferPointer { xp in
-                    y.withUnsafeMutableBufferPointer { yp in
-                        func go(_ b: UnsafePointer<Float>?) {
-                            Linear.forward(
-                                type, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, scales: blockScales,
-                                outputs: outputs, bias: b, into: yp.baseAddress!, threads: threads, variant: variant)
+            (scales?.biases ?? [0]).withUnsafeBufferPointer { o in
+                let blockScales = scales.map {
+                    BlockScales(
+                        values: s.baseAddress!, rows: $0.rows, columns: $0.columns, stride: $0.stride,
+                        biases: $0.biases == nil ? nil : o.baseAddress!)
+                }
+                weightBytes.withUnsafeBytes { w in
+                    x.withUnsafeBufferPointer { xp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            func go(_ b: UnsafePointer<Float>?) {
+                                Linear.forward(
+                                    type, x: xp.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, scales: blockScales,
+                                    outputs: outputs, bias: b, into: yp.baseAddress!, threads: threads, variant: variant)
+                            }
+                            if let bias { bias.withUnsafeBufferPointer { go($0.baseAddress!) } } else { go(nil) }
                         }
-                        if let bias { bias.withUnsafeBufferPointer { go($0.baseAddress!) } } else { go(nil) }
                     }
                 }
             }
@@ -251,6 +258,33 @@ struct MatrixKernelTests {
             return Float(bitPattern: Minifloat.f8E4M3.table[Int(codes[i])]) * scaleValues[(n / 2) * stride + k / 32]
         }
         Self.expectTheSequence(.f8e4m3, codes, values: w, x: x, rows: rows, inputs: inputs, outputs: outputs, scales: scales)
+    }
+
+    /// MLX's affine codes (4 bits, two a byte; 8 bits) are the defined sequence on the values
+    /// MLX's dequantize gives, scale q then plus bias in fp32, bit for bit: the values the
+    /// dequantized copy held. Groups of 32 here, so small shapes cross many.
+    @Test(arguments: [(1, 32, 13), (3, 64, 7), (4, 96, 9), (9, 1056, 14), (40, 2080, 19), (2, 160, 5)])
+    func mlxAffineCodesAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 30)
+        for (type, bits) in [(MatrixWeightType.mlx4, 4), (.mlx8, 8)] {
+            var generator = SeededGenerator(seed: 31)
+            let codes = (0..<(outputs * inputs)).map { _ in Int.random(in: 0..<(1 << bits), using: &generator) }
+            let stride = inputs / 32
+            let scaleValues = KernelTests.random(outputs * stride, seed: 32)
+            let biases = KernelTests.random(outputs * stride, seed: 33)
+            let scales = TestScales(values: scaleValues, rows: 1, columns: 32, stride: stride, biases: biases)
+            let w = (0..<(outputs * inputs)).map { i -> Float in
+                let g = (i / inputs) * stride + (i % inputs) / 32
+                let product = scaleValues[g] * Float(codes[i])  // two roundings, as MLX's dequantize
+                return product + biases[g]
+            }
+            var packed: [UInt8] = codes.map { UInt8($0) }
+            if bits == 4 {
+                packed = (0..<(codes.count / 2)).map { (j: Int) -> UInt8 in UInt8(codes[2 * j] | (codes[2 * j + 1] << 4)) }
+            }
+            Self.expectTheSequence(type, packed, values: w, x: x, rows: rows, inputs: inputs, outputs: outputs, scales: scales)
+        }
     }
 
     /// Every FP8 E4M3 pattern widens as the casts widen it (NaN included), under a scale of one.

@@ -4,6 +4,8 @@ import Testing
 
 @testable import MoECkpt
 @testable import MoECkptFormats
+@testable import MoECkptForward
+@testable import MoECkptKernels
 @testable import MoECkptModels
 
 /// mlx-lm's quantized checkpoints (issue 20): each written by mlx-lm's own `convert`
@@ -145,6 +147,19 @@ struct MLXQuantizedTests {
         #expect(router.dtypeB == "MLX 8-bit" && router.result == .reported)
         #expect(report.weights.first { $0.name == "layers.0.moe.gate" }?.dtypeB == "MLX 4-bit")
         #expect(report.forward?.tolerance == nil)
+    }
+
+    /// 4- and 8-bit codes are read in place by the kernels (scales and biases widened per group);
+    /// the other widths take the dequantized copy. Either way verify passes (above).
+    @Test func fourAndEightBitCodesAreReadInPlace() throws {
+        for (name, type) in [("qwen3_moe-affine-4-64", MatrixWeightType.mlx4), ("mixtral-affine-8-128", .mlx8)] {
+            let reader = WeightReader(model: try ModelLoader.standard.load(Fixtures.path("mlx/\(name)")))
+            #expect(try reader.matrix("layers.0.attn.q").type == type, "\(name)")
+            let experts = try reader.experts("layers.1.moe.down", experts: 4, inputs: name.hasPrefix("qwen") ? 128 : 128, outputs: 128)
+            #expect(experts.layers.allSatisfy { $0.weight.type == type }, "\(name)")
+        }
+        let threeBit = WeightReader(model: try ModelLoader.standard.load(Fixtures.path("mlx/mixtral-affine-3-32")))
+        #expect(try threeBit.matrix("layers.0.attn.q").type == .f32)
     }
 
     /// Codes are one little-endian bit stream per row: a 3-bit code can straddle two words

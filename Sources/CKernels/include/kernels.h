@@ -25,17 +25,25 @@ typedef enum moeckpt_weight_format {
     /// OCP FP8 E4M3 ("fn": no infinities, S.1111.111 is NaN), widened exactly, times its block's
     /// scale (`moeckpt_block_scales`): DeepSeek-V3's released weights.
     MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED = 8,
+    /// MLX's affine codes (mlx-lm's quantized checkpoints), 4 bits (two per byte, the low nibble
+    /// first) or 8 bits (a byte each): each is scale q + bias, its group's
+    /// (`moeckpt_block_scales` with `biases`, one row high, a group wide), two rounded operations.
+    MOECKPT_WEIGHTS_MLX_AFFINE4 = 9,
+    MOECKPT_WEIGHTS_MLX_AFFINE8 = 10,
 } moeckpt_weight_format;
 
 /// The scales of a matrix stored in blocks of `rows` x `columns` elements: element (r, c), r
 /// counted from the matrix's first row, is its stored value times
-/// `values[(r / rows) * stride + c / columns]`. `columns` is a multiple of 16. Only the block-scaled
-/// formats read it (NULL for the others).
+/// `values[(r / rows) * stride + c / columns]` (plus the same entry of `biases` for the affine
+/// formats). `columns` is a multiple of 16. Only the block-scaled formats read it (NULL for the
+/// others).
 typedef struct moeckpt_block_scales {
     const float *values;
     long rows;
     long columns;
     long stride;
+    /// The affine formats' offsets, laid out as `values` (NULL for FP8).
+    const float *biases;
 } moeckpt_block_scales;
 
 /// One compiled variant of the kernels.

@@ -176,6 +176,7 @@ public struct DecoderForward: Sendable {
             case .q4_K, .q6_K:
                 // No k-quant quantizer here: seeded random codes under fixed small scales, for speed only.
                 WeightMatrix(blocks: syntheticKQuantBlocks(count, type: weights), type: weights)
+            case .mlx4, .mlx8: mlxMatrix(values, fanIn: fanIn, bits: weights == .mlx4 ? 4 : 8)
             case .f8e4m3:
                 // Seeded codes of magnitude below 2 (exponent field under 8), for speed only.
                 WeightMatrix(
@@ -183,6 +184,17 @@ public struct DecoderForward: Sendable {
                     blockScales: [Float](
                         repeating: 1 / Float(fanIn).squareRoot(), count: ((count / fanIn + 127) / 128) * ((fanIn + 127) / 128)))
             }
+        }
+        /// mlx-lm's quantization of the values (groups of 64), as its checkpoints hold them.
+        func mlxMatrix(_ values: [Float], fanIn: Int, bits: Int) -> WeightMatrix {
+            let (rows, groups) = (values.count / fanIn, fanIn / 64)
+            var words = [UInt32](repeating: 0, count: values.count * bits / 32)
+            var scales = [Float](repeating: 0, count: rows * groups)
+            var biases = scales
+            MLXAffine.quantize(
+                values, rows: rows, columns: fanIn, bits: bits, groupSize: 64, codes: &words, scales: &scales, biases: &biases)
+            return WeightMatrix(
+                mlx: words.withUnsafeBytes { Array($0) }, bits: bits, columns: fanIn, groupSize: 64, scales: scales, biases: biases)
         }
         func syntheticBytes(_ count: Int) -> [UInt8] {
             var bytes = [UInt8](repeating: 0, count: count)
