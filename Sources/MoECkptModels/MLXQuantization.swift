@@ -163,6 +163,11 @@ extension MLXQuantization {
         guard weight.dtype == .u32, let packed = weight.shape.last, weight.shape.count >= 2 else {
             throw QuantizationError(description: "\(weight.name) is \(weight.dtype.name) \(weight.shape), not U32-packed codes")
         }
+        // Whole codes per row only: a row's bytes must be its codes' exactly (a hostile shape could
+        // otherwise make more rows of fewer bytes than the output holds).
+        guard (packed * 32) % bits == 0 else {
+            throw QuantizationError(description: "\(weight.name): \(packed) words a row do not hold whole \(bits)-bit codes")
+        }
         let columns = packed * 32 / bits
         let shape = Array(weight.shape.dropLast() + [columns])
         let groupShape = Array(weight.shape.dropLast() + [columns / group])

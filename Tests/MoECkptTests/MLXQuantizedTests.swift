@@ -162,6 +162,23 @@ struct MLXQuantizedTests {
         #expect(try threeBit.matrix("layers.0.attn.q").type == .f32)
     }
 
+    /// A row of words that does not hold whole codes (4 words of 3-bit codes) is refused, never
+    /// read as more rows than the weight has.
+    @Test func rowsOfPartialCodesAreRefused() {
+        func zeros(_ name: String, _ dtype: DType, _ shape: [Int]) -> NamedTensor {
+            let bytes = shape.reduce(1, *) * dtype.byteWidth!
+            let storage = DerivedStorage(name: name, byteCount: bytes, sources: []) { _, out in
+                out.initializeMemory(as: UInt8.self, repeating: 0)
+            }
+            return NamedTensor(name: name, dtype: dtype, shape: shape, rope: storage.rope)
+        }
+        let quantization = MLXQuantization(defaults: .init(bits: 3, groupSize: 32))
+        let (tensors, problems) = quantization.dequantize([
+            zeros("m.weight", .u32, [2, 4]), zeros("m.scales", .f32, [2, 1]), zeros("m.biases", .f32, [2, 1]),
+        ])
+        #expect(tensors.isEmpty && problems == ["m.weight: 4 words a row do not hold whole 3-bit codes"], "\(problems)")
+    }
+
     /// Codes are one little-endian bit stream per row: a 3-bit code can straddle two words
     /// (code 10 is bits 30-31 of word 0 and bit 0 of word 1).
     @Test func codesStraddleWords() {
