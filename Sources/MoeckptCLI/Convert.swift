@@ -54,8 +54,9 @@ struct Convert: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Quantize the weights as mlx-lm does (--names mlx): affine:BITS[:GROUP] (bits 1-6 or 8, groups of 32, 64 or 128; 64 by default), "
-                + "bit for bit as mlx.core.quantize; norms, and the modules mlx-lm's model leaves or sets apart, as mlx-lm has them.",
-            valueName: "affine:bits[:group]"))
+                + "mxfp4, mxfp8 or nvfp4, bit for bit as mlx.core.quantize; norms, and the modules mlx-lm's model leaves or sets apart, "
+                + "as mlx-lm has them.",
+            valueName: "affine:bits[:group]|mxfp4|mxfp8|nvfp4"))
     var quantize: MLXQuantization.Parameters?
 
     @Option(

@@ -7,6 +7,7 @@ import Testing
 @testable import MoECkptForward
 @testable import MoECkptKernels
 @testable import MoECkptModels
+@testable import MoECkptTensors
 
 /// mlx-lm's quantized checkpoints (issue 20): each written by mlx-lm's own `convert`
 /// (scripts/make_mlx_quantized_fixtures.py) runs to the logits mlx-lm's forward computes on it,
@@ -73,11 +74,13 @@ struct MLXQuantizedTests {
     /// its (Qwen3-MoE's router at 8 bits recorded as mlx-lm records it).
     @Test(arguments: [
         "mixtral-affine-4-64", "mixtral-affine-3-32", "mixtral-affine-8-128", "qwen3_moe-affine-4-64", "qwen3_moe-affine-6-32",
+        "mixtral-nvfp4", "qwen3_moe-mxfp4", "qwen3_moe-mxfp8",
     ])
     func quantizationIsMLXsBitForBit(name: String) throws {
         let parts = name.split(separator: "-")
         let dir = try TemporaryDirectory()
-        let parameters = try #require(MLXQuantization.Parameters(argument: "affine:\(parts[2]):\(parts[3])"))
+        let spec = parts[1] == "affine" ? "affine:\(parts[2]):\(parts[3])" : String(parts[1])
+        let parameters = try #require(MLXQuantization.Parameters(argument: spec))
         _ = try Converter.convert(
             Fixtures.path("mlx/sources/\(parts[0])"), to: dir.file("out"),
             options: ConvertOptions(names: "mlx", mlxQuantization: parameters))
@@ -177,6 +180,20 @@ struct MLXQuantizedTests {
             zeros("m.weight", .u32, [2, 4]), zeros("m.scales", .f32, [2, 1]), zeros("m.biases", .f32, [2, 1]),
         ])
         #expect(tensors.isEmpty && problems == ["m.weight: 4 words a row do not hold whole 3-bit codes"], "\(problems)")
+    }
+
+    /// E4M3 rounding as MLX's ToFP8: to nearest, ties to the even code, saturating at ±448, -0 kept.
+    @Test func e4m3RoundsToNearestEvenAndSaturates() {
+        let value = { (code: Int) in Float(bitPattern: Minifloat.f8E4M3.table[code]) }
+        #expect(MLXMicroscaled.e4m3(448) == 0x7E && MLXMicroscaled.e4m3(1000) == 0x7E && MLXMicroscaled.e4m3(-.infinity) == 0xFE)
+        #expect(MLXMicroscaled.e4m3(-0.0) == 0x80 && MLXMicroscaled.e4m3(0) == 0)
+        for code in 1..<0x7E {
+            let (low, high) = (value(code), value(code + 1))
+            #expect(MLXMicroscaled.e4m3(low) == UInt8(code))
+            let tie = (low + high) / 2  // exact: one more bit than E4M3 has
+            #expect(MLXMicroscaled.e4m3(tie) == UInt8(code % 2 == 0 ? code : code + 1), "\(code)")
+            #expect(MLXMicroscaled.e4m3(tie.nextDown) == UInt8(code) && MLXMicroscaled.e4m3(tie.nextUp) == UInt8(code + 1))
+        }
     }
 
     /// Codes are one little-endian bit stream per row: a 3-bit code can straddle two words

@@ -233,9 +233,6 @@ public enum Converter {
             }
             var quantization: MLXQuantization?
             if let parameters = plan.mlxQuantization {
-                guard parameters.mode == .affine else {
-                    throw FileError(path: plan.destination, problem: OutputPlanError.quantizeModeNotWritten(parameters.mode.rawValue))
-                }
                 let rules = type(of: model.architecture).mlxQuantizationRules
                 let (modules, planned) = rules.plan(source.tensors, defaults: parameters)
                 source.tensors = MLXQuantizedWeights.quantized(source.tensors, modules: modules, dtype: plan.dtype)

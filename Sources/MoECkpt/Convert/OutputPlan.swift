@@ -86,7 +86,6 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
     case blocksNeedGGUF(String)
     case notQuantizable(String)
     case quantizeNeedsMLXNames
-    case quantizeModeNotWritten(String)
 
     public var description: String {
         switch self {
@@ -102,7 +101,6 @@ public enum OutputPlanError: Error, CustomStringConvertible, Equatable, Sendable
         case .notQuantizable(let type): "moeckpt does not quantize into \(type) (it writes Q8_0 and Q4_0)"
         case .quantizeNeedsMLXNames:
             "--quantize writes mlx-lm's quantized format: give --names mlx and a directory OUT (--dtype q8_0/q4_0 quantize GGUF)"
-        case .quantizeModeNotWritten(let mode): "--quantize \(mode) is read but not written yet: moeckpt writes affine:BITS[:GROUP]"
         }
     }
 }
