@@ -48,8 +48,9 @@ def build(family: str):
     if family == "olmoe":
         return OlmoeForCausalLM(OlmoeConfig(**COMMON, intermediate_size=128, num_experts=4, num_experts_per_tok=2))
     if family == "deepseek_v3":
+        # MLA: as many key/value heads as heads (transformers' eager attention needs it).
         return DeepseekV3ForCausalLM(DeepseekV3Config(
-            **COMMON, intermediate_size=256, moe_intermediate_size=128, n_routed_experts=4, num_experts_per_tok=2,
+            **dict(COMMON, num_key_value_heads=4), intermediate_size=256, moe_intermediate_size=128, n_routed_experts=4, num_experts_per_tok=2,
             n_shared_experts=1, n_group=2, topk_group=1, first_k_dense_replace=1, q_lora_rank=64, kv_lora_rank=64,
             qk_nope_head_dim=32, qk_rope_head_dim=32, v_head_dim=32, routed_scaling_factor=2.0, rope_interleave=True))
     raise ValueError(family)
@@ -68,8 +69,19 @@ def write_source(family: str, directory: Path) -> Path:
     return target
 
 
+def transformers_logits(source: Path) -> np.ndarray:
+    """transformers' float32 logits of the source model (eager attention and experts)."""
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32)
+    model.config._attn_implementation = "eager"
+    model.config._experts_implementation = "eager"
+    with torch.no_grad():
+        return model(torch.tensor(IDS)).logits.float().numpy()
+
+
 def quantize(source: Path, case: str, mode: str, bits: int, group: int) -> None:
-    """mlx-lm's convert, then its forward on the result."""
+    """mlx-lm's convert, then its forward on the result; and transformers' float32 logits of the
+    source (`float32/expected.safetensors`) with atol 1.5 x mlx-lm's own error against them."""
     import mlx.core as mx
     from mlx_lm import convert
     from mlx_lm.utils import compute_bits_per_weight, load_model
@@ -93,6 +105,14 @@ def quantize(source: Path, case: str, mode: str, bits: int, group: int) -> None:
               metadata={"format": "pt", "reference": f"mlx-lm 0.32.2 load_model + forward (mlx 0.32.4, CPU), {mode} {bits} bits, "
                         f"groups of {group}", "atol": "1e-5", "rtol": "0"})
     canonicalize_metadata_order(target / "expected.safetensors")
+    reference = transformers_logits(source)
+    error = float(np.abs(np.array(logits.astype(mx.float32)) - reference).max())
+    (target / "float32").mkdir()
+    save_file({"input_ids": np.array(IDS, dtype=np.int64), "logits": reference}, str(target / "float32/expected.safetensors"),
+              metadata={"format": "pt", "reference": "transformers 5.23.0 on the float32 source, eager attention and experts",
+                        "quantization_error": f"mlx-lm on the quantized model: max |logits - float32| {error:.3g}",
+                        "atol": f"{1.5 * error:.3g}", "rtol": "0"})
+    canonicalize_metadata_order(target / "float32/expected.safetensors")
     print("wrote", case)
 
 
@@ -127,7 +147,9 @@ def main() -> None:
         "mlx-lm 0.32.2's own `convert`\n"
         "(mlx 0.32.4, CPU) with the model's default `quant_predicate` (Qwen3-MoE's router at 8 bits).\n"
         "`expected.safetensors` holds `input_ids` and the logits of mlx-lm's own forward pass on the\n"
-        "quantized model (`atol` 1e-5); `BITS.json` mlx-lm's `compute_bits_per_weight` of each.\n\n"
+        "quantized model (`atol` 1e-5); `float32/expected.safetensors` transformers' logits of the float32\n"
+        "source, `atol` 1.5 x mlx-lm's own error against them; `BITS.json` mlx-lm's\n"
+        "`compute_bits_per_weight` of each.\n\n"
         + "".join(f"- `{n}`\n" for n in names))
 
 

@@ -28,7 +28,7 @@ public struct VerifyReport: Encodable, Sendable {
     public let rtol: Double
     public let reference: String?
     public let comparisons: [TensorComparison]
-    /// Whether the model's weights are quantized (ggml or MXFP4 blocks): the report then adds the
+    /// Whether the model's weights are quantized (ggml or MXFP4 blocks, MLX codes): the report then adds the
     /// logits' NMSE and top-1 agreement, the figures quoted for quantized parity.
     public var quantized = false
     public var passed: Bool { comparisons.allSatisfy(\.passed) }
@@ -126,7 +126,9 @@ public enum Verifier {
             model: modelPath, architecture: model.architecture.modelType, layout: model.layout.key.rawValue,
             expected: expectedFile, atol: absolute, rtol: relative,
             reference: expected.metadata["reference"], comparisons: comparisons)
-        report.quantized = !model.quantized.isEmpty || model.checkpoint.tensors.contains { $0.blocks != nil }
+        report.quantized =
+            !model.quantized.isEmpty || model.checkpoint.tensors.contains { $0.blocks != nil }
+            || model.tensors.contains { $0.mlxQuantization != nil }
         return report
     }
 

@@ -49,6 +49,17 @@ struct MLXQuantizedTests {
         #expect(Inspector.render(report).contains("\nquantized   mlx-lm, "))
     }
 
+    /// Against transformers' float32 logits of the source: within 1.5 x mlx-lm's own error, and
+    /// the report gives the logits' NMSE and top-1 agreement, as for GGUF's quantized files.
+    @Test(arguments: cases)
+    func itVerifiesAgainstTheFloatModelWithinMLXLMsOwnError(name: String) throws {
+        let report = try Verifier.verify(
+            Fixtures.path("mlx/\(name)"), expected: Fixtures.path("mlx/\(name)/float32/expected.safetensors"),
+            options: RunOptions(threads: 2))
+        #expect(report.passed && report.quantized, "\(report)")
+        #expect(Verifier.render(report).contains("quantized weights: logits NMSE"))
+    }
+
     /// Qwen3-MoE's router keeps mlx-lm's 8 bits (an override without "mode": affine, even in an
     /// mxfp4 model); the rest has the default.
     @Test func overridesAndTheirModes() throws {
