@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""moeckpt against llama.cpp on the same weights (issue 21), every dtype, one run, rounds
+interleaved, medians with their spread (docs/PERFORMANCE.md, "Against llama.cpp").
+
+    python scripts/bench_llamacpp.py /data/llamacpp-bench --llama-python /work/venv-llama/bin/python [--rounds 3]
+
+- The model: a transformers Mixtral with hidden 1024, intermediate 3584, 8 experts top-2, 4
+  layers, vocab 32000 (random, seeded), saved as float32.
+- The weights: one GGUF per dtype (f32, f16, bf16, q8_0, q4_0), written by `moeckpt convert
+  --dtype` (byte for byte the file llama.cpp's converter writes: docs/GGUF.md). Both engines read
+  that same file.
+- Each round, each dtype: `moeckpt bench FILE --what forward` on 1 and 512 tokens, and llama.cpp
+  (llama-cpp-python 0.3.36, 2 threads, f32 KV cache, every position's logits, as moeckpt computes
+  them) on the same token counts; and the machine's read bandwidth and kernel peak
+  (`bench --what bandwidth`, `--what linear`) in the same round.
+
+Run with the fixtures venv (torch, transformers: scripts/requirements-fixtures.txt); llama.cpp
+through `--llama-python`. Never run by CI.
+"""
+import argparse, json, statistics, sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_real_shape import bench, log, run, spread  # noqa: E402
+
+DTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
+SHAPE = dict(vocab_size=32000, hidden_size=1024, intermediate_size=3584, num_hidden_layers=4, num_attention_heads=8,
+             num_key_value_heads=8, num_local_experts=8, num_experts_per_tok=2, max_position_embeddings=4096)
+
+
+def build(work: Path) -> Path:
+    source = work / "source"
+    if (source / "config.json").exists():
+        return source
+    import torch
+    from transformers import MixtralConfig, MixtralForCausalLM
+    torch.manual_seed(0)
+    MixtralForCausalLM(MixtralConfig(**SHAPE)).save_pretrained(source)
+    return source
+
+
+def round_(args, files: dict) -> dict:
+    m = args.moeckpt
+    result = {"bandwidth": bench(m, "--what", "bandwidth", "--repeat", 5)["gflops"],
+              "peak": bench(m, "--what", "linear", "--tokens", 512, "--hidden", SHAPE["hidden_size"], "--intermediate",
+                            SHAPE["intermediate_size"], "--repeat", 3)["gflops"]}
+    for dtype, gguf in files.items():
+        for tokens in (1, 512):
+            result[f"moeckpt {dtype} {tokens}"] = bench(m, gguf, "--what", "forward", "--tokens", tokens, "--repeat", 3)["median"]
+        if args.llama_python:
+            theirs = json.loads(run([args.llama_python, str(Path(__file__).parent / "bench_real_shape.py"), "--worker", "llama",
+                                     str(gguf)]))
+            for tokens in (1, 512):
+                result[f"llama {dtype} {tokens}"] = theirs[f"forward_{tokens}"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("work", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--moeckpt", default=".build/release/moeckpt")
+    parser.add_argument("--llama-python", help="a Python with llama-cpp-python (left out without it)")
+    parser.add_argument("--dtypes", default=",".join(DTYPES))
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    source = build(args.work)
+    files = {}
+    for dtype in args.dtypes.split(","):
+        files[dtype] = args.work / f"model-{dtype}.gguf"
+        if not files[dtype].exists():
+            log(f"writing {files[dtype].name}")
+            run([args.moeckpt, "convert", str(source), str(files[dtype]), "--dtype", dtype, "-q"])
+    rounds = []
+    for r in range(args.rounds):
+        log(f"round {r + 1} of {args.rounds}")
+        rounds.append(round_(args, files))
+    values = lambda key: [rd[key] for rd in rounds if key in rd]
+    print(f"read bandwidth {spread(values('bandwidth'))} GB/s, kernel peak (512 tokens, f32) {spread(values('peak'))} GFLOP/s")
+    print("| dtype | 512-token prefill, llama.cpp / moeckpt (ms) | speedup | 1 token, llama.cpp / moeckpt (ms) | speedup |")
+    print("|---|---|---|---|---|")
+    for dtype in files:
+        cells = []
+        for tokens in (512, 1):
+            ours, theirs = values(f"moeckpt {dtype} {tokens}"), values(f"llama {dtype} {tokens}")
+            ratio = "-" if not theirs else spread([t / o for t, o in zip(theirs, ours)]) + "x"
+            cells += [f"{spread(theirs, 1e3, 1) if theirs else '-'} / {spread(ours, 1e3, 1)}", ratio]
+        print(f"| {dtype} | " + " | ".join(cells) + " |")
+    print(json.dumps(rounds), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
