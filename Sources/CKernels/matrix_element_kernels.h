@@ -9,6 +9,10 @@
 #ifndef MK_AFFINE
 #define MK_AFFINE 0
 #endif
+// With MK_PAIR, a block format of 32 elements that also reads whole blocks (`<format>_pair`).
+#ifndef MK_PAIR
+#define MK_PAIR 0
+#endif
 #if MK_AFFINE
 #define E_BIAS_OF(scale_row, block) (scales->biases + ((scale_row) - scales->values))[block]
 #define E_AFFINE(value, scale, bias) ((value) * (scale) + (bias))
@@ -18,6 +22,7 @@
 #define E_BYTES MK_GLUE(MK_ELEMENT, _bytes)
 #define E_SCALAR MK_GLUE(MK_ELEMENT, _scalar)
 #define E_VECTOR MK_GLUE(MK_ELEMENT, _vector)
+#define E_PAIR MK_GLUE(MK_ELEMENT, _pair)
 #define E_(name) MK_GLUE(name, MK_GLUE(_, MK_ELEMENT))
 
 /// Rows [row_begin, row_end), columns [k0, k0 + count) of the weight widened to fp32, row after
@@ -46,6 +51,14 @@ static void E_(mk_widen)(
         }
 #else
         (void)scales;
+#if MK_PAIR
+        for (; i + 32 <= count && k0 % 32 == 0; i += 32) {
+            mk_f32x16 low, high;
+            E_PAIR(row, i, &low, &high);
+            mk_store16(target + i, low);
+            mk_store16(target + i + 16, high);
+        }
+#endif
         for (; i + 16 <= count; i += 16) mk_store16(target + i, E_VECTOR(row, i));
         for (; i < count; i++) target[i] = E_SCALAR(row, i);
 #endif
@@ -185,44 +198,37 @@ MK_INLINE void E_(mk_dots_tokens)(
     long k16 = k & ~15L;
     const float *scale_row = E_SCALE_ROW(n);
     (void)scale_row;
+#if MK_PAIR
+    // Rows of a block format hold whole blocks: k16 is k, a multiple of 32.
+    for (long i = 0; i < k16; i += 32) {
+        mk_f32x16 low, high;
+        E_PAIR(w, i, &low, &high);
+        _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
+            a[g] = __builtin_elementwise_fma(low, mk_load16(x + g * k + i), a[g]);
+            a[g] = __builtin_elementwise_fma(high, mk_load16(x + g * k + i + 16), a[g]);
+        }
+    }
+#else
     E_CHUNKS(k16, {
         mk_f32x16 v = E_SCALED_VECTOR(w, i, scale_row);
         _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
             a[g] = __builtin_elementwise_fma(v, mk_load16(x + g * k + i), a[g]);
         }
     })
+#endif
     for (int g = 0; g < group; g++) y[g * ldy] = E_(mk_finish)(a[g], w, scales, n, x + g * k, k16, k);
 }
 
 /// Dot products for a few tokens: each weight vector is loaded once (16 elements, widened in
-/// registers) and multiplied into every token's accumulator. One token takes four weight rows
-/// per pass (four streams keep the memory system busier than one).
+/// registers) and multiplied into every token's accumulator. Rows go one after the other, so that
+/// each thread reads its weights as one sequential stream: interleaving rows is slower on a file
+/// mapping (one token's BF16 forward on one Zen 4 core: four rows at a time 10.4 GB/s, two rows
+/// of Q4_0 slower than one, row by row 19 GB/s; docs/PERFORMANCE.md).
 static void E_(dots)(
     const void *weight_bytes, const moeckpt_block_scales *scales, long row_begin, long row_end, long k,
     const float *x, long tokens, float *y, long outputs) {
     const unsigned char *weight = weight_bytes;
-    long stride = E_BYTES(k), n = row_begin, k16 = k & ~15L;
-    if (tokens == 1) {
-        for (; n + 4 <= row_end; n += 4) {
-            const unsigned char *w0 = weight + n * stride, *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride;
-            const float *s0 = E_SCALE_ROW(n), *s1 = E_SCALE_ROW(n + 1), *s2 = E_SCALE_ROW(n + 2), *s3 = E_SCALE_ROW(n + 3);
-            (void)s0, (void)s1, (void)s2, (void)s3;
-            mk_f32x16 a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            E_CHUNKS(k16, {
-                mk_f32x16 xa = mk_load16(x + i);
-                mk_f32x16 v0 = E_SCALED_VECTOR(w0, i, s0), v1 = E_SCALED_VECTOR(w1, i, s1);
-                mk_f32x16 v2 = E_SCALED_VECTOR(w2, i, s2), v3 = E_SCALED_VECTOR(w3, i, s3);
-                a0 = __builtin_elementwise_fma(v0, xa, a0);
-                a1 = __builtin_elementwise_fma(v1, xa, a1);
-                a2 = __builtin_elementwise_fma(v2, xa, a2);
-                a3 = __builtin_elementwise_fma(v3, xa, a3);
-            })
-            y[n] = E_(mk_finish)(a0, w0, scales, n, x, k16, k);
-            y[n + 1] = E_(mk_finish)(a1, w1, scales, n + 1, x, k16, k);
-            y[n + 2] = E_(mk_finish)(a2, w2, scales, n + 2, x, k16, k);
-            y[n + 3] = E_(mk_finish)(a3, w3, scales, n + 3, x, k16, k);
-        }
-    }
+    long stride = E_BYTES(k), n = row_begin;
     for (; n < row_end; n++) {
         const unsigned char *w = weight + n * stride;
         long t = 0;
@@ -244,4 +250,6 @@ static void E_(dots)(
 #undef E_BYTES
 #undef E_SCALAR
 #undef E_VECTOR
+#undef E_PAIR
+#undef MK_PAIR
 #undef E_

@@ -133,6 +133,22 @@ MK_INLINE mk_f32x16 mxfp4_vector(const unsigned char *base, long index) {
     return (mk_f32x16)bits * mxfp4_scale(block);
 }
 
+/// A block's F16 scale widened once per block (`<format>_pair`): the conversion instruction where
+/// the variant has it. Exact; a NaN comes out quiet, as the products with it do either way.
+MK_INLINE float mk_f16_scale(const unsigned char *p) {
+#if MK_HAS_F16C
+    _Float16 h;
+    memcpy(&h, p, sizeof h);
+    return (float)h;
+#else
+    return mk_f16_at(p);
+#endif
+}
+
+// Block formats of 32 elements also read a whole block at once (`<format>_pair`, index a multiple
+// of 32, MK_PAIR): its two vectors, the same values as two `<format>_vector`s, the scale widened
+// once (one token's MoE block on Zen 4, 2 threads: Q4_0 2.1 -> 0.9 ms, Q8_0 2.7 -> 1.0).
+
 // Q8_0: each int8 widened exactly through its bits, times the block's scale (q d is exact in
 // fp32: 8 by 11 significant bits).
 MK_INLINE long q8_0_bytes(long elements) { return elements / 32 * 34; }
@@ -143,6 +159,17 @@ MK_INLINE float q8_0_scalar(const unsigned char *base, long index) {
 MK_INLINE mk_f32x16 q8_0_vector(const unsigned char *base, long index) {
     const unsigned char *block = base + (index >> 5) * 34;
     return mk_widened_codes(mk_load_u8x16(block + 2 + (index & 16)) ^ 0x80, 128) * mk_f16_at(block);
+}
+
+MK_INLINE void q8_0_pair(const unsigned char *base, long index, mk_f32x16 *low, mk_f32x16 *high) {
+    typedef int8_t i8x16 __attribute__((ext_vector_type(16)));
+    const unsigned char *block = base + (index >> 5) * 34;
+    i8x16 first, second;
+    memcpy(&first, block + 2, sizeof first);
+    memcpy(&second, block + 18, sizeof second);
+    float d = mk_f16_scale(block);
+    *low = __builtin_convertvector(first, mk_f32x16) * d;
+    *high = __builtin_convertvector(second, mk_f32x16) * d;
 }
 
 // Q4_0: (q - 8) d, as ggml computes it.
@@ -157,6 +184,24 @@ MK_INLINE mk_f32x16 q4_0_vector(const unsigned char *base, long index) {
     const unsigned char *block = base + (index >> 5) * 18;
     mk_u8x16 bytes = mk_load_u8x16(block + 2);
     return mk_widened_codes((index & 16) == 0 ? bytes & 0xF : bytes >> 4, 8) * mk_f16_at(block);
+}
+
+/// With a 16-entry lookup (MK_HAS_LOOKUP16: `mk_lookup16(table, indices)`, the table's lanes at the
+/// low 4 bits of each index), the block's 16 possible values (q - 8) d are computed once, the same
+/// products, and each code picks its own.
+MK_INLINE void q4_0_pair(const unsigned char *base, long index, mk_f32x16 *low, mk_f32x16 *high) {
+    const unsigned char *block = base + (index >> 5) * 18;
+    mk_u32x16 bytes = __builtin_convertvector(mk_load_u8x16(block + 2), mk_u32x16);
+    float d = mk_f16_scale(block);
+#if MK_HAS_LOOKUP16
+    const mk_f32x16 codes = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+    mk_f32x16 values = codes * d;
+    *low = mk_lookup16(values, bytes);
+    *high = mk_lookup16(values, bytes >> 4);
+#else
+    *low = ((mk_f32x16)((bytes & 0xF) | 0x4B000000u) - (8388608.0f + 8)) * d;
+    *high = ((mk_f32x16)((bytes >> 4) | 0x4B000000u) - (8388608.0f + 8)) * d;
+#endif
 }
 
 // Q4_K super-blocks, 144 bytes per 256 elements: F16 d and dmin, 12 bytes of 6-bit scales and

@@ -1,6 +1,7 @@
 // One variant of the kernels, compiled by the including file under its target attribute with
-// MK_VARIANT (its name), MK_ROW_TILE, MK_TOKEN_PANEL and MK_MAX_DOT_TOKENS defined. Nothing here
-// names an instruction: the vectors are the compiler's, so one source serves every instruction set.
+// MK_VARIANT (its name), MK_ROW_TILE, MK_TOKEN_PANEL and MK_MAX_DOT_TOKENS defined, and optionally
+// MK_HAS_F16C and MK_HAS_LOOKUP16 (with its `mk_lookup16`, the one instruction a variant names).
+// Otherwise the vectors are the compiler's, so one source serves every instruction set.
 //
 // Every output element is one sequence of operations whatever the variant, tile, edge, block or
 // thread that computes it (the tests hold scalar references of both):
@@ -23,9 +24,11 @@
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT q8_0
+#define MK_PAIR 1
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT q4_0
+#define MK_PAIR 1
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT q4_K

@@ -16,10 +16,18 @@ public enum Parallel {
             body(0..<total)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        perform(parts) { part in
             let start = units * part / parts * alignment
             let end = min(total, units * (part + 1) / parts * alignment)
             if start < end { body(start..<end) }
+        }
+    }
+
+    /// `body(part)` for part in 0..<parts, concurrently: on the worker pool, or on Dispatch when
+    /// the pool is in use.
+    static func perform(_ parts: Int, _ body: @Sendable (Int) -> Void) {
+        if !WorkerPool.shared.run(parts: parts, body) {
+            DispatchQueue.concurrentPerform(iterations: parts, execute: body)
         }
     }
 }
@@ -34,7 +42,7 @@ extension Parallel {
             return
         }
         let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        perform(workers) { _ in
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard i < count else { return }

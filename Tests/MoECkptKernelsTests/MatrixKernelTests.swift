@@ -150,7 +150,7 @@ struct MatrixKernelTests {
 
     /// Q8_0 and Q4_0 blocks widen exactly too (q d, (q - 8) d: small integers times an F16
     /// scale), so their products are the defined sequence on the values ggml's dequantization
-    /// gives, bit for bit; a zero block and a subnormal scale included.
+    /// gives, bit for bit; a zero block, a subnormal, an infinite and a NaN scale included.
     @Test(arguments: [(1, 32, 13), (3, 64, 7), (4, 96, 9), (9, 1056, 14), (40, 2080, 19)])
     func q8_0AndQ4_0BlocksAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
         let (rows, inputs, outputs) = shape
@@ -167,6 +167,12 @@ struct MatrixKernelTests {
             var blocks = [UInt8](repeating: 0, count: type.bytes(w.count))
             var values = [Float](repeating: .nan, count: w.count)
             w.withUnsafeBufferPointer { wp in blocks.withUnsafeMutableBytes { quantize(wp.baseAddress!, w.count, $0.baseAddress!) } }
+            // Blocks 2 and 3 scaled by infinity and by a signalling NaN with a payload (F16 0x7D01).
+            let blockBytes = type.bytes(32)
+            for (block, scale) in [(2, UInt16(0x7C00)), (3, 0x7D01)] where (block + 1) * blockBytes <= blocks.count {
+                blocks[block * blockBytes] = UInt8(scale & 0xFF)
+                blocks[block * blockBytes + 1] = UInt8(scale >> 8)
+            }
             blocks.withUnsafeBytes { b in values.withUnsafeMutableBufferPointer { dequantize(b.baseAddress!, w.count, $0.baseAddress!) } }
             Self.expectTheSequence(type, blocks, values: values, x: x, rows: rows, inputs: inputs, outputs: outputs)
         }

@@ -14,6 +14,15 @@ static inline void moeckpt_keep_freed_memory(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
+/// A hint to the core that the thread is spinning on a flag (x86 `pause`, Arm `yield`).
+static inline void moeckpt_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// In a forked child: be sent SIGKILL when the parent dies, so that a child never outlives a
 /// killed moeckpt; 0 on success. (`prctl` is variadic, which Swift cannot call.)
 static inline int moeckpt_die_with_parent(pid_t parent) {
