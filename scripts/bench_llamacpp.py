@@ -21,7 +21,7 @@ import argparse, json, statistics, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_real_shape import bench, log, run, spread  # noqa: E402
+from bench_real_shape import ONE_TOKEN_REPEAT, bench, log, run, spread  # noqa: E402
 
 DTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
 SHAPE = dict(vocab_size=32000, hidden_size=1024, intermediate_size=3584, num_hidden_layers=4, num_attention_heads=8,
@@ -46,7 +46,8 @@ def round_(args, files: dict) -> dict:
                             SHAPE["intermediate_size"], "--repeat", 3)["gflops"]}
     for dtype, gguf in files.items():
         for tokens in (1, 512):
-            result[f"moeckpt {dtype} {tokens}"] = bench(m, gguf, "--what", "forward", "--tokens", tokens, "--repeat", 3)["median"]
+            repeat = ONE_TOKEN_REPEAT if tokens == 1 else 3
+            result[f"moeckpt {dtype} {tokens}"] = bench(m, gguf, "--what", "forward", "--tokens", tokens, "--repeat", repeat)["median"]
         if args.llama_python:
             theirs = json.loads(run([args.llama_python, str(Path(__file__).parent / "bench_real_shape.py"), "--worker", "llama",
                                      str(gguf)]))

@@ -107,26 +107,32 @@ public enum Inspector {
         let tensors = checkpoint.tensors
         let order = tensors.indices.sorted { naturalOrder(tensors[$0].name, tensors[$1].name) }
         var rows: [InspectReport.Tensor] = []
-        var totals: [DType: InspectReport.DTypeTotal] = [:]
+        // Keyed by the stored type: a GGUF block type (Q4_0, ...) is shown as stored, not as the F32
+        // it reads as. Plain dtypes in descending `DType` order, then the block types by name.
+        var totals: [String: (order: Int, total: InspectReport.DTypeTotal)] = [:]
         for index in order {
             let tensor = tensors[index]
             guard filter.map({ fnmatch($0, tensor.name, 0) == 0 }) ?? true else { continue }
+            let (dtype, bytes) = (tensor.storedTypeName, tensor.storedByteCount)
             rows.append(
                 InspectReport.Tensor(
-                    name: tensor.name, path: tensor.location, dtype: tensor.dtype.name, shape: tensor.shape,
-                    parameters: tensor.elementCount, bytes: tensor.byteCount,
+                    name: tensor.name, path: tensor.location, dtype: dtype, shape: tensor.shape,
+                    parameters: tensor.elementCount, bytes: bytes,
                     file: (tensor.storage as? FileMapping).map { FileSystem.baseName($0.path) }))
-            let total = totals[tensor.dtype] ?? InspectReport.DTypeTotal(dtype: tensor.dtype.name, tensors: 0, parameters: 0, bytes: 0)
-            totals[tensor.dtype] = InspectReport.DTypeTotal(
-                dtype: total.dtype, tensors: total.tensors + 1,
-                parameters: total.parameters + tensor.elementCount,
-                bytes: total.bytes + tensor.byteCount)
+            let order = tensor.blocks == nil ? DType.allCases.firstIndex(of: tensor.dtype) ?? 0 : -1
+            let total = totals[dtype]?.total ?? InspectReport.DTypeTotal(dtype: dtype, tensors: 0, parameters: 0, bytes: 0)
+            totals[dtype] = (
+                order,
+                InspectReport.DTypeTotal(
+                    dtype: dtype, tensors: total.tensors + 1, parameters: total.parameters + tensor.elementCount,
+                    bytes: total.bytes + bytes)
+            )
         }
         return InspectReport(
             path: checkpoint.path, format: checkpoint.format.rawValue, files: checkpoint.files,
             tensorCount: tensors.count, parameters: tensors.reduce(0) { $0 + $1.elementCount },
-            bytes: tensors.reduce(0) { $0 + $1.byteCount }, tensors: rows,
-            totalsByDtype: totals.sorted { $0.key > $1.key }.map(\.value),
+            bytes: tensors.reduce(0) { $0 + $1.storedByteCount }, tensors: rows,
+            totalsByDtype: totals.values.sorted { ($0.order, $1.total.dtype) > ($1.order, $0.total.dtype) }.map(\.total),
             metadata: checkpoint.metadata, attributes: checkpoint.attributes, model: model(of: checkpoint, described),
             moe: moe(of: checkpoint, described), integrity: nil)
     }

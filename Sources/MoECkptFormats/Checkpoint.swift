@@ -40,6 +40,11 @@ public struct StoredTensor: Sendable {
 
     public var elementCount: Int { shape.reduce(1, *) }
 
+    /// The type as the file stores it: the ggml block type's name (Q4_0, ...) or the dtype's.
+    public var storedTypeName: String { blocks?.type.name ?? dtype.name }
+    /// The bytes the file holds for the tensor (its blocks, for a quantized GGUF tensor).
+    public var storedByteCount: Int { blocks?.rope.count ?? byteCount }
+
     /// The tensor's bytes, in place (no copy); for storages that are read on demand, after `load()`.
     public var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: storage.bytes[offset..<(offset + byteCount)])

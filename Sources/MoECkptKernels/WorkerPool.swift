@@ -83,6 +83,9 @@ final class WorkerPool: @unchecked Sendable {
                 moeckpt_spin_pause()
                 spins &+= 1
                 guard spins & 1023 == 0 else { continue }
+                // Every 20-30 µs: let a thread that has work have this core (more threads than
+                // cores), then look at the clock.
+                sched_yield()
                 let now = DispatchTime.now().uptimeNanoseconds
                 if deadline == 0 {
                     deadline = now + spinTime

@@ -15,6 +15,22 @@ struct ExitStatusTests {
         #expect(result.stderr.isEmpty)
     }
 
+    /// A quantized GGUF's tensors are listed as stored: their ggml type and the bytes of their
+    /// blocks, as gguf-py's `GGUFReader` reports them for this file (`tensor_type.name`, `n_bytes`).
+    @Test func inspectShowsGGUFBlockTypesAsStored() throws {
+        let result = try CLI.run(["inspect", Fixtures.path("gguf/qwen3-moe-q4_k_m/model.gguf")])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("blk.0.ffn_down_exps.weight  Q6_K   [4, 256, 256]  262,144  215,040"))
+        #expect(result.stdout.contains("tensors     15, 1,181,568 parameters, 772,608 bytes"))
+        let totals = result.stdout.components(separatedBy: "By dtype:\n").last?.split(separator: "\n").prefix(3)
+        #expect(
+            totals.map(Array.init) == [
+                "  F32   6 tensors    1,920 params    7,680 bytes",
+                "  Q4_K  6 tensors  786,432 params  442,368 bytes",
+                "  Q6_K  3 tensors  393,216 params  322,560 bytes",
+            ])
+    }
+
     @Test func inspectJSONAndFilter() throws {
         let result = try CLI.run([
             "inspect", "--json", "--filter", "*.gate.weight",
