@@ -13,6 +13,12 @@
 #ifndef MK_PAIR
 #define MK_PAIR 0
 #endif
+// With MK_TABLE (and MK_SCALED), a format of 2- or 4-bit codes (`<format>_codes`, `<format>_values`)
+// whose group's 16 weights are computed once and looked up, where the variant has a lookup.
+#if !defined(MK_TABLE) || !MK_HAS_LOOKUP16
+#undef MK_TABLE
+#define MK_TABLE 0
+#endif
 #if MK_AFFINE
 #define E_BIAS_OF(scale_row, block) (scales->biases + ((scale_row) - scales->values))[block]
 #define E_AFFINE(value, scale, bias) ((value) * (scale) + (bias))
@@ -208,6 +214,22 @@ MK_INLINE void E_(mk_dots_tokens)(
             a[g] = __builtin_elementwise_fma(high, mk_load16(x + g * k + i + 16), a[g]);
         }
     }
+#elif MK_TABLE
+    // The group's 16 possible weights, each the same operations as on its own element.
+    for (long block = 0, i = 0; i < k16; block++) {
+#if MK_AFFINE
+        mk_f32x16 table = E_AFFINE(MK_GLUE(MK_ELEMENT, _values)(), scale_row[block], E_BIAS_OF(scale_row, block));
+#else
+        mk_f32x16 table = E_AFFINE(MK_GLUE(MK_ELEMENT, _values)(), scale_row[block], 0);
+#endif
+        long block_end = mk_min(k16, (block + 1) * scales->columns);
+        for (; i < block_end; i += 16) {
+            mk_f32x16 v = mk_lookup16(table, MK_GLUE(MK_ELEMENT, _codes)(w, i));
+            _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
+                a[g] = __builtin_elementwise_fma(v, mk_load16(x + g * k + i), a[g]);
+            }
+        }
+    }
 #else
     E_CHUNKS(k16, {
         mk_f32x16 v = E_SCALED_VECTOR(w, i, scale_row);
@@ -252,4 +274,5 @@ static void E_(dots)(
 #undef E_VECTOR
 #undef E_PAIR
 #undef MK_PAIR
+#undef MK_TABLE
 #undef E_

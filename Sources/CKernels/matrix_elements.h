@@ -107,30 +107,47 @@ MK_INLINE mk_f32x16 f16_vector(const unsigned char *base, long index) {
     return (mk_f32x16)(bits | sign);
 }
 
-// MXFP4: each E2M1 code widened by building its fp32 bits (sign, exponent e + 126, the mantissa
-// bit; 0.5 for the subnormal code), times the block's 2^(s - 127).
+// E2M1 (FP4) codes widened by building their fp32 bits: sign, exponent e + 126, the mantissa
+// bit; 0.5 for the subnormal code. Exact.
+MK_INLINE float mk_e2m1_scalar(unsigned code) {
+    static const float magnitudes[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+    float value = magnitudes[code & 7];
+    return (code & 8) == 0 ? value : -value;
+}
+#define MK_E2M1_VALUES {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6}
+/// (With MK_HAS_LOOKUP16, the 16 values are looked up: the same values, fewer instructions.)
+MK_INLINE mk_f32x16 mk_e2m1_vector(mk_u32x16 codes) {
+#if MK_HAS_LOOKUP16
+    return mk_lookup16((mk_f32x16)MK_E2M1_VALUES, codes);
+#endif
+    mk_u32x16 exponent = (codes >> 1) & 3, mantissa = codes & 1;
+    mk_u32x16 normal = ((exponent + 126) << 23) | (mantissa << 22);
+    mk_u32x16 subnormal = ((exponent | (exponent >> 1)) & 1) - 1;  // all ones where the exponent is 0
+    return (mk_f32x16)((normal & ~subnormal) | ((mantissa * 0x3F000000u) & subnormal) | ((codes & 8) << 28));
+}
+
+// MXFP4: each E2M1 code widened, times the block's 2^(s - 127).
 MK_INLINE long mxfp4_bytes(long elements) { return elements / 32 * 17; }
 MK_INLINE float mxfp4_scale(const unsigned char *block) {
     uint32_t s = block[0];
     return mk_from_bits(s == 0 ? 0x00400000u : s << 23);  // 2^-127 is subnormal; 255 gives 2^128 = inf
 }
 MK_INLINE float mxfp4_scalar(const unsigned char *base, long index) {
-    static const float magnitudes[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
     const unsigned char *block = base + (index >> 5) * 17;
     unsigned byte = block[1 + (index & 15)];
-    unsigned code = (index & 16) == 0 ? byte & 0xF : byte >> 4;
-    float value = magnitudes[code & 7];
-    return ((code & 8) == 0 ? value : -value) * mxfp4_scale(block);
+    return mk_e2m1_scalar((index & 16) == 0 ? byte & 0xF : byte >> 4) * mxfp4_scale(block);
 }
 MK_INLINE mk_f32x16 mxfp4_vector(const unsigned char *base, long index) {
     const unsigned char *block = base + (index >> 5) * 17;
     mk_u8x16 bytes = mk_load_u8x16(block + 1);
-    mk_u32x16 codes = __builtin_convertvector((index & 16) == 0 ? bytes & 0xF : bytes >> 4, mk_u32x16);
-    mk_u32x16 exponent = (codes >> 1) & 3, mantissa = codes & 1;
-    mk_u32x16 normal = ((exponent + 126) << 23) | (mantissa << 22);
-    mk_u32x16 subnormal = ((exponent | (exponent >> 1)) & 1) - 1;  // all ones where the exponent is 0
-    mk_u32x16 bits = (normal & ~subnormal) | ((mantissa * 0x3F000000u) & subnormal) | ((codes & 8) << 28);
-    return (mk_f32x16)bits * mxfp4_scale(block);
+    return mk_e2m1_vector(__builtin_convertvector((index & 16) == 0 ? bytes & 0xF : bytes >> 4, mk_u32x16)) * mxfp4_scale(block);
+}
+MK_INLINE void mxfp4_pair(const unsigned char *base, long index, mk_f32x16 *low, mk_f32x16 *high) {
+    const unsigned char *block = base + (index >> 5) * 17;
+    mk_u32x16 bytes = __builtin_convertvector(mk_load_u8x16(block + 1), mk_u32x16);
+    float scale = mxfp4_scale(block);
+    *low = mk_e2m1_vector(bytes & 0xF) * scale;
+    *high = mk_e2m1_vector(bytes >> 4) * scale;
 }
 
 /// A block's F16 scale widened once per block (`<format>_pair`): the conversion instruction where
@@ -146,8 +163,9 @@ MK_INLINE float mk_f16_scale(const unsigned char *p) {
 }
 
 // Block formats of 32 elements also read a whole block at once (`<format>_pair`, index a multiple
-// of 32, MK_PAIR): its two vectors, the same values as two `<format>_vector`s, the scale widened
-// once (one token's MoE block on Zen 4, 2 threads: Q4_0 2.1 -> 0.9 ms, Q8_0 2.7 -> 1.0).
+// of 32, MK_PAIR: MXFP4 above, Q8_0 and Q4_0 here): its two vectors, the same values as two
+// `<format>_vector`s, the scale widened once (one token's MoE block on Zen 4, 2 threads: Q4_0
+// 2.1 -> 0.9 ms, Q8_0 2.7 -> 1.0, MXFP4 1.5-1.8 -> 0.9-1.0).
 
 // Q8_0: each int8 widened exactly through its bits, times the block's scale (q d is exact in
 // fp32: 8 by 11 significant bits).
@@ -308,14 +326,54 @@ MK_INLINE float mlx4_scalar(const unsigned char *base, long index) {
     unsigned byte = base[index >> 1];
     return (float)((index & 1) == 0 ? byte & 0xF : byte >> 4);
 }
-MK_INLINE mk_f32x16 mlx4_vector(const unsigned char *base, long index) {
+/// 16 nibbles of an MLX bit stream from element `index` on: byte j holds 2j (low) and 2j + 1.
+MK_INLINE mk_u8x16 mk_mlx_nibbles(const unsigned char *base, long index) {
     typedef uint8_t u8x8 __attribute__((ext_vector_type(8)));
     u8x8 bytes;
     memcpy(&bytes, base + (index >> 1), sizeof bytes);
     u8x8 low = bytes & 0xF, high = bytes >> 4;
-    mk_u8x16 codes = __builtin_shufflevector(low, high, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-    return mk_widened_codes(codes, 0);
+    return __builtin_shufflevector(low, high, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
 }
+MK_INLINE mk_f32x16 mlx4_vector(const unsigned char *base, long index) { return mk_widened_codes(mk_mlx_nibbles(base, index), 0); }
+// Formats of 4-bit (or 2-bit) codes under a group scale also give their 16 codes and the code values
+// (`<format>_codes`, `<format>_values`, MK_TABLE): the kernels then compute a group's 16 possible
+// weights once and look each code's up (one token's MoE block, mlx-affine4: 1.37 -> 0.9 ms).
+MK_INLINE mk_u32x16 mlx4_codes(const unsigned char *base, long index) {
+    return __builtin_convertvector(mk_mlx_nibbles(base, index), mk_u32x16);
+}
+MK_INLINE mk_f32x16 mlx4_values(void) { return (mk_f32x16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }
+
+// 2 bits: byte j holds codes 4j (lowest bits) to 4j + 3.
+MK_INLINE long mlx2_bytes(long elements) { return elements / 4; }
+MK_INLINE float mlx2_scalar(const unsigned char *base, long index) {
+    return (float)((base[index >> 2] >> ((index & 3) * 2)) & 3);
+}
+MK_INLINE mk_u8x16 mk_mlx2_codes(const unsigned char *base, long index) {
+    typedef uint8_t u8x4 __attribute__((ext_vector_type(4)));
+    u8x4 bytes;
+    memcpy(&bytes, base + (index >> 2), sizeof bytes);
+    mk_u8x16 spread = __builtin_shufflevector(bytes, bytes, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const mk_u8x16 shifts = {0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6};
+    return (spread >> shifts) & 3;
+}
+MK_INLINE mk_f32x16 mlx2_vector(const unsigned char *base, long index) { return mk_widened_codes(mk_mlx2_codes(base, index), 0); }
+MK_INLINE mk_u32x16 mlx2_codes(const unsigned char *base, long index) {
+    return __builtin_convertvector(mk_mlx2_codes(base, index), mk_u32x16);
+}
+MK_INLINE mk_f32x16 mlx2_values(void) { return (mk_f32x16){0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}; }
+
+// MLX's E2M1 codes (mxfp4, nvfp4) in its nibble order; the group's scale multiplies them in the
+// kernels (MK_SCALED).
+MK_INLINE long e2m1_bytes(long elements) { return elements / 2; }
+MK_INLINE float e2m1_scalar(const unsigned char *base, long index) {
+    unsigned byte = base[index >> 1];
+    return mk_e2m1_scalar((index & 1) == 0 ? byte & 0xF : byte >> 4);
+}
+MK_INLINE mk_f32x16 e2m1_vector(const unsigned char *base, long index) {
+    return mk_e2m1_vector(__builtin_convertvector(mk_mlx_nibbles(base, index), mk_u32x16));
+}
+MK_INLINE mk_u32x16 e2m1_codes(const unsigned char *base, long index) { return mlx4_codes(base, index); }
+MK_INLINE mk_f32x16 e2m1_values(void) { return (mk_f32x16)MK_E2M1_VALUES; }
 
 MK_INLINE long mlx8_bytes(long elements) { return elements; }
 MK_INLINE float mlx8_scalar(const unsigned char *base, long index) { return (float)base[index]; }

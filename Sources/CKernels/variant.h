@@ -21,6 +21,7 @@
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT mxfp4
+#define MK_PAIR 1
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT q8_0
@@ -45,6 +46,7 @@
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT mlx4
+#define MK_TABLE 1
 #define MK_SCALED 1
 #define MK_AFFINE 1
 #include "matrix_element_kernels.h"
@@ -52,6 +54,17 @@
 #define MK_ELEMENT mlx8
 #define MK_SCALED 1
 #define MK_AFFINE 1
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT mlx2
+#define MK_TABLE 1
+#define MK_SCALED 1
+#define MK_AFFINE 1
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT e2m1
+#define MK_TABLE 1
+#define MK_SCALED 1
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 
@@ -68,6 +81,8 @@
     case MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED: function##_f8e4m3(__VA_ARGS__); break; \
     case MOECKPT_WEIGHTS_MLX_AFFINE4: function##_mlx4(__VA_ARGS__); break;      \
     case MOECKPT_WEIGHTS_MLX_AFFINE8: function##_mlx8(__VA_ARGS__); break;      \
+    case MOECKPT_WEIGHTS_MLX_AFFINE2: function##_mlx2(__VA_ARGS__); break;      \
+    case MOECKPT_WEIGHTS_MLX_E2M1: function##_e2m1(__VA_ARGS__); break;         \
     }
 
 static void mk_multiply(

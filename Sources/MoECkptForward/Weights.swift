@@ -128,43 +128,60 @@ package struct WeightMatrix: @unchecked Sendable {
         self.init(type: .f8e4m3, base: start, scales: scales, owner: ScaledOwner(storage: storage, scales: box))
     }
 
-    /// MLX affine codes of its own (4 or 8 bits, rows of `columns`), with F32 scales and biases
-    /// per group.
-    package init(mlx codes: [UInt8], bits: Int, columns: Int, groupSize: Int, scales: [Float], biases: [Float]) {
-        let (box, scaleBox, biasBox) = (ArrayBox(codes), ArrayBox(scales), ArrayBox(biases))
+    /// MLX codes of its own (rows of `columns`) with F32 scales per group: affine codes (2, 4 or 8
+    /// bits) with their biases, or E2M1 codes (mxfp4, nvfp4: `type` `.mlxE2M1`, no biases).
+    package init(mlx codes: [UInt8], type: MatrixWeightType, columns: Int, groupSize: Int, scales: [Float], biases: [Float]?) {
+        let (box, scaleBox, biasBox) = (ArrayBox(codes), ArrayBox(scales), biases.map(ArrayBox.init))
         let blockScales = BlockScales(
             values: scaleBox.base.assumingMemoryBound(to: Float.self), rows: 1, columns: groupSize, stride: columns / groupSize,
-            biases: biasBox.base.assumingMemoryBound(to: Float.self))
-        self.init(type: bits == 4 ? .mlx4 : .mlx8, base: box.base, scales: blockScales, owner: [box, scaleBox, biasBox] as AnyObject)
+            biases: biasBox?.base.assumingMemoryBound(to: Float.self))
+        self.init(type: type, base: box.base, scales: blockScales, owner: [box, scaleBox, biasBox as Any] as AnyObject)
     }
 
-    /// Rows [first, first + count) of MLX codes read in place, their groups' scales and biases
-    /// widened to F32 (8 bytes a group); nil for the bit widths the kernels do not read (2, 3, 5, 6)
-    /// or bytes not in one run.
+    /// The kernels' format for an MLX quantization: affine codes of 2, 4 and 8 bits, E2M1 codes
+    /// (mxfp4, nvfp4) and E4M3 codes (mxfp8, as FP8 with a scale per one-row block); nil for the
+    /// affine widths whose codes straddle bytes (3, 5, 6), which are dequantized.
+    static func kernelType(_ parameters: MLXQuantization.Parameters) -> MatrixWeightType? {
+        switch (parameters.mode, parameters.bits) {
+        case (.affine, 2): .mlx2
+        case (.affine, 4): .mlx4
+        case (.affine, 8): .mlx8
+        case (.mxfp4, _), (.nvfp4, _): .mlxE2M1
+        case (.mxfp8, _): .f8e4m3
+        default: nil
+        }
+    }
+
+    /// Rows [first, first + count) of MLX codes read in place, their groups' scales (and biases)
+    /// widened to F32; nil for the codes the kernels do not read (`kernelType`) or bytes not in
+    /// one run.
     init?(_ matrix: MLXQuantizedMatrix, rows range: Range<Int>, derivedBy storage: DerivedStorage) throws(ForwardError) {
-        let (bits, group) = (matrix.parameters.bits, matrix.parameters.groupSize)
-        guard matrix.parameters.mode == .affine, bits == 4 || bits == 8, let biasRope = matrix.biases, group % 16 == 0 else { return nil }
+        let (mode, group) = (matrix.parameters.mode, matrix.parameters.groupSize)
+        guard let type = Self.kernelType(matrix.parameters), group % 16 == 0, (mode == .affine) == (matrix.biases != nil) else {
+            return nil
+        }
         do {
             try matrix.codes.load()
             try matrix.scales.load()
-            try biasRope.load()
+            try matrix.biases?.load()
         } catch { throw .unreadable(error.description) }
         guard matrix.codes.pieces.count == 1, let start = matrix.codes.pieces[0].bytes.baseAddress else { return nil }
         let groups = matrix.groupsPerRow
         func widened(_ rope: ByteRope) throws(ForwardError) -> ArrayBox {
             let width = matrix.scaleType.byteWidth ?? 4
-            return ArrayBox(
-                try WeightReader.f32(
-                    "scales", dtype: matrix.scaleType, rope.slice(range.lowerBound * groups * width, range.count * groups * width)))
+            let rows = rope.slice(range.lowerBound * groups * width, range.count * groups * width)
+            // The microscaling modes' U8 scales are E8M0 or E4M3 codes, widened as MLX does.
+            guard mode == .affine else { return ArrayBox(rows.copyBytes().map { mode.scale(ofCode: $0) }) }
+            return ArrayBox(try WeightReader.f32("scales", dtype: matrix.scaleType, rows))
         }
-        let (scaleBox, biasBox) = (try widened(matrix.scales), try widened(biasRope))
+        let scaleBox = try widened(matrix.scales)
+        let biasBox = try matrix.biases.map { (rope) throws(ForwardError) in try widened(rope) }
         let scales = BlockScales(
             values: scaleBox.base.assumingMemoryBound(to: Float.self), rows: 1, columns: group, stride: groups,
-            biases: biasBox.base.assumingMemoryBound(to: Float.self))
-        let type: MatrixWeightType = bits == 4 ? .mlx4 : .mlx8
+            biases: biasBox?.base.assumingMemoryBound(to: Float.self))
         self.init(
             type: type, base: start + type.bytes(range.lowerBound * matrix.columns), scales: scales,
-            owner: [ScaledOwner(storage: storage, scales: scaleBox), biasBox] as AnyObject)
+            owner: [ScaledOwner(storage: storage, scales: scaleBox), biasBox as Any] as AnyObject)
     }
 
     /// Row `row` of this [*, columns] matrix, widened to fp32 where it is (an embedding lookup

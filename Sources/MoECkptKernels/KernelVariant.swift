@@ -12,14 +12,17 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
     case q4_0, q4_K, q6_K
     /// FP8 E4M3 with a scale per block of rows and columns (`BlockScales`; DeepSeek-V3's release).
     case f8e4m3 = "fp8"
-    /// MLX's affine codes, 4 or 8 bits, with a scale and a bias per group (`BlockScales.biases`).
-    case mlx4 = "mlx-affine4", mlx8 = "mlx-affine8"
+    /// MLX's affine codes, 2, 4 or 8 bits, with a scale and a bias per group (`BlockScales.biases`).
+    case mlx2 = "mlx-affine2", mlx4 = "mlx-affine4", mlx8 = "mlx-affine8"
+    /// MLX's E2M1 codes (mxfp4, nvfp4) with a scale per group (`BlockScales`).
+    case mlxE2M1 = "mlx-mxfp4"
 
     /// Weights per block: a row holds whole blocks.
     public var blockSize: Int {
         switch self {
         case .f32, .bf16, .f16, .f8e4m3, .mlx8: 1
-        case .mlx4: 2
+        case .mlx4, .mlxE2M1: 2
+        case .mlx2: 4
         case .mxfp4, .q8_0, .q4_0: 32
         case .q4_K, .q6_K: 256
         }
@@ -31,7 +34,8 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         case .f32: 4 * elements
         case .bf16, .f16: 2 * elements
         case .f8e4m3, .mlx8: elements
-        case .mlx4: elements / 2
+        case .mlx4, .mlxE2M1: elements / 2
+        case .mlx2: elements / 4
         case .mxfp4: elements / 32 * 17
         case .q8_0: elements / 32 * 34
         case .q4_0: elements / 32 * 18
@@ -53,6 +57,8 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         case .f8e4m3: MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED
         case .mlx4: MOECKPT_WEIGHTS_MLX_AFFINE4
         case .mlx8: MOECKPT_WEIGHTS_MLX_AFFINE8
+        case .mlx2: MOECKPT_WEIGHTS_MLX_AFFINE2
+        case .mlxE2M1: MOECKPT_WEIGHTS_MLX_E2M1
         }
     }
 }

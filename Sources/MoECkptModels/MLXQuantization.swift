@@ -211,6 +211,11 @@ extension MLXQuantization {
     }
 }
 
+extension MLXQuantization.Mode {
+    /// A microscaling group's scale from its U8 code, as MLX widens it (`MLXCodes.microscale`).
+    public func scale(ofCode byte: UInt8) -> Float { MLXCodes.microscale(byte, mode: self) }
+}
+
 /// MLX's packed codes: each row of `columns` codes of `bits` bits is a little-endian bit stream
 /// (code i in bits [i bits, (i + 1) bits)) of whole U32 words. The value is, in F32 as MLX's
 /// dequantize computes it, (scale q) + bias for affine codes, the E2M1 or E4M3 value times the

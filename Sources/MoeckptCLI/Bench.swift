@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     var checkpoint: String?
     @Option(
         help:
-            "Synthetic weights' dtype: f32, bf16, f16, mxfp4, q8_0, q4_0, q4_k, q6_k, fp8 (E4M3 with 128 x 128 block scales), mlx-affine4 or mlx-affine8 (mlx-lm's codes, groups of 64) (read in place by the kernels; the block types need sizes that are multiples of their blocks, 32 or 256)."
+            "Synthetic weights' dtype: f32, bf16, f16, mxfp4, q8_0, q4_0, q4_k, q6_k, fp8 (E4M3 with 128 x 128 block scales), mlx-affine2, mlx-affine4 or mlx-affine8 (mlx-lm's codes, groups of 64), mlx-mxfp4 (mlx-lm's E2M1 codes, an E8M0 scale per 32) (read in place by the kernels; the block types need sizes that are multiples of their blocks, 32 or 256)."
     )
     var dtype: MatrixWeightType = .f32
     @Option(
@@ -63,7 +63,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--hidden must split into --heads of even size, and --heads into --kv-heads")
         }
         // Synthetic MLX codes are quantized in mlx-lm's default groups of 64.
-        let block = dtype == .mlx4 || dtype == .mlx8 ? 64 : dtype.blockSize
+        let block = [.mlx2, .mlx4, .mlx8].contains(dtype) ? 64 : dtype == .mlxE2M1 ? 32 : dtype.blockSize
         if hidden % block != 0 || intermediate % block != 0 {
             throw ValidationError("--dtype \(dtype) needs --hidden and --intermediate that are multiples of \(block) (its blocks)")
         }

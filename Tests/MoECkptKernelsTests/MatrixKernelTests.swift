@@ -266,14 +266,14 @@ struct MatrixKernelTests {
         Self.expectTheSequence(.f8e4m3, codes, values: w, x: x, rows: rows, inputs: inputs, outputs: outputs, scales: scales)
     }
 
-    /// MLX's affine codes (4 bits, two a byte; 8 bits) are the defined sequence on the values
+    /// MLX's affine codes (2 and 4 bits, four and two a byte; 8 bits) are the defined sequence on the values
     /// MLX's dequantize gives, scale q then plus bias in fp32, bit for bit: the values the
     /// dequantized copy held. Groups of 32 here, so small shapes cross many.
     @Test(arguments: [(1, 32, 13), (3, 64, 7), (4, 96, 9), (9, 1056, 14), (40, 2080, 19), (2, 160, 5)])
     func mlxAffineCodesAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
         let (rows, inputs, outputs) = shape
         let x = KernelTests.random(rows * inputs, seed: 30)
-        for (type, bits) in [(MatrixWeightType.mlx4, 4), (.mlx8, 8)] {
+        for (type, bits) in [(MatrixWeightType.mlx2, 2), (.mlx4, 4), (.mlx8, 8)] {
             var generator = SeededGenerator(seed: 31)
             let codes = (0..<(outputs * inputs)).map { _ in Int.random(in: 0..<(1 << bits), using: &generator) }
             let stride = inputs / 32
@@ -285,11 +285,38 @@ struct MatrixKernelTests {
                 let product = scaleValues[g] * Float(codes[i])  // two roundings, as MLX's dequantize
                 return product + biases[g]
             }
-            var packed: [UInt8] = codes.map { UInt8($0) }
-            if bits == 4 {
-                packed = (0..<(codes.count / 2)).map { (j: Int) -> UInt8 in UInt8(codes[2 * j] | (codes[2 * j + 1] << 4)) }
-            }
-            Self.expectTheSequence(type, packed, values: w, x: x, rows: rows, inputs: inputs, outputs: outputs, scales: scales)
+            Self.expectTheSequence(
+                type, Self.mlxPacked(codes, bits: bits), values: w, x: x, rows: rows, inputs: inputs, outputs: outputs, scales: scales)
+        }
+    }
+
+    /// Codes as MLX packs them: a little-endian bit stream, code i at bits [i bits, (i + 1) bits).
+    static func mlxPacked(_ codes: [Int], bits: Int) -> [UInt8] {
+        let perByte = 8 / bits
+        return (0..<(codes.count / perByte)).map { j in
+            (0..<perByte).reduce(UInt8(0)) { byte, k in byte | UInt8(codes[j * perByte + k] << (k * bits)) }
+        }
+    }
+
+    /// MLX's E2M1 codes (mxfp4, nvfp4), every code in every position, times their group's scale
+    /// (one rounded product, as MLX's dequantize): the defined sequence on those values, bit for
+    /// bit. Groups of 16 (nvfp4's) and 32 (mxfp4's); a scale of 2^-127 (E8M0's code 0) included.
+    @Test(arguments: [(1, 32, 13), (3, 64, 7), (4, 96, 9), (9, 1056, 14), (2, 160, 5)])
+    func mlxE2M1CodesAreTheSequenceOnTheirValues(shape: (rows: Int, inputs: Int, outputs: Int)) {
+        let (rows, inputs, outputs) = shape
+        let x = KernelTests.random(rows * inputs, seed: 34)
+        let e2m1: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6]
+        for group in [16, 32] {
+            var generator = SeededGenerator(seed: 35)
+            let codes = (0..<(outputs * inputs)).map { _ in Int.random(in: 0..<16, using: &generator) }
+            let stride = inputs / group
+            var scaleValues = KernelTests.random(outputs * stride, seed: 36)
+            scaleValues[0] = Float(bitPattern: 0x0040_0000)
+            let scales = TestScales(values: scaleValues, rows: 1, columns: group, stride: stride)
+            let w = (0..<(outputs * inputs)).map { i in e2m1[codes[i]] * scaleValues[(i / inputs) * stride + (i % inputs) / group] }
+            Self.expectTheSequence(
+                .mlxE2M1, Self.mlxPacked(codes, bits: 4), values: w, x: x, rows: rows, inputs: inputs, outputs: outputs,
+                scales: scales)
         }
     }
 

@@ -163,13 +163,19 @@ struct MLXQuantizedTests {
         #expect(report.forward?.tolerance == nil)
     }
 
-    /// 4- and 8-bit codes are read in place by the kernels (scales and biases widened per group);
-    /// the other widths take the dequantized copy. Either way verify passes (above).
-    @Test func fourAndEightBitCodesAreReadInPlace() throws {
-        for (name, type) in [("qwen3_moe-affine-4-64", MatrixWeightType.mlx4), ("mixtral-affine-8-128", .mlx8)] {
+    /// Affine codes of 2, 4 and 8 bits and the microscaling modes are read in place by the kernels
+    /// (scales and biases widened per group; mxfp8 as FP8 with a scale per one-row block); the
+    /// widths whose codes straddle bytes (3, 5, 6) take the dequantized copy. Either way verify
+    /// passes (above).
+    @Test func codesAreReadInPlace() throws {
+        let cases: [(String, MatrixWeightType)] = [
+            ("olmoe-affine-2-64", .mlx2), ("qwen3_moe-affine-4-64", .mlx4), ("mixtral-affine-8-128", .mlx8),
+            ("qwen3_moe-mxfp4", .mlxE2M1), ("mixtral-nvfp4", .mlxE2M1), ("qwen3_moe-mxfp8", .f8e4m3),
+        ]
+        for (name, type) in cases {
             let reader = WeightReader(model: try ModelLoader.standard.load(Fixtures.path("mlx/\(name)")))
             #expect(try reader.matrix("layers.0.attn.q").type == type, "\(name)")
-            let experts = try reader.experts("layers.1.moe.down", experts: 4, inputs: name.hasPrefix("qwen") ? 128 : 128, outputs: 128)
+            let experts = try reader.experts("layers.1.moe.down", experts: 4, inputs: 128, outputs: 128)
             #expect(experts.layers.allSatisfy { $0.weight.type == type }, "\(name)")
         }
         let threeBit = WeightReader(model: try ModelLoader.standard.load(Fixtures.path("mlx/mixtral-affine-3-32")))

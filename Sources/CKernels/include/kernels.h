@@ -30,6 +30,11 @@ typedef enum moeckpt_weight_format {
     /// (`moeckpt_block_scales` with `biases`, one row high, a group wide), two rounded operations.
     MOECKPT_WEIGHTS_MLX_AFFINE4 = 9,
     MOECKPT_WEIGHTS_MLX_AFFINE8 = 10,
+    /// MLX's affine codes of 2 bits (four per byte, the lowest bits first), as the 4-bit ones.
+    MOECKPT_WEIGHTS_MLX_AFFINE2 = 11,
+    /// MLX's E2M1 codes (mxfp4, nvfp4; two per byte, the low nibble first), widened exactly,
+    /// times their group's scale (`moeckpt_block_scales`: E8M0 or E4M3 widened to fp32).
+    MOECKPT_WEIGHTS_MLX_E2M1 = 12,
 } moeckpt_weight_format;
 
 /// The scales of a matrix stored in blocks of `rows` x `columns` elements: element (r, c), r

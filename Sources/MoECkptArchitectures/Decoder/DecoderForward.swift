@@ -176,7 +176,8 @@ public struct DecoderForward: Sendable {
             case .q4_K, .q6_K:
                 // No k-quant quantizer here: seeded random codes under fixed small scales, for speed only.
                 WeightMatrix(blocks: syntheticKQuantBlocks(count, type: weights), type: weights)
-            case .mlx4, .mlx8: mlxMatrix(values, fanIn: fanIn, bits: weights == .mlx4 ? 4 : 8)
+            case .mlx2, .mlx4, .mlx8: mlxMatrix(values, fanIn: fanIn, bits: weights == .mlx2 ? 2 : weights == .mlx4 ? 4 : 8)
+            case .mlxE2M1: mxfp4Matrix(values, fanIn: fanIn)
             case .f8e4m3:
                 // Seeded codes of magnitude below 2 (exponent field under 8), for speed only.
                 WeightMatrix(
@@ -194,7 +195,21 @@ public struct DecoderForward: Sendable {
             MLXAffine.quantize(
                 values, rows: rows, columns: fanIn, bits: bits, groupSize: 64, codes: &words, scales: &scales, biases: &biases)
             return WeightMatrix(
-                mlx: words.withUnsafeBytes { Array($0) }, bits: bits, columns: fanIn, groupSize: 64, scales: scales, biases: biases)
+                mlx: words.withUnsafeBytes { Array($0) }, type: bits == 2 ? .mlx2 : bits == 4 ? .mlx4 : .mlx8, columns: fanIn,
+                groupSize: 64, scales: scales, biases: biases)
+        }
+        /// mlx-lm's mxfp4 quantization of the values (E2M1 codes, an E8M0 scale per 32).
+        func mxfp4Matrix(_ values: [Float], fanIn: Int) -> WeightMatrix {
+            let rows = values.count / fanIn
+            var words = [UInt32](repeating: 0, count: values.count / 8)
+            var codes = [UInt8](repeating: 0, count: values.count / 32)
+            values.withUnsafeBufferPointer { v in
+                MLXMicroscaled.quantize(
+                    v.baseAddress!, rows: rows, columns: fanIn, mode: .mxfp4, dtype: .f32, codes: &words, scales: &codes)
+            }
+            return WeightMatrix(
+                mlx: words.withUnsafeBytes { Array($0) }, type: .mlxE2M1, columns: fanIn, groupSize: 32,
+                scales: codes.map { MLXQuantization.Mode.mxfp4.scale(ofCode: $0) }, biases: nil)
         }
         func syntheticBytes(_ count: Int) -> [UInt8] {
             var bytes = [UInt8](repeating: 0, count: count)
