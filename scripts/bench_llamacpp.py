@@ -7,8 +7,8 @@ interleaved, medians with their spread (docs/PERFORMANCE.md, "Against llama.cpp"
 - The model: a transformers Mixtral with hidden 1024, intermediate 3584, 8 experts top-2, 4
   layers, vocab 32000 (random, seeded), saved as float32.
 - The weights: one GGUF per dtype (f32, f16, bf16, q8_0, q4_0), written by `moeckpt convert
-  --dtype` (byte for byte the file llama.cpp's converter writes: docs/GGUF.md). Both engines read
-  that same file.
+  --dtype` (byte for byte the file llama.cpp's converter writes: docs/GGUF.md), and q4_k_m, made
+  from the f32 file by llama.cpp's own quantizer. Both engines read that same file.
 - Each round, each dtype: `moeckpt bench FILE --what forward` on 1 and 512 tokens, and llama.cpp
   (llama-cpp-python 0.3.36, 2 threads, f32 KV cache, every position's logits, as moeckpt computes
   them) on the same token counts; and the machine's read bandwidth and kernel peak
@@ -23,7 +23,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real_shape import ONE_TOKEN_REPEAT, bench, log, run, spread  # noqa: E402
 
-DTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
+DTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m")
+# Q4_K_M (Q4_K with Q5_K, Q6_K and Q8_0 where llama.cpp's recipe puts them) is made from the f32
+# file by llama.cpp's own quantizer, through llama-cpp-python.
+QUANTIZE = """
+import ctypes, sys, llama_cpp
+params = llama_cpp.llama_model_quantize_default_params()
+params.ftype, params.nthread = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, 2
+sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(params)))
+"""
 SHAPE = dict(vocab_size=32000, hidden_size=1024, intermediate_size=3584, num_hidden_layers=4, num_attention_heads=8,
              num_key_value_heads=8, num_local_experts=8, num_experts_per_tok=2, max_position_embeddings=4096)
 
@@ -69,8 +77,15 @@ def main() -> None:
     files = {}
     for dtype in args.dtypes.split(","):
         files[dtype] = args.work / f"model-{dtype}.gguf"
-        if not files[dtype].exists():
-            log(f"writing {files[dtype].name}")
+        if files[dtype].exists():
+            continue
+        log(f"writing {files[dtype].name}")
+        if dtype == "q4_k_m":
+            f32 = args.work / "model-f32.gguf"
+            if not f32.exists():
+                run([args.moeckpt, "convert", str(source), str(f32), "--dtype", "f32", "-q"])
+            run([args.llama_python, "-c", QUANTIZE, str(f32), str(files[dtype])])
+        else:
             run([args.moeckpt, "convert", str(source), str(files[dtype]), "--dtype", dtype, "-q"])
     rounds = []
     for r in range(args.rounds):

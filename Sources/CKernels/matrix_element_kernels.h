@@ -13,6 +13,11 @@
 #ifndef MK_PAIR
 #define MK_PAIR 0
 #endif
+// With MK_SUPER, a format of 256-element super-blocks that reads a super-block's scales once
+// (`<format>_prepare`, `<format>_prepared`).
+#ifndef MK_SUPER
+#define MK_SUPER 0
+#endif
 // With MK_TABLE (and MK_SCALED), a format of 2- or 4-bit codes (`<format>_codes`, `<format>_values`)
 // whose group's 16 weights are computed once and looked up, where the variant has a lookup.
 #if !defined(MK_TABLE) || !MK_HAS_LOOKUP16
@@ -63,6 +68,14 @@ static void E_(mk_widen)(
             E_PAIR(row, i, &low, &high);
             mk_store16(target + i, low);
             mk_store16(target + i + 16, high);
+        }
+#endif
+#if MK_SUPER
+        for (; i + 256 <= count && k0 % 256 == 0; i += 256) {
+            const unsigned char *block = row + E_BYTES(i);
+            mk_super_scales prepared;
+            MK_GLUE(MK_ELEMENT, _prepare)(block, &prepared);
+            for (long j = 0; j < 256; j += 16) mk_store16(target + i + j, MK_GLUE(MK_ELEMENT, _prepared)(block, j, &prepared));
         }
 #endif
         for (; i + 16 <= count; i += 16) mk_store16(target + i, E_VECTOR(row, i));
@@ -214,6 +227,19 @@ MK_INLINE void E_(mk_dots_tokens)(
             a[g] = __builtin_elementwise_fma(high, mk_load16(x + g * k + i + 16), a[g]);
         }
     }
+#elif MK_SUPER
+    // Rows of a super-block format hold whole super-blocks: k16 is k, a multiple of 256.
+    for (long i = 0; i < k16; i += 256) {
+        const unsigned char *block = w + E_BYTES(i);
+        mk_super_scales prepared;
+        MK_GLUE(MK_ELEMENT, _prepare)(block, &prepared);
+        for (long j = 0; j < 256; j += 16) {
+            mk_f32x16 v = MK_GLUE(MK_ELEMENT, _prepared)(block, j, &prepared);
+            _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
+                a[g] = __builtin_elementwise_fma(v, mk_load16(x + g * k + i + j), a[g]);
+            }
+        }
+    }
 #elif MK_TABLE
     // The group's 16 possible weights, each the same operations as on its own element.
     for (long block = 0, i = 0; i < k16; block++) {
@@ -275,4 +301,5 @@ static void E_(dots)(
 #undef E_PAIR
 #undef MK_PAIR
 #undef MK_TABLE
+#undef MK_SUPER
 #undef E_

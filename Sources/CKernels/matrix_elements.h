@@ -257,6 +257,70 @@ MK_INLINE mk_f32x16 q4_K_vector(const unsigned char *base, long index) {
     return mk_widened_codes((j & 1) == 0 ? bytes & 0xF : bytes >> 4, 0) * scale - offset;
 }
 
+// Super-block formats (MK_SUPER: Q4_K, Q6_K) also read a super-block's scales once
+// (`<format>_prepare`) and then its elements 16 at a time (`<format>_prepared`): the same values
+// as `<format>_vector`, without unpacking the 6-bit scales and widening the F16 ones per 16
+// elements (one token's MoE block on Zen 4, 2 threads: Q4_K 3.1 -> 1.2 ms, Q6_K 2.5 -> 1.5).
+typedef struct mk_super_scales {
+    float scale[16];
+    float offset[8];
+} mk_super_scales;
+
+MK_INLINE void q4_K_prepare(const unsigned char *block, mk_super_scales *s) {
+    float d = mk_f16_scale(block), dmin = mk_f16_scale(block + 2);
+    const unsigned char *q = block + 4;
+    for (int j = 0; j < 8; j++) {
+        unsigned sc = j < 4 ? q[j] & 0x3F : (q[4 + j] & 0x0F) | ((q[j - 4] >> 2) & 0x30);
+        unsigned m = j < 4 ? q[4 + j] & 0x3F : (q[4 + j] >> 4) | ((q[j] >> 2) & 0x30);
+        s->scale[j] = d * (float)sc;
+        s->offset[j] = dmin * (float)m;
+    }
+}
+/// Elements i to i + 15 of the super-block (i a multiple of 16, under 256). With a lookup, the
+/// sub-block's 16 possible values scale q - offset are computed (the same two operations) and
+/// looked up.
+MK_INLINE mk_f32x16 q4_K_prepared(const unsigned char *block, long i, const mk_super_scales *s) {
+    long j = i >> 5;
+    mk_u8x16 bytes = mk_load_u8x16(block + 16 + (j >> 1) * 32 + (i & 16));
+    mk_u8x16 codes = (j & 1) == 0 ? bytes & 0xF : bytes >> 4;
+#if MK_HAS_LOOKUP16
+    const mk_f32x16 values = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    return mk_lookup16(values * s->scale[j] - s->offset[j], __builtin_convertvector(codes, mk_u32x16));
+#else
+    return mk_widened_codes(codes, 0) * s->scale[j] - s->offset[j];
+#endif
+}
+
+// Q5_K super-blocks, 176 bytes per 256 elements: Q4_K's d, dmin and scales, then 32 bytes of
+// fifth bits (bit j of byte k belongs to element 32 j + k) and 128 bytes of nibbles as Q4_K's.
+// The element is (d sc) q - (dmin m), as ggml computes it.
+MK_INLINE long q5_K_bytes(long elements) { return elements / 256 * 176; }
+MK_INLINE mk_u8x16 q5_K_codes(const unsigned char *block, long i) {
+    long j = i >> 5;
+    mk_u8x16 bytes = mk_load_u8x16(block + 48 + (j >> 1) * 32 + (i & 16));
+    mk_u8x16 high = (mk_load_u8x16(block + 16 + (i & 16)) >> (uint8_t)j) & 1;
+    return ((j & 1) == 0 ? bytes & 0xF : bytes >> 4) | high << 4;
+}
+MK_INLINE float q5_K_scalar(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 8) * 176;
+    long i = index & 255, j = i >> 5;
+    unsigned low = (block[48 + (j >> 1) * 32 + (i & 31)] >> ((j & 1) * 4)) & 0xF, high = (block[16 + (i & 31)] >> j) & 1;
+    float scale, offset;
+    q4_K_scale_and_offset(block, j, &scale, &offset);
+    return scale * (float)(low | high << 4) - offset;
+}
+MK_INLINE mk_f32x16 q5_K_vector(const unsigned char *base, long index) {
+    const unsigned char *block = base + (index >> 8) * 176;
+    long i = index & 255;
+    float scale, offset;
+    q4_K_scale_and_offset(block, i >> 5, &scale, &offset);
+    return mk_widened_codes(q5_K_codes(block, i), 0) * scale - offset;
+}
+MK_INLINE void q5_K_prepare(const unsigned char *block, mk_super_scales *s) { q4_K_prepare(block, s); }
+MK_INLINE mk_f32x16 q5_K_prepared(const unsigned char *block, long i, const mk_super_scales *s) {
+    return mk_widened_codes(q5_K_codes(block, i), 0) * s->scale[i >> 5] - s->offset[i >> 5];
+}
+
 // Q6_K super-blocks, 210 bytes per 256 elements: 128 bytes of low nibbles, 64 of high bit
 // pairs, 16 int8 scales (one per 16 elements), then F16 d. The element is (d s) (q - 32).
 MK_INLINE long q6_K_bytes(long elements) { return elements / 256 * 210; }
@@ -274,6 +338,16 @@ MK_INLINE float q6_K_scalar(const unsigned char *base, long index) {
     Q6_K_PLACES(i);
     int low = (block[low_at] >> low_shift) & 0xF, high = (block[high_at] >> high_shift) & 3;
     return q6_K_scale(block, i) * (float)((low | high << 4) - 32);
+}
+MK_INLINE void q6_K_prepare(const unsigned char *block, mk_super_scales *s) {
+    float d = mk_f16_scale(block + 208);
+    for (int j = 0; j < 16; j++) s->scale[j] = d * (float)(int8_t)block[192 + j];
+}
+MK_INLINE mk_f32x16 q6_K_prepared(const unsigned char *block, long i, const mk_super_scales *s) {
+    Q6_K_PLACES(i);
+    mk_u8x16 low = (mk_load_u8x16(block + low_at) >> (uint8_t)low_shift) & 0xF;
+    mk_u8x16 high = (mk_load_u8x16(block + high_at) >> (uint8_t)high_shift) & 3;
+    return mk_widened_codes(low | high << 4, 32) * s->scale[i >> 4];
 }
 MK_INLINE mk_f32x16 q6_K_vector(const unsigned char *base, long index) {
     const unsigned char *block = base + (index >> 8) * 210;

@@ -33,9 +33,15 @@
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT q4_K
+#define MK_SUPER 1
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT q6_K
+#define MK_SUPER 1
+#include "matrix_element_kernels.h"
+#undef MK_ELEMENT
+#define MK_ELEMENT q5_K
+#define MK_SUPER 1
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT f16
@@ -77,6 +83,7 @@
     case MOECKPT_WEIGHTS_Q4_0: function##_q4_0(__VA_ARGS__); break;             \
     case MOECKPT_WEIGHTS_Q4_K: function##_q4_K(__VA_ARGS__); break;             \
     case MOECKPT_WEIGHTS_Q6_K: function##_q6_K(__VA_ARGS__); break;             \
+    case MOECKPT_WEIGHTS_Q5_K: function##_q5_K(__VA_ARGS__); break;             \
     case MOECKPT_WEIGHTS_F16: function##_f16(__VA_ARGS__); break;               \
     case MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED: function##_f8e4m3(__VA_ARGS__); break; \
     case MOECKPT_WEIGHTS_MLX_AFFINE4: function##_mlx4(__VA_ARGS__); break;      \

@@ -205,6 +205,7 @@ package struct WeightMatrix: @unchecked Sendable {
             case .q8_0: .q8_0
             case .q4_0: .q4_0
             case .q4_K: .q4_K
+            case .q5_K: .q5_K
             case .q6_K: .q6_K
             }
         guard quantized.rope.pieces.count == 1, let piece = quantized.rope.pieces.first, let start = piece.bytes.baseAddress else {

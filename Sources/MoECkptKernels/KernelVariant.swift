@@ -8,8 +8,9 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
     case mxfp4
     /// ggml's Q8_0 (`GGMLBlocks`): 34 bytes per 32 weights.
     case q8_0
-    /// ggml's Q4_0 (18 bytes per 32 weights), Q4_K (144 per 256) and Q6_K (210 per 256).
-    case q4_0, q4_K, q6_K
+    /// ggml's Q4_0 (18 bytes per 32 weights), Q4_K (144 per 256), Q5_K (176 per 256) and Q6_K (210
+    /// per 256).
+    case q4_0, q4_K, q5_K, q6_K
     /// FP8 E4M3 with a scale per block of rows and columns (`BlockScales`; DeepSeek-V3's release).
     case f8e4m3 = "fp8"
     /// MLX's affine codes, 2, 4 or 8 bits, with a scale and a bias per group (`BlockScales.biases`).
@@ -24,7 +25,7 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         case .mlx4, .mlxE2M1: 2
         case .mlx2: 4
         case .mxfp4, .q8_0, .q4_0: 32
-        case .q4_K, .q6_K: 256
+        case .q4_K, .q5_K, .q6_K: 256
         }
     }
 
@@ -40,6 +41,7 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         case .q8_0: elements / 32 * 34
         case .q4_0: elements / 32 * 18
         case .q4_K: elements / 256 * 144
+        case .q5_K: elements / 256 * 176
         case .q6_K: elements / 256 * 210
         }
     }
@@ -53,6 +55,7 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         case .q8_0: MOECKPT_WEIGHTS_Q8_0
         case .q4_0: MOECKPT_WEIGHTS_Q4_0
         case .q4_K: MOECKPT_WEIGHTS_Q4_K
+        case .q5_K: MOECKPT_WEIGHTS_Q5_K
         case .q6_K: MOECKPT_WEIGHTS_Q6_K
         case .f8e4m3: MOECKPT_WEIGHTS_F8_E4M3_BLOCK_SCALED
         case .mlx4: MOECKPT_WEIGHTS_MLX_AFFINE4

@@ -92,13 +92,14 @@ public enum MXFP4Weights {
 /// MXFP4 experts, [experts, rows, columns] in `MXFP4Blocks`), so a forward pass need not widen it.
 public struct QuantizedWeight: Sendable {
     public enum Format: Sendable {
-        case mxfp4, q8_0, q4_0, q4_K, q6_K
+        case mxfp4, q8_0, q4_0, q4_K, q5_K, q6_K
 
         /// The bits each weight's quant has (block scales left out).
         public var bitsPerWeight: Int {
             switch self {
             case .q8_0: 8
             case .q6_K: 6
+            case .q5_K: 5
             case .mxfp4, .q4_0, .q4_K: 4
             }
         }

@@ -298,6 +298,7 @@ public struct ModelLoader: Sendable {
             case .mxfp4: format = .mxfp4
             case .q4_0: format = .q4_0
             case .q4_K: format = .q4_K
+            case .q5_K: format = .q5_K
             case .q6_K: format = .q6_K
             default: continue
             }

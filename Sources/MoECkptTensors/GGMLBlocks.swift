@@ -11,11 +11,14 @@
 ///   nibbles; x = (d sc) q - (dmin m) per 32 weights.
 /// - Q6_K (210 bytes): 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales, d (F16);
 ///   x = (d s) (q - 32) per 16 weights.
+/// - Q5_K (176 bytes): Q4_K's d, dmin and scales, then 32 bytes of fifth bits (bit j of byte k is
+///   weight 32 j + k's) and 128 bytes of nibbles as Q4_K's; x = (d sc) q - (dmin m) per 32 weights.
 public enum GGMLBlocks {
     public static let q8_0Bytes = 34
     public static let q4_0Bytes = 18
     public static let q4_KBytes = 144
     public static let q6_KBytes = 210
+    public static let q5_KBytes = 176
 
     /// Quantizes `count` (a multiple of 32) values into Q8_0 blocks.
     public static func quantizeQ8_0(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
@@ -72,12 +75,8 @@ public enum GGMLBlocks {
         for b in 0..<(count / 256) {
             let block = blocks + b * q4_KBytes
             let d = scale(block), dmin = scale(block + 2)
-            func byte(_ i: Int) -> UInt8 { block.load(fromByteOffset: 4 + i, as: UInt8.self) }
             for j in 0..<8 {
-                let (sc, m): (UInt8, UInt8) =
-                    j < 4
-                    ? (byte(j) & 0x3F, byte(4 + j) & 0x3F)
-                    : ((byte(4 + j) & 0x0F) | ((byte(j - 4) >> 2) & 0x30), (byte(4 + j) >> 4) | ((byte(j) >> 2) & 0x30))
+                let (sc, m) = subBlockScale(j, scales: block + 4)
                 let (scaled, offset) = (d * Float(sc), dmin * Float(m))
                 let (group, shift) = (j / 2, UInt8((j % 2) * 4))
                 for k in 0..<32 {
@@ -86,6 +85,34 @@ public enum GGMLBlocks {
                 }
             }
         }
+    }
+
+    /// Dequantizes `count` (a multiple of 256) weights from Q5_K blocks, as gguf.quants does.
+    public static func dequantizeQ5_K(_ blocks: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / 256) {
+            let block = blocks + b * q5_KBytes
+            let d = scale(block), dmin = scale(block + 2)
+            func byte(_ i: Int) -> UInt8 { block.load(fromByteOffset: i, as: UInt8.self) }
+            for j in 0..<8 {
+                let (sc, m) = subBlockScale(j, scales: block + 4)
+                let (scaled, offset) = (d * Float(sc), dmin * Float(m))
+                for k in 0..<32 {
+                    let low = (byte(48 + (j / 2) * 32 + k) >> UInt8((j % 2) * 4)) & 0x0F
+                    let high = (byte(16 + k) >> UInt8(j)) & 1
+                    out[256 * b + 32 * j + k] = scaled * Float(low | high << 4) - offset
+                }
+            }
+        }
+    }
+
+    /// Q4_K's and Q5_K's sub-block j (0-7): its 6-bit scale and min, from the 12 packed bytes
+    /// (ggml's `get_scale_min_k4`).
+    @inline(__always)
+    static func subBlockScale(_ j: Int, scales: UnsafeRawPointer) -> (UInt8, UInt8) {
+        func byte(_ i: Int) -> UInt8 { scales.load(fromByteOffset: i, as: UInt8.self) }
+        return j < 4
+            ? (byte(j) & 0x3F, byte(4 + j) & 0x3F)
+            : ((byte(4 + j) & 0x0F) | ((byte(j - 4) >> 2) & 0x30), (byte(4 + j) >> 4) | ((byte(j) >> 2) & 0x30))
     }
 
     /// Dequantizes `count` (a multiple of 256) weights from Q6_K blocks, as gguf.quants does.

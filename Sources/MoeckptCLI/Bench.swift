@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     var checkpoint: String?
     @Option(
         help:
-            "Synthetic weights' dtype: f32, bf16, f16, mxfp4, q8_0, q4_0, q4_k, q6_k, fp8 (E4M3 with 128 x 128 block scales), mlx-affine2, mlx-affine4 or mlx-affine8 (mlx-lm's codes, groups of 64), mlx-mxfp4 (mlx-lm's E2M1 codes, an E8M0 scale per 32) (read in place by the kernels; the block types need sizes that are multiples of their blocks, 32 or 256)."
+            "Synthetic weights' dtype: f32, bf16, f16, mxfp4, q8_0, q4_0, q4_k, q5_k, q6_k, fp8 (E4M3 with 128 x 128 block scales), mlx-affine2, mlx-affine4 or mlx-affine8 (mlx-lm's codes, groups of 64), mlx-mxfp4 (mlx-lm's E2M1 codes, an E8M0 scale per 32) (read in place by the kernels; the block types need sizes that are multiples of their blocks, 32 or 256)."
     )
     var dtype: MatrixWeightType = .f32
     @Option(

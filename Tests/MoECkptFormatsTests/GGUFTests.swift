@@ -281,7 +281,7 @@ struct GGMLBlockTests {
 
     @Test func kQuantsDequantizeAsTheReference() throws {
         let file = try Checkpoint.open(Fixtures.path("gguf/quants.safetensors"))
-        for (name, type) in [("q4_k", GGMLType.q4_K), ("q6_k", .q6_K)] {
+        for (name, type) in [("q4_k", GGMLType.q4_K), ("q6_k", .q6_K), ("q5_k", .q5_K)] {
             let blocks = try Self.bytes(name, in: file), expected = try Self.floats(name + ".dequantized", in: file)
             var values = [Float](repeating: .nan, count: expected.count)
             blocks.withUnsafeBytes { raw in

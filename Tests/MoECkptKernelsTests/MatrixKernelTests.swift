@@ -178,7 +178,7 @@ struct MatrixKernelTests {
         }
     }
 
-    /// Q4_K and Q6_K super-blocks of seeded random codes and scales (finite F16 d, dmin): the
+    /// Q4_K, Q5_K and Q6_K super-blocks of seeded random codes and scales (finite F16 d, dmin): the
     /// widened weights are the values ggml's dequantization gives (`GGMLBlocks`, checked against
     /// gguf.quants), so products are the defined sequence on them, bit for bit, across rows,
     /// k-blocks of 1024 and partial row tiles.
@@ -188,6 +188,7 @@ struct MatrixKernelTests {
         let x = KernelTests.random(rows * inputs, seed: 22)
         for (type, blockBytes, scaleOffsets) in [
             (MatrixWeightType.q4_K, GGMLBlocks.q4_KBytes, [0, 2]), (.q6_K, GGMLBlocks.q6_KBytes, [208]),
+            (.q5_K, GGMLBlocks.q5_KBytes, [0, 2]),
         ] {
             var generator = SeededGenerator(seed: 23)
             var blocks = (0..<(outputs * inputs / 256 * blockBytes)).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -201,10 +202,10 @@ struct MatrixKernelTests {
             var values = [Float](repeating: .nan, count: count)
             blocks.withUnsafeBytes { b in
                 values.withUnsafeMutableBufferPointer {
-                    if type == .q4_K {
-                        GGMLBlocks.dequantizeQ4_K(b.baseAddress!, count: count, into: $0.baseAddress!)
-                    } else {
-                        GGMLBlocks.dequantizeQ6_K(b.baseAddress!, count: count, into: $0.baseAddress!)
+                    switch type {
+                    case .q4_K: GGMLBlocks.dequantizeQ4_K(b.baseAddress!, count: count, into: $0.baseAddress!)
+                    case .q5_K: GGMLBlocks.dequantizeQ5_K(b.baseAddress!, count: count, into: $0.baseAddress!)
+                    default: GGMLBlocks.dequantizeQ6_K(b.baseAddress!, count: count, into: $0.baseAddress!)
                     }
                 }
             }

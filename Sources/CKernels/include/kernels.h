@@ -35,6 +35,8 @@ typedef enum moeckpt_weight_format {
     /// MLX's E2M1 codes (mxfp4, nvfp4; two per byte, the low nibble first), widened exactly,
     /// times their group's scale (`moeckpt_block_scales`: E8M0 or E4M3 widened to fp32).
     MOECKPT_WEIGHTS_MLX_E2M1 = 12,
+    /// ggml's Q5_K (176 bytes per 256 elements: Q4_K's scales, a fifth bit per element).
+    MOECKPT_WEIGHTS_Q5_K = 13,
 } moeckpt_weight_format;
 
 /// The scales of a matrix stored in blocks of `rows` x `columns` elements: element (r, c), r

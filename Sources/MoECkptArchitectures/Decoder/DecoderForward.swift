@@ -173,7 +173,7 @@ public struct DecoderForward: Sendable {
                             initialized = weights.bytes(count)
                         }
                     }, type: weights)
-            case .q4_K, .q6_K:
+            case .q4_K, .q5_K, .q6_K:
                 // No k-quant quantizer here: seeded random codes under fixed small scales, for speed only.
                 WeightMatrix(blocks: syntheticKQuantBlocks(count, type: weights), type: weights)
             case .mlx2, .mlx4, .mlx8: mlxMatrix(values, fanIn: fanIn, bits: weights == .mlx2 ? 2 : weights == .mlx4 ? 4 : 8)
@@ -223,8 +223,8 @@ public struct DecoderForward: Sendable {
             var bytes = syntheticBytes(type.bytes(count))
             let blockBytes = type.bytes(256), small: UInt16 = 0x1C00  // F16 2^-8
             for block in stride(from: 0, to: bytes.count, by: blockBytes) {
-                // The F16 scales: d and dmin first for Q4_K, d last for Q6_K.
-                for offset in type == .q4_K ? [0, 2] : [208] {
+                // The F16 scales: d and dmin first for Q4_K and Q5_K, d last for Q6_K.
+                for offset in type == .q6_K ? [208] : [0, 2] {
                     bytes[block + offset] = UInt8(small & 0xFF)
                     bytes[block + offset + 1] = UInt8(small >> 8)
                 }

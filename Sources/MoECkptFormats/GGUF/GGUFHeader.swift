@@ -251,7 +251,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
         case .splitPartMismatch(let expected, let count): "this file is not part \(expected + 1) of \(count) (its split.no or split.count)"
         case .splitTensorCount(let expected, let found): "split.tensors.count is \(expected) but the parts hold \(found) tensors"
         case .unsupportedType(let tensor, let type):
-            "\(tensor) is \(type), which moeckpt does not read yet (F32, F16, BF16 and integers are)"
+            "\(tensor) is \(type), which moeckpt does not read yet (it reads \(GGMLType.readable.map(\.name).joined(separator: ", ")))"
         }
     }
 }

@@ -45,11 +45,15 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
         case .q8_0: { GGMLBlocks.dequantizeQ8_0($0, count: $1, into: $2) }
         case .q4_0: { GGMLBlocks.dequantizeQ4_0($0, count: $1, into: $2) }
         case .q4_K: { GGMLBlocks.dequantizeQ4_K($0, count: $1, into: $2) }
+        case .q5_K: { GGMLBlocks.dequantizeQ5_K($0, count: $1, into: $2) }
         case .q6_K: { GGMLBlocks.dequantizeQ6_K($0, count: $1, into: $2) }
         case .mxfp4: { blocks, count, out in for i in 0..<count { out[i] = MXFP4Blocks.value(blocks, i) } }
         default: nil
         }
     }
+
+    /// The types moeckpt reads, in enum order.
+    public static var readable: [GGMLType] { allCases.filter { $0.dtype != nil || $0.dequantizer != nil } }
 
     /// The safetensors dtype of the same elements, for the unquantized types.
     public var dtype: DType? {
