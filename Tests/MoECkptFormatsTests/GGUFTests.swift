@@ -170,6 +170,19 @@ struct GGUFTests {
         #expect(Self.parse(nested.bytes) == .nestedArray(key: "k"))
     }
 
+    /// A tensor of a type moeckpt does not read (IQ2_XXS here) is refused by name, with the types
+    /// it reads; Q5_K (llama.cpp's Q4_K_M files hold it) is among them.
+    @Test func aTypeNotReadIsNamedWithTheOnesThatAre() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("iq2.gguf")
+        try Data(Builder.file(dims: [256], type: 16, data: 96)).write(to: URL(fileURLWithPath: path))
+        #expect(throws: FileError.self) { try Checkpoint.open(path) }
+        do { _ = try Checkpoint.open(path) } catch {
+            #expect(error.description.contains("t is IQ2_XXS, which moeckpt does not read yet (it reads F32, F16, Q4_0, Q8_0"), "\(error)")
+            #expect(error.description.contains("Q4_K, Q5_K, Q6_K") && !error.description.contains("Q5_0"), "\(error)")
+        }
+    }
+
     /// Every prefix of the official file fails with one error, never a crash.
     @Test func everyTruncationIsAnError() throws {
         let bytes = Array(try fileBytes(Self.fixture))
