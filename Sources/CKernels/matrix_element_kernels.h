@@ -208,12 +208,21 @@ MK_INLINE float E_(mk_finish)(
 #define E_SCALED_VECTOR(w, i, scale_row) E_VECTOR(w, i)
 #endif
 
+/// Chunk i (a multiple of 16) of a row times x, into the even chunks' chains or the odd ones'.
+#define E_ACCUMULATE(v, x_chunk, i, even, odd)                                            \
+    do {                                                                                   \
+        if (((i) & 16) == 0) even = __builtin_elementwise_fma((v), mk_load16(x_chunk), even); \
+        else odd = __builtin_elementwise_fma((v), mk_load16(x_chunk), odd);                 \
+    } while (0)
+
 /// One weight row n, `group` tokens (rows of x `k` apart, of y `ldy` apart) sharing each weight
 /// vector; `group` is a constant at every call, so the loops unroll.
 MK_INLINE void E_(mk_dots_tokens)(
     const unsigned char *w, const moeckpt_block_scales *scales, long n, long k, const float *x, float *y, long ldy,
     const int group) {
-    mk_f32x16 a[4] = {0, 0, 0, 0};
+    // Two sets of chains, the even 16-element chunks into a, the odd into b: two fused
+    // multiply-adds in flight per row where one would wait 4 cycles for the last.
+    mk_f32x16 a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
     long k16 = k & ~15L;
     const float *scale_row = E_SCALE_ROW(n);
     (void)scale_row;
@@ -224,7 +233,7 @@ MK_INLINE void E_(mk_dots_tokens)(
         E_PAIR(w, i, &low, &high);
         _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
             a[g] = __builtin_elementwise_fma(low, mk_load16(x + g * k + i), a[g]);
-            a[g] = __builtin_elementwise_fma(high, mk_load16(x + g * k + i + 16), a[g]);
+            b[g] = __builtin_elementwise_fma(high, mk_load16(x + g * k + i + 16), b[g]);
         }
     }
 #elif MK_SUPER
@@ -233,10 +242,12 @@ MK_INLINE void E_(mk_dots_tokens)(
         const unsigned char *block = w + E_BYTES(i);
         mk_super_scales prepared;
         MK_GLUE(MK_ELEMENT, _prepare)(block, &prepared);
-        for (long j = 0; j < 256; j += 16) {
-            mk_f32x16 v = MK_GLUE(MK_ELEMENT, _prepared)(block, j, &prepared);
+        for (long j = 0; j < 256; j += 32) {
+            mk_f32x16 even = MK_GLUE(MK_ELEMENT, _prepared)(block, j, &prepared);
+            mk_f32x16 odd = MK_GLUE(MK_ELEMENT, _prepared)(block, j + 16, &prepared);
             _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
-                a[g] = __builtin_elementwise_fma(v, mk_load16(x + g * k + i + j), a[g]);
+                a[g] = __builtin_elementwise_fma(even, mk_load16(x + g * k + i + j), a[g]);
+                b[g] = __builtin_elementwise_fma(odd, mk_load16(x + g * k + i + j + 16), b[g]);
             }
         }
     }
@@ -252,7 +263,7 @@ MK_INLINE void E_(mk_dots_tokens)(
         for (; i < block_end; i += 16) {
             mk_f32x16 v = mk_lookup16(table, MK_GLUE(MK_ELEMENT, _codes)(w, i));
             _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
-                a[g] = __builtin_elementwise_fma(v, mk_load16(x + g * k + i), a[g]);
+                E_ACCUMULATE(v, x + g * k + i, i, a[g], b[g]);
             }
         }
     }
@@ -260,11 +271,11 @@ MK_INLINE void E_(mk_dots_tokens)(
     E_CHUNKS(k16, {
         mk_f32x16 v = E_SCALED_VECTOR(w, i, scale_row);
         _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
-            a[g] = __builtin_elementwise_fma(v, mk_load16(x + g * k + i), a[g]);
+            E_ACCUMULATE(v, x + g * k + i, i, a[g], b[g]);
         }
     })
 #endif
-    for (int g = 0; g < group; g++) y[g * ldy] = E_(mk_finish)(a[g], w, scales, n, x + g * k, k16, k);
+    for (int g = 0; g < group; g++) y[g * ldy] = E_(mk_finish)(a[g] + b[g], w, scales, n, x + g * k, k16, k);
 }
 
 /// Dot products for a few tokens: each weight vector is loaded once (16 elements, widened in
@@ -293,6 +304,7 @@ static void E_(dots)(
 #undef MK_AFFINE
 #undef E_SCALE_ROW
 #undef E_CHUNKS
+#undef E_ACCUMULATE
 #undef E_SCALED_VECTOR
 #undef MK_SCALED
 #undef E_BYTES

@@ -6,8 +6,9 @@
 // Every output element is one sequence of operations whatever the variant, tile, edge, block or
 // thread that computes it (the tests hold scalar references of both):
 // - panel products (`multiply`): one fused multiply-add per k, in order, from zero;
-// - dot products (`multiply_rows`): 16 lane chains of fused multiply-adds over the whole
-//   16-element chunks of k, their sum lane by lane, then the rest of k in order.
+// - dot products (`multiply_rows`): two sets of 16 lane chains of fused multiply-adds, over the
+//   even and over the odd whole 16-element chunks of k, each in order; their lane-wise sum; its
+//   lanes summed in order; then the rest of k in order.
 
 #include "matrix_elements.h"
 #include "matrix_tiles.h"

@@ -15,16 +15,16 @@ struct MatrixKernelTests {
         return sum
     }
 
-    /// Dot products (few tokens): 16 lane chains over the whole 16-element chunks, the lane sum,
-    /// then the rest in order.
+    /// Dot products (few tokens): 16 lane chains over the even whole 16-element chunks and 16
+    /// over the odd ones, their lane-wise sum, its lane sum, then the rest in order.
     static func dot(_ w: ArraySlice<Float>, _ x: ArraySlice<Float>) -> Float {
         let (w, x) = (Array(w), Array(x))
-        var lanes = SIMD16<Float>()
+        var lanes = [SIMD16<Float>(), SIMD16<Float>()]
         let chunks = w.count / 16
         for c in 0..<chunks {
-            for l in 0..<16 { lanes[l] = lanes[l].addingProduct(w[c * 16 + l], x[c * 16 + l]) }
+            for l in 0..<16 { lanes[c % 2][l] = lanes[c % 2][l].addingProduct(w[c * 16 + l], x[c * 16 + l]) }
         }
-        var sum = lanes.sum()
+        var sum = (lanes[0] + lanes[1]).sum()
         for k in (chunks * 16)..<w.count { sum = sum.addingProduct(w[k], x[k]) }
         return sum
     }
