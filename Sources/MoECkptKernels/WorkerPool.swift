@@ -12,7 +12,7 @@ import Synchronization
 /// before it sleeps, as llama.cpp's and OpenMP's thread pools do.
 ///
 /// One caller at a time: a region that finds the pool in use (another thread's region, or a region
-/// nested in a job) is refused and runs on Dispatch instead.
+/// nested in a job), or that runs in a forked child, is refused and runs on Dispatch instead.
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool()
 
@@ -33,13 +33,15 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private let inUse = Atomic<Bool>(false)
+    /// The process whose workers these are: a forked child has none of them (and refuses the pool).
+    private let process = getpid()
     /// Only the caller that holds `inUse` reads or grows this.
     private var mailboxes: [Mailbox] = []
 
     /// Runs `body(part)` for every part in 0..<parts, part 0 on the calling thread, and returns
     /// when all are done; false (nothing run) when the pool is in use or `parts` is too many.
     func run(parts: Int, _ body: (Int) -> Void) -> Bool {
-        guard parts - 1 <= Self.maxWorkers,
+        guard parts - 1 <= Self.maxWorkers, getpid() == process,
             inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
         else { return false }
         defer { inUse.store(false, ordering: .releasing) }
