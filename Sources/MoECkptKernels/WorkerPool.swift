@@ -61,7 +61,12 @@ final class WorkerPool: @unchecked Sendable {
             job(0)
             for part in 1..<max(1, parts) {
                 let mailbox = mailboxes[part - 1]
-                while mailbox.finished.load(ordering: .acquiring) != generations[part - 1] { moeckpt_spin_pause() }
+                var spins = 0
+                while mailbox.finished.load(ordering: .acquiring) != generations[part - 1] {
+                    moeckpt_spin_pause()
+                    spins &+= 1
+                    if spins & 1023 == 0 { sched_yield() }  // a worker waiting for this core (more threads than cores)
+                }
                 mailbox.job = nil  // before `withoutActuallyEscaping` checks that the closure did not escape
             }
         }
