@@ -209,16 +209,16 @@ MK_INLINE mk_f32x16 q4_0_vector(const unsigned char *base, long index) {
 /// products, and each code picks its own.
 MK_INLINE void q4_0_pair(const unsigned char *base, long index, mk_f32x16 *low, mk_f32x16 *high) {
     const unsigned char *block = base + (index >> 5) * 18;
-    mk_u32x16 bytes = __builtin_convertvector(mk_load_u8x16(block + 2), mk_u32x16);
+    mk_u8x16 bytes = mk_load_u8x16(block + 2);
     float d = mk_f16_scale(block);
 #if MK_HAS_LOOKUP16
     const mk_f32x16 codes = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
     mk_f32x16 values = codes * d;
-    *low = mk_lookup16(values, bytes);
-    *high = mk_lookup16(values, bytes >> 4);
+    *low = mk_lookup16(values, __builtin_convertvector(bytes, mk_u32x16));
+    *high = mk_lookup16(values, __builtin_convertvector(bytes >> 4, mk_u32x16));
 #else
-    *low = ((mk_f32x16)((bytes & 0xF) | 0x4B000000u) - (8388608.0f + 8)) * d;
-    *high = ((mk_f32x16)((bytes >> 4) | 0x4B000000u) - (8388608.0f + 8)) * d;
+    *low = mk_widened_codes(bytes & 0xF, 8) * d;
+    *high = mk_widened_codes(bytes >> 4, 8) * d;
 #endif
 }
 
@@ -226,19 +226,28 @@ MK_INLINE void q4_0_pair(const unsigned char *base, long index, mk_f32x16 *low, 
 // mins for 8 sub-blocks of 32, then 128 bytes of nibbles (per 64 elements, 32 bytes: low nibbles
 // the first sub-block, high the second). The element is (d sc) q - (dmin m), as ggml computes it.
 MK_INLINE long q4_K_bytes(long elements) { return elements / 256 * 144; }
-/// Sub-block j's scale d sc and offset dmin m (ggml's get_scale_min_k4).
-MK_INLINE void q4_K_scale_and_offset(const unsigned char *block, long j, float *scale, float *offset) {
-    const unsigned char *q = block + 4;
-    unsigned sc, m;
+/// Sub-block j's 6-bit scale and min from the 12 packed bytes (ggml's get_scale_min_k4).
+MK_INLINE void mk_k4_scale_min(const unsigned char *q, long j, unsigned *sc, unsigned *m) {
     if (j < 4) {
-        sc = q[j] & 0x3F;
-        m = q[4 + j] & 0x3F;
+        *sc = q[j] & 0x3F;
+        *m = q[4 + j] & 0x3F;
     } else {
-        sc = (q[4 + j] & 0x0F) | ((q[j - 4] >> 2) & 0x30);
-        m = (q[4 + j] >> 4) | ((q[j] >> 2) & 0x30);
+        *sc = (q[4 + j] & 0x0F) | ((q[j - 4] >> 2) & 0x30);
+        *m = (q[4 + j] >> 4) | ((q[j] >> 2) & 0x30);
     }
+}
+/// Sub-block j's scale d sc and offset dmin m.
+MK_INLINE void q4_K_scale_and_offset(const unsigned char *block, long j, float *scale, float *offset) {
+    unsigned sc, m;
+    mk_k4_scale_min(block + 4, j, &sc, &m);
     *scale = mk_f16_at(block) * (float)sc;
     *offset = mk_f16_at(block + 2) * (float)m;
+}
+/// The codes of elements i to i + 15 of a super-block (i a multiple of 16, under 256).
+MK_INLINE mk_u8x16 q4_K_codes(const unsigned char *block, long i) {
+    long j = i >> 5;
+    mk_u8x16 bytes = mk_load_u8x16(block + 16 + (j >> 1) * 32 + (i & 16));
+    return (j & 1) == 0 ? bytes & 0xF : bytes >> 4;
 }
 MK_INLINE float q4_K_scalar(const unsigned char *base, long index) {
     const unsigned char *block = base + (index >> 8) * 144;
@@ -250,11 +259,10 @@ MK_INLINE float q4_K_scalar(const unsigned char *base, long index) {
 }
 MK_INLINE mk_f32x16 q4_K_vector(const unsigned char *base, long index) {
     const unsigned char *block = base + (index >> 8) * 144;
-    long j = (index & 255) >> 5;
-    mk_u8x16 bytes = mk_load_u8x16(block + 16 + (j >> 1) * 32 + (index & 16));
+    long i = index & 255;
     float scale, offset;
-    q4_K_scale_and_offset(block, j, &scale, &offset);
-    return mk_widened_codes((j & 1) == 0 ? bytes & 0xF : bytes >> 4, 0) * scale - offset;
+    q4_K_scale_and_offset(block, i >> 5, &scale, &offset);
+    return mk_widened_codes(q4_K_codes(block, i), 0) * scale - offset;
 }
 
 // Super-block formats (MK_SUPER: Q4_K, Q6_K) also read a super-block's scales once
@@ -268,10 +276,9 @@ typedef struct mk_super_scales {
 
 MK_INLINE void q4_K_prepare(const unsigned char *block, mk_super_scales *s) {
     float d = mk_f16_scale(block), dmin = mk_f16_scale(block + 2);
-    const unsigned char *q = block + 4;
     for (int j = 0; j < 8; j++) {
-        unsigned sc = j < 4 ? q[j] & 0x3F : (q[4 + j] & 0x0F) | ((q[j - 4] >> 2) & 0x30);
-        unsigned m = j < 4 ? q[4 + j] & 0x3F : (q[4 + j] >> 4) | ((q[j] >> 2) & 0x30);
+        unsigned sc, m;
+        mk_k4_scale_min(block + 4, j, &sc, &m);
         s->scale[j] = d * (float)sc;
         s->offset[j] = dmin * (float)m;
     }
@@ -281,8 +288,7 @@ MK_INLINE void q4_K_prepare(const unsigned char *block, mk_super_scales *s) {
 /// looked up.
 MK_INLINE mk_f32x16 q4_K_prepared(const unsigned char *block, long i, const mk_super_scales *s) {
     long j = i >> 5;
-    mk_u8x16 bytes = mk_load_u8x16(block + 16 + (j >> 1) * 32 + (i & 16));
-    mk_u8x16 codes = (j & 1) == 0 ? bytes & 0xF : bytes >> 4;
+    mk_u8x16 codes = q4_K_codes(block, i);
 #if MK_HAS_LOOKUP16
     const mk_f32x16 values = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     return mk_lookup16(values * s->scale[j] - s->offset[j], __builtin_convertvector(codes, mk_u32x16));
@@ -339,23 +345,24 @@ MK_INLINE float q6_K_scalar(const unsigned char *base, long index) {
     int low = (block[low_at] >> low_shift) & 0xF, high = (block[high_at] >> high_shift) & 3;
     return q6_K_scale(block, i) * (float)((low | high << 4) - 32);
 }
+/// The codes q of elements i to i + 15 of a super-block (i a multiple of 16, under 256).
+MK_INLINE mk_u8x16 q6_K_codes(const unsigned char *block, long i) {
+    Q6_K_PLACES(i);
+    mk_u8x16 low = (mk_load_u8x16(block + low_at) >> (uint8_t)low_shift) & 0xF;
+    mk_u8x16 high = (mk_load_u8x16(block + high_at) >> (uint8_t)high_shift) & 3;
+    return low | high << 4;
+}
 MK_INLINE void q6_K_prepare(const unsigned char *block, mk_super_scales *s) {
     float d = mk_f16_scale(block + 208);
     for (int j = 0; j < 16; j++) s->scale[j] = d * (float)(int8_t)block[192 + j];
 }
 MK_INLINE mk_f32x16 q6_K_prepared(const unsigned char *block, long i, const mk_super_scales *s) {
-    Q6_K_PLACES(i);
-    mk_u8x16 low = (mk_load_u8x16(block + low_at) >> (uint8_t)low_shift) & 0xF;
-    mk_u8x16 high = (mk_load_u8x16(block + high_at) >> (uint8_t)high_shift) & 3;
-    return mk_widened_codes(low | high << 4, 32) * s->scale[i >> 4];
+    return mk_widened_codes(q6_K_codes(block, i), 32) * s->scale[i >> 4];
 }
 MK_INLINE mk_f32x16 q6_K_vector(const unsigned char *base, long index) {
     const unsigned char *block = base + (index >> 8) * 210;
     long i = index & 255;
-    Q6_K_PLACES(i);
-    mk_u8x16 low = (mk_load_u8x16(block + low_at) >> (uint8_t)low_shift) & 0xF;
-    mk_u8x16 high = (mk_load_u8x16(block + high_at) >> (uint8_t)high_shift) & 3;
-    return mk_widened_codes(low | high << 4, 32) * q6_K_scale(block, i);
+    return mk_widened_codes(q6_K_codes(block, i), 32) * q6_K_scale(block, i);
 }
 
 // FP8 E4M3 ("fn"): sign, exponent e + 120 and mantissa m moved into an fp32's fields; subnormals
@@ -396,10 +403,12 @@ MK_INLINE mk_f32x16 f8e4m3_vector(const unsigned char *base, long index) {
 // MLX's affine codes, widened exactly (the kernels then take scale q + bias: MK_AFFINE). 4 bits:
 // a row's codes are one little-endian bit stream, so byte j holds code 2j (low nibble) and 2j + 1.
 MK_INLINE long mlx4_bytes(long elements) { return elements / 2; }
-MK_INLINE float mlx4_scalar(const unsigned char *base, long index) {
+/// Code `index` of an MLX 4-bit stream: byte j holds 2j (low nibble) and 2j + 1.
+MK_INLINE unsigned mk_mlx_nibble(const unsigned char *base, long index) {
     unsigned byte = base[index >> 1];
-    return (float)((index & 1) == 0 ? byte & 0xF : byte >> 4);
+    return (index & 1) == 0 ? byte & 0xF : byte >> 4;
 }
+MK_INLINE float mlx4_scalar(const unsigned char *base, long index) { return (float)mk_mlx_nibble(base, index); }
 /// 16 nibbles of an MLX bit stream from element `index` on: byte j holds 2j (low) and 2j + 1.
 MK_INLINE mk_u8x16 mk_mlx_nibbles(const unsigned char *base, long index) {
     typedef uint8_t u8x8 __attribute__((ext_vector_type(8)));
@@ -440,14 +449,9 @@ MK_INLINE mk_f32x16 mlx2_values(void) { return (mk_f32x16){0, 1, 2, 3, 0, 0, 0, 
 // MLX's E2M1 codes (mxfp4, nvfp4) in its nibble order; the group's scale multiplies them in the
 // kernels (MK_SCALED).
 MK_INLINE long e2m1_bytes(long elements) { return elements / 2; }
-MK_INLINE float e2m1_scalar(const unsigned char *base, long index) {
-    unsigned byte = base[index >> 1];
-    return mk_e2m1_scalar((index & 1) == 0 ? byte & 0xF : byte >> 4);
-}
-MK_INLINE mk_f32x16 e2m1_vector(const unsigned char *base, long index) {
-    return mk_e2m1_vector(__builtin_convertvector(mk_mlx_nibbles(base, index), mk_u32x16));
-}
+MK_INLINE float e2m1_scalar(const unsigned char *base, long index) { return mk_e2m1_scalar(mk_mlx_nibble(base, index)); }
 MK_INLINE mk_u32x16 e2m1_codes(const unsigned char *base, long index) { return mlx4_codes(base, index); }
+MK_INLINE mk_f32x16 e2m1_vector(const unsigned char *base, long index) { return mk_e2m1_vector(e2m1_codes(base, index)); }
 MK_INLINE mk_f32x16 e2m1_values(void) { return (mk_f32x16)MK_E2M1_VALUES; }
 
 MK_INLINE long mlx8_bytes(long elements) { return elements; }

@@ -176,7 +176,7 @@ public struct DecoderForward: Sendable {
             case .q4_K, .q5_K, .q6_K:
                 // No k-quant quantizer here: seeded random codes under fixed small scales, for speed only.
                 WeightMatrix(blocks: syntheticKQuantBlocks(count, type: weights), type: weights)
-            case .mlx2, .mlx4, .mlx8: mlxMatrix(values, fanIn: fanIn, bits: weights == .mlx2 ? 2 : weights == .mlx4 ? 4 : 8)
+            case .mlx2, .mlx4, .mlx8: mlxMatrix(values, fanIn: fanIn, type: weights)
             case .mlxE2M1: mxfp4Matrix(values, fanIn: fanIn)
             case .f8e4m3:
                 // Seeded codes of magnitude below 2 (exponent field under 8), for speed only.
@@ -187,7 +187,8 @@ public struct DecoderForward: Sendable {
             }
         }
         /// mlx-lm's quantization of the values (groups of 64), as its checkpoints hold them.
-        func mlxMatrix(_ values: [Float], fanIn: Int, bits: Int) -> WeightMatrix {
+        func mlxMatrix(_ values: [Float], fanIn: Int, type: MatrixWeightType) -> WeightMatrix {
+            let bits = type.bytes(8)  // the bytes of 8 codes are the bits of one
             let (rows, groups) = (values.count / fanIn, fanIn / 64)
             var words = [UInt32](repeating: 0, count: values.count * bits / 32)
             var scales = [Float](repeating: 0, count: rows * groups)
@@ -195,8 +196,7 @@ public struct DecoderForward: Sendable {
             MLXAffine.quantize(
                 values, rows: rows, columns: fanIn, bits: bits, groupSize: 64, codes: &words, scales: &scales, biases: &biases)
             return WeightMatrix(
-                mlx: words.withUnsafeBytes { Array($0) }, type: bits == 2 ? .mlx2 : bits == 4 ? .mlx4 : .mlx8, columns: fanIn,
-                groupSize: 64, scales: scales, biases: biases)
+                mlx: words.withUnsafeBytes { Array($0) }, type: type, columns: fanIn, groupSize: 64, scales: scales, biases: biases)
         }
         /// mlx-lm's mxfp4 quantization of the values (E2M1 codes, an E8M0 scale per 32).
         func mxfp4Matrix(_ values: [Float], fanIn: Int) -> WeightMatrix {
