@@ -1,6 +1,7 @@
 // One variant of the kernels, compiled by the including file under its target attribute with
 // MK_VARIANT (its name), MK_ROW_TILE, MK_TOKEN_PANEL and MK_MAX_DOT_TOKENS defined, and optionally
-// MK_HAS_F16C and MK_HAS_LOOKUP16 (with its `mk_lookup16`, the one instruction a variant names).
+// MK_HAS_F16C, MK_HAS_LOOKUP16 (with its `mk_lookup16`, the one instruction a variant names) and
+// MK_HAS_X86_PAIR_PRODUCTS (the integer products of matrix_quantized.h with AVX2's instructions).
 // Otherwise the vectors are the compiler's, so one source serves every instruction set.
 //
 // Every output element is one sequence of operations whatever the variant, tile, edge, block or
@@ -13,6 +14,7 @@
 #include "matrix_elements.h"
 #include "matrix_tiles.h"
 #include "elementwise.h"
+#include "matrix_quantized.h"
 
 // Tiles and dot products, once per weight format.
 #define MK_ELEMENT f32
@@ -118,6 +120,8 @@ static const moeckpt_kernels MK_GLUE(mk_kernels_, MK_VARIANT) = {
     .multiply = mk_multiply,
     .multiply_rows = mk_multiply_rows,
     .widen_rows = mk_widen_rows,
+    .quantize_activations = mk_quantize_activations,
+    .multiply_rows_quantized = mk_multiply_rows_quantized,
     .silu_multiply = mk_silu_multiply,
     .exp_shifted_sum = mk_exp_shifted_sum,
     .exp = mk_exp,

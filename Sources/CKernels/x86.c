@@ -4,6 +4,8 @@
 // non-x86 host builds) leaves them out.
 #include "matrix_common.h"
 
+#include <immintrin.h>
+
 #if defined(__x86_64__) && !defined(MOECKPT_PORTABLE)
 
 // AVX2 + FMA: 6 rows x 16 tokens, 12 of the 16 ymm registers. Dot products win over the tiles up
@@ -15,7 +17,9 @@
 #define MK_ROW_TILE 6
 #define MK_TOKEN_PANEL 16
 #define MK_MAX_DOT_TOKENS 4
+#define MK_HAS_X86_PAIR_PRODUCTS 1
 #include "variant.h"
+#undef MK_HAS_X86_PAIR_PRODUCTS
 #undef MK_VARIANT
 #undef MK_HAS_F16C
 #undef MK_ROW_TILE

@@ -13,6 +13,7 @@
 #define MK_TOKEN_PANEL 32
 #define MK_MAX_DOT_TOKENS 4
 #define MK_HAS_LOOKUP16 1
+#define MK_HAS_X86_PAIR_PRODUCTS 1
 #define mk_lookup16(table, indices) ((mk_f32x16)_mm512_permutexvar_ps((__m512i)(indices), (__m512)(table)))
 #include "variant.h"
 #pragma clang attribute pop

@@ -182,6 +182,15 @@ public enum Bench {
 
     public static func run(
         _ model: DecoderForward, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
+        parts: Set<BenchPart>, moeInput x: [Float], arithmetic: Arithmetic = .exact
+    ) -> [BenchResult] {
+        Linear.$arithmetic.withValue(arithmetic) {
+            run(model, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup, parts: parts, moeInput: x)
+        }
+    }
+
+    private static func run(
+        _ model: DecoderForward, tokens: Int, threads: Int, repetitions: Int, warmup: Int,
         parts: Set<BenchPart>, moeInput x: [Float]
     ) -> [BenchResult] {
         let config = model.config

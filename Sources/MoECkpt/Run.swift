@@ -8,10 +8,13 @@ public struct RunOptions: Sendable {
     public var threads: Int
     /// Also compute the load-balancing loss and router z-loss from the router logits.
     public var auxLosses: Bool
+    /// How the linear layers compute (`.ggml`: llama.cpp's integer products on ggml's block formats).
+    public var arithmetic: Arithmetic
 
-    public init(threads: Int = RunOptions.defaultThreads, auxLosses: Bool = false) {
+    public init(threads: Int = RunOptions.defaultThreads, auxLosses: Bool = false, arithmetic: Arithmetic = .exact) {
         self.threads = threads
         self.auxLosses = auxLosses
+        self.arithmetic = arithmetic
     }
 
     /// The machine's cores.
@@ -64,7 +67,7 @@ public struct ModelRunner: Sendable {
             input = .values(HostTensor(shape: inputs.shape, values: try f32(inputs, in: file.path)))
         }
         do {
-            return try forward.run(input, threads: options.threads, auxLosses: options.auxLosses)
+            return try forwardRun(input, options: options)
         } catch {
             throw FileError(path: file.path, problem: error)
         }
@@ -79,10 +82,16 @@ public struct ModelRunner: Sendable {
         let fail = { (why: String) in FileError(path: source, problem: ForwardError.badInput(why)) }
         try checkMemory(batch: ids.count, tokens: ids.first?.count ?? 0, options: options, fail: fail)
         do {
-            return try forward.run(.tokenIDs(ids), threads: options.threads, auxLosses: options.auxLosses)
+            return try forwardRun(.tokenIDs(ids), options: options)
         } catch {
             throw FileError(path: source, problem: error)
         }
+    }
+
+    private func forwardRun(_ input: ModelInput, options: RunOptions) throws(ForwardError) -> [OutputKey: HostTensor] {
+        try Linear.$arithmetic.withValue(options.arithmetic) {
+            Result { () throws(ForwardError) in try forward.run(input, threads: options.threads, auxLosses: options.auxLosses) }
+        }.get()
     }
 
     /// Refuses inputs whose activations and outputs would not fit, before allocating them.

@@ -46,6 +46,14 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         }
     }
 
+    /// Bytes of one row of `inputs` activations quantized for the integer dot products on this type
+    /// (`Arithmetic.ggml`); nil where the type has none (only ggml's Q8_0, Q4_0, Q4_K, Q5_K and
+    /// Q6_K do) or `inputs` is not a whole number of its blocks.
+    public func quantizedActivationBytes(_ inputs: Int) -> Int? {
+        let bytes = moeckpt_quantized_activation_bytes(format, inputs)
+        return bytes > 0 ? bytes : nil
+    }
+
     var format: moeckpt_weight_format {
         switch self {
         case .f32: MOECKPT_WEIGHTS_F32
@@ -163,6 +171,22 @@ public enum KernelVariant: String, Sendable, CaseIterable {
         BlockScales.withPointer(scales) {
             table.multiply_rows(type.format, weight, $0, rows.lowerBound, rows.upperBound, inputs, x, tokens, y, outputs)
         }
+    }
+
+    /// `tokens` rows of `inputs` activations quantized as ggml quantizes them for integer dot
+    /// products on `type` (`quantize_activations`), into `out` (`type.quantizedActivationBytes(inputs)` per row).
+    func quantizeActivations(
+        for type: MatrixWeightType, x: UnsafePointer<Float>, tokens: Int, inputs: Int, into out: UnsafeMutableRawPointer
+    ) {
+        table.quantize_activations(type.format, x, tokens, inputs, out)
+    }
+
+    /// y[t, n] = weight row n times quantized activation row t, for n in `rows` (`multiply_rows_quantized`).
+    func multiplyRowsQuantized(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, rows: Range<Int>, inputs: Int, x: UnsafeRawPointer,
+        tokens: Int, y: UnsafeMutablePointer<Float>, outputs: Int
+    ) {
+        table.multiply_rows_quantized(type.format, weight, rows.lowerBound, rows.upperBound, inputs, x, tokens, y, outputs)
     }
 
     /// Rows `rows` of a [*, columns] matrix in `type`, widened to fp32 into `out` [rows.count, columns].

@@ -1,3 +1,15 @@
+/// How the products of linear layers are computed.
+public enum Arithmetic: String, Sendable, CaseIterable {
+    /// Every weight widened exactly to fp32 and multiplied by the fp32 activations, one defined
+    /// sequence of roundings: what `verify` checks against transformers.
+    case exact
+    /// llama.cpp's, where it differs: on ggml's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, a few
+    /// tokens' activations are quantized to 8 bits per block as ggml quantizes them, and blocks are
+    /// integer products (matrix_quantized.h). Faster, and closer to llama.cpp's logits; the
+    /// other weights, and more tokens (prefill), stay exact.
+    case ggml
+}
+
 /// y = x · wᵀ (+ bias): the linear layer of PyTorch, with weights stored [out, in] as they are in
 /// every checkpoint, used in place in their dtype.
 ///
@@ -6,6 +18,9 @@
 /// computed by the same operations whatever the thread count or kernel variant, so results are
 /// bit-identical for 1 or N threads.
 public enum Linear {
+    /// The arithmetic of the products run in this task (`Linear.$arithmetic.withValue(.ggml) { ... }`).
+    @TaskLocal public static var arithmetic: Arithmetic = .exact
+
     /// Up to this many tokens, products run as dot products on rows (`multiplyRows`).
     public static var maxDotTokens: Int { KernelVariant.selected.maxDotTokens }
 
@@ -73,11 +88,32 @@ public enum Linear {
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,
         variant: KernelVariant = .selected
     ) {
+        if arithmetic == .ggml, let bytes = type.quantizedActivationBytes(inputs) {
+            multiplyRowsQuantized(
+                type, weight: weight, outputs: outputs, inputs: inputs, x: x, rowBytes: bytes, tokens: tokens, y: y,
+                threads: threads, variant: variant)
+            return
+        }
         let (ws, xs, ys) = (SendableRawPointer(weight), SendableConstPointer(x), SendablePointer(y))
         Parallel.ranges(outputs, threads: threads, alignment: 16) { range in
             variant.multiplyRows(
                 type, weight: ws.base, scales: scales, rows: range, inputs: inputs, x: xs.base, tokens: tokens,
                 y: ys.base, outputs: outputs)
+        }
+    }
+
+    /// `multiplyRows` in `Arithmetic.ggml`: x quantized once, then integer dot products.
+    private static func multiplyRowsQuantized(
+        _ type: MatrixWeightType, weight: UnsafeRawPointer, outputs: Int, inputs: Int, x: UnsafePointer<Float>,
+        rowBytes: Int, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int, variant: KernelVariant
+    ) {
+        let quantized = UnsafeMutableRawPointer.allocate(byteCount: rowBytes * tokens, alignment: 64)
+        defer { quantized.deallocate() }
+        variant.quantizeActivations(for: type, x: x, tokens: tokens, inputs: inputs, into: quantized)
+        let (ws, qs, ys) = (SendableRawPointer(weight), SendableRawPointer(UnsafeRawPointer(quantized)), SendablePointer(y))
+        Parallel.ranges(outputs, threads: threads, alignment: 16) { range in
+            variant.multiplyRowsQuantized(
+                type, weight: ws.base, rows: range, inputs: inputs, x: qs.base, tokens: tokens, y: ys.base, outputs: outputs)
         }
     }
 }

@@ -24,8 +24,18 @@ public enum Parallel {
     }
 
     /// `body(part)` for part in 0..<parts, concurrently: on the worker pool, or on Dispatch when
-    /// the pool is in use.
+    /// the pool is in use. The caller's `Linear.arithmetic` holds in every part (a pool's threads
+    /// are not its task's).
     static func perform(_ parts: Int, _ body: @Sendable (Int) -> Void) {
+        let arithmetic = Linear.arithmetic
+        if arithmetic == .exact {
+            run(parts, body)
+        } else {
+            run(parts) { part in Linear.$arithmetic.withValue(arithmetic) { body(part) } }
+        }
+    }
+
+    private static func run(_ parts: Int, _ body: @Sendable (Int) -> Void) {
         if !WorkerPool.shared.run(parts: parts, body) {
             DispatchQueue.concurrentPerform(iterations: parts, execute: body)
         }

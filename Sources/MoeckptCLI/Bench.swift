@@ -39,6 +39,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Vocabulary size (full forward).") var vocab = 32000
     @Option(help: "Tokens in the batch.") var tokens = 512
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var arithmetic: ArithmeticOption
     @Option(name: .customLong("repeat"), help: "Timed repetitions.") var repetitions = 5
     @Option(help: "Untimed warm-up runs.") var warmup = 1
     @Option(
@@ -122,7 +123,7 @@ struct BenchCommand: ParsableCommand {
             let x = try Bench.moeInput(inputs, tokens: tokens, hidden: shape.hiddenSize)
             results = Bench.run(
                 model, tokens: tokens, threads: threads, repetitions: repetitions, warmup: warmup,
-                parts: what.modelParts, moeInput: x)
+                parts: what.modelParts, moeInput: x, arithmetic: arithmetic.arithmetic)
         }
         if output.json {
             try printJSON(results)

@@ -97,6 +97,17 @@ extension MatrixWeightType: ExpressibleByArgument {
 
 extension BenchTarget: ExpressibleByArgument {}
 
+extension Arithmetic: ExpressibleByArgument {}
+
+/// `--arithmetic`, for the commands that run a model.
+struct ArithmeticOption: ParsableArguments {
+    @Option(
+        help:
+            "exact (every weight widened exactly to fp32, as verify checks) or ggml (llama.cpp's: on Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, up to 4 tokens' activations quantized to 8 bits as ggml does and integer products; faster, within ggml's rounding)."
+    )
+    var arithmetic: Arithmetic = .exact
+}
+
 /// A size such as 5GB, 500MB or 2GiB.
 struct ByteCount: ExpressibleByArgument {
     let bytes: Int

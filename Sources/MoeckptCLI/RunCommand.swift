@@ -28,6 +28,7 @@ struct RunCommand: ParsableCommand {
     var auxLosses = false
 
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var arithmetic: ArithmeticOption
     @OptionGroup var description: ConfigOption
 
     func run() throws {
@@ -35,7 +36,7 @@ struct RunCommand: ParsableCommand {
         let loaded = try description.loader.load(model)
         let outputs = try ModelRunner(loaded).run(
             inputsFrom: try ModelDirectory.open(input),
-            options: RunOptions(threads: threads.threads, auxLosses: auxLosses))
+            options: RunOptions(threads: threads.threads, auxLosses: auxLosses, arithmetic: arithmetic.arithmetic))
         try ModelRunner.write(outputs, to: output, metadata: ["producer": "moeckpt run", "model": model])
         print("wrote \(output): \(outputs.keys.map(\.description).sorted(by: naturalOrder).joined(separator: ", "))")
     }

@@ -78,6 +78,16 @@ typedef struct moeckpt_kernels {
     void (*widen_rows)(
         moeckpt_weight_format format, const void *weight, const moeckpt_block_scales *scales, long row_begin,
         long row_end, long columns, float *out);
+    /// ggml's quantization of `tokens` rows of `inputs` activations for the integer dot products
+    /// on `format` (Q8_0 for Q8_0 and Q4_0 weights, Q8_K for Q4_K, Q5_K and Q6_K), into `out`,
+    /// `moeckpt_quantized_activation_bytes(format, inputs)` per row.
+    void (*quantize_activations)(moeckpt_weight_format format, const float *x, long tokens, long inputs, void *out);
+    /// y[t, n] = weight row n times quantized activation row t (`quantize_activations`), integer
+    /// products within blocks as ggml computes them (matrix_quantized.h), for n in [row_begin,
+    /// row_end), t < tokens: y [tokens, outputs].
+    void (*multiply_rows_quantized)(
+        moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const void *x,
+        long tokens, float *y, long outputs);
     /// gate[i] = silu(gate[i]) * up[i] = gate / (1 + e^-gate) * up, for i < count.
     void (*silu_multiply)(float *gate, const float *up, long count);
     /// p[i] = e^(p[i] - shift) for i < count; returns their sum (16 lane sums over the whole
@@ -86,6 +96,11 @@ typedef struct moeckpt_kernels {
     /// y[i] = e^x[i] for i < count (16 at a time with the vector exp, the rest with expf).
     void (*exp)(const float *x, float *y, long count);
 } moeckpt_kernels;
+
+/// Bytes of one row of `inputs` activations quantized for the integer dot products on `format`
+/// (`quantize_activations`); 0 where the format has none or `inputs` is not a whole number of
+/// its blocks (32 elements, or 256 for the k-quants).
+long moeckpt_quantized_activation_bytes(moeckpt_weight_format format, long inputs);
 
 /// Plain C vectors the compiler maps to the host's baseline (SSE2 on x86-64, NEON on arm64).
 const moeckpt_kernels *moeckpt_kernels_generic(void);

@@ -1,0 +1,382 @@
+// Integer dot products on quantized activations: the arithmetic llama.cpp runs ggml's block
+// formats with (moeckpt's `--arithmetic ggml`, docs/PERFORMANCE.md). Part of a variant
+// (variant.h), compiled under its target attribute.
+//
+// The activations of each token are quantized once per product, as ggml's reference functions do:
+// - for Q8_0 and Q4_0 weights, to Q8_0 (quantize_row_q8_0_ref): per 32, amax = max |x| (NaN
+//   lanes left out), d = amax / 127, q = roundf(x (1 / d)) (0 where d is 0), d rounded to F16;
+// - for Q4_K, Q5_K and Q6_K, to Q8_K (quantize_row_q8_K_ref): per 256, max = the first element of
+//   the largest |x|, iscale = -127 / max, q = min(127, round-half-even(iscale x)), d = 1 / iscale
+//   (fp32), and the sum of q per 32 (for the k-quants' minimums).
+// Then each weight row times each activation row is exact integer arithmetic within its block
+// and fp32 arithmetic across blocks:
+// - lanes: per 32 elements, 8 int32 lanes, lane l the exact sum over elements 4l..4l+3 of weight
+//   code times activation code, times the sub-block scale of the k-quants (Q6_K: each 16's own);
+// - Q8_0, Q4_0 (code q - 8): per block b, an 8-lane chain b mod 4 takes fma(dw db, lanes, chain)
+//   (dw db: the two F16 scales' product, exact); the row is the lane sum, in order, of
+//   (chain 0 + chain 1) + (chain 2 + chain 3);
+// - Q4_K, Q5_K, Q6_K: per super-block, the lanes of its 8 sub-blocks summed exactly (under 2^24,
+//   so converted exactly), then one chain fma(dw dx, lanes, chain); Q4_K and Q5_K also keep a
+//   scalar chain fma(dmin dx, sum of m_j times sub-block j's activation sum, minimums); the row is
+//   the lane sum, in order, minus the minimums.
+// The values of ggml's products, within rounding (ggml sums its fp32 partial sums in another
+// order, which also differs between its CPU paths); every variant here gives the same bits.
+
+typedef int8_t mk_i8x32 __attribute__((ext_vector_type(32)));
+typedef uint8_t mk_u8x32 __attribute__((ext_vector_type(32)));
+typedef int16_t mk_i16x16 __attribute__((ext_vector_type(16)));
+typedef int32_t mk_i32x8 __attribute__((ext_vector_type(8)));
+typedef int32_t mk_i32x16 __attribute__((ext_vector_type(16)));
+
+/// The 8 lanes of 32 products: lane l = (l < 4 ? low : high) times the sum over elements 4l..4l+3
+/// of a b, a unsigned; exact for a <= 128, |b| <= 127 (every pair sum fits an int16).
+MK_INLINE mk_i32x8 mk_unsigned_lanes4(mk_u8x32 a, mk_i8x32 b, int16_t low, int16_t high) {
+#if MK_HAS_X86_PAIR_PRODUCTS
+    // Pairs of products summed into int16, then pairs of those times the scale into int32.
+    __m256i pairs = _mm256_maddubs_epi16((__m256i)a, (__m256i)b);
+    __m256i scales = _mm256_setr_epi16(low, low, low, low, low, low, low, low, high, high, high, high, high, high, high, high);
+    return (mk_i32x8)_mm256_madd_epi16(pairs, scales);
+#else
+    typedef int16_t i16x32 __attribute__((ext_vector_type(32)));
+    i16x32 products = __builtin_convertvector(a, i16x32) * __builtin_convertvector(b, i16x32);
+    mk_i16x16 pairs = __builtin_shufflevector(products, products, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+        + __builtin_shufflevector(products, products, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const mk_i32x16 select = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    mk_i32x16 scaled = __builtin_convertvector(pairs, mk_i32x16) * (low + select * (high - low));
+    return __builtin_shufflevector(scaled, scaled, 0, 2, 4, 6, 8, 10, 12, 14)
+        + __builtin_shufflevector(scaled, scaled, 1, 3, 5, 7, 9, 11, 13, 15);
+#endif
+}
+
+/// The same for a signed: |a| times b with a's sign (ggml's x86 way), for |a| <= 128.
+MK_INLINE mk_i32x8 mk_signed_lanes4(mk_i8x32 a, mk_i8x32 b, int16_t low, int16_t high) {
+#if MK_HAS_X86_PAIR_PRODUCTS
+    return mk_unsigned_lanes4(
+        (mk_u8x32)_mm256_sign_epi8((__m256i)a, (__m256i)a), (mk_i8x32)_mm256_sign_epi8((__m256i)b, (__m256i)a), low, high);
+#else
+    mk_i8x32 negative = (mk_i8x32)(a < 0);  // all ones where a < 0
+    return mk_unsigned_lanes4((mk_u8x32)((a ^ negative) - negative), (b ^ negative) - negative, low, high);
+#endif
+}
+
+MK_INLINE float mk_lane_sum8(mk_f32x8 v) {
+    float sum = v[0];
+    for (int lane = 1; lane < 8; lane++) sum += v[lane];
+    return sum;
+}
+
+MK_INLINE mk_i8x32 mk_load_i8x32(const void *p) {
+    mk_i8x32 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/// 16 bytes' low nibbles, then their high nibbles (ggml's order within Q4_0 and Q4_K blocks).
+MK_INLINE mk_u8x32 mk_nibbles32(const unsigned char *p) {
+    mk_u8x16 bytes = mk_load_u8x16(p);
+    return __builtin_shufflevector(
+        bytes & 0xF, bytes >> 4, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+        25, 26, 27, 28, 29, 30, 31);
+}
+
+MK_INLINE mk_u8x32 mk_join16(mk_u8x16 low, mk_u8x16 high) {
+    return __builtin_shufflevector(
+        low, high, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
+        28, 29, 30, 31);
+}
+
+/// Where a lane is NaN, `a > b` is false: NaN lanes are left out of a maximum.
+MK_INLINE mk_f32x16 mk_max_of(mk_f32x16 a, mk_f32x16 b) {
+    mk_u32x16 take = (mk_u32x16)(a > b);
+    return (mk_f32x16)(((mk_u32x16)a & take) | ((mk_u32x16)b & ~take));
+}
+
+MK_INLINE mk_f32x16 mk_abs16(mk_f32x16 v) { return (mk_f32x16)((mk_u32x16)v & 0x7FFFFFFFu); }
+
+/// v limited to [-127, 127], NaN to 0: what a code can be (finite inputs never reach the limits
+/// by more than rounding).
+MK_INLINE mk_f32x16 mk_code_range(mk_f32x16 v) {
+    mk_u32x16 high = (mk_u32x16)(v > 127.0f), low = (mk_u32x16)(v < -127.0f), inside = (mk_u32x16)(v == v) & ~high & ~low;
+    return (mk_f32x16)(((mk_u32x16)v & inside) | ((mk_u32x16)(mk_f32x16)127.0f & high) | ((mk_u32x16)(mk_f32x16)-127.0f & low));
+}
+
+/// The value an F16 keeps of a non-negative float (round to nearest even), widened back.
+MK_INLINE float mk_f16_rounded(float v) {
+    if (!(v < 65520.0f)) return v != v ? v : INFINITY;  // 65520 and above round to infinity
+    if (v < 6.103515625e-05f) {                         // below 2^-14: F16 subnormals, steps of 2^-24
+        const float magic = 12582912.0f;
+        return ((v * 16777216.0f + magic) - magic) * 5.9604644775390625e-08f;
+    }
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits = (bits + 0xFFF + ((bits >> 13) & 1)) & ~0x1FFFu;
+    return mk_from_bits(bits);
+}
+
+/// ggml's Q8_0 of one token's k (a multiple of 32) activations.
+static void mk_quantize_q8_0(const float *x, long k, mk_q8_0_activations *out) {
+    typedef int32_t i32x16 __attribute__((ext_vector_type(16)));
+    typedef int8_t i8x16 __attribute__((ext_vector_type(16)));
+    for (long b = 0; b < k / 32; b++) {
+        mk_f32x16 low = mk_load16(x + 32 * b), high = mk_load16(x + 32 * b + 16);
+        mk_f32x16 lanes = mk_max_of(mk_abs16(low), mk_abs16(high));
+        float amax = 0;
+        for (int lane = 0; lane < 16; lane++) amax = lanes[lane] > amax ? lanes[lane] : amax;
+        float d = amax / 127.0f, inverse = d != 0 ? 1.0f / d : 0.0f;
+        out[b].d = mk_f16_rounded(d);
+        for (int half = 0; half < 2; half++) {
+            mk_f32x16 v = mk_code_range((half == 0 ? low : high) * inverse);
+            // roundf: the truncation, plus one away from zero where the rest is a half or more.
+            mk_f32x16 truncated = __builtin_convertvector(__builtin_convertvector(v, i32x16), mk_f32x16), rest = v - truncated;
+            i32x16 q = __builtin_convertvector(truncated, i32x16) + (i32x16)(rest >= 0.5f) * -1 + (i32x16)(rest <= -0.5f);
+            i8x16 codes = __builtin_convertvector(q, i8x16);
+            memcpy(out[b].q + 16 * half, &codes, sizeof codes);
+            for (int quad = 0; quad < 4; quad++) out[b].quads[4 * half + quad] = q[4 * quad] + q[4 * quad + 1] + q[4 * quad + 2] + q[4 * quad + 3];
+        }
+    }
+}
+
+/// ggml's Q8_K of one token's k (a multiple of 256) activations, with the sums per 32.
+static void mk_quantize_q8_K(const float *x, long k, mk_q8_K_activations *out) {
+    typedef int32_t i32x16 __attribute__((ext_vector_type(16)));
+    typedef int8_t i8x16 __attribute__((ext_vector_type(16)));
+    const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer, half to even
+    for (long s = 0; s < k / 256; s++) {
+        const float *v = x + 256 * s;
+        mk_f32x16 lanes = 0;
+        for (int i = 0; i < 256; i += 16) lanes = mk_max_of(mk_abs16(mk_load16(v + i)), lanes);
+        float amax = 0;
+        for (int lane = 0; lane < 16; lane++) amax = lanes[lane] > amax ? lanes[lane] : amax;
+        memset(&out[s], 0, sizeof out[s]);
+        if (amax == 0) continue;
+        float max = 0;  // the first element of that magnitude, with its sign
+        for (int i = 0; i < 256; i += 16) {
+            mk_f32x16 chunk = mk_load16(v + i);
+            if (!__builtin_reduce_or((mk_abs16(chunk) == amax))) continue;
+            for (int j = 0; j < 16; j++) {
+                if (fabsf(chunk[j]) == amax) {
+                    max = chunk[j];
+                    break;
+                }
+            }
+            break;
+        }
+        float iscale = -127.0f / max;
+        for (int i = 0; i < 256; i += 16) {
+            mk_f32x16 rounded = (mk_code_range(mk_load16(v + i) * iscale) + magic) - magic;
+            i32x16 q = __builtin_convertvector(rounded, i32x16);
+            i8x16 codes = __builtin_convertvector(q, i8x16);
+            memcpy(out[s].q + i, &codes, sizeof codes);
+            out[s].sums[i / 32] += (int16_t)__builtin_reduce_add(q);
+        }
+        out[s].d = 1.0f / iscale;
+    }
+}
+
+static void mk_quantize_activations(moeckpt_weight_format format, const float *x, long tokens, long inputs, void *out) {
+    long bytes = moeckpt_quantized_activation_bytes(format, inputs);
+    for (long t = 0; t < tokens; t++) {
+        void *row = (unsigned char *)out + t * bytes;
+        if (format == MOECKPT_WEIGHTS_Q8_0 || format == MOECKPT_WEIGHTS_Q4_0) mk_quantize_q8_0(x + t * inputs, inputs, row);
+        else if (bytes > 0) mk_quantize_q8_K(x + t * inputs, inputs, row);
+    }
+}
+
+// The integer codes of 32 weights of a block (Q8_0, Q4_0: block b) or sub-block (the k-quants:
+// elements 32 j to 32 j + 31 of a super-block).
+MK_INLINE mk_i8x32 mk_q8_0_codes32(const unsigned char *block) { return mk_load_i8x32(block + 2); }
+MK_INLINE mk_i32x8 mk_q8_0_lanes(mk_i8x32 codes, const mk_q8_0_activations *a) {
+    return mk_signed_lanes4(codes, mk_load_i8x32(a->q), 1, 1);
+}
+/// Q4_0's codes q - 8 as q times the activations, less 8 times their sums by fours (no signs to move).
+MK_INLINE mk_u8x32 mk_q4_0_codes32(const unsigned char *block) { return mk_nibbles32(block + 2); }
+MK_INLINE mk_i32x8 mk_q4_0_lanes(mk_u8x32 codes, const mk_q8_0_activations *a) {
+    mk_i32x8 quads;
+    memcpy(&quads, a->quads, sizeof quads);
+    return mk_unsigned_lanes4(codes, mk_load_i8x32(a->q), 1, 1) - 8 * quads;
+}
+/// Each byte's bits `shift` up, under `mask` (16-bit shifts: the mask drops the neighbour's bits).
+MK_INLINE mk_u8x32 mk_bits(mk_u8x32 bytes, int shift, uint8_t mask) {
+    typedef uint16_t u16x16 __attribute__((ext_vector_type(16)));
+    return (mk_u8x32)((u16x16)bytes >> (uint16_t)shift) & mask;
+}
+MK_INLINE mk_u8x32 mk_load_u8x32(const unsigned char *p) {
+    mk_u8x32 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+/// The codes of sub-blocks 2p and 2p + 1 of a Q4_K super-block (low and high nibbles of 32 bytes),
+/// with Q5_K's fifth bits where `fifth` is not NULL.
+MK_INLINE void mk_k4_codes64(const unsigned char *nibbles, const unsigned char *fifth, int p, mk_u8x32 *even, mk_u8x32 *odd) {
+    mk_u8x32 bytes = mk_load_u8x32(nibbles + 32 * p);
+    *even = bytes & 0xF;
+    *odd = mk_bits(bytes, 4, 0xF);
+    if (fifth) {
+        mk_u8x32 high = mk_load_u8x32(fifth);
+        *even |= mk_bits(high, 2 * p, 1) << 4;
+        *odd |= mk_bits(high, 2 * p + 1, 1) << 4;
+    }
+}
+/// Q6_K's codes q - 32 of elements 32 j to 32 j + 31 (two 32-byte runs: low nibbles, high pairs).
+MK_INLINE mk_i8x32 mk_q6_K_codes32(const unsigned char *block, int j) {
+    mk_u8x32 low = mk_bits(mk_load_u8x32(block + (j >> 2) * 64 + (j & 1) * 32), ((j & 3) >> 1) * 4, 0xF);
+    mk_u8x32 high = mk_bits(mk_load_u8x32(block + 128 + (j >> 2) * 32), (j & 3) * 2, 3);
+    return (mk_i8x32)(low | high << 4) - 32;
+}
+
+/// Block b of a weight row times `group` tokens' Q8_0 activations, into chain `c` of each token
+/// (`c` a constant wherever it is inlined, so that the chains stay in registers).
+#define MK_Q8_0_STEP(codes, lanes_of, block_bytes, b, c)                                                       \
+    do {                                                                                                       \
+        const unsigned char *block = w + (b) * (block_bytes);                                                  \
+        __typeof__(codes(block)) weights = codes(block);                                                       \
+        float d = mk_f16_scale(block);                                                                         \
+        _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {                                   \
+            const mk_q8_0_activations *a = x + g * stride + (b);                                               \
+            mk_f32x8 lanes = __builtin_convertvector(lanes_of(weights, a), mk_f32x8);                           \
+            chains[g][c] = __builtin_elementwise_fma((mk_f32x8)(d * a->d), lanes, chains[g][c]);               \
+        }                                                                                                      \
+    } while (0)
+
+/// One weight row of 32-element blocks (Q8_0: `codes` mk_q8_0_codes32, 34 bytes a block; Q4_0)
+/// times `group` tokens' Q8_0 activations (rows `stride` blocks apart), into y (`ldy` apart).
+#define MK_DEFINE_Q8_0_DOTS(name, codes, lanes_of, block_bytes)                                                         \
+    MK_INLINE void name(                                                                                       \
+        const unsigned char *w, long blocks, const mk_q8_0_activations *x, long stride, float *y, long ldy,    \
+        const int group) {                                                                                     \
+        mk_f32x8 chains[4][4] = {{0}};                                                                         \
+        long b = 0;                                                                                            \
+        for (; b + 4 <= blocks; b += 4) {                                                                      \
+            MK_Q8_0_STEP(codes, lanes_of, block_bytes, b, 0);                                                            \
+            MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 1, 1);                                                        \
+            MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 2, 2);                                                        \
+            MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 3, 3);                                                        \
+        }                                                                                                      \
+        if (b < blocks) MK_Q8_0_STEP(codes, lanes_of, block_bytes, b, 0);                                                \
+        if (b + 1 < blocks) MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 1, 1);                                        \
+        if (b + 2 < blocks) MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 2, 2);                                        \
+        for (int g = 0; g < group; g++)                                                                        \
+            y[g * ldy] = mk_lane_sum8((chains[g][0] + chains[g][1]) + (chains[g][2] + chains[g][3]));          \
+    }
+MK_DEFINE_Q8_0_DOTS(mk_q8_0_int_dots, mk_q8_0_codes32, mk_q8_0_lanes, 34)
+MK_DEFINE_Q8_0_DOTS(mk_q4_0_int_dots, mk_q4_0_codes32, mk_q4_0_lanes, 18)
+
+/// The 8 scales and 8 minimums of a Q4_K or Q5_K super-block from its 12 packed bytes: ggml's
+/// get_scale_min_k4 for every sub-block at once, 4 bytes at a time.
+MK_INLINE void mk_k4_scales(const unsigned char *packed, uint8_t scales[8], uint8_t minimums[8]) {
+    uint32_t u[3];
+    memcpy(u, packed, sizeof u);
+    uint32_t words[4] = {
+        u[0] & 0x3F3F3F3F, (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4),
+        u[1] & 0x3F3F3F3F, ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4)};
+    memcpy(scales, words, 8);
+    memcpy(minimums, words + 2, 8);
+}
+
+/// One weight row of Q4_K (`fifth_at` 0, 144 bytes a super-block, nibbles at 16) or Q5_K (fifth
+/// bits at 16, nibbles at 48, 176 bytes) super-blocks times `group` tokens' Q8_K activations.
+#define MK_DEFINE_K4_DOTS(name, block_bytes, nibbles_at, fifth_at)                                              \
+    MK_INLINE void name(                                                                                       \
+        const unsigned char *w, long blocks, const mk_q8_K_activations *x, long stride, float *y, long ldy,    \
+        const int group) {                                                                                     \
+        mk_f32x8 chains[4] = {0, 0, 0, 0};                                                                     \
+        float minimums[4] = {0, 0, 0, 0};                                                                      \
+        for (long s = 0; s < blocks; s++) {                                                                    \
+            const unsigned char *block = w + s * (block_bytes);                                                \
+            uint8_t scales[8], mins[8];                                                                        \
+            mk_k4_scales(block + 4, scales, mins);                                                             \
+            mk_i32x8 lanes[4] = {0, 0, 0, 0};                                                                  \
+            _Pragma("clang loop unroll(full)") for (int p = 0; p < 4; p++) {                                   \
+                mk_u8x32 even, odd;                                                                            \
+                mk_k4_codes64(block + (nibbles_at), (fifth_at) ? block + (fifth_at) : NULL, p, &even, &odd);   \
+                _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {                           \
+                    const int8_t *q = x[g * stride + s].q + 64 * p;                                            \
+                    lanes[g] += mk_unsigned_lanes4(even, mk_load_i8x32(q), scales[2 * p], scales[2 * p])        \
+                        + mk_unsigned_lanes4(odd, mk_load_i8x32(q + 32), scales[2 * p + 1], scales[2 * p + 1]); \
+                }                                                                                              \
+            }                                                                                                  \
+            float d = mk_f16_scale(block), dmin = mk_f16_scale(block + 2);                                     \
+            _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {                               \
+                const mk_q8_K_activations *a = x + g * stride + s;                                             \
+                int offsets = 0;                                                                               \
+                for (int j = 0; j < 8; j++) offsets += mins[j] * a->sums[j];                                   \
+                chains[g] = __builtin_elementwise_fma((mk_f32x8)(d * a->d), __builtin_convertvector(lanes[g], mk_f32x8), chains[g]); \
+                minimums[g] = __builtin_fmaf(dmin * a->d, (float)offsets, minimums[g]);                        \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int g = 0; g < group; g++) y[g * ldy] = mk_lane_sum8(chains[g]) - minimums[g];                    \
+    }
+MK_DEFINE_K4_DOTS(mk_q4_K_int_dots, 144, 16, 0)
+MK_DEFINE_K4_DOTS(mk_q5_K_int_dots, 176, 48, 16)
+
+/// One weight row of Q6_K super-blocks times `group` tokens' Q8_K activations.
+MK_INLINE void mk_q6_K_int_dots(
+    const unsigned char *w, long blocks, const mk_q8_K_activations *x, long stride, float *y, long ldy, const int group) {
+    mk_f32x8 chains[4] = {0, 0, 0, 0};
+    for (long s = 0; s < blocks; s++) {
+        const unsigned char *block = w + s * 210;
+        mk_i32x8 lanes[4] = {0, 0, 0, 0};
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 8; j++) {
+            int16_t low = (int8_t)block[192 + 2 * j], high = (int8_t)block[193 + 2 * j];
+            mk_i8x32 weights = mk_q6_K_codes32(block, j);
+            _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
+                lanes[g] += mk_signed_lanes4(weights, mk_load_i8x32(x[g * stride + s].q + 32 * j), low, high);
+            }
+        }
+        float d = mk_f16_scale(block + 208);
+        _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
+            chains[g] = __builtin_elementwise_fma((mk_f32x8)(d * x[g * stride + s].d), __builtin_convertvector(lanes[g], mk_f32x8), chains[g]);
+        }
+    }
+    for (int g = 0; g < group; g++) y[g * ldy] = mk_lane_sum8(chains[g]);
+}
+
+/// Rows [row_begin, row_end) of the weight times `tokens` rows of quantized activations (as
+/// `quantize_activations` writes them), y [tokens, outputs]; one row at a time, as `dots`, each
+/// row's codes widened once for up to 4 tokens.
+#define MK_INT_DOTS_ROWS(dots, activation, block_elements)                                                     \
+    do {                                                                                                       \
+        long blocks = inputs / (block_elements), stride = moeckpt_quantized_activation_bytes(format, inputs) / (long)sizeof(activation); \
+        const activation *a = x;                                                                               \
+        for (long n = row_begin; n < row_end; n++) {                                                           \
+            const unsigned char *w = weight + n * row_bytes;                                                   \
+            long t = 0;                                                                                        \
+            for (; t + 4 <= tokens; t += 4) dots(w, blocks, a + t * stride, stride, y + t * outputs + n, outputs, 4); \
+            for (; t + 2 <= tokens; t += 2) dots(w, blocks, a + t * stride, stride, y + t * outputs + n, outputs, 2); \
+            if (t < tokens) dots(w, blocks, a + t * stride, stride, y + t * outputs + n, outputs, 1);          \
+        }                                                                                                      \
+    } while (0)
+
+static void mk_multiply_rows_quantized(
+    moeckpt_weight_format format, const void *weight_bytes, long row_begin, long row_end, long inputs, const void *x,
+    long tokens, float *y, long outputs) {
+    const unsigned char *weight = weight_bytes;
+    switch (format) {
+    case MOECKPT_WEIGHTS_Q8_0: {
+        long row_bytes = q8_0_bytes(inputs);
+        MK_INT_DOTS_ROWS(mk_q8_0_int_dots, mk_q8_0_activations, 32);
+        break;
+    }
+    case MOECKPT_WEIGHTS_Q4_0: {
+        long row_bytes = q4_0_bytes(inputs);
+        MK_INT_DOTS_ROWS(mk_q4_0_int_dots, mk_q8_0_activations, 32);
+        break;
+    }
+    case MOECKPT_WEIGHTS_Q4_K: {
+        long row_bytes = q4_K_bytes(inputs);
+        MK_INT_DOTS_ROWS(mk_q4_K_int_dots, mk_q8_K_activations, 256);
+        break;
+    }
+    case MOECKPT_WEIGHTS_Q5_K: {
+        long row_bytes = q5_K_bytes(inputs);
+        MK_INT_DOTS_ROWS(mk_q5_K_int_dots, mk_q8_K_activations, 256);
+        break;
+    }
+    case MOECKPT_WEIGHTS_Q6_K: {
+        long row_bytes = q6_K_bytes(inputs);
+        MK_INT_DOTS_ROWS(mk_q6_K_int_dots, mk_q8_K_activations, 256);
+        break;
+    }
+    default: break;
+    }
+}
