@@ -3,10 +3,11 @@ public enum Arithmetic: String, Sendable, CaseIterable {
     /// Every weight widened exactly to fp32 and multiplied by the fp32 activations, one defined
     /// sequence of roundings: what `verify` checks against transformers.
     case exact
-    /// llama.cpp's, where it differs: on ggml's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, a few
-    /// tokens' activations are quantized to 8 bits per block as ggml quantizes them, and blocks are
-    /// integer products (matrix_quantized.h). Faster, and closer to llama.cpp's logits; the
-    /// other weights, and more tokens (prefill), stay exact.
+    /// llama.cpp's: on ggml's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, activations are quantized
+    /// to 8 bits per block as ggml quantizes them, and blocks are integer products
+    /// (matrix_quantized.h), at every batch size; the other weights stay exact. Gives llama.cpp's
+    /// logits within float rounding (scripts/check_arithmetic_llama.py); faster for a few tokens,
+    /// slower for a prefill (docs/PERFORMANCE.md).
     case ggml
 }
 
@@ -23,6 +24,13 @@ public enum Linear {
 
     /// Up to this many tokens, products run as dot products on rows (`multiplyRows`).
     public static var maxDotTokens: Int { KernelVariant.selected.maxDotTokens }
+
+    /// Whether products of `tokens` rows on weights of `type` run as dot products on rows
+    /// (`multiplyRows`): a few tokens, or any number in ggml's arithmetic on a type it quantizes
+    /// activations for (as llama.cpp does at every batch size).
+    public static func runsOnRows(_ type: MatrixWeightType, inputs: Int, tokens: Int, variant: KernelVariant = .selected) -> Bool {
+        tokens <= variant.maxDotTokens || (arithmetic == .ggml && type.quantizedActivationBytes(inputs) != nil)
+    }
 
     /// - Parameters: x [rows, inputs], weight [outputs, inputs], bias [outputs] or nil, y [rows, outputs].
     public static func forward(
@@ -42,7 +50,7 @@ public enum Linear {
         variant: KernelVariant = .selected
     ) {
         guard rows > 0 else { return }
-        if rows <= variant.maxDotTokens {
+        if runsOnRows(type, inputs: inputs, tokens: rows, variant: variant) {
             multiplyRows(
                 type, weight: weight, scales: scales, outputs: outputs, inputs: inputs, x: x, tokens: rows, y: y,
                 threads: threads, variant: variant)
@@ -81,8 +89,8 @@ public enum Linear {
         }
     }
 
-    /// y [tokens, outputs] = x [tokens, inputs] · weightᵀ for at most `variant.maxDotTokens`
-    /// tokens, row-major, threads splitting the outputs.
+    /// y [tokens, outputs] = x [tokens, inputs] · weightᵀ, row-major, threads splitting the
+    /// outputs: for at most `variant.maxDotTokens` tokens, or any number where `runsOnRows`.
     public static func multiplyRows(
         _ type: MatrixWeightType, weight: UnsafeRawPointer, scales: BlockScales? = nil, outputs: Int, inputs: Int,
         x: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int,

@@ -19,6 +19,7 @@ struct VerifyCommand: ParsableCommand {
             Examples:
               moeckpt verify model-dir
               moeckpt verify converted.gguf --expected model-dir/expected.safetensors
+              moeckpt verify model.gguf --expected llama-logits.safetensors --arithmetic ggml --atol 1e-5
               moeckpt verify model.safetensors --config config.json --expected expected.safetensors --atol 1e-3
             """)
 
@@ -35,6 +36,7 @@ struct VerifyCommand: ParsableCommand {
     var rtol: Double?
 
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var arithmetic: ArithmeticOption
     @OptionGroup var description: ConfigOption
     @OptionGroup var output: JSONOption
 
@@ -50,7 +52,7 @@ struct VerifyCommand: ParsableCommand {
         for model in models {
             let report = try Verifier.verify(
                 model, expected: expected, atol: atol, rtol: rtol,
-                options: RunOptions(threads: threads.threads), loader: description.loader)
+                options: RunOptions(threads: threads.threads, arithmetic: arithmetic.arithmetic), loader: description.loader)
             if !output.json { print(Verifier.render(report)) }
             reports.append(report)
         }

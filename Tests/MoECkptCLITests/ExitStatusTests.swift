@@ -56,6 +56,14 @@ struct ExitStatusTests {
         let files = (json["tensors"] as! [[String: Any]]).map { ($0["name"] as! String, $0["file"] as? String) }
         #expect(files.count == weightMap.count && files.allSatisfy { weightMap[$0.0] == $0.1 })
 
+        let llama = Fixtures.path("gguf/qwen3-moe-q4_0")
+        for (arithmetic, status) in [("ggml", 0), ("exact", 1)] {
+            let result = try CLI.run([
+                "verify", llama + "/model.gguf", "--expected", llama + "/llamacpp/expected.safetensors", "--arithmetic", arithmetic,
+            ])
+            #expect(result.status == status, "--arithmetic \(arithmetic): \(result.stdout)\(result.stderr)")
+        }
+
         let verified = try CLI.run(["verify", "--json", Fixtures.path("models/tiny-mixtral"), Fixtures.path("models/switch_transformer")])
         #expect(verified.status == 0, "\(verified.stderr)")
         let reports = try JSONSerialization.jsonObject(with: Data(verified.stdout.utf8)) as! [[String: Any]]

@@ -615,7 +615,7 @@ struct ExpertFeedForward {
         let largestFirst = active.indices.sorted { (routing.tokens[active[$0]].count, $1) > (routing.tokens[active[$1]].count, $0) }
         let results = active.map { e in
             let count = routing.tokens[e].count
-            return SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: h * Self.layout(count).padded(count)))
+            return SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: h * layout(count).padded(count)))
         }
         defer { for result in results { result.base.deallocate() } }
         let threadsPerExpert = active.count >= threads ? 1 : threads
@@ -629,7 +629,7 @@ struct ExpertFeedForward {
         for (index, e) in active.enumerated() {
             routing.tokens[e].withUnsafeBufferPointer { selected in
                 routing.weights[e].withUnsafeBufferPointer { weights in
-                    Self.layout(selected.count).scatterAdd(
+                    layout(selected.count).scatterAdd(
                         results[index].base, features: h, rows: selected, weights: weights,
                         into: output)
                 }
@@ -637,10 +637,19 @@ struct ExpertFeedForward {
         }
     }
 
+    /// Whether an expert's `count` tokens run as dot products on rows (`Linear.runsOnRows`) in
+    /// all three of its projections.
+    func runsOnRows(_ count: Int) -> Bool {
+        guard let first = gate.layers.first else { return true }
+        return Linear.runsOnRows(first.weight.type, inputs: hidden, tokens: count)
+            && Linear.runsOnRows(up.layers[0].weight.type, inputs: hidden, tokens: count)
+            && Linear.runsOnRows(down.layers[0].weight.type, inputs: intermediate, tokens: count)
+    }
+
     /// Where an expert with `count` tokens keeps its activations: rows (panels one token wide) for
-    /// the dot products of few tokens, else the kernels' token panels.
-    static func layout(_ count: Int) -> TokenPanels {
-        count <= Linear.maxDotTokens ? TokenPanels(width: 1) : TokenPanels()
+    /// dot products, else the kernels' token panels.
+    func layout(_ count: Int) -> TokenPanels {
+        runsOnRows(count) ? TokenPanels(width: 1) : TokenPanels()
     }
 
     /// down(act(gate x) * up x) for one expert's tokens, into `result`, in `layout(tokens)`.
@@ -651,7 +660,7 @@ struct ExpertFeedForward {
         let (h, i) = (hidden, intermediate)
         let (w1, w3, w2) = (gate.layers[e].weight, up.layers[e].weight, down.layers[e].weight)
         let count = selected.count
-        let panels = Self.layout(count)
+        let panels = layout(count)
         let padded = panels.padded(count)
         let input = UnsafeMutablePointer<Float>.allocate(capacity: h * padded)
         let gate = UnsafeMutablePointer<Float>.allocate(capacity: i * padded)
@@ -663,7 +672,7 @@ struct ExpertFeedForward {
         }
         withExtendedLifetime((w1.owner, w3.owner, w2.owner)) {
             panels.gather(x, features: h, rows: selected, into: input, threads: threads)
-            if count <= Linear.maxDotTokens {
+            if runsOnRows(count) {
                 Linear.multiplyRows(
                     w1.type, weight: w1.base, scales: w1.scales, outputs: i, inputs: h, x: input, tokens: count, y: gate, threads: threads)
                 Linear.multiplyRows(
