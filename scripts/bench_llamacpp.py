@@ -9,7 +9,8 @@ interleaved, medians with their spread (docs/PERFORMANCE.md, "Against llama.cpp"
 - The weights: one GGUF per dtype (f32, f16, bf16, q8_0, q4_0), written by `moeckpt convert
   --dtype` (byte for byte the file llama.cpp's converter writes: docs/GGUF.md), and q4_k_m, made
   from the f32 file by llama.cpp's own quantizer. Both engines read that same file.
-- Each round, each dtype: `moeckpt bench FILE --what forward` on 1 and 512 tokens, and llama.cpp
+- Each round, each dtype: `moeckpt bench FILE --what forward` on 1 and 512 tokens (for q8_0,
+  q4_0 and q4_k_m, also with `--arithmetic ggml`, llama.cpp's own arithmetic), and llama.cpp
   (llama-cpp-python 0.3.36, 2 threads, f32 KV cache, every position's logits, as moeckpt computes
   them) on the same token counts; and the machine's read bandwidth and kernel peak
   (`bench --what bandwidth`, `--what linear`) in the same round.
@@ -24,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real_shape import ONE_TOKEN_REPEAT, bench, log, run, spread  # noqa: E402
 
 DTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m")
+# Also timed with `--arithmetic ggml` (llama.cpp's integer products on these blocks).
+GGML_ARITHMETIC = ("q8_0", "q4_0", "q4_k_m")
 # Q4_K_M (Q4_K with Q5_K, Q6_K and Q8_0 where llama.cpp's recipe puts them) is made from the f32
 # file by llama.cpp's own quantizer, through llama-cpp-python.
 QUANTIZE = """
@@ -56,6 +59,9 @@ def round_(args, files: dict) -> dict:
         for tokens in (1, 512):
             repeat = ONE_TOKEN_REPEAT if tokens == 1 else 3
             result[f"moeckpt {dtype} {tokens}"] = bench(m, gguf, "--what", "forward", "--tokens", tokens, "--repeat", repeat)["median"]
+            if dtype in GGML_ARITHMETIC:
+                result[f"moeckpt-ggml {dtype} {tokens}"] = bench(
+                    m, gguf, "--what", "forward", "--tokens", tokens, "--repeat", repeat, "--arithmetic", "ggml")["median"]
         if args.llama_python:
             theirs = json.loads(run([args.llama_python, str(Path(__file__).parent / "bench_real_shape.py"), "--worker", "llama",
                                      str(gguf)]))
@@ -93,15 +99,18 @@ def main() -> None:
         rounds.append(round_(args, files))
     values = lambda key: [rd[key] for rd in rounds if key in rd]
     print(f"read bandwidth {spread(values('bandwidth'))} GB/s, kernel peak (512 tokens, f32) {spread(values('peak'))} GFLOP/s")
-    print("| dtype | 512-token prefill, llama.cpp / moeckpt (ms) | speedup | 1 token, llama.cpp / moeckpt (ms) | speedup |")
-    print("|---|---|---|---|---|")
+    print("| dtype | arithmetic | 512-token prefill, llama.cpp / moeckpt (ms) | speedup | 1 token, llama.cpp / moeckpt (ms) | speedup |")
+    print("|---|---|---|---|---|---|")
     for dtype in files:
-        cells = []
-        for tokens in (512, 1):
-            ours, theirs = values(f"moeckpt {dtype} {tokens}"), values(f"llama {dtype} {tokens}")
-            ratio = "-" if not theirs else spread([t / o for t, o in zip(theirs, ours)]) + "x"
-            cells += [f"{spread(theirs, 1e3, 1) if theirs else '-'} / {spread(ours, 1e3, 1)}", ratio]
-        print(f"| {dtype} | " + " | ".join(cells) + " |")
+        for engine, arithmetic in (("moeckpt", "exact"), ("moeckpt-ggml", "ggml")):
+            if not values(f"{engine} {dtype} 1"):
+                continue
+            cells = []
+            for tokens in (512, 1):
+                ours, theirs = values(f"{engine} {dtype} {tokens}"), values(f"llama {dtype} {tokens}")
+                ratio = "-" if not theirs else spread([t / o for t, o in zip(theirs, ours)]) + "x"
+                cells += [f"{spread(theirs, 1e3, 1) if theirs else '-'} / {spread(ours, 1e3, 1)}", ratio]
+            print(f"| {dtype} | {arithmetic} | " + " | ".join(cells) + " |")
     print(json.dumps(rounds), file=sys.stderr)
 
 
