@@ -166,6 +166,8 @@ struct QuantizedArithmeticTests {
         // Ties: 127, the largest of its block and super-block, sets d = 1 and iscale = -1; Q8_0
         // rounds 2.5 and -0.5 away from zero, Q8_K to even.
         (x[64], x[65], x[66]) = (127, 2.5, -0.5)
+        // A super-block of one sign: sums of 32 codes near 32 x 127, times minimums up to 63.
+        for i in 256..<min(512, x.count) { x[i] = abs(x[i]) + 2 }
         for type in Self.types {
             let weights = Self.blocks(type, count: outputs * inputs, seed: 42)
             let rowBytes = type.bytes(inputs)
