@@ -15,7 +15,7 @@ long moeckpt_quantized_activation_bytes(moeckpt_weight_format format, long input
     if (inputs <= 0) return 0;
     switch (format) {
     case MOECKPT_WEIGHTS_Q8_0:
-    case MOECKPT_WEIGHTS_Q4_0: return inputs % 32 == 0 ? inputs / 32 * (long)sizeof(mk_q8_0_activations) : 0;
+    case MOECKPT_WEIGHTS_Q4_0: return inputs % 32 == 0 ? inputs + inputs / 32 * 8 : 0;  // codes, scales, sums
     case MOECKPT_WEIGHTS_Q4_K:
     case MOECKPT_WEIGHTS_Q5_K:
     case MOECKPT_WEIGHTS_Q6_K: return inputs % 256 == 0 ? inputs / 256 * (long)sizeof(mk_q8_K_activations) : 0;

@@ -16,13 +16,8 @@ typedef float mk_f32x32 __attribute__((ext_vector_type(32)));
 typedef uint32_t mk_u32x16 __attribute__((ext_vector_type(16)));
 typedef uint8_t mk_u8x16 __attribute__((ext_vector_type(16)));
 
-/// Quantized activations (matrix_quantized.h): ggml's Q8_0 with its F16 scale widened and the sums
-/// of its codes by fours, and Q8_K with the sums of its codes per 32.
-typedef struct mk_q8_0_activations {
-    float d;
-    int8_t q[32];
-    int32_t quads[8];
-} mk_q8_0_activations;
+/// Quantized activations (matrix_quantized.h): ggml's Q8_K with the sums of its codes per 32. (Q8_0
+/// rows are three arrays: the codes, each block's scale, each block's sum.)
 typedef struct mk_q8_K_activations {
     float d;
     int16_t sums[8];

@@ -10,11 +10,11 @@
 //   (fp32), and the sum of q per 32 (for the k-quants' minimums).
 // Then each weight row times each activation row is exact integer arithmetic within its block
 // and fp32 arithmetic across blocks:
-// - lanes: per 32 elements, 8 int32 lanes, lane l the exact sum over elements 4l..4l+3 of weight
-//   code times activation code, times the sub-block scale of the k-quants (Q6_K: each 16's own);
-// - Q8_0, Q4_0 (code q - 8): per block b, an 8-lane chain b mod 4 takes fma(dw db, lanes, chain)
-//   (dw db: the two F16 scales' product, exact); the row is the lane sum, in order, of
-//   (chain 0 + chain 1) + (chain 2 + chain 3);
+// - k-quant lanes: per 32 elements, 8 int32 lanes, lane l the exact sum over elements 4l..4l+3 of
+//   weight code times activation code, times the sub-block scale (Q6_K: each 16's own);
+// - Q8_0, Q4_0 (code q - 8): per block b, the exact integer total T of its 32 products, and
+//   chain b mod 8 (a lane of 8) takes fma(dw db, T, chain) (dw db: the two F16 scales' product,
+//   exact); the row is the lane sum, in order;
 // - Q4_K, Q5_K, Q6_K: per super-block, the lanes of its 8 sub-blocks summed exactly (under 2^24,
 //   so converted exactly), then one chain fma(dw dx, lanes, chain); Q4_K and Q5_K also keep a
 //   scalar chain fma(dmin dx, sum of m_j times sub-block j's activation sum, minimums); the row is
@@ -113,8 +113,13 @@ MK_INLINE float mk_f16_rounded(float v) {
     return mk_from_bits(bits);
 }
 
-/// ggml's Q8_0 of one token's k (a multiple of 32) activations.
-static void mk_quantize_q8_0(const float *x, long k, mk_q8_0_activations *out) {
+/// One token's Q8_0 activations of k elements: the codes (k bytes), then each block's scale (F16
+/// rounded, widened: k / 32 floats), then each block's sum of codes (k / 32 int32).
+#define MK_Q8_0_SCALES(row, k) ((const float *)((const unsigned char *)(row) + (k)))
+#define MK_Q8_0_SUMS(row, k) ((const int32_t *)((const unsigned char *)(row) + (k) + (k) / 8))
+
+/// ggml's Q8_0 of one token's k (a multiple of 32) activations, into that layout.
+static void mk_quantize_q8_0(const float *x, long k, unsigned char *out) {
     typedef int32_t i32x16 __attribute__((ext_vector_type(16)));
     typedef int8_t i8x16 __attribute__((ext_vector_type(16)));
     for (long b = 0; b < k / 32; b++) {
@@ -122,17 +127,19 @@ static void mk_quantize_q8_0(const float *x, long k, mk_q8_0_activations *out) {
         mk_f32x16 lanes = mk_max_of(mk_abs16(low), mk_abs16(high));
         float amax = 0;
         for (int lane = 0; lane < 16; lane++) amax = lanes[lane] > amax ? lanes[lane] : amax;
-        float d = amax / 127.0f, inverse = d != 0 ? 1.0f / d : 0.0f;
-        out[b].d = mk_f16_rounded(d);
+        float d = amax / 127.0f, inverse = d != 0 ? 1.0f / d : 0.0f, scale = mk_f16_rounded(d);
+        int32_t sum = 0;
         for (int half = 0; half < 2; half++) {
             mk_f32x16 v = mk_code_range((half == 0 ? low : high) * inverse);
             // roundf: the truncation, plus one away from zero where the rest is a half or more.
             mk_f32x16 truncated = __builtin_convertvector(__builtin_convertvector(v, i32x16), mk_f32x16), rest = v - truncated;
             i32x16 q = __builtin_convertvector(truncated, i32x16) + (i32x16)(rest >= 0.5f) * -1 + (i32x16)(rest <= -0.5f);
             i8x16 codes = __builtin_convertvector(q, i8x16);
-            memcpy(out[b].q + 16 * half, &codes, sizeof codes);
-            for (int quad = 0; quad < 4; quad++) out[b].quads[4 * half + quad] = q[4 * quad] + q[4 * quad + 1] + q[4 * quad + 2] + q[4 * quad + 3];
+            memcpy(out + 32 * b + 16 * half, &codes, sizeof codes);
+            sum += __builtin_reduce_add(q);
         }
+        memcpy(out + k + 4 * b, &scale, sizeof scale);
+        memcpy(out + k + k / 8 + 4 * b, &sum, sizeof sum);
     }
 }
 
@@ -185,16 +192,14 @@ static void mk_quantize_activations(moeckpt_weight_format format, const float *x
 // The integer codes of 32 weights of a block (Q8_0, Q4_0: block b) or sub-block (the k-quants:
 // elements 32 j to 32 j + 31 of a super-block).
 MK_INLINE mk_i8x32 mk_q8_0_codes32(const unsigned char *block) { return mk_load_i8x32(block + 2); }
-MK_INLINE mk_i32x8 mk_q8_0_lanes(mk_i8x32 codes, const mk_q8_0_activations *a) {
-    return mk_signed_lanes4(codes, mk_load_i8x32(a->q), 1, 1);
-}
-/// Q4_0's codes q - 8 as q times the activations, less 8 times their sums by fours (no signs to move).
+MK_INLINE mk_i32x8 mk_q8_0_lanes(mk_i8x32 codes, const int8_t *x) { return mk_signed_lanes4(codes, mk_load_i8x32(x), 1, 1); }
+/// Q4_0's codes q (0-15) times the activations; the offset, 8 times the activations' sum, is taken
+/// from the block's total (`MK_Q4_0_OFFSET`), so that no sign has to move.
 MK_INLINE mk_u8x32 mk_q4_0_codes32(const unsigned char *block) { return mk_nibbles32(block + 2); }
-MK_INLINE mk_i32x8 mk_q4_0_lanes(mk_u8x32 codes, const mk_q8_0_activations *a) {
-    mk_i32x8 quads;
-    memcpy(&quads, a->quads, sizeof quads);
-    return mk_unsigned_lanes4(codes, mk_load_i8x32(a->q), 1, 1) - 8 * quads;
-}
+MK_INLINE mk_i32x8 mk_q4_0_lanes(mk_u8x32 codes, const int8_t *x) { return mk_unsigned_lanes4(codes, mk_load_i8x32(x), 1, 1); }
+#define MK_Q8_0_OFFSET 0
+#define MK_Q4_0_OFFSET 8
+
 /// Each byte's bits `shift` up, under `mask` (16-bit shifts: the mask drops the neighbour's bits).
 MK_INLINE mk_u8x32 mk_bits(mk_u8x32 bytes, int shift, uint8_t mask) {
     typedef uint16_t u16x16 __attribute__((ext_vector_type(16)));
@@ -224,42 +229,86 @@ MK_INLINE mk_i8x32 mk_q6_K_codes32(const unsigned char *block, int j) {
     return (mk_i8x32)(low | high << 4) - 32;
 }
 
-/// Block b of a weight row times `group` tokens' Q8_0 activations, into chain `c` of each token
-/// (`c` a constant wherever it is inlined, so that the chains stay in registers).
-#define MK_Q8_0_STEP(codes, lanes_of, block_bytes, b, c)                                                       \
-    do {                                                                                                       \
-        const unsigned char *block = w + (b) * (block_bytes);                                                  \
-        __typeof__(codes(block)) weights = codes(block);                                                       \
-        float d = mk_f16_scale(block);                                                                         \
-        _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {                                   \
-            const mk_q8_0_activations *a = x + g * stride + (b);                                               \
-            mk_f32x8 lanes = __builtin_convertvector(lanes_of(weights, a), mk_f32x8);                           \
-            chains[g][c] = __builtin_elementwise_fma((mk_f32x8)(d * a->d), lanes, chains[g][c]);               \
-        }                                                                                                      \
-    } while (0)
+/// The lanes of two blocks' products summed in fours: lanes 0-3 the first block's, 4-7 the second's.
+MK_INLINE mk_i32x8 mk_pair_sums(mk_i32x8 first, mk_i32x8 second) {
+    return __builtin_shufflevector(first, second, 0, 1, 2, 3, 8, 9, 10, 11)
+        + __builtin_shufflevector(first, second, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+/// Two pairs' sums (blocks 0, 1 and 2, 3) in twos: lanes [0 0 2 2 1 1 3 3] by block.
+MK_INLINE mk_i32x8 mk_quad_sums(mk_i32x8 first, mk_i32x8 second) {
+    return __builtin_shufflevector(first, second, 0, 1, 8, 9, 4, 5, 12, 13)
+        + __builtin_shufflevector(first, second, 2, 3, 10, 11, 6, 7, 14, 15);
+}
+/// Two quads' sums (blocks 0-3 and 4-7): the 8 blocks' totals, in block order.
+MK_INLINE mk_i32x8 mk_block_totals(mk_i32x8 first, mk_i32x8 second) {
+    mk_i32x8 totals = __builtin_shufflevector(first, second, 0, 2, 4, 6, 8, 10, 12, 14)
+        + __builtin_shufflevector(first, second, 1, 3, 5, 7, 9, 11, 13, 15);
+    return __builtin_shufflevector(totals, totals, 0, 2, 1, 3, 4, 6, 5, 7);
+}
 
-/// One weight row of 32-element blocks (Q8_0: `codes` mk_q8_0_codes32, 34 bytes a block; Q4_0)
-/// times `group` tokens' Q8_0 activations (rows `stride` blocks apart), into y (`ldy` apart).
-#define MK_DEFINE_Q8_0_DOTS(name, codes, lanes_of, block_bytes)                                                         \
+/// The F16 scales of 8 blocks `stride` bytes apart, widened (as `mk_f16_scale`).
+MK_INLINE mk_f32x8 mk_f16_scales8(const unsigned char *first, long stride) {
+#if MK_HAS_F16C
+    typedef _Float16 f16x8 __attribute__((ext_vector_type(8)));
+    f16x8 halves;
+    for (int i = 0; i < 8; i++) memcpy((_Float16 *)&halves + i, first + i * stride, 2);
+    return __builtin_convertvector(halves, mk_f32x8);
+#else
+    mk_f32x8 scales;
+    for (int i = 0; i < 8; i++) scales[i] = mk_f16_at(first + i * stride);
+    return scales;
+#endif
+}
+
+/// One weight row of 32-element blocks (Q8_0, 34 bytes a block; Q4_0, 18) times `group` tokens'
+/// Q8_0 activations (rows `stride` bytes apart, of k), into y (`ldy` apart). Eight blocks at a
+/// time: their lanes summed into the 8 totals of one vector, one conversion and one fused
+/// multiply-add for the 8.
+#define MK_DEFINE_Q8_0_DOTS(name, codes, lanes_of, block_bytes, offset)                                        \
     MK_INLINE void name(                                                                                       \
-        const unsigned char *w, long blocks, const mk_q8_0_activations *x, long stride, float *y, long ldy,    \
+        const unsigned char *w, long blocks, long k, const unsigned char *x, long stride, float *y, long ldy,   \
         const int group) {                                                                                     \
-        mk_f32x8 chains[4][4] = {{0}};                                                                         \
+        mk_f32x8 chains[4] = {0, 0, 0, 0};                                                                     \
         long b = 0;                                                                                            \
-        for (; b + 4 <= blocks; b += 4) {                                                                      \
-            MK_Q8_0_STEP(codes, lanes_of, block_bytes, b, 0);                                                            \
-            MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 1, 1);                                                        \
-            MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 2, 2);                                                        \
-            MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 3, 3);                                                        \
+        for (; b + 8 <= blocks; b += 8) {                                                                      \
+            mk_i32x8 quads[4][2];                                                                              \
+            _Pragma("clang loop unroll(full)") for (int q = 0; q < 2; q++) {                                   \
+                mk_i32x8 pairs[4][2];                                                                          \
+                _Pragma("clang loop unroll(full)") for (int p = 0; p < 2; p++) {                               \
+                    long first = b + 4 * q + 2 * p;                                                            \
+                    __typeof__(codes(w)) w0 = codes(w + first * (block_bytes));                                \
+                    __typeof__(codes(w)) w1 = codes(w + (first + 1) * (block_bytes));                          \
+                    _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {                       \
+                        const int8_t *a = (const int8_t *)(x + g * stride) + 32 * first;                       \
+                        pairs[g][p] = mk_pair_sums(lanes_of(w0, a), lanes_of(w1, a + 32));                     \
+                    }                                                                                          \
+                }                                                                                              \
+                _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) quads[g][q] = mk_quad_sums(pairs[g][0], pairs[g][1]); \
+            }                                                                                                  \
+            mk_f32x8 dw = mk_f16_scales8(w + b * (block_bytes), (block_bytes));                                \
+            _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {                               \
+                const unsigned char *row = x + g * stride;                                                     \
+                mk_i32x8 totals = mk_block_totals(quads[g][0], quads[g][1]), sums;                             \
+                mk_f32x8 dx;                                                                                   \
+                memcpy(&sums, MK_Q8_0_SUMS(row, k) + b, sizeof sums);                                          \
+                memcpy(&dx, MK_Q8_0_SCALES(row, k) + b, sizeof dx);                                            \
+                if (offset) totals -= (offset) * sums;                                                         \
+                chains[g] = __builtin_elementwise_fma(dw * dx, __builtin_convertvector(totals, mk_f32x8), chains[g]); \
+            }                                                                                                  \
         }                                                                                                      \
-        if (b < blocks) MK_Q8_0_STEP(codes, lanes_of, block_bytes, b, 0);                                                \
-        if (b + 1 < blocks) MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 1, 1);                                        \
-        if (b + 2 < blocks) MK_Q8_0_STEP(codes, lanes_of, block_bytes, b + 2, 2);                                        \
-        for (int g = 0; g < group; g++)                                                                        \
-            y[g * ldy] = mk_lane_sum8((chains[g][0] + chains[g][1]) + (chains[g][2] + chains[g][3]));          \
+        for (; b < blocks; b++) {                                                                              \
+            __typeof__(codes(w)) w0 = codes(w + b * (block_bytes));                                            \
+            float d = mk_f16_scale(w + b * (block_bytes));                                                     \
+            for (int g = 0; g < group; g++) {                                                                  \
+                const unsigned char *row = x + g * stride;                                                     \
+                int total = __builtin_reduce_add(lanes_of(w0, (const int8_t *)row + 32 * b)) - (offset) * MK_Q8_0_SUMS(row, k)[b]; \
+                chains[g][b & 7] = __builtin_fmaf(d * MK_Q8_0_SCALES(row, k)[b], (float)total, chains[g][b & 7]); \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int g = 0; g < group; g++) y[g * ldy] = mk_lane_sum8(chains[g]);                                  \
     }
-MK_DEFINE_Q8_0_DOTS(mk_q8_0_int_dots, mk_q8_0_codes32, mk_q8_0_lanes, 34)
-MK_DEFINE_Q8_0_DOTS(mk_q4_0_int_dots, mk_q4_0_codes32, mk_q4_0_lanes, 18)
+MK_DEFINE_Q8_0_DOTS(mk_q8_0_int_dots, mk_q8_0_codes32, mk_q8_0_lanes, 34, MK_Q8_0_OFFSET)
+MK_DEFINE_Q8_0_DOTS(mk_q4_0_int_dots, mk_q4_0_codes32, mk_q4_0_lanes, 18, MK_Q4_0_OFFSET)
 
 /// The 8 scales and 8 minimums of a Q4_K or Q5_K super-block from its 12 packed bytes: ggml's
 /// get_scale_min_k4 for every sub-block at once, 4 bytes at a time.
@@ -288,8 +337,9 @@ MK_INLINE int mk_minimum_offsets(const uint8_t minimums[8], const int16_t sums[8
 /// bits at 16, nibbles at 48, 176 bytes) super-blocks times `group` tokens' Q8_K activations.
 #define MK_DEFINE_K4_DOTS(name, block_bytes, nibbles_at, fifth_at)                                              \
     MK_INLINE void name(                                                                                       \
-        const unsigned char *w, long blocks, const mk_q8_K_activations *x, long stride, float *y, long ldy,    \
-        const int group) {                                                                                     \
+        const unsigned char *w, long blocks, long k, const mk_q8_K_activations *x, long stride, float *y,      \
+        long ldy, const int group) {                                                                           \
+        (void)k;                                                                                               \
         mk_f32x8 chains[4] = {0, 0, 0, 0};                                                                     \
         float minimums[4] = {0, 0, 0, 0};                                                                      \
         for (long s = 0; s < blocks; s++) {                                                                    \
@@ -321,7 +371,9 @@ MK_DEFINE_K4_DOTS(mk_q5_K_int_dots, 176, 48, 16)
 
 /// One weight row of Q6_K super-blocks times `group` tokens' Q8_K activations.
 MK_INLINE void mk_q6_K_int_dots(
-    const unsigned char *w, long blocks, const mk_q8_K_activations *x, long stride, float *y, long ldy, const int group) {
+    const unsigned char *w, long blocks, long k, const mk_q8_K_activations *x, long stride, float *y, long ldy,
+    const int group) {
+    (void)k;
     mk_f32x8 chains[4] = {0, 0, 0, 0};
     for (long s = 0; s < blocks; s++) {
         const unsigned char *block = w + s * 210;
@@ -356,15 +408,15 @@ MK_INLINE void mk_q6_K_int_dots(
                 long n1 = mk_min(row_end, n0 + row_block), t = t0;                                             \
                 for (; t + 4 <= t1; t += 4) {                                                                  \
                     for (long n = n0; n < n1; n++)                                                             \
-                        dots(weight + n * row_bytes, blocks, a + t * stride, stride, y + t * outputs + n, outputs, 4); \
+                        dots(weight + n * row_bytes, blocks, inputs, a + t * stride, stride, y + t * outputs + n, outputs, 4); \
                 }                                                                                              \
                 for (; t + 2 <= t1; t += 2) {                                                                  \
                     for (long n = n0; n < n1; n++)                                                             \
-                        dots(weight + n * row_bytes, blocks, a + t * stride, stride, y + t * outputs + n, outputs, 2); \
+                        dots(weight + n * row_bytes, blocks, inputs, a + t * stride, stride, y + t * outputs + n, outputs, 2); \
                 }                                                                                              \
                 if (t < t1) {                                                                                  \
                     for (long n = n0; n < n1; n++)                                                             \
-                        dots(weight + n * row_bytes, blocks, a + t * stride, stride, y + t * outputs + n, outputs, 1); \
+                        dots(weight + n * row_bytes, blocks, inputs, a + t * stride, stride, y + t * outputs + n, outputs, 1); \
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
@@ -377,12 +429,12 @@ static void mk_multiply_rows_quantized(
     switch (format) {
     case MOECKPT_WEIGHTS_Q8_0: {
         long row_bytes = q8_0_bytes(inputs);
-        MK_INT_DOTS_ROWS(mk_q8_0_int_dots, mk_q8_0_activations, 32);
+        MK_INT_DOTS_ROWS(mk_q8_0_int_dots, unsigned char, 32);
         break;
     }
     case MOECKPT_WEIGHTS_Q4_0: {
         long row_bytes = q4_0_bytes(inputs);
-        MK_INT_DOTS_ROWS(mk_q4_0_int_dots, mk_q8_0_activations, 32);
+        MK_INT_DOTS_ROWS(mk_q4_0_int_dots, unsigned char, 32);
         break;
     }
     case MOECKPT_WEIGHTS_Q4_K: {
