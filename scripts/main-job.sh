@@ -17,8 +17,8 @@ same() {  # same FILE REFERENCE WHAT
 }
 
 echo "== moeckpt verify: every shipped model against PyTorch's outputs"
-# (a quantized GGUF's dequantized/expected.safetensors is checked below, against its model)
-models=$(find fixtures/models fixtures/hdf5 fixtures/gguf -name expected.safetensors -not -path '*/dequantized/*' -printf '%h\n' | sort)
+# (a quantized GGUF's dequantized/ and llamacpp/expected.safetensors are checked below, against its model)
+models=$(find fixtures/models fixtures/hdf5 fixtures/gguf -name expected.safetensors -not -path '*/dequantized/*' -not -path '*/llamacpp/*' -printf '%h\n' | sort)
 # shellcheck disable=SC2086
 "$bin" verify $models
 
@@ -81,6 +81,8 @@ echo "ok    Qwen3-MoE --dtype q8_0 GGUF verifies within Q8_0's error (atol 0.2)"
 for q in q8_0 q4_0 q4_k_m; do
   "$bin" verify "fixtures/gguf/qwen3-moe-$q/model.gguf" --expected "fixtures/gguf/qwen3-moe-$q/dequantized/expected.safetensors" > /dev/null
   echo "ok    llama.cpp's $q GGUF computes transformers' logits on its dequantized weights (1e-4)"
+  "$bin" verify "fixtures/gguf/qwen3-moe-$q/model.gguf" --expected "fixtures/gguf/qwen3-moe-$q/llamacpp/expected.safetensors" --arithmetic ggml > /dev/null
+  echo "ok    llama.cpp's $q GGUF, --arithmetic ggml, computes llama.cpp's own logits (1e-5)"
 done
 "$bin" compare fixtures/tokenizers/byte-level fixtures/tokenizers/byte-level/converter.gguf > /dev/null
 echo "ok    compare: llama.cpp's own GGUF of a Qwen3-MoE is equivalent to the original"

@@ -79,12 +79,6 @@ MK_INLINE mk_u8x32 mk_nibbles32(const unsigned char *p) {
         25, 26, 27, 28, 29, 30, 31);
 }
 
-MK_INLINE mk_u8x32 mk_join16(mk_u8x16 low, mk_u8x16 high) {
-    return __builtin_shufflevector(
-        low, high, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
-        28, 29, 30, 31);
-}
-
 /// Where a lane is NaN, `a > b` is false: NaN lanes are left out of a maximum.
 MK_INLINE mk_f32x16 mk_max_of(mk_f32x16 a, mk_f32x16 b) {
     mk_u32x16 take = (mk_u32x16)(a > b);
