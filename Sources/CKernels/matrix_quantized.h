@@ -28,14 +28,20 @@ typedef int16_t mk_i16x16 __attribute__((ext_vector_type(16)));
 typedef int32_t mk_i32x8 __attribute__((ext_vector_type(8)));
 typedef int32_t mk_i32x16 __attribute__((ext_vector_type(16)));
 
-/// The 8 lanes of 32 products: lane l = (l < 4 ? low : high) times the sum over elements 4l..4l+3
-/// of a b, a unsigned; exact for a <= 128, |b| <= 127 (every pair sum fits an int16).
-MK_INLINE mk_i32x8 mk_unsigned_lanes4(mk_u8x32 a, mk_i8x32 b, int16_t low, int16_t high) {
+/// acc plus the 8 lanes of 32 products: lane l gets (l < 4 ? low : high) times the sum over
+/// elements 4l..4l+3 of a b, a unsigned; exact for a <= 128, |b| <= 127 (every pair sum fits an
+/// int16).
+MK_INLINE mk_i32x8 mk_add_lanes4(mk_i32x8 acc, mk_u8x32 a, mk_i8x32 b, int16_t low, int16_t high) {
 #if MK_HAS_X86_PAIR_PRODUCTS
-    // Pairs of products summed into int16, then pairs of those times the scale into int32.
+    // Pairs of products summed into int16, then pairs of those times the scale into int32 (with
+    // VNNI, that and the sum in one instruction).
     __m256i pairs = _mm256_maddubs_epi16((__m256i)a, (__m256i)b);
     __m256i scales = _mm256_setr_epi16(low, low, low, low, low, low, low, low, high, high, high, high, high, high, high, high);
-    return (mk_i32x8)_mm256_madd_epi16(pairs, scales);
+#if MK_HAS_VNNI
+    return (mk_i32x8)_mm256_dpwssd_epi32((__m256i)acc, pairs, scales);
+#else
+    return acc + (mk_i32x8)_mm256_madd_epi16(pairs, scales);
+#endif
 #else
     typedef int16_t i16x32 __attribute__((ext_vector_type(32)));
     i16x32 products = __builtin_convertvector(a, i16x32) * __builtin_convertvector(b, i16x32);
@@ -43,19 +49,29 @@ MK_INLINE mk_i32x8 mk_unsigned_lanes4(mk_u8x32 a, mk_i8x32 b, int16_t low, int16
         + __builtin_shufflevector(products, products, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const mk_i32x16 select = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
     mk_i32x16 scaled = __builtin_convertvector(pairs, mk_i32x16) * (low + select * (high - low));
-    return __builtin_shufflevector(scaled, scaled, 0, 2, 4, 6, 8, 10, 12, 14)
+    return acc + __builtin_shufflevector(scaled, scaled, 0, 2, 4, 6, 8, 10, 12, 14)
         + __builtin_shufflevector(scaled, scaled, 1, 3, 5, 7, 9, 11, 13, 15);
 #endif
 }
 
-/// The same for a signed: |a| times b with a's sign (ggml's x86 way), for |a| <= 128.
-MK_INLINE mk_i32x8 mk_signed_lanes4(mk_i8x32 a, mk_i8x32 b, int16_t low, int16_t high) {
+/// The same with scale 1 (with VNNI, the 4 products and their sum in one instruction).
+MK_INLINE mk_i32x8 mk_add_products4(mk_i32x8 acc, mk_u8x32 a, mk_i8x32 b) {
+#if MK_HAS_VNNI
+    return (mk_i32x8)_mm256_dpbusd_epi32((__m256i)acc, (__m256i)a, (__m256i)b);
+#else
+    return mk_add_lanes4(acc, a, b, 1, 1);
+#endif
+}
+
+/// Signed a times b as |a| (unsigned) times b with a's sign (ggml's x86 way), for |a| <= 128.
+MK_INLINE void mk_move_signs(mk_i8x32 a, mk_i8x32 b, mk_u8x32 *magnitude, mk_i8x32 *signed_b) {
 #if MK_HAS_X86_PAIR_PRODUCTS
-    return mk_unsigned_lanes4(
-        (mk_u8x32)_mm256_sign_epi8((__m256i)a, (__m256i)a), (mk_i8x32)_mm256_sign_epi8((__m256i)b, (__m256i)a), low, high);
+    *magnitude = (mk_u8x32)_mm256_sign_epi8((__m256i)a, (__m256i)a);
+    *signed_b = (mk_i8x32)_mm256_sign_epi8((__m256i)b, (__m256i)a);
 #else
     mk_i8x32 negative = (mk_i8x32)(a < 0);  // all ones where a < 0
-    return mk_unsigned_lanes4((mk_u8x32)((a ^ negative) - negative), (b ^ negative) - negative, low, high);
+    *magnitude = (mk_u8x32)((a ^ negative) - negative);
+    *signed_b = (b ^ negative) - negative;
 #endif
 }
 
@@ -186,11 +202,16 @@ static void mk_quantize_activations(moeckpt_weight_format format, const float *x
 // The integer codes of 32 weights of a block (Q8_0, Q4_0: block b) or sub-block (the k-quants:
 // elements 32 j to 32 j + 31 of a super-block).
 MK_INLINE mk_i8x32 mk_q8_0_codes32(const unsigned char *block) { return mk_load_i8x32(block + 2); }
-MK_INLINE mk_i32x8 mk_q8_0_lanes(mk_i8x32 codes, const int8_t *x) { return mk_signed_lanes4(codes, mk_load_i8x32(x), 1, 1); }
+MK_INLINE mk_i32x8 mk_q8_0_lanes(mk_i8x32 codes, const int8_t *x) {
+    mk_u8x32 magnitude;
+    mk_i8x32 signed_x;
+    mk_move_signs(codes, mk_load_i8x32(x), &magnitude, &signed_x);
+    return mk_add_products4((mk_i32x8)0, magnitude, signed_x);
+}
 /// Q4_0's codes q (0-15) times the activations; the offset, 8 times the activations' sum, is taken
 /// from the block's total (`MK_Q4_0_OFFSET`), so that no sign has to move.
 MK_INLINE mk_u8x32 mk_q4_0_codes32(const unsigned char *block) { return mk_nibbles32(block + 2); }
-MK_INLINE mk_i32x8 mk_q4_0_lanes(mk_u8x32 codes, const int8_t *x) { return mk_unsigned_lanes4(codes, mk_load_i8x32(x), 1, 1); }
+MK_INLINE mk_i32x8 mk_q4_0_lanes(mk_u8x32 codes, const int8_t *x) { return mk_add_products4((mk_i32x8)0, codes, mk_load_i8x32(x)); }
 #define MK_Q8_0_OFFSET 0
 #define MK_Q4_0_OFFSET 8
 
@@ -346,8 +367,8 @@ MK_INLINE int mk_minimum_offsets(const uint8_t minimums[8], const int16_t sums[8
                 mk_k4_codes64(block + (nibbles_at), (fifth_at) ? block + (fifth_at) : NULL, p, &even, &odd);   \
                 _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {                           \
                     const int8_t *q = x[g * stride + s].q + 64 * p;                                            \
-                    lanes[g] += mk_unsigned_lanes4(even, mk_load_i8x32(q), scales[2 * p], scales[2 * p])        \
-                        + mk_unsigned_lanes4(odd, mk_load_i8x32(q + 32), scales[2 * p + 1], scales[2 * p + 1]); \
+                    lanes[g] = mk_add_lanes4(lanes[g], even, mk_load_i8x32(q), scales[2 * p], scales[2 * p]);   \
+                    lanes[g] = mk_add_lanes4(lanes[g], odd, mk_load_i8x32(q + 32), scales[2 * p + 1], scales[2 * p + 1]); \
                 }                                                                                              \
             }                                                                                                  \
             float d = mk_f16_scale(block), dmin = mk_f16_scale(block + 2);                                     \
@@ -376,7 +397,10 @@ MK_INLINE void mk_q6_K_int_dots(
             int16_t low = (int8_t)block[192 + 2 * j], high = (int8_t)block[193 + 2 * j];
             mk_i8x32 weights = mk_q6_K_codes32(block, j);
             _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
-                lanes[g] += mk_signed_lanes4(weights, mk_load_i8x32(x[g * stride + s].q + 32 * j), low, high);
+                mk_u8x32 magnitude;
+                mk_i8x32 signed_x;
+                mk_move_signs(weights, mk_load_i8x32(x[g * stride + s].q + 32 * j), &magnitude, &signed_x);
+                lanes[g] = mk_add_lanes4(lanes[g], magnitude, signed_x, low, high);
             }
         }
         float d = mk_f16_scale(block + 208);

@@ -109,6 +109,9 @@ public enum KernelVariant: String, Sendable, CaseIterable {
     case avx2
     /// AVX-512, 8 x 32 register tiles.
     case avx512
+    /// AVX-512 with VNNI: the same, with the integer products of `Arithmetic.ggml` in one
+    /// instruction.
+    case avx512VNNI = "avx512-vnni"
     /// The AVX-512 variant's tiles compiled for AVX2: for the tests, on machines without AVX-512.
     case avx512LogicOnAVX2 = "avx512-logic"
 
@@ -117,6 +120,7 @@ public enum KernelVariant: String, Sendable, CaseIterable {
         case .generic: moeckpt_kernels_generic()
         case .avx2: moeckpt_kernels_avx2()
         case .avx512: moeckpt_kernels_avx512()
+        case .avx512VNNI: moeckpt_kernels_avx512_vnni()
         case .avx512LogicOnAVX2: moeckpt_kernels_avx512_logic_on_avx2()
         }
     }
@@ -128,6 +132,7 @@ public enum KernelVariant: String, Sendable, CaseIterable {
         case .generic: return true
         case .avx2, .avx512LogicOnAVX2: return CPUFeatures.runsAVX2
         case .avx512: return CPUFeatures.runsAVX512
+        case .avx512VNNI: return CPUFeatures.runsAVX512VNNI
         }
     }
 
@@ -138,7 +143,7 @@ public enum KernelVariant: String, Sendable, CaseIterable {
         {
             return variant
         }
-        return [.avx512, .avx2].first(where: \.isSupported) ?? .generic
+        return [.avx512VNNI, .avx512, .avx2].first(where: \.isSupported) ?? .generic
     }()
 
     /// The variant's table; only supported variants are ever asked.
@@ -221,4 +226,6 @@ public enum CPUFeatures {
     public static let runsAVX2 = moeckpt_cpu_runs_avx2_kernels() != 0
     /// AVX-512 F, BW, DQ and VL, with the OS saving the registers.
     public static let runsAVX512 = moeckpt_cpu_runs_avx512_kernels() != 0
+    /// That and AVX-512 VNNI.
+    public static let runsAVX512VNNI = moeckpt_cpu_runs_avx512_vnni_kernels() != 0
 }

@@ -6,7 +6,7 @@ public enum Arithmetic: String, Sendable, CaseIterable {
     /// llama.cpp's: on ggml's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, activations are quantized
     /// to 8 bits per block as ggml quantizes them, and blocks are integer products
     /// (matrix_quantized.h), at every batch size; the other weights stay exact. Gives llama.cpp's
-    /// logits within float rounding (scripts/check_arithmetic_llama.py); faster for a few tokens,
+    /// logits within float rounding (scripts/make_llamacpp_logits.py); faster for a few tokens,
     /// slower for a prefill (docs/PERFORMANCE.md).
     case ggml
 }

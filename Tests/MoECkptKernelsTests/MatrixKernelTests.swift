@@ -465,7 +465,7 @@ struct MatrixKernelVariantTests {
     @Test func variantsAndTheirTiles() {
         #expect(KernelVariant.generic.isSupported)
         for variant in KernelVariant.allCases where variant.isSupported {
-            let wide = variant == .avx512 || variant == .avx512LogicOnAVX2
+            let wide = [.avx512, .avx512VNNI, .avx512LogicOnAVX2].contains(variant)
             #expect(variant.rowTile == (wide ? 8 : 6) && variant.tokenPanel == (wide ? 32 : 16), "\(variant)")
             #expect(variant.maxDotTokens == 4)
         }
@@ -475,7 +475,13 @@ struct MatrixKernelVariantTests {
             #expect(KernelVariant.avx512LogicOnAVX2.isSupported == CPUFeatures.runsAVX2)
         }
         #endif
-        let widest = [KernelVariant.avx512, .avx2].first(where: \.isSupported) ?? .generic
+        #if arch(x86_64)
+        if KernelVariant.avx512VNNI.kernels != nil {
+            #expect(KernelVariant.avx512VNNI.isSupported == CPUFeatures.runsAVX512VNNI)
+            #expect(!CPUFeatures.runsAVX512VNNI || CPUFeatures.runsAVX512)
+        }
+        #endif
+        let widest = [KernelVariant.avx512VNNI, .avx512, .avx2].first(where: \.isSupported) ?? .generic
         #expect(getenv("MOECKPT_KERNELS") != nil || KernelVariant.selected == widest)
     }
 }

@@ -108,6 +108,8 @@ const moeckpt_kernels *moeckpt_kernels_generic(void);
 const moeckpt_kernels *moeckpt_kernels_avx2(void);
 /// AVX-512 (F, BW, DQ, VL): 8 x 32 tiles on 32 zmm registers. NULL where not built.
 const moeckpt_kernels *moeckpt_kernels_avx512(void);
+/// The AVX-512 variant with VNNI (its integer products in one instruction). NULL where not built.
+const moeckpt_kernels *moeckpt_kernels_avx512_vnni(void);
 /// The AVX-512 variant's tiles compiled for AVX2, so that their logic is tested on any x86-64-v3
 /// machine (the instruction selection is the compiler's). NULL where not built.
 const moeckpt_kernels *moeckpt_kernels_avx512_logic_on_avx2(void);
@@ -115,5 +117,6 @@ const moeckpt_kernels *moeckpt_kernels_avx512_logic_on_avx2(void);
 /// Whether this CPU and OS run the AVX2 (x86-64-v3) and AVX-512 variants.
 int moeckpt_cpu_runs_avx2_kernels(void);
 int moeckpt_cpu_runs_avx512_kernels(void);
+int moeckpt_cpu_runs_avx512_vnni_kernels(void);
 
 #endif
