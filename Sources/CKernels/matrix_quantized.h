@@ -440,6 +440,304 @@ MK_INLINE void mk_q6_K_int_dots(
         }                                                                                                      \
     } while (0)
 
+#if MK_HAS_VNNI
+// Prefill with VNNI (Q8_0, Q4_0): 16 weight rows in the lanes of one vector. A group's rows are
+// repacked once per call so that step i of block b holds each row's codes 4i..4i+3 side by side:
+// one `vpdpbusd` with a token's 4 activation codes broadcast adds 64 products, and after a block's
+// 8 steps each lane holds one row's exact block total (the row kernels' horizontal sums are gone).
+// Chain c (the blocks b = c mod 8) runs on its own over all tokens, its eighth of the codes in L1,
+// and is added into y: the row kernels' fp32 sequence, so the same bits.
+enum { mk_group_rows = 16, mk_group_tokens = 4 };
+#ifndef MK_GROUP_MIN_TOKENS
+#define MK_GROUP_MIN_TOKENS 8
+#endif
+
+/// Rows [n, n + 16) of a Q8_0 or Q4_0 weight (rows past `row_end` as zeros): codes [blocks][8][16]
+/// x 4 bytes, unsigned (Q8_0's plus 128, taken back with 128 times the activations' sum), then
+/// the scales [blocks][16].
+MK_INLINE void mk_repack_group(
+    moeckpt_weight_format format, const unsigned char *weight, long row_bytes, long n, long row_end, long blocks,
+    unsigned char *codes, float *scales) {
+    const int q8 = format == MOECKPT_WEIGHTS_Q8_0;
+    const long block_bytes = q8 ? 34 : 18;
+    typedef uint32_t u32x8 __attribute__((ext_vector_type(8)));
+    for (int r = 0; r < mk_group_rows; r++) {
+        const unsigned char *row = weight + (n + r) * row_bytes;
+        for (long b = 0; b < blocks; b++) {
+            mk_u8x32 values = 0;
+            float scale = 0;
+            if (n + r < row_end) {
+                const unsigned char *block = row + b * block_bytes;
+                values = q8 ? (mk_u8x32)mk_q8_0_codes32(block) + 128 : mk_q4_0_codes32(block);
+                scale = mk_f16_scale(block);
+            }
+            unsigned char *out = codes + b * 8 * 64 + 4 * r;
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < 8; i++) {
+                uint32_t four = ((u32x8)values)[i];
+                memcpy(out + i * 64, &four, 4);
+            }
+            scales[b * mk_group_rows + r] = scale;
+        }
+    }
+}
+
+/// Chain c of two groups (32 rows) times `group` tokens' Q8_0 activations (rows `stride` bytes
+/// apart), into y (`ldy` apart; stored where c is 0, added to after): lanes of rows past
+/// `valid` are not stored.
+MK_INLINE void mk_group_chain(
+    const unsigned char *codes, const float *scales, long blocks, long k, int c, int32_t offset,
+    const unsigned char *x, long stride, float *y, long ldy, __mmask16 valid0, __mmask16 valid1, const int group) {
+    const long group_bytes = blocks * 512;
+    __m512 chains[2][mk_group_tokens];
+    _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) chains[0][t] = chains[1][t] = _mm512_setzero_ps();
+    for (long b = c; b < blocks; b += 8) {
+        __m512i totals[2][mk_group_tokens];
+        _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) {
+            totals[0][t] = totals[1][t] = _mm512_set1_epi32(-offset * MK_Q8_0_SUMS(x + t * stride, k)[b]);
+        }
+        const unsigned char *w = codes + b * 512;
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 8; i++) {
+            __m512i w0 = _mm512_loadu_si512(w + i * 64), w1 = _mm512_loadu_si512(w + group_bytes + i * 64);
+            _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) {
+                int32_t four;
+                memcpy(&four, x + t * stride + 32 * b + 4 * i, 4);
+                __m512i a = _mm512_set1_epi32(four);
+                totals[0][t] = _mm512_dpbusd_epi32(totals[0][t], w0, a);
+                totals[1][t] = _mm512_dpbusd_epi32(totals[1][t], w1, a);
+            }
+        }
+        __m512 dw0 = _mm512_loadu_ps(scales + b * 16), dw1 = _mm512_loadu_ps(scales + blocks * 16 + b * 16);
+        _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) {
+            __m512 dx = _mm512_set1_ps(MK_Q8_0_SCALES(x + t * stride, k)[b]);
+            chains[0][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw0, dx), _mm512_cvtepi32_ps(totals[0][t]), chains[0][t]);
+            chains[1][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw1, dx), _mm512_cvtepi32_ps(totals[1][t]), chains[1][t]);
+        }
+    }
+    _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) {
+        float *out = y + t * ldy;
+        if (c > 0) {
+            chains[0][t] = _mm512_add_ps(_mm512_maskz_loadu_ps(valid0, out), chains[0][t]);
+            chains[1][t] = _mm512_add_ps(_mm512_maskz_loadu_ps(valid1, out + 16), chains[1][t]);
+        }
+        _mm512_mask_storeu_ps(out, valid0, chains[0][t]);
+        _mm512_mask_storeu_ps(out + 16, valid1, chains[1][t]);
+    }
+}
+
+/// Q8_0 or Q4_0 rows [row_begin, row_end) times `tokens` tokens' Q8_0 activations, 32 rows at a
+/// time. False where the scratch cannot be had (the row kernels then run).
+static int mk_multiply_groups(
+    moeckpt_weight_format format, const unsigned char *weight, long row_bytes, long row_begin, long row_end,
+    long inputs, const unsigned char *x, long tokens, float *y, long outputs) {
+    long blocks = inputs / 32, stride = moeckpt_quantized_activation_bytes(format, inputs);
+    unsigned char *codes = malloc(2 * blocks * (512 + 64));
+    if (!codes) return 0;
+    float *scales = (float *)(codes + 2 * blocks * 512);
+    int32_t offset = format == MOECKPT_WEIGHTS_Q8_0 ? 128 : 8;
+    for (long n = row_begin; n < row_end; n += 2 * mk_group_rows) {
+        mk_repack_group(format, weight, row_bytes, n, row_end, blocks, codes, scales);
+        mk_repack_group(format, weight, row_bytes, n + 16, row_end, blocks, codes + blocks * 512, scales + blocks * 16);
+        long rows = row_end - n;
+        __mmask16 valid0 = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1);
+        __mmask16 valid1 = rows >= 32 ? 0xFFFF : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
+        for (int c = 0; c < 8; c++) {
+            long t = 0;
+            for (; t + mk_group_tokens <= tokens; t += mk_group_tokens) {
+                mk_group_chain(codes, scales, blocks, inputs, c, offset, x + t * stride, stride, y + t * outputs + n, outputs, valid0, valid1, mk_group_tokens);
+            }
+            for (; t < tokens; t++) {
+                mk_group_chain(codes, scales, blocks, inputs, c, offset, x + t * stride, stride, y + t * outputs + n, outputs, valid0, valid1, 1);
+            }
+        }
+    }
+    free(codes);
+    return 1;
+}
+
+// The k-quants the same way, with `vpdpwssd`: each code times its sub-block's scale is an int16
+// (at most 63 x 31 for Q5_K, 32 x 128 for Q6_K) and meets the activations widened to int16, two
+// products a lane. Lane l of the row kernels (elements 4l..4l+3 of every sub-block, summed
+// exactly) is pass l here, its own chain over the super-blocks; pass 8 is Q4_K's and Q5_K's
+// chain of minimums.
+
+/// One super-block of Q4_K, Q5_K or Q6_K: its 256 codes, each times its scale, and d, dmin and the
+/// 8 minimums (0 for Q6_K).
+MK_INLINE void mk_k_quant_scaled(
+    moeckpt_weight_format format, const unsigned char *block, int16_t codes[256], float *d, float *dmin, int16_t minimums[8]) {
+    typedef int16_t i16x32 __attribute__((ext_vector_type(32)));
+    if (format == MOECKPT_WEIGHTS_Q6_K) {
+        for (int j = 0; j < 8; j++) {
+            i16x32 q = __builtin_convertvector(mk_q6_K_codes32(block, j), i16x32);
+            int16_t low = (int8_t)block[192 + 2 * j], high = (int8_t)block[193 + 2 * j];
+            i16x32 scales = __builtin_shufflevector((i16x32)low, (i16x32)high, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47);
+            i16x32 scaled = q * scales;
+            memcpy(codes + 32 * j, &scaled, sizeof scaled);
+            minimums[j] = 0;
+        }
+        *d = mk_f16_scale(block + 208);
+        *dmin = 0;
+        return;
+    }
+    const int q5 = format == MOECKPT_WEIGHTS_Q5_K;
+    uint8_t scales[8], mins[8];
+    mk_k4_scales(block + 4, scales, mins);
+    for (int p = 0; p < 4; p++) {
+        mk_u8x32 even, odd;
+        mk_k4_codes64(block + (q5 ? 48 : 16), q5 ? block + 16 : NULL, p, &even, &odd);
+        i16x32 low = __builtin_convertvector(even, i16x32) * (int16_t)scales[2 * p];
+        i16x32 high = __builtin_convertvector(odd, i16x32) * (int16_t)scales[2 * p + 1];
+        memcpy(codes + 64 * p, &low, sizeof low);
+        memcpy(codes + 64 * p + 32, &high, sizeof high);
+    }
+    for (int j = 0; j < 8; j++) minimums[j] = mins[j];
+    *d = mk_f16_scale(block);
+    *dmin = mk_f16_scale(block + 2);
+}
+
+/// Rows [n, n + 16) of a k-quant weight (rows past `row_end` as zeros), per super-block s: the
+/// scaled codes [pass l][sub-block j][pair h][16 rows] x 2 int16 (elements 32j + 4l + 2h, + 1),
+/// 8 KiB; then d, dmin [blocks][16] and the minimums [blocks][4 pairs][16 rows] x 2 int16.
+MK_INLINE void mk_repack_k_group(
+    moeckpt_weight_format format, const unsigned char *weight, long row_bytes, long block_bytes, long n, long row_end,
+    long blocks, int16_t *codes, float *d, float *dmin, int16_t *minimums) {
+    int16_t scaled[mk_group_rows][256], mins[mk_group_rows][8];
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(128));
+    const __m512i row_minimums = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(4));
+    for (long s = 0; s < blocks; s++) {
+        for (int r = 0; r < mk_group_rows; r++) {
+            if (n + r < row_end) {
+                mk_k_quant_scaled(format, weight + (n + r) * row_bytes + s * block_bytes, scaled[r], d + s * 16 + r, dmin + s * 16 + r, mins[r]);
+            } else {
+                memset(scaled[r], 0, sizeof scaled[r]);
+                memset(mins[r], 0, sizeof mins[r]);
+                d[s * 16 + r] = dmin[s * 16 + r] = 0;
+            }
+        }
+        // Each 64-byte line: one pair of elements of all 16 rows (a gather of 4 bytes 512 apart).
+        int16_t *out = codes + s * 4096;
+        for (int l = 0; l < 8; l++) {
+            for (int j = 0; j < 8; j++) {
+                for (int h = 0; h < 2; h++) {
+                    const int16_t *first = &scaled[0][32 * j + 4 * l + 2 * h];
+                    _mm512_storeu_si512(out + ((l * 8 + j) * 2 + h) * 32, _mm512_i32gather_epi32(rows, first, 4));
+                }
+            }
+        }
+        for (int p = 0; p < 4; p++) {
+            _mm512_storeu_si512(minimums + (s * 4 + p) * 32, _mm512_i32gather_epi32(row_minimums, &mins[0][2 * p], 4));
+        }
+    }
+}
+
+/// The repacked k-quant rows of two groups (`group_stride` int16 apart) as one pointer set.
+typedef struct mk_k_groups {
+    const int16_t *codes, *minimums;
+    const float *d, *dmin;
+    long codes_stride, minimums_stride, scales_stride;
+} mk_k_groups;
+
+/// Pass l (0-7: lane l's chain; 8: the minimums' chain) of two groups times `group` tokens: their
+/// activations (`x`, Q8_K, `stride` apart) and the codes widened (`wide`, `wide_stride` int16 apart),
+/// into y: lane 0 stored, lanes 1-7 added, the minimums subtracted.
+MK_INLINE void mk_k_group_pass(
+    const mk_k_groups *w, long blocks, int l, const mk_q8_K_activations *x, long stride, const int16_t *wide,
+    long wide_stride, float *y, long ldy, __mmask16 valid0, __mmask16 valid1, const int group) {
+    __m512 chains[2][mk_group_tokens];
+    _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) chains[0][t] = chains[1][t] = _mm512_setzero_ps();
+    for (long s = 0; s < blocks; s++) {
+        __m512i totals[2][mk_group_tokens];
+        _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) totals[0][t] = totals[1][t] = _mm512_setzero_si512();
+        __m512 scale0, scale1;
+        if (l < 8) {
+            const int16_t *c = w->codes + s * 4096 + l * 512;
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; i++) {
+                __m512i w0 = _mm512_loadu_si512(c + i * 32), w1 = _mm512_loadu_si512(c + w->codes_stride + i * 32);
+                int element = 32 * (i >> 1) + 4 * l + 2 * (i & 1);
+                _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) {
+                    int32_t two;
+                    memcpy(&two, wide + t * wide_stride + s * 256 + element, 4);
+                    __m512i a = _mm512_set1_epi32(two);
+                    totals[0][t] = _mm512_dpwssd_epi32(totals[0][t], w0, a);
+                    totals[1][t] = _mm512_dpwssd_epi32(totals[1][t], w1, a);
+                }
+            }
+            scale0 = _mm512_loadu_ps(w->d + s * 16), scale1 = _mm512_loadu_ps(w->d + w->scales_stride + s * 16);
+        } else {
+            const int16_t *m = w->minimums + s * 128;
+            _Pragma("clang loop unroll(full)") for (int p = 0; p < 4; p++) {
+                __m512i m0 = _mm512_loadu_si512(m + p * 32), m1 = _mm512_loadu_si512(m + w->minimums_stride + p * 32);
+                _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) {
+                    int32_t two;
+                    memcpy(&two, x[t * stride + s].sums + 2 * p, 4);
+                    __m512i a = _mm512_set1_epi32(two);
+                    totals[0][t] = _mm512_dpwssd_epi32(totals[0][t], m0, a);
+                    totals[1][t] = _mm512_dpwssd_epi32(totals[1][t], m1, a);
+                }
+            }
+            scale0 = _mm512_loadu_ps(w->dmin + s * 16), scale1 = _mm512_loadu_ps(w->dmin + w->scales_stride + s * 16);
+        }
+        _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) {
+            __m512 dx = _mm512_set1_ps(x[t * stride + s].d);
+            chains[0][t] = _mm512_fmadd_ps(_mm512_mul_ps(scale0, dx), _mm512_cvtepi32_ps(totals[0][t]), chains[0][t]);
+            chains[1][t] = _mm512_fmadd_ps(_mm512_mul_ps(scale1, dx), _mm512_cvtepi32_ps(totals[1][t]), chains[1][t]);
+        }
+    }
+    _Pragma("clang loop unroll(full)") for (int t = 0; t < group; t++) {
+        float *out = y + t * ldy;
+        if (l > 0) {
+            __m512 y0 = _mm512_maskz_loadu_ps(valid0, out), y1 = _mm512_maskz_loadu_ps(valid1, out + 16);
+            chains[0][t] = l < 8 ? _mm512_add_ps(y0, chains[0][t]) : _mm512_sub_ps(y0, chains[0][t]);
+            chains[1][t] = l < 8 ? _mm512_add_ps(y1, chains[1][t]) : _mm512_sub_ps(y1, chains[1][t]);
+        }
+        _mm512_mask_storeu_ps(out, valid0, chains[0][t]);
+        _mm512_mask_storeu_ps(out + 16, valid1, chains[1][t]);
+    }
+}
+
+/// Q4_K, Q5_K or Q6_K rows [row_begin, row_end) times `tokens` tokens' Q8_K activations, 32 rows
+/// at a time. False where the scratch cannot be had (the row kernels then run).
+static int mk_multiply_k_groups(
+    moeckpt_weight_format format, const unsigned char *weight, long row_bytes, long block_bytes, long row_begin,
+    long row_end, long inputs, const mk_q8_K_activations *x, long tokens, float *y, long outputs) {
+    long blocks = inputs / 256, stride = moeckpt_quantized_activation_bytes(format, inputs) / (long)sizeof *x;
+    long codes_stride = blocks * 4096, minimums_stride = blocks * 128, scales_stride = blocks * 16;
+    size_t bytes = sizeof(int16_t) * (size_t)(2 * codes_stride + 2 * minimums_stride + tokens * inputs)
+        + sizeof(float) * (size_t)(4 * scales_stride);
+    int16_t *scratch = malloc(bytes);
+    if (!scratch) return 0;
+    int16_t *codes = scratch, *minimums = codes + 2 * codes_stride, *wide = minimums + 2 * minimums_stride;
+    float *d = (float *)(wide + tokens * inputs), *dmin = d + 2 * scales_stride;
+    for (long t = 0; t < tokens; t++) {
+        for (long s = 0; s < blocks; s++) {
+            for (int e = 0; e < 256; e++) wide[t * inputs + s * 256 + e] = x[t * stride + s].q[e];
+        }
+    }
+    const mk_k_groups groups = {codes, minimums, d, dmin, codes_stride, minimums_stride, scales_stride};
+    const int passes = format == MOECKPT_WEIGHTS_Q6_K ? 8 : 9;
+    for (long n = row_begin; n < row_end; n += 2 * mk_group_rows) {
+        for (int g = 0; g < 2; g++) {
+            mk_repack_k_group(
+                format, weight, row_bytes, block_bytes, n + 16 * g, row_end, blocks, codes + g * codes_stride,
+                d + g * scales_stride, dmin + g * scales_stride, minimums + g * minimums_stride);
+        }
+        long rows = row_end - n;
+        __mmask16 valid0 = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1);
+        __mmask16 valid1 = rows >= 32 ? 0xFFFF : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
+        for (int l = 0; l < passes; l++) {
+            long t = 0;
+            for (; t + mk_group_tokens <= tokens; t += mk_group_tokens) {
+                mk_k_group_pass(&groups, blocks, l, x + t * stride, stride, wide + t * inputs, inputs, y + t * outputs + n, outputs, valid0, valid1, mk_group_tokens);
+            }
+            for (; t < tokens; t++) {
+                mk_k_group_pass(&groups, blocks, l, x + t * stride, stride, wide + t * inputs, inputs, y + t * outputs + n, outputs, valid0, valid1, 1);
+            }
+        }
+    }
+    free(scratch);
+    return 1;
+}
+#endif
+
 static void mk_multiply_rows_quantized(
     moeckpt_weight_format format, const void *weight_bytes, long row_begin, long row_end, long inputs, const void *x,
     long tokens, float *y, long outputs) {
@@ -447,26 +745,41 @@ static void mk_multiply_rows_quantized(
     switch (format) {
     case MOECKPT_WEIGHTS_Q8_0: {
         long row_bytes = q8_0_bytes(inputs);
+#if MK_HAS_VNNI
+        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_groups(format, weight, row_bytes, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
+#endif
         MK_INT_DOTS_ROWS(mk_q8_0_int_dots, unsigned char, 32);
         break;
     }
     case MOECKPT_WEIGHTS_Q4_0: {
         long row_bytes = q4_0_bytes(inputs);
+#if MK_HAS_VNNI
+        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_groups(format, weight, row_bytes, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
+#endif
         MK_INT_DOTS_ROWS(mk_q4_0_int_dots, unsigned char, 32);
         break;
     }
     case MOECKPT_WEIGHTS_Q4_K: {
         long row_bytes = q4_K_bytes(inputs);
+#if MK_HAS_VNNI
+        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 144, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
+#endif
         MK_INT_DOTS_ROWS(mk_q4_K_int_dots, mk_q8_K_activations, 256);
         break;
     }
     case MOECKPT_WEIGHTS_Q5_K: {
         long row_bytes = q5_K_bytes(inputs);
+#if MK_HAS_VNNI
+        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 176, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
+#endif
         MK_INT_DOTS_ROWS(mk_q5_K_int_dots, mk_q8_K_activations, 256);
         break;
     }
     case MOECKPT_WEIGHTS_Q6_K: {
         long row_bytes = q6_K_bytes(inputs);
+#if MK_HAS_VNNI
+        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 210, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
+#endif
         MK_INT_DOTS_ROWS(mk_q6_K_int_dots, mk_q8_K_activations, 256);
         break;
     }
