@@ -629,6 +629,13 @@ MK_INLINE void mk_repack_k_group(
     }
 }
 
+/// acc plus pairs of int16 products, as one `vpdpwssd` (which clang otherwise splits into
+/// `vpmaddwd` and `vpaddd`, two instructions).
+MK_INLINE __m512i mk_dpwssd(__m512i acc, __m512i a, __m512i b) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+
 /// The repacked k-quant rows of two groups (`group_stride` int16 apart) as one pointer set.
 typedef struct mk_k_groups {
     const int16_t *codes, *minimums;
@@ -657,8 +664,8 @@ MK_INLINE void mk_k_group_pass(
                     int32_t two;
                     memcpy(&two, wide + t * wide_stride + s * 256 + element, 4);
                     __m512i a = _mm512_set1_epi32(two);
-                    totals[0][t] = _mm512_dpwssd_epi32(totals[0][t], w0, a);
-                    totals[1][t] = _mm512_dpwssd_epi32(totals[1][t], w1, a);
+                    totals[0][t] = mk_dpwssd(totals[0][t], w0, a);
+                    totals[1][t] = mk_dpwssd(totals[1][t], w1, a);
                 }
             }
             scale0 = _mm512_loadu_ps(w->d + s * 16), scale1 = _mm512_loadu_ps(w->d + w->scales_stride + s * 16);
