@@ -448,8 +448,14 @@ MK_INLINE void mk_q6_K_int_dots(
 // Chain c (the blocks b = c mod 8) runs on its own over all tokens, its eighth of the codes in L1,
 // and is added into y: the row kernels' fp32 sequence, so the same bits.
 enum { mk_group_rows = 16, mk_group_tokens = 4 };
+// The fewest tokens for which repacking pays (Zen 4, a 4-layer Mixtral of hidden 1024 in Q4_0 and
+// Q4_K_M: a Q4_0 forward of 8 tokens 17-18 -> 14.6-18.5 ms; Q4_K's repacking costs more, and 8
+// or 32 tokens were slower in groups, 128 faster).
 #ifndef MK_GROUP_MIN_TOKENS
 #define MK_GROUP_MIN_TOKENS 8
+#endif
+#ifndef MK_K_GROUP_MIN_TOKENS
+#define MK_K_GROUP_MIN_TOKENS 48
 #endif
 
 /// Rows [n, n + 16) of a Q8_0 or Q4_0 weight (rows past `row_end` as zeros): codes [blocks][8][16]
@@ -769,7 +775,7 @@ static void mk_multiply_rows_quantized(
     case MOECKPT_WEIGHTS_Q4_K: {
         long row_bytes = q4_K_bytes(inputs);
 #if MK_HAS_VNNI
-        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 144, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
+        if (tokens >= MK_K_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 144, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
 #endif
         MK_INT_DOTS_ROWS(mk_q4_K_int_dots, mk_q8_K_activations, 256);
         break;
@@ -777,7 +783,7 @@ static void mk_multiply_rows_quantized(
     case MOECKPT_WEIGHTS_Q5_K: {
         long row_bytes = q5_K_bytes(inputs);
 #if MK_HAS_VNNI
-        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 176, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
+        if (tokens >= MK_K_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 176, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
 #endif
         MK_INT_DOTS_ROWS(mk_q5_K_int_dots, mk_q8_K_activations, 256);
         break;
@@ -785,7 +791,7 @@ static void mk_multiply_rows_quantized(
     case MOECKPT_WEIGHTS_Q6_K: {
         long row_bytes = q6_K_bytes(inputs);
 #if MK_HAS_VNNI
-        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 210, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
+        if (tokens >= MK_K_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 210, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
 #endif
         MK_INT_DOTS_ROWS(mk_q6_K_int_dots, mk_q8_K_activations, 256);
         break;
