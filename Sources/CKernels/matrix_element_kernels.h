@@ -9,7 +9,8 @@
 #ifndef MK_AFFINE
 #define MK_AFFINE 0
 #endif
-// With MK_PAIR, a block format of 32 elements that also reads whole blocks (`<format>_pair`).
+// With MK_PAIR, a format that also reads 32 elements at once (`<format>_pair`): the block formats
+// of 32 (whole blocks), and F16 (one NaN check for 32).
 #ifndef MK_PAIR
 #define MK_PAIR 0
 #endif
@@ -227,14 +228,19 @@ MK_INLINE void E_(mk_dots_tokens)(
     const float *scale_row = E_SCALE_ROW(n);
     (void)scale_row;
 #if MK_PAIR
-    // Rows of a block format hold whole blocks: k16 is k, a multiple of 32.
-    for (long i = 0; i < k16; i += 32) {
+    // Rows of a block format hold whole blocks (k16 is k, a multiple of 32); F16's may end in 16.
+    long i = 0;
+    for (; i + 32 <= k16; i += 32) {
         mk_f32x16 low, high;
         E_PAIR(w, i, &low, &high);
         _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) {
             a[g] = __builtin_elementwise_fma(low, mk_load16(x + g * k + i), a[g]);
             b[g] = __builtin_elementwise_fma(high, mk_load16(x + g * k + i + 16), b[g]);
         }
+    }
+    if (i < k16) {
+        mk_f32x16 v = E_VECTOR(w, i);
+        _Pragma("clang loop unroll(full)") for (int g = 0; g < group; g++) E_ACCUMULATE(v, x + g * k + i, i, a[g], b[g]);
     }
 #elif MK_SUPER
     // Rows of a super-block format hold whole super-blocks: k16 is k, a multiple of 256.

@@ -107,6 +107,27 @@ MK_INLINE mk_f32x16 f16_vector(const unsigned char *base, long index) {
     return (mk_f32x16)(bits | sign);
 }
 
+/// 32 F16s from `index`: the two vectors of `f16_vector`, with one NaN check for both (a format
+/// whose rows need not be whole pairs: the callers take a last 16 with `f16_vector`).
+MK_INLINE void f16_pair(const unsigned char *base, long index, mk_f32x16 *low, mk_f32x16 *high) {
+#if MK_HAS_F16C
+    typedef uint16_t u16x32 __attribute__((ext_vector_type(32)));
+    u16x32 halves;
+    memcpy(&halves, base + 2 * index, sizeof halves);
+    if (!__builtin_reduce_or(((halves & 0x7C00) == 0x7C00) & ((halves & 0x3FF) != 0))) {
+        typedef _Float16 f16x32 __attribute__((ext_vector_type(32)));
+        f16x32 values;
+        memcpy(&values, &halves, sizeof values);
+        mk_f32x32 wide = __builtin_convertvector(values, mk_f32x32);
+        *low = __builtin_shufflevector(wide, wide, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        *high = __builtin_shufflevector(wide, wide, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+        return;
+    }
+#endif
+    *low = f16_vector(base, index);
+    *high = f16_vector(base, index + 16);
+}
+
 // E2M1 (FP4) codes widened by building their fp32 bits: sign, exponent e + 126, the mantissa
 // bit; 0.5 for the subnormal code. Exact.
 MK_INLINE float mk_e2m1_scalar(unsigned code) {

@@ -458,6 +458,9 @@ enum { mk_group_rows = 16, mk_group_tokens = 4 };
 #define MK_K_GROUP_MIN_TOKENS 48
 #endif
 
+/// The lanes of a group with `rows` rows left (all 16 from 16, none from 0).
+MK_INLINE __mmask16 mk_rows_mask(long rows) { return rows >= 16 ? 0xFFFF : rows <= 0 ? 0 : (__mmask16)((1u << rows) - 1); }
+
 /// Rows [n, n + 16) of a Q8_0 or Q4_0 weight (rows past `row_end` as zeros): codes [blocks][8][16]
 /// x 4 bytes, unsigned (Q8_0's plus 128, taken back with 128 times the activations' sum), then
 /// the scales [blocks][16].
@@ -543,9 +546,7 @@ static int mk_multiply_groups(
     for (long n = row_begin; n < row_end; n += 2 * mk_group_rows) {
         mk_repack_group(format, weight, row_bytes, n, row_end, blocks, codes, scales);
         mk_repack_group(format, weight, row_bytes, n + 16, row_end, blocks, codes + blocks * 512, scales + blocks * 16);
-        long rows = row_end - n;
-        __mmask16 valid0 = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1);
-        __mmask16 valid1 = rows >= 32 ? 0xFFFF : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
+        __mmask16 valid0 = mk_rows_mask(row_end - n), valid1 = mk_rows_mask(row_end - n - 16);
         for (int c = 0; c < 8; c++) {
             long t = 0;
             for (; t + mk_group_tokens <= tokens; t += mk_group_tokens) {
@@ -733,9 +734,7 @@ static int mk_multiply_k_groups(
                 format, weight, row_bytes, block_bytes, n + 16 * g, row_end, blocks, codes + g * codes_stride,
                 d + g * scales_stride, dmin + g * scales_stride, minimums + g * minimums_stride);
         }
-        long rows = row_end - n;
-        __mmask16 valid0 = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1);
-        __mmask16 valid1 = rows >= 32 ? 0xFFFF : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
+        __mmask16 valid0 = mk_rows_mask(row_end - n), valid1 = mk_rows_mask(row_end - n - 16);
         for (int l = 0; l < passes; l++) {
             long t = 0;
             for (; t + mk_group_tokens <= tokens; t += mk_group_tokens) {

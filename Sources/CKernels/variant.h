@@ -49,6 +49,7 @@
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT f16
+#define MK_PAIR 1
 #include "matrix_element_kernels.h"
 #undef MK_ELEMENT
 #define MK_ELEMENT f8e4m3

@@ -7,7 +7,7 @@ public enum Arithmetic: String, Sendable, CaseIterable {
     /// to 8 bits per block as ggml quantizes them, and blocks are integer products
     /// (matrix_quantized.h), at every batch size; the other weights stay exact. Gives llama.cpp's
     /// logits within float rounding (scripts/make_llamacpp_logits.py); faster for a few tokens,
-    /// slower for a prefill (docs/PERFORMANCE.md).
+    /// and for a prefill where the CPU has AVX512-VNNI (docs/PERFORMANCE.md).
     case ggml
 }
 

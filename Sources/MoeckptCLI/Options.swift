@@ -103,7 +103,7 @@ extension Arithmetic: ExpressibleByArgument {}
 struct ArithmeticOption: ParsableArguments {
     @Option(
         help:
-            "exact (every weight widened exactly to fp32: transformers' arithmetic) or ggml (llama.cpp's: on Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, activations quantized to 8 bits per block as ggml quantizes them, and integer products; llama.cpp's logits within float rounding, and faster for a few tokens)."
+            "exact (every weight widened exactly to fp32: transformers' arithmetic) or ggml (llama.cpp's: on Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, activations quantized to 8 bits per block as ggml quantizes them, and integer products; llama.cpp's logits within float rounding; faster for a few tokens, and in prefill on CPUs with AVX512-VNNI)."
     )
     var arithmetic: Arithmetic = .exact
 }
