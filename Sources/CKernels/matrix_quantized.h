@@ -748,50 +748,60 @@ static int mk_multiply_k_groups(
     free(scratch);
     return 1;
 }
+
+/// Prefill in groups where it pays (enough tokens) and the scratch can be had; false otherwise.
+static int mk_multiply_in_groups(
+    moeckpt_weight_format format, const unsigned char *weight, long row_begin, long row_end, long inputs,
+    const void *x, long tokens, float *y, long outputs) {
+    switch (format) {
+    case MOECKPT_WEIGHTS_Q8_0:
+    case MOECKPT_WEIGHTS_Q4_0: {
+        long row_bytes = format == MOECKPT_WEIGHTS_Q8_0 ? q8_0_bytes(inputs) : q4_0_bytes(inputs);
+        return tokens >= MK_GROUP_MIN_TOKENS
+            && mk_multiply_groups(format, weight, row_bytes, row_begin, row_end, inputs, x, tokens, y, outputs);
+    }
+    case MOECKPT_WEIGHTS_Q4_K:
+    case MOECKPT_WEIGHTS_Q5_K:
+    case MOECKPT_WEIGHTS_Q6_K: {
+        long (*bytes)(long) = format == MOECKPT_WEIGHTS_Q4_K ? q4_K_bytes : format == MOECKPT_WEIGHTS_Q5_K ? q5_K_bytes : q6_K_bytes;
+        return tokens >= MK_K_GROUP_MIN_TOKENS
+            && mk_multiply_k_groups(format, weight, bytes(inputs), bytes(256), row_begin, row_end, inputs, x, tokens, y, outputs);
+    }
+    default: return 0;
+    }
+}
 #endif
 
 static void mk_multiply_rows_quantized(
     moeckpt_weight_format format, const void *weight_bytes, long row_begin, long row_end, long inputs, const void *x,
     long tokens, float *y, long outputs) {
     const unsigned char *weight = weight_bytes;
+#if MK_HAS_VNNI
+    if (mk_multiply_in_groups(format, weight, row_begin, row_end, inputs, x, tokens, y, outputs)) return;
+#endif
     switch (format) {
     case MOECKPT_WEIGHTS_Q8_0: {
         long row_bytes = q8_0_bytes(inputs);
-#if MK_HAS_VNNI
-        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_groups(format, weight, row_bytes, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
-#endif
         MK_INT_DOTS_ROWS(mk_q8_0_int_dots, unsigned char, 32);
         break;
     }
     case MOECKPT_WEIGHTS_Q4_0: {
         long row_bytes = q4_0_bytes(inputs);
-#if MK_HAS_VNNI
-        if (tokens >= MK_GROUP_MIN_TOKENS && mk_multiply_groups(format, weight, row_bytes, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
-#endif
         MK_INT_DOTS_ROWS(mk_q4_0_int_dots, unsigned char, 32);
         break;
     }
     case MOECKPT_WEIGHTS_Q4_K: {
         long row_bytes = q4_K_bytes(inputs);
-#if MK_HAS_VNNI
-        if (tokens >= MK_K_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 144, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
-#endif
         MK_INT_DOTS_ROWS(mk_q4_K_int_dots, mk_q8_K_activations, 256);
         break;
     }
     case MOECKPT_WEIGHTS_Q5_K: {
         long row_bytes = q5_K_bytes(inputs);
-#if MK_HAS_VNNI
-        if (tokens >= MK_K_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 176, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
-#endif
         MK_INT_DOTS_ROWS(mk_q5_K_int_dots, mk_q8_K_activations, 256);
         break;
     }
     case MOECKPT_WEIGHTS_Q6_K: {
         long row_bytes = q6_K_bytes(inputs);
-#if MK_HAS_VNNI
-        if (tokens >= MK_K_GROUP_MIN_TOKENS && mk_multiply_k_groups(format, weight, row_bytes, 210, row_begin, row_end, inputs, x, tokens, y, outputs)) break;
-#endif
         MK_INT_DOTS_ROWS(mk_q6_K_int_dots, mk_q8_K_activations, 256);
         break;
     }
