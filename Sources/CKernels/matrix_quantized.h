@@ -709,39 +709,47 @@ MK_INLINE void mk_k_group_pass(
 }
 
 /// Q4_K, Q5_K or Q6_K rows [row_begin, row_end) times `tokens` tokens' Q8_K activations, 32 rows
-/// at a time. False where the scratch cannot be had (the row kernels then run).
+/// at a time, up to 256 tokens at a time (their activations widened, at most 256 x inputs int16s).
+/// False where the scratch cannot be had (the row kernels then run).
 static int mk_multiply_k_groups(
     moeckpt_weight_format format, const unsigned char *weight, long row_bytes, long block_bytes, long row_begin,
     long row_end, long inputs, const mk_q8_K_activations *x, long tokens, float *y, long outputs) {
+    enum { token_block = 256 };
     long blocks = inputs / 256, stride = moeckpt_quantized_activation_bytes(format, inputs) / (long)sizeof *x;
     long codes_stride = blocks * 4096, minimums_stride = blocks * 128, scales_stride = blocks * 16;
-    size_t bytes = sizeof(int16_t) * (size_t)(2 * codes_stride + 2 * minimums_stride + tokens * inputs)
+    long widened = mk_min(tokens, token_block) * inputs;
+    size_t bytes = sizeof(int16_t) * (size_t)(2 * codes_stride + 2 * minimums_stride + widened)
         + sizeof(float) * (size_t)(4 * scales_stride);
     int16_t *scratch = malloc(bytes);
     if (!scratch) return 0;
     int16_t *codes = scratch, *minimums = codes + 2 * codes_stride, *wide = minimums + 2 * minimums_stride;
-    float *d = (float *)(wide + tokens * inputs), *dmin = d + 2 * scales_stride;
-    for (long t = 0; t < tokens; t++) {
-        for (long s = 0; s < blocks; s++) {
-            for (int e = 0; e < 256; e++) wide[t * inputs + s * 256 + e] = x[t * stride + s].q[e];
-        }
-    }
+    float *d = (float *)(wide + widened), *dmin = d + 2 * scales_stride;
     const mk_k_groups groups = {codes, minimums, d, dmin, codes_stride, minimums_stride, scales_stride};
     const int passes = format == MOECKPT_WEIGHTS_Q6_K ? 8 : 9;
-    for (long n = row_begin; n < row_end; n += 2 * mk_group_rows) {
-        for (int g = 0; g < 2; g++) {
-            mk_repack_k_group(
-                format, weight, row_bytes, block_bytes, n + 16 * g, row_end, blocks, codes + g * codes_stride,
-                d + g * scales_stride, dmin + g * scales_stride, minimums + g * minimums_stride);
-        }
-        __mmask16 valid0 = mk_rows_mask(row_end - n), valid1 = mk_rows_mask(row_end - n - 16);
-        for (int l = 0; l < passes; l++) {
-            long t = 0;
-            for (; t + mk_group_tokens <= tokens; t += mk_group_tokens) {
-                mk_k_group_pass(&groups, blocks, l, x + t * stride, stride, wide + t * inputs, inputs, y + t * outputs + n, outputs, valid0, valid1, mk_group_tokens);
+    for (long t0 = 0; t0 < tokens; t0 += token_block) {
+        long count = mk_min(token_block, tokens - t0);
+        const mk_q8_K_activations *a = x + t0 * stride;
+        float *out = y + t0 * outputs;
+        for (long t = 0; t < count; t++) {
+            for (long s = 0; s < blocks; s++) {
+                for (int e = 0; e < 256; e++) wide[t * inputs + s * 256 + e] = a[t * stride + s].q[e];
             }
-            for (; t < tokens; t++) {
-                mk_k_group_pass(&groups, blocks, l, x + t * stride, stride, wide + t * inputs, inputs, y + t * outputs + n, outputs, valid0, valid1, 1);
+        }
+        for (long n = row_begin; n < row_end; n += 2 * mk_group_rows) {
+            for (int g = 0; g < 2; g++) {
+                mk_repack_k_group(
+                    format, weight, row_bytes, block_bytes, n + 16 * g, row_end, blocks, codes + g * codes_stride,
+                    d + g * scales_stride, dmin + g * scales_stride, minimums + g * minimums_stride);
+            }
+            __mmask16 valid0 = mk_rows_mask(row_end - n), valid1 = mk_rows_mask(row_end - n - 16);
+            for (int l = 0; l < passes; l++) {
+                long t = 0;
+                for (; t + mk_group_tokens <= count; t += mk_group_tokens) {
+                    mk_k_group_pass(&groups, blocks, l, a + t * stride, stride, wide + t * inputs, inputs, out + t * outputs + n, outputs, valid0, valid1, mk_group_tokens);
+                }
+                for (; t < count; t++) {
+                    mk_k_group_pass(&groups, blocks, l, a + t * stride, stride, wide + t * inputs, inputs, out + t * outputs + n, outputs, valid0, valid1, 1);
+                }
             }
         }
     }

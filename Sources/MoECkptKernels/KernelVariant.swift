@@ -110,7 +110,7 @@ public enum KernelVariant: String, Sendable, CaseIterable {
     /// AVX-512, 8 x 32 register tiles.
     case avx512
     /// AVX-512 with VNNI: the same, with the integer products of `Arithmetic.ggml` in one
-    /// instruction.
+    /// instruction, and its prefill on weight rows repacked 16 to a vector.
     case avx512VNNI = "avx512-vnni"
     /// The AVX-512 variant's tiles compiled for AVX2: for the tests, on machines without AVX-512.
     case avx512LogicOnAVX2 = "avx512-logic"

@@ -153,10 +153,11 @@ struct QuantizedArithmeticTests {
     /// 1 to 4 tokens (one token group), 70 (prefill: blocks of 64 tokens, groups of 4, 2 and 1),
     /// 11 and 3 blocks of 32 (after and without 8 at a time), partial 16-row thread ranges; 9, 64
     /// and 70 tokens on 21 and 37 rows also take VNNI's groups of 16 rows (partly or wholly past
-    /// the last row) and chains of 1 or 2 blocks; every variant, 1 and 2 threads, bit for bit.
+    /// the last row) and chains of 1 or 2 blocks, 300 tokens their blocks of 256 tokens; every
+    /// variant, 1 and 2 threads, bit for bit.
     @Test(arguments: [
         (1, 256, 13), (2, 512, 7), (3, 768, 17), (4, 2304, 19), (70, 256, 21), (2, 352, 5), (3, 96, 17), (9, 352, 37),
-        (64, 512, 37),
+        (64, 512, 37), (300, 256, 5),
     ])
     func productsAreTheDefinedSequence(shape: (tokens: Int, inputs: Int, outputs: Int)) {
         let (tokens, inputs, outputs) = shape
