@@ -114,7 +114,7 @@ const moeckpt_kernels *moeckpt_kernels_avx512_vnni(void);
 /// machine (the instruction selection is the compiler's). NULL where not built.
 const moeckpt_kernels *moeckpt_kernels_avx512_logic_on_avx2(void);
 
-/// Whether this CPU and OS run the AVX2 (x86-64-v3) and AVX-512 variants.
+/// Whether this CPU and OS run the AVX2 (x86-64-v3), AVX-512 and AVX-512 VNNI variants.
 int moeckpt_cpu_runs_avx2_kernels(void);
 int moeckpt_cpu_runs_avx512_kernels(void);
 int moeckpt_cpu_runs_avx512_vnni_kernels(void);
