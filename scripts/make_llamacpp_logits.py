@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""llama.cpp's own logits on the quantized GGUF fixtures (fixtures/gguf/qwen3-moe-{q8_0,q4_0,q4_k_m}),
+"""llama.cpp's own logits on the GGUF fixtures fixtures/gguf/qwen3-moe-{q8_0,q4_0,q4_k_m,bf16},
 the reference of `--arithmetic ggml` (docs/PERFORMANCE.md, "llama.cpp's arithmetic").
 
 Each fixture's model.gguf is evaluated by llama.cpp (llama-cpp-python 0.3.36 built from source, 2
@@ -22,7 +22,7 @@ from safetensors.numpy import load_file, save_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MOECKPT = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / ".build/release/moeckpt")
-NAMES = ("qwen3-moe-q8_0", "qwen3-moe-q4_0", "qwen3-moe-q4_k_m")
+NAMES = ("qwen3-moe-q8_0", "qwen3-moe-q4_0", "qwen3-moe-q4_k_m", "qwen3-moe-bf16")
 
 
 def llama_logits(gguf: Path, ids: np.ndarray) -> np.ndarray:

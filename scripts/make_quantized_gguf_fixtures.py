@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Write fixtures/gguf/qwen3-moe-q8_0/ and fixtures/gguf/qwen3-moe-q4_0/: a tiny random Qwen3-MoE
-(transformers) quantized by llama.cpp's own converter, with transformers' float32 outputs of the
+"""Write fixtures/gguf/qwen3-moe-{q8_0,q4_0,bf16}/: a tiny random Qwen3-MoE (transformers) quantized
+(or rounded to BF16) by llama.cpp's own converter, with transformers' float32 outputs of the
 unquantized model and the tolerance the quantization itself costs.
 
 - `model.gguf`: `convert_hf_to_gguf.py --outtype q8_0` (Q8_0: every 2-D weight whose rows are whole
   blocks; norms and router F32). For Q4_0 the converter has no outtype; the file is the Q8_0 one
-  with those tensors re-quantized to Q4_0 by the official `gguf.quants` from the F32 weights.
+  with those tensors re-quantized to Q4_0 by the official `gguf.quants` from the F32 weights. BF16
+  is `--outtype bf16` (the tensors llama.cpp keeps in F32, norms and router, stay F32).
   fixtures/gguf/qwen3-moe-q4_k_m/ is a wider model (rows of 256) converted to F32 and quantized
   by llama.cpp's own `llama_model_quantize` to Q4_K_M (Q4_K and Q6_K tensors), run with
   llama-cpp-python 0.3.36 (`LLAMA_PYTHON=`, default /work/venv-llama/bin/python).
@@ -147,6 +148,9 @@ def main() -> None:
         requantized_q4_0(q8, q4)
         write("qwen3-moe-q8_0", q8, model, ids, tmp)
         write("qwen3-moe-q4_0", q4, model, ids, tmp)
+        bf16 = Path(tmp) / "bf16.gguf"
+        convert(model_dir, bf16, "bf16")
+        write("qwen3-moe-bf16", bf16, model, ids, tmp)
 
         # k-quants need rows of 256: a wider model, quantized by llama.cpp's own llama_model_quantize
         # (Q4_K_M: Q4_K and Q6_K tensors), run from the llama-cpp-python venv (LLAMA_PYTHON=).

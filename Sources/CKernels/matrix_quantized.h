@@ -195,6 +195,7 @@ static void mk_quantize_activations(moeckpt_weight_format format, const float *x
     for (long t = 0; t < tokens; t++) {
         void *row = (unsigned char *)out + t * bytes;
         if (format == MOECKPT_WEIGHTS_Q8_0 || format == MOECKPT_WEIGHTS_Q4_0) mk_quantize_q8_0(x + t * inputs, inputs, row);
+        else if (format == MOECKPT_WEIGHTS_BF16) mk_round_bf16(x + t * inputs, inputs, row);
         else if (bytes > 0) mk_quantize_q8_K(x + t * inputs, inputs, row);
     }
 }
@@ -813,6 +814,7 @@ static void mk_multiply_rows_quantized(
         MK_INT_DOTS_ROWS(mk_q6_K_int_dots, mk_q8_K_activations, 256);
         break;
     }
+    case MOECKPT_WEIGHTS_BF16: mk_multiply_rows_bf16(weight, row_begin, row_end, inputs, x, tokens, y, outputs); break;
     default: break;
     }
 }

@@ -1,5 +1,6 @@
-// The AVX-512 variants' settings (x86_avx512.c, x86_avx512_vnni.c): 8 rows x 32 tokens, F16C,
-// `vpermps` as the 16-entry lookup, AVX2's integer pair products. Included under the variant's
+// The AVX-512 variants' settings (x86_avx512.c, x86_avx512_vnni.c, x86_avx512_bf16.c): 8 rows x
+// 32 tokens, F16C, `vpermps` as the 16-entry lookup, AVX2's integer pair products. Included under
+// the variant's
 // target attribute, after its MK_VARIANT.
 #define MK_HAS_F16C 1
 #define MK_ROW_TILE 8

@@ -46,9 +46,9 @@ public enum MatrixWeightType: String, Sendable, CaseIterable {
         }
     }
 
-    /// Bytes of one row of `inputs` activations quantized for the integer dot products on this type
+    /// Bytes of one row of `inputs` activations converted for ggml's products on this type
     /// (`Arithmetic.ggml`); nil where the type has none (only ggml's Q8_0, Q4_0, Q4_K, Q5_K and
-    /// Q6_K do) or `inputs` is not a whole number of its blocks.
+    /// Q6_K, quantized, and BF16, rounded, do) or `inputs` is not a whole number of its blocks.
     public func quantizedActivationBytes(_ inputs: Int) -> Int? {
         let bytes = moeckpt_quantized_activation_bytes(format, inputs)
         return bytes > 0 ? bytes : nil
@@ -112,6 +112,9 @@ public enum KernelVariant: String, Sendable, CaseIterable {
     /// AVX-512 with VNNI: the same, with the integer products of `Arithmetic.ggml` in one
     /// instruction, and its prefill on weight rows repacked 16 to a vector.
     case avx512VNNI = "avx512-vnni"
+    /// AVX-512 with VNNI and BF16: the same, with the BF16 products of `Arithmetic.ggml` as
+    /// `vdpbf16ps` (which the other variants emulate, slower).
+    case avx512BF16 = "avx512-bf16"
     /// The AVX-512 variant's tiles compiled for AVX2: for the tests, on machines without AVX-512.
     case avx512LogicOnAVX2 = "avx512-logic"
 
@@ -121,6 +124,7 @@ public enum KernelVariant: String, Sendable, CaseIterable {
         case .avx2: moeckpt_kernels_avx2()
         case .avx512: moeckpt_kernels_avx512()
         case .avx512VNNI: moeckpt_kernels_avx512_vnni()
+        case .avx512BF16: moeckpt_kernels_avx512_bf16()
         case .avx512LogicOnAVX2: moeckpt_kernels_avx512_logic_on_avx2()
         }
     }
@@ -133,6 +137,7 @@ public enum KernelVariant: String, Sendable, CaseIterable {
         case .avx2, .avx512LogicOnAVX2: return CPUFeatures.runsAVX2
         case .avx512: return CPUFeatures.runsAVX512
         case .avx512VNNI: return CPUFeatures.runsAVX512VNNI
+        case .avx512BF16: return CPUFeatures.runsAVX512BF16
         }
     }
 
@@ -143,7 +148,7 @@ public enum KernelVariant: String, Sendable, CaseIterable {
         {
             return variant
         }
-        return [.avx512VNNI, .avx512, .avx2].first(where: \.isSupported) ?? .generic
+        return [.avx512BF16, .avx512VNNI, .avx512, .avx2].first(where: \.isSupported) ?? .generic
     }()
 
     /// The variant's table; only supported variants are ever asked.
@@ -228,4 +233,6 @@ public enum CPUFeatures {
     public static let runsAVX512 = moeckpt_cpu_runs_avx512_kernels() != 0
     /// That and AVX-512 VNNI.
     public static let runsAVX512VNNI = moeckpt_cpu_runs_avx512_vnni_kernels() != 0
+    /// That and AVX-512 BF16.
+    public static let runsAVX512BF16 = moeckpt_cpu_runs_avx512_bf16_kernels() != 0
 }

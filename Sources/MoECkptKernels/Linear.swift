@@ -5,9 +5,11 @@ public enum Arithmetic: String, Sendable, CaseIterable {
     case exact
     /// llama.cpp's: on ggml's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, activations are quantized
     /// to 8 bits per block as ggml quantizes them, and blocks are integer products
-    /// (matrix_quantized.h), at every batch size; the other weights stay exact. Gives llama.cpp's
-    /// logits within float rounding (scripts/make_llamacpp_logits.py); faster for a few tokens,
-    /// and for a prefill where the CPU has AVX512-VNNI (docs/PERFORMANCE.md).
+    /// (matrix_quantized.h); on BF16 weights, activations are rounded to BF16 and multiplied in
+    /// pairs as AVX512-BF16's `vdpbf16ps` does (matrix_bf16_pairs.h); at every batch size. The
+    /// other weights stay exact. Gives llama.cpp's logits within float rounding
+    /// (scripts/make_llamacpp_logits.py); faster for a few tokens, and for a prefill where the
+    /// CPU has AVX512-VNNI (the block formats) or AVX512-BF16 (docs/PERFORMANCE.md).
     case ggml
 }
 

@@ -465,7 +465,7 @@ struct MatrixKernelVariantTests {
     @Test func variantsAndTheirTiles() {
         #expect(KernelVariant.generic.isSupported)
         for variant in KernelVariant.allCases where variant.isSupported {
-            let wide = [.avx512, .avx512VNNI, .avx512LogicOnAVX2].contains(variant)
+            let wide = [.avx512, .avx512VNNI, .avx512BF16, .avx512LogicOnAVX2].contains(variant)
             #expect(variant.rowTile == (wide ? 8 : 6) && variant.tokenPanel == (wide ? 32 : 16), "\(variant)")
             #expect(variant.maxDotTokens == 4)
         }
@@ -479,9 +479,11 @@ struct MatrixKernelVariantTests {
         if KernelVariant.avx512VNNI.kernels != nil {
             #expect(KernelVariant.avx512VNNI.isSupported == CPUFeatures.runsAVX512VNNI)
             #expect(!CPUFeatures.runsAVX512VNNI || CPUFeatures.runsAVX512)
+            #expect(KernelVariant.avx512BF16.isSupported == CPUFeatures.runsAVX512BF16)
+            #expect(!CPUFeatures.runsAVX512BF16 || CPUFeatures.runsAVX512VNNI)
         }
         #endif
-        let widest = [KernelVariant.avx512VNNI, .avx512, .avx2].first(where: \.isSupported) ?? .generic
+        let widest = [KernelVariant.avx512BF16, .avx512VNNI, .avx512, .avx2].first(where: \.isSupported) ?? .generic
         #expect(getenv("MOECKPT_KERNELS") != nil || KernelVariant.selected == widest)
     }
 }

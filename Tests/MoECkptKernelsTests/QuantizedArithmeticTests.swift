@@ -244,11 +244,14 @@ struct QuantizedArithmeticTests {
     @Test func closeToExactAndOnlyWhereItApplies() {
         let (inputs, outputs) = (1024, 32)
         let x = KernelTests.random(70 * inputs, seed: 44)
-        for type in Self.types + [.bf16] {
+        for type in Self.types + [.bf16, .f16] {
+            let floats = KernelTests.random(outputs * inputs, seed: 45)
             let weights =
-                type == .bf16
-                ? MatrixKernelTests.bytes(MatrixKernelTests.bf16(KernelTests.random(outputs * inputs, seed: 45)))
-                : Self.blocks(type, count: outputs * inputs, seed: 45)
+                switch type {
+                case .bf16: MatrixKernelTests.bytes(MatrixKernelTests.bf16(floats))
+                case .f16: MatrixKernelTests.bytes(floats.map { Float16($0) })
+                default: Self.blocks(type, count: outputs * inputs, seed: 45)
+                }
             for tokens in [1, 70] {
                 let run = { (arithmetic: Arithmetic) in
                     Linear.$arithmetic.withValue(arithmetic) {
@@ -258,7 +261,7 @@ struct QuantizedArithmeticTests {
                     }
                 }
                 let (exact, ggml) = (run(.exact), run(.ggml))
-                if type == .bf16 {
+                if type == .f16 {
                     #expect(exact.map(\.bitPattern) == ggml.map(\.bitPattern), "\(type), \(tokens) tokens")
                 } else {
                     let scale = exact.map(abs).max()!

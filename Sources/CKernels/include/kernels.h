@@ -78,13 +78,13 @@ typedef struct moeckpt_kernels {
     void (*widen_rows)(
         moeckpt_weight_format format, const void *weight, const moeckpt_block_scales *scales, long row_begin,
         long row_end, long columns, float *out);
-    /// ggml's quantization of `tokens` rows of `inputs` activations for the integer dot products
-    /// on `format` (Q8_0 for Q8_0 and Q4_0 weights, Q8_K for Q4_K, Q5_K and Q6_K), into `out`,
+    /// ggml's conversion of `tokens` rows of `inputs` activations for its products on `format`
+    /// (Q8_0 for Q8_0 and Q4_0 weights, Q8_K for Q4_K, Q5_K and Q6_K, BF16 for BF16), into `out`,
     /// `moeckpt_quantized_activation_bytes(format, inputs)` per row.
     void (*quantize_activations)(moeckpt_weight_format format, const float *x, long tokens, long inputs, void *out);
-    /// y[t, n] = weight row n times quantized activation row t (`quantize_activations`), integer
-    /// products within blocks as ggml computes them (matrix_quantized.h), for n in [row_begin,
-    /// row_end), t < tokens: y [tokens, outputs].
+    /// y[t, n] = weight row n times quantized activation row t (`quantize_activations`), as ggml
+    /// computes it: integer products within blocks (matrix_quantized.h), BF16 pairs
+    /// (matrix_bf16_pairs.h), for n in [row_begin, row_end), t < tokens: y [tokens, outputs].
     void (*multiply_rows_quantized)(
         moeckpt_weight_format format, const void *weight, long row_begin, long row_end, long inputs, const void *x,
         long tokens, float *y, long outputs);
@@ -97,9 +97,9 @@ typedef struct moeckpt_kernels {
     void (*exp)(const float *x, float *y, long count);
 } moeckpt_kernels;
 
-/// Bytes of one row of `inputs` activations quantized for the integer dot products on `format`
+/// Bytes of one row of `inputs` activations converted for ggml's products on `format`
 /// (`quantize_activations`); 0 where the format has none or `inputs` is not a whole number of
-/// its blocks (32 elements, or 256 for the k-quants).
+/// its blocks (32 elements, or 256 for the k-quants; BF16 takes any, padded to 32).
 long moeckpt_quantized_activation_bytes(moeckpt_weight_format format, long inputs);
 
 /// Plain C vectors the compiler maps to the host's baseline (SSE2 on x86-64, NEON on arm64).
@@ -110,13 +110,18 @@ const moeckpt_kernels *moeckpt_kernels_avx2(void);
 const moeckpt_kernels *moeckpt_kernels_avx512(void);
 /// The AVX-512 variant with VNNI (its integer products in one instruction). NULL where not built.
 const moeckpt_kernels *moeckpt_kernels_avx512_vnni(void);
+/// The VNNI variant with AVX512-BF16 (`vdpbf16ps` for BF16 weights in ggml's arithmetic). NULL
+/// where not built.
+const moeckpt_kernels *moeckpt_kernels_avx512_bf16(void);
 /// The AVX-512 variant's tiles compiled for AVX2, so that their logic is tested on any x86-64-v3
 /// machine (the instruction selection is the compiler's). NULL where not built.
 const moeckpt_kernels *moeckpt_kernels_avx512_logic_on_avx2(void);
 
-/// Whether this CPU and OS run the AVX2 (x86-64-v3), AVX-512 and AVX-512 VNNI variants.
+/// Whether this CPU and OS run the AVX2 (x86-64-v3), AVX-512, AVX-512 VNNI and AVX-512 BF16
+/// variants.
 int moeckpt_cpu_runs_avx2_kernels(void);
 int moeckpt_cpu_runs_avx512_kernels(void);
 int moeckpt_cpu_runs_avx512_vnni_kernels(void);
+int moeckpt_cpu_runs_avx512_bf16_kernels(void);
 
 #endif
