@@ -78,7 +78,7 @@ same "$work/again.gguf" fixtures/gguf/tiny-mixtral/model.gguf "GGUF -> GGUF is t
 # (a failing verify stops the job: set -e)
 "$bin" verify "$work/q8.gguf" --expected fixtures/models/families/qwen3_moe/expected.safetensors --atol 0.2 --rtol 0 > /dev/null
 echo "ok    Qwen3-MoE --dtype q8_0 GGUF verifies within Q8_0's error (atol 0.2)"
-for q in q8_0 q4_0 q4_k_m; do
+for q in q8_0 q4_0 q4_k_m bf16; do
   "$bin" verify "fixtures/gguf/qwen3-moe-$q/model.gguf" --expected "fixtures/gguf/qwen3-moe-$q/dequantized/expected.safetensors" > /dev/null
   echo "ok    llama.cpp's $q GGUF computes transformers' logits on its dequantized weights (1e-4)"
   "$bin" verify "fixtures/gguf/qwen3-moe-$q/model.gguf" --expected "fixtures/gguf/qwen3-moe-$q/llamacpp/expected.safetensors" --arithmetic ggml > /dev/null
