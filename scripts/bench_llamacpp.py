@@ -9,8 +9,8 @@ interleaved, medians with their spread (docs/PERFORMANCE.md, "Against llama.cpp"
 - The weights: one GGUF per dtype (f32, f16, bf16, q8_0, q4_0), written by `moeckpt convert
   --dtype` (byte for byte the file llama.cpp's converter writes: docs/GGUF.md), and q4_k_m, made
   from the f32 file by llama.cpp's own quantizer. Both engines read that same file.
-- Each round, each dtype: `moeckpt bench FILE --what forward` on 1 and 512 tokens (for q8_0,
-  q4_0 and q4_k_m, also with `--arithmetic ggml`, llama.cpp's own arithmetic), and llama.cpp
+- Each round, each dtype: `moeckpt bench FILE --what forward` on 1 and 512 tokens (for bf16,
+  q8_0, q4_0 and q4_k_m, also with `--arithmetic ggml`, llama.cpp's own arithmetic), and llama.cpp
   (llama-cpp-python 0.3.36, 2 threads, f32 KV cache, every position's logits, as moeckpt computes
   them) on the same token counts; and the machine's read bandwidth and kernel peak
   (`bench --what bandwidth`, `--what linear`) in the same round.
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real_shape import ONE_TOKEN_REPEAT, bench, log, run, spread  # noqa: E402
 
 DTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m")
-# Also timed with `--arithmetic ggml` (llama.cpp's integer products on these blocks).
-GGML_ARITHMETIC = ("q8_0", "q4_0", "q4_k_m")
+# Also timed with `--arithmetic ggml` (llama.cpp's integer products on these blocks, its BF16 pairs).
+GGML_ARITHMETIC = ("bf16", "q8_0", "q4_0", "q4_k_m")
 # Q4_K_M (Q4_K with Q5_K, Q6_K and Q8_0 where llama.cpp's recipe puts them) is made from the f32
 # file by llama.cpp's own quantizer, through llama-cpp-python.
 QUANTIZE = """
