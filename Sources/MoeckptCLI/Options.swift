@@ -103,7 +103,7 @@ extension Arithmetic: ExpressibleByArgument {}
 struct ArithmeticOption: ParsableArguments {
     @Option(
         help:
-            "exact (every weight widened exactly to fp32: transformers' arithmetic) or ggml (llama.cpp's: on Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, activations quantized to 8 bits per block as ggml quantizes them, and integer products; llama.cpp's logits within float rounding; faster for a few tokens, and in prefill on CPUs with AVX512-VNNI)."
+            "exact (every weight widened exactly to fp32: transformers' arithmetic) or ggml (llama.cpp's: on Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights, activations quantized to 8 bits per block as ggml quantizes them, and integer products; on BF16 weights, activations rounded to BF16 and products in pairs as AVX512-BF16 computes them; llama.cpp's logits within float rounding; faster for a few tokens, and in prefill on CPUs with AVX512-VNNI or AVX512-BF16)."
     )
     var arithmetic: Arithmetic = .exact
 }
