@@ -62,8 +62,9 @@ package struct WeightReader {
     }
 }
 
-/// A weight matrix as the kernels read it: F32 or BF16, in place in the checkpoint's file mapping
-/// when its bytes are one contiguous run there, otherwise widened into fp32 memory of its own.
+/// A weight matrix as the kernels read it: F32, BF16 or F16 in place in the checkpoint's file
+/// mapping when its bytes are one contiguous run there, otherwise gathered into memory of its own
+/// (other dtypes widened to fp32).
 package struct WeightMatrix: @unchecked Sendable {
     package let type: MatrixWeightType
     package let base: UnsafeRawPointer
@@ -249,6 +250,11 @@ package struct WeightMatrix: @unchecked Sendable {
             }
         if let inPlace, rope.pieces.count == 1, let piece = rope.pieces.first, let start = piece.bytes.baseAddress {
             self.init(type: inPlace, base: start, owner: piece.storage)
+        } else if let inPlace {
+            // Rows moved into another order (GGUF's query/key rows): gathered in their dtype, so
+            // they are read as the other weights are (half the bytes of fp32 for BF16 and F16).
+            let box = ArrayBox(rope.copyBytes())
+            self.init(type: inPlace, base: box.base, owner: box)
         } else {
             self.init(try WeightReader.f32(tensor.name, dtype: tensor.dtype, rope))
         }
