@@ -11,8 +11,9 @@
 //   as zero and a result flushed where, rounded to 24 bits with an unbounded exponent, it is below
 //   2^-126 (checked against the instruction on Zen 4: 64 M lanes at that boundary). A last partial
 //   chunk reads zeros. Then the lanes are folded in halves: l_j + l_j+8, then 4, 2, 1 (`mk_fold16`).
-// With MK_HAS_BF16_PAIRS, one `vdpbf16ps` per 16 pairs; the other variants emulate it with fused
-// multiply-adds and the flushes, slower, with the same bits.
+// With MK_HAS_BF16_PAIRS, one `vdpbf16ps` per 16 pairs; the other x86 variants (MK_HAS_X86_MXCSR)
+// take two fused multiply-adds with MXCSR's flushes set, and the generic variant writes the
+// flushes out: the same bits.
 
 #define MK_BF16_CHUNKS(k) (((k) + 31) / 32)
 
@@ -45,7 +46,40 @@ static void mk_round_bf16(const float *x, long k, uint16_t *out) {
     for (i = k; i < MK_BF16_CHUNKS(k) * 32; i++) out[i] = 0;
 }
 
-#if !MK_HAS_BF16_PAIRS
+#if MK_HAS_BF16_PAIRS
+/// acc plus 16 pairs of BF16 products, lane j taking w[2j + 1] x[2j + 1], then w[2j] x[2j].
+MK_INLINE mk_f32x16 mk_bf16_pairs(mk_f32x16 acc, mk_u32x16 w, mk_u32x16 x) {
+    return (mk_f32x16)_mm512_dpbf16_ps((__m512)acc, (__m512bh)w, (__m512bh)x);
+}
+MK_INLINE unsigned mk_bf16_chains_begin(void) { return 0; }
+MK_INLINE void mk_bf16_chains_end(unsigned state, void *chains) { (void)state, (void)chains; }
+
+#elif MK_HAS_X86_MXCSR
+// With MXCSR's DAZ and FTZ set, a fused multiply-add is one step of `vdpbf16ps`, the flush
+// included (x86 decides tininess after rounding, with an unbounded exponent; checked on Zen 4
+// against the instruction: 64 M lanes, half of them at 2^-126). Set around the chains only: the
+// fold's additions keep subnormals. The barriers keep the compiler from moving the chains' loads
+// before the setting, or the fold's reads of `chains` before it is restored.
+MK_INLINE mk_f32x16 mk_bf16_pairs(mk_f32x16 acc, mk_u32x16 w, mk_u32x16 x) {
+    acc = __builtin_elementwise_fma((mk_f32x16)(w & 0xFFFF0000u), (mk_f32x16)(x & 0xFFFF0000u), acc);
+    return __builtin_elementwise_fma((mk_f32x16)(w << 16), (mk_f32x16)(x << 16), acc);
+}
+MK_INLINE unsigned mk_bf16_chains_begin(void) {
+    unsigned state = _mm_getcsr();
+    _mm_setcsr(state | 0x8040);  // FTZ, DAZ
+    __asm__ volatile("" ::: "memory");
+    return state;
+}
+MK_INLINE void mk_bf16_chains_end(unsigned state, void *chains) {
+    __asm__ volatile("" : : "r"(chains) : "memory");
+    _mm_setcsr(state);
+    __asm__ volatile("" : : "r"(chains) : "memory");
+}
+
+#else
+// Elsewhere (the generic variant: any CPU), each step is a fused multiply-add with the flushes
+// written out.
+
 /// v with its subnormal lanes as signed zeros.
 MK_INLINE mk_f32x16 mk_flush_subnormals(mk_f32x16 v) {
     mk_u32x16 bits = (mk_u32x16)v;
@@ -75,17 +109,15 @@ MK_INLINE mk_f32x16 mk_bf16_step(mk_f32x16 acc, mk_f32x16 w, mk_f32x16 x) {
     }
     return mk_flush_subnormals(r);
 }
-#endif
 
 /// acc plus 16 pairs of BF16 products, lane j taking w[2j + 1] x[2j + 1], then w[2j] x[2j].
 MK_INLINE mk_f32x16 mk_bf16_pairs(mk_f32x16 acc, mk_u32x16 w, mk_u32x16 x) {
-#if MK_HAS_BF16_PAIRS
-    return (mk_f32x16)_mm512_dpbf16_ps((__m512)acc, (__m512bh)w, (__m512bh)x);
-#else
     acc = mk_bf16_step(acc, (mk_f32x16)(w & 0xFFFF0000u), (mk_f32x16)(x & 0xFFFF0000u));
     return mk_bf16_step(acc, (mk_f32x16)(w << 16), (mk_f32x16)(x << 16));
-#endif
 }
+MK_INLINE unsigned mk_bf16_chains_begin(void) { return 0; }
+MK_INLINE void mk_bf16_chains_end(unsigned state, void *chains) { (void)state, (void)chains; }
+#endif
 
 /// The lanes folded in halves: 8 sums l_j + l_j+8, then 4, 2, 1.
 MK_INLINE float mk_fold16(mk_f32x16 v) {
@@ -138,6 +170,7 @@ MK_INLINE void mk_bf16_row_step(mk_f32x16 acc[4], mk_u32x16 w, const uint16_t *x
 /// apart): one chain per token (`group` a constant where inlined, so the chains stay in registers).
 MK_INLINE void mk_bf16_row_dots_of(const unsigned char *row, long k, const uint16_t *x, long stride, float *y, long ldy, int group) {
     mk_f32x16 acc[4] = {0, 0, 0, 0};
+    unsigned state = mk_bf16_chains_begin();
     long c = 0;
     for (; c < k / 32; c++) {
         mk_u32x16 w;
@@ -145,6 +178,7 @@ MK_INLINE void mk_bf16_row_dots_of(const unsigned char *row, long k, const uint1
         mk_bf16_row_step(acc, w, x, stride, c, group);
     }
     if (k % 32 != 0) mk_bf16_row_step(acc, mk_bf16_last_chunk(row, k), x, stride, c, group);
+    mk_bf16_chains_end(state, acc);
     for (int g = 0; g < group; g++) y[g * ldy] = mk_fold16(acc[g]);
 }
 
@@ -171,6 +205,7 @@ MK_INLINE void mk_bf16_tile4x4(const unsigned char *w, long row_bytes, long k, c
     mk_f32x16 acc[16];
     for (int i = 0; i < 16; i++) acc[i] = (mk_f32x16)0;
     mk_u32x16 rows[4];
+    unsigned state = mk_bf16_chains_begin();
     long c = 0;
     for (; c < k / 32; c++) {
         for (int r = 0; r < 4; r++) memcpy(&rows[r], w + r * row_bytes + 64 * c, sizeof rows[r]);
@@ -180,6 +215,7 @@ MK_INLINE void mk_bf16_tile4x4(const unsigned char *w, long row_bytes, long k, c
         for (int r = 0; r < 4; r++) rows[r] = mk_bf16_last_chunk(w + r * row_bytes, k);
         mk_bf16_tile_step(acc, rows, x, stride, c);
     }
+    mk_bf16_chains_end(state, acc);
     mk_f32x16 folded = mk_fold16x16(acc);
     for (int t = 0; t < 4; t++) {
         for (int r = 0; r < 4; r++) y[t * ldy + r] = folded[4 * t + r];

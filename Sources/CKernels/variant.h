@@ -2,8 +2,8 @@
 // MK_VARIANT (its name), MK_ROW_TILE, MK_TOKEN_PANEL and MK_MAX_DOT_TOKENS defined, and optionally
 // MK_HAS_F16C, MK_HAS_LOOKUP16 (with its `mk_lookup16`, the one instruction a variant names) and
 // MK_HAS_X86_PAIR_PRODUCTS (the integer products of matrix_quantized.h with AVX2's instructions)
-// and MK_HAS_VNNI (with VNNI's), and MK_HAS_BF16_PAIRS (matrix_bf16_pairs.h's products with
-// AVX512-BF16's `vdpbf16ps`).
+// and MK_HAS_VNNI (with VNNI's), MK_HAS_BF16_PAIRS (matrix_bf16_pairs.h's products with
+// AVX512-BF16's `vdpbf16ps`) and MK_HAS_X86_MXCSR (those products with MXCSR's flushes).
 // Otherwise the vectors are the compiler's, so one source serves every instruction set.
 //
 // Every output element is one sequence of operations whatever the variant, tile, edge, block or

@@ -18,8 +18,10 @@
 #define MK_TOKEN_PANEL 16
 #define MK_MAX_DOT_TOKENS 4
 #define MK_HAS_X86_PAIR_PRODUCTS 1
+#define MK_HAS_X86_MXCSR 1
 #include "variant.h"
 #undef MK_HAS_X86_PAIR_PRODUCTS
+#undef MK_HAS_X86_MXCSR
 #undef MK_VARIANT
 #undef MK_HAS_F16C
 #undef MK_ROW_TILE
