@@ -9,8 +9,8 @@
 //   pair 2j + 1 then the pair 2j, each as lane = flush(lane + daz(w) x) with one rounding (the
 //   product of two BF16s is exact in fp32): `vdpbf16ps`'s definition, with subnormal inputs read
 //   as zero and a result flushed where, rounded to 24 bits with an unbounded exponent, it is below
-//   2^-126 (checked against the instruction on Zen 4: 64 M lanes at that boundary). A last partial
-//   chunk reads zeros. Then the lanes are folded in halves: l_j + l_j+8, then 4, 2, 1 (`mk_fold16`).
+//   2^-126 (scripts/check_vdpbf16ps.c checks this against the instruction). A last partial chunk
+//   reads zeros. Then the lanes are folded in halves: l_j + l_j+8, then 4, 2, 1 (`mk_fold16`).
 // With MK_HAS_BF16_PAIRS, one `vdpbf16ps` per 16 pairs; the other x86 variants (MK_HAS_X86_MXCSR)
 // take two fused multiply-adds with MXCSR's flushes set, and the generic variant writes the
 // flushes out: the same bits.

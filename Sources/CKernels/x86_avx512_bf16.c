@@ -1,6 +1,7 @@
 // The AVX-512 VNNI variant with AVX512-BF16 (Zen 4, Sapphire Rapids and later): the same source,
 // whose BF16 products in ggml's arithmetic (matrix_bf16_pairs.h) are then `vdpbf16ps`, 32 products
-// an instruction where the other variants emulate its rounding step by step. The same results.
+// an instruction where the other variants take two fused multiply-adds and its flushes. The same
+// results.
 #include "matrix_common.h"
 
 #include <immintrin.h>
