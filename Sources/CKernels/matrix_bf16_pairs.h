@@ -66,7 +66,9 @@ MK_INLINE mk_f32x16 mk_bf16_pairs(mk_f32x16 acc, mk_u32x16 w, mk_u32x16 x) {
 }
 MK_INLINE unsigned mk_bf16_chains_begin(void) {
     unsigned state = _mm_getcsr();
-    _mm_setcsr(state | 0x8040);  // FTZ, DAZ
+    // FTZ and DAZ, round to nearest even and every exception masked, as `vdpbf16ps` whatever the
+    // caller's setting.
+    _mm_setcsr((state & ~0x6000u) | 0x1F80u | 0x8040u);
     __asm__ volatile("" ::: "memory");
     return state;
 }

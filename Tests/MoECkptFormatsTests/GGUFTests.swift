@@ -410,7 +410,7 @@ extension GGUFBlocksForwardTests {
         let (model, expected) = (directory + "/model.gguf", directory + "/llamacpp/expected.safetensors")
         let ggml = try Verifier.verify(model, expected: expected, options: RunOptions(threads: 2, arithmetic: .ggml))
         #expect(ggml.passed && ggml.atol <= 3e-5, "\(Verifier.render(ggml))")
-        if type == "bf16" {  // the same bits, on every kernel variant (BF16 pairs are vdpbf16ps's)
+        if type == "bf16" {  // the same bits (BF16 pairs are vdpbf16ps's on every variant)
             let bits = try Verifier.verify(model, expected: expected, atol: 0, rtol: 0, options: RunOptions(threads: 2, arithmetic: .ggml))
             #expect(bits.passed, "\(Verifier.render(bits))")
         }
