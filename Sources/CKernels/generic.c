@@ -19,7 +19,7 @@ long moeckpt_quantized_activation_bytes(moeckpt_weight_format format, long input
     case MOECKPT_WEIGHTS_Q4_K:
     case MOECKPT_WEIGHTS_Q5_K:
     case MOECKPT_WEIGHTS_Q6_K: return inputs % 256 == 0 ? inputs / 256 * (long)sizeof(mk_q8_K_activations) : 0;
-    case MOECKPT_WEIGHTS_BF16: return (inputs + 31) / 32 * 64;  // BF16s, zero-padded to a chunk of 32
+    case MOECKPT_WEIGHTS_BF16: return MK_BF16_CHUNKS(inputs) * 64;  // BF16s, zero-padded to a chunk of 32
     default: return 0;
     }
 }

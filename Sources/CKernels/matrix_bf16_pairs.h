@@ -15,8 +15,6 @@
 // take two fused multiply-adds with MXCSR's flushes set, and the generic variant writes the
 // flushes out: the same bits.
 
-#define MK_BF16_CHUNKS(k) (((k) + 31) / 32)
-
 /// ggml's BF16 of 16 floats' bits (in the low halves), subnormals flushed.
 MK_INLINE mk_u32x16 mk_bf16_rounded(mk_u32x16 bits) {
     mk_u32x16 nan = (mk_u32x16)((bits & 0x7FFFFFFFu) > 0x7F800000u);

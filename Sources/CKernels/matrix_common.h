@@ -16,6 +16,9 @@ typedef float mk_f32x32 __attribute__((ext_vector_type(32)));
 typedef uint32_t mk_u32x16 __attribute__((ext_vector_type(16)));
 typedef uint8_t mk_u8x16 __attribute__((ext_vector_type(16)));
 
+/// Chunks of 32 in a row of k BF16 activations (matrix_bf16_pairs.h), the last zero-padded.
+#define MK_BF16_CHUNKS(k) (((k) + 31) / 32)
+
 /// Quantized activations (matrix_quantized.h): ggml's Q8_K with the sums of its codes per 32. (Q8_0
 /// rows are three arrays: the codes, each block's scale, each block's sum.)
 typedef struct mk_q8_K_activations {

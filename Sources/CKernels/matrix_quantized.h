@@ -685,8 +685,8 @@ MK_INLINE void mk_k_group_pass(
                     int32_t two;
                     memcpy(&two, x[t * stride + s].sums + 2 * p, 4);
                     __m512i a = _mm512_set1_epi32(two);
-                    totals[0][t] = _mm512_dpwssd_epi32(totals[0][t], m0, a);
-                    totals[1][t] = _mm512_dpwssd_epi32(totals[1][t], m1, a);
+                    totals[0][t] = mk_dpwssd(totals[0][t], m0, a);
+                    totals[1][t] = mk_dpwssd(totals[1][t], m1, a);
                 }
             }
             scale0 = _mm512_loadu_ps(w->dmin + s * 16), scale1 = _mm512_loadu_ps(w->dmin + w->scales_stride + s * 16);

@@ -47,8 +47,9 @@ struct BF16ArithmeticTests {
         var lanes = [Float](repeating: 0, count: 16)
         for c in stride(from: 0, to: w.count, by: 32) {
             for j in 0..<16 {
-                for i in [c + 2 * j + 1, c + 2 * j] where i < w.count { lanes[j] = step(lanes[j], w[i], x[i]) }
-                for i in [c + 2 * j + 1, c + 2 * j] where i >= w.count { lanes[j] = step(lanes[j], 0, 0) }
+                for i in [c + 2 * j + 1, c + 2 * j] {
+                    lanes[j] = i < w.count ? step(lanes[j], w[i], x[i]) : step(lanes[j], 0, 0)
+                }
             }
         }
         let eights = (0..<8).map { lanes[$0] + lanes[$0 + 8] }
