@@ -15,6 +15,13 @@ interleaved, medians with their spread (docs/PERFORMANCE.md, "Against llama.cpp"
   them) on the same token counts; and the machine's read bandwidth and kernel peak
   (`bench --what bandwidth`, `--what linear`) in the same round.
 
+Then the floors each engine is held to on this machine, from the same rounds (`floors`):
+- prefill in exact arithmetic: every product an fp32 fused multiply-add, so the 512-token pass
+  takes at least its multiply-adds at the kernel peak; llama.cpp's time over that floor is the
+  highest speedup exact arithmetic can reach here;
+- one token, any arithmetic: at least the bytes one token reads (every matrix, the two chosen
+  experts', one embedding row) at the read bandwidth.
+
 Run with the fixtures venv (torch, transformers: scripts/requirements-fixtures.txt); llama.cpp
 through `--llama-python`. Never run by CI.
 """
@@ -50,6 +57,22 @@ def build(work: Path) -> Path:
     return source
 
 
+def bytes_per_token(gguf: Path) -> float:
+    """The bytes one token's pass reads: every tensor but the embedding (one row of it),
+    top_k / experts of each expert tensor."""
+    from gguf import GGUFReader
+    reader = GGUFReader(gguf)
+    field = lambda suffix: next(int(f.parts[-1][0]) for name, f in reader.fields.items() if name.endswith(suffix))
+    share = field(".expert_used_count") / field(".expert_count")
+    read = 0.0
+    for tensor in reader.tensors:
+        if tensor.name == "token_embd.weight":
+            read += tensor.n_bytes / tensor.shape[-1]
+        else:
+            read += tensor.n_bytes * (share if "_exps." in tensor.name else 1.0)
+    return read
+
+
 def round_(args, files: dict) -> dict:
     m = args.moeckpt
     result = {"bandwidth": bench(m, "--what", "bandwidth", "--repeat", 5)["gflops"],
@@ -58,7 +81,9 @@ def round_(args, files: dict) -> dict:
     for dtype, gguf in files.items():
         for tokens in (1, 512):
             repeat = ONE_TOKEN_REPEAT if tokens == 1 else 3
-            result[f"moeckpt {dtype} {tokens}"] = bench(m, gguf, "--what", "forward", "--tokens", tokens, "--repeat", repeat)["median"]
+            timing = bench(m, gguf, "--what", "forward", "--tokens", tokens, "--repeat", repeat)
+            result[f"moeckpt {dtype} {tokens}"] = timing["median"]
+            result[f"flop {dtype} {tokens}"] = timing["gflops"] * 1e9 * timing["median"]
             if dtype in GGML_ARITHMETIC:
                 result[f"moeckpt-ggml {dtype} {tokens}"] = bench(
                     m, gguf, "--what", "forward", "--tokens", tokens, "--repeat", repeat, "--arithmetic", "ggml")["median"]
@@ -93,6 +118,7 @@ def main() -> None:
             run([args.llama_python, "-c", QUANTIZE, str(f32), str(files[dtype])])
         else:
             run([args.moeckpt, "convert", str(source), str(files[dtype]), "--dtype", dtype, "-q"])
+    one_token = {dtype: bytes_per_token(gguf) for dtype, gguf in files.items()}
     rounds = []
     for r in range(args.rounds):
         log(f"round {r + 1} of {args.rounds}")
@@ -111,7 +137,29 @@ def main() -> None:
                 ratio = "-" if not theirs else spread([t / o for t, o in zip(theirs, ours)]) + "x"
                 cells += [f"{spread(theirs, 1e3, 1) if theirs else '-'} / {spread(ours, 1e3, 1)}", ratio]
             print(f"| {dtype} | {arithmetic} | " + " | ".join(cells) + " |")
+    floors(files, one_token, rounds)
     print(json.dumps(rounds), file=sys.stderr)
+
+
+def floors(files: dict, one_token: dict, rounds: list) -> None:
+    """Each round's floors (module docstring), and each engine's time over them: how far above
+    the floor it runs (llama.cpp's is the highest speedup an engine held to the floor could reach)."""
+    print()
+    print("| dtype | prefill: exact floor (ms) | llama.cpp / floor | moeckpt exact / floor | 1 token: bytes (MB) | read floor (ms) "
+          "| llama.cpp / floor | moeckpt exact / floor | moeckpt ggml / floor |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for dtype in files:
+        prefill = [rd[f"flop {dtype} 512"] / (rd["peak"] * 1e9) for rd in rounds]
+        reading = [one_token[dtype] / (rd["bandwidth"] * 1e9) for rd in rounds]
+
+        def over(floor, key):
+            times = [rd[key] for rd in rounds if key in rd]
+            return spread([t / f for t, f in zip(times, floor)]) + "x" if times else "-"
+
+        print(f"| {dtype} | {spread(prefill, 1e3, 1)} | {over(prefill, f'llama {dtype} 512')} | "
+              f"{over(prefill, f'moeckpt {dtype} 512')} | {one_token[dtype] / 1e6:.1f} | {spread(reading, 1e3, 1)} | "
+              f"{over(reading, f'llama {dtype} 1')} | {over(reading, f'moeckpt {dtype} 1')} | "
+              f"{over(reading, f'moeckpt-ggml {dtype} 1')} |")
 
 
 if __name__ == "__main__":
